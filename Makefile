@@ -1,0 +1,46 @@
+# tijdig — two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: help setup run serve train simulate test test-fast lint bench clean distclean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install tijdig with its dev tools
+
+run: $(STAMP)  ## first run: simulate, ingest, train, promote; then serve on $(HOST):$(PORT)
+	$(BIN)/tijdig run --host $(HOST) --port $(PORT)
+
+serve: $(STAMP)  ## serve the current champion (no bootstrap)
+	$(BIN)/tijdig serve --host $(HOST) --port $(PORT)
+
+train: $(STAMP)  ## retrain on the event store; the promotion gate decides on the alias
+	$(BIN)/tijdig train
+
+test: $(STAMP)  ## the whole test suite (PostgreSQL tests skip with a reason when no server answers)
+	$(BIN)/pytest -q -n 2 --dist loadfile
+
+lint: $(STAMP)  ## ruff + mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)  ## benchmarks; results in benchmarks/results/ and benchmarks/RESULTS.md
+	$(BIN)/python -m benchmarks.run
+
+clean:  ## remove local state (event store, MLflow runs, decision log)
+	rm -rf .tijdig
+
+distclean: clean  ## also remove the virtualenv
+	rm -rf $(VENV)

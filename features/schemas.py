@@ -1,0 +1,229 @@
+"""The event contract: the tables creditor systems send to tijdig, and their pandera schemas.
+
+Events are the source of truth (ARCHITECTURE.md, decision 1). Every row has a stable id,
+so ingesting a batch twice changes nothing. Money is **integer euro cents** (never float),
+dates are calendar days (``datetime64`` at midnight, no time zone): an event dated ``d``
+is known from ``d + 1`` on, so a feature ``as_of`` a day sees only events dated before it.
+
+The tables:
+
+============================  =============================================================
+``customers``                 one row per customer: household type, birth year, declared income
+``invoices``                  what the creditor billed: issue date, due date, amount, product
+``payments``                  money received against an invoice (any method)
+``debit_attempts``            SEPA direct-debit attempts with result and reason code
+``collection_steps``          dunning steps reached: reminder, 14-day letter, agency, bailiff
+``arrangements``              payment plans: start, monthly amount, term, outcome
+``income_receipts``           income seen on the customer's account (open banking), by source
+============================  =============================================================
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+
+class HouseholdType(StrEnum):
+    """Household types that the Dutch affordability norms distinguish (DOMAIN.md §2)."""
+
+    SINGLE = "single"
+    SINGLE_PARENT = "single_parent"
+    COUPLE = "couple"
+    COUPLE_WITH_CHILDREN = "couple_with_children"
+    PENSIONER_SINGLE = "pensioner_single"
+    PENSIONER_COUPLE = "pensioner_couple"
+
+
+class Product(StrEnum):
+    """What an invoice is for. ``bnpl`` invoices are pay-later orders."""
+
+    PREMIUM = "premium"
+    ENERGY = "energy"
+    TELECOM = "telecom"
+    BNPL = "bnpl"
+    OTHER = "other"
+
+
+class CollectionMethod(StrEnum):
+    DIRECT_DEBIT = "direct_debit"
+    TRANSFER = "transfer"
+
+
+class PaymentMethod(StrEnum):
+    DIRECT_DEBIT = "direct_debit"
+    TRANSFER = "transfer"
+    ARRANGEMENT = "arrangement"
+    AGENCY = "agency"
+
+
+class DebitResult(StrEnum):
+    SUCCESS = "success"
+    FAILED = "failed"
+    REVERSED = "reversed"  # refunded by the customer afterwards (MD06)
+
+
+class SepaReasonCode(StrEnum):
+    """SEPA R-transaction reason codes (DOMAIN.md §7)."""
+
+    AM04 = "AM04"  # insufficient funds
+    MS03 = "MS03"  # reason not specified (often used instead of AM04)
+    MD06 = "MD06"  # refund requested by the debtor
+    MS02 = "MS02"  # refused by the debtor
+    AC04 = "AC04"  # account closed
+    AC06 = "AC06"  # account blocked
+    MD07 = "MD07"  # debtor deceased
+    MD01 = "MD01"  # no valid mandate
+
+
+class CollectionStep(StrEnum):
+    """Dunning steps in the order a claim walks them (DOMAIN.md §6)."""
+
+    REMINDER = "reminder"
+    FOURTEEN_DAY_LETTER = "fourteen_day_letter"  # the second reminder, the legal 14-day letter
+    AGENCY = "agency"
+    BAILIFF = "bailiff"
+
+
+class ArrangementOutcome(StrEnum):
+    ACTIVE = "active"
+    KEPT = "kept"
+    BROKEN = "broken"
+
+
+class IncomeSource(StrEnum):
+    SALARY = "salary"
+    BENEFIT = "benefit"
+    PENSION = "pension"
+    ALLOWANCE = "allowance"  # toeslagen
+    OTHER = "other"
+
+
+def _values(enum: type[StrEnum]) -> list[str]:
+    return [member.value for member in enum]
+
+
+# Ids are opaque strings chosen by the sender; bounded so that a bad column (a whole
+# document pasted into an id) is rejected instead of stored.
+_ID = {"str_length": {"min_value": 1, "max_value": 64}}
+MAX_AMOUNT_CENTS: Final = 100_000_000  # EUR 1,000,000: larger single events are input errors
+EARLIEST_DATE: Final = pd.Timestamp("1990-01-01")
+
+
+class _Base(pa.DataFrameModel):
+    class Config:
+        strict = True  # unknown columns are an error: a typo must not silently drop data
+        coerce = True
+
+
+class CustomerSchema(_Base):
+    customer_id: Series[str] = pa.Field(unique=True, **_ID)
+    household_type: Series[str] = pa.Field(isin=_values(HouseholdType))
+    birth_year: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1900, le=2030)
+    declared_net_income_cents: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, ge=0, le=MAX_AMOUNT_CENTS
+    )
+    created_at: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
+
+
+class InvoiceSchema(_Base):
+    invoice_id: Series[str] = pa.Field(unique=True, **_ID)
+    customer_id: Series[str] = pa.Field(**_ID)
+    issue_date: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
+    due_date: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
+    amount_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
+    product: Series[str] = pa.Field(isin=_values(Product))
+    collection_method: Series[str] = pa.Field(isin=_values(CollectionMethod))
+
+    @pa.dataframe_check(error="due_date must not be before issue_date")
+    def due_after_issue(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["due_date"] >= df["issue_date"]
+
+
+class PaymentSchema(_Base):
+    payment_id: Series[str] = pa.Field(unique=True, **_ID)
+    customer_id: Series[str] = pa.Field(**_ID)
+    invoice_id: Series[str] = pa.Field(**_ID)
+    paid_at: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
+    amount_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
+    method: Series[str] = pa.Field(isin=_values(PaymentMethod))
+
+
+class DebitAttemptSchema(_Base):
+    attempt_id: Series[str] = pa.Field(unique=True, **_ID)
+    customer_id: Series[str] = pa.Field(**_ID)
+    invoice_id: Series[str] = pa.Field(**_ID)
+    attempted_at: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
+    amount_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
+    result: Series[str] = pa.Field(isin=_values(DebitResult))
+    reason_code: Series[str] = pa.Field(nullable=True, isin=_values(SepaReasonCode))
+
+    @pa.dataframe_check(error="a failed or reversed debit needs a reason_code; a success has none")
+    def reason_matches_result(cls, df: pd.DataFrame) -> Series[bool]:
+        has_reason = df["reason_code"].notna()
+        return has_reason == (df["result"] != DebitResult.SUCCESS.value)
+
+
+class CollectionStepSchema(_Base):
+    step_id: Series[str] = pa.Field(unique=True, **_ID)
+    customer_id: Series[str] = pa.Field(**_ID)
+    invoice_id: Series[str] = pa.Field(**_ID)
+    step_date: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
+    step: Series[str] = pa.Field(isin=_values(CollectionStep))
+    cost_cents: Series[int] = pa.Field(ge=0, le=MAX_AMOUNT_CENTS)
+
+
+class ArrangementSchema(_Base):
+    arrangement_id: Series[str] = pa.Field(unique=True, **_ID)
+    customer_id: Series[str] = pa.Field(**_ID)
+    start_date: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
+    debt_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
+    monthly_amount_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
+    term_months: Series[int] = pa.Field(ge=1, le=120)
+    outcome: Series[str] = pa.Field(isin=_values(ArrangementOutcome))
+    # The day the outcome became known (kept: last instalment; broken: the missed one).
+    end_date: Series[pd.Timestamp] = pa.Field(nullable=True, ge=EARLIEST_DATE)
+
+    @pa.dataframe_check(error="a kept or broken arrangement needs an end_date on or after start_date")
+    def ended_has_end_date(cls, df: pd.DataFrame) -> Series[bool]:
+        active = df["outcome"] == ArrangementOutcome.ACTIVE.value
+        ok_end = df["end_date"].notna() & (df["end_date"] >= df["start_date"])
+        return active | ok_end
+
+
+class IncomeReceiptSchema(_Base):
+    receipt_id: Series[str] = pa.Field(unique=True, **_ID)
+    customer_id: Series[str] = pa.Field(**_ID)
+    received_at: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
+    amount_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
+    source: Series[str] = pa.Field(isin=_values(IncomeSource))
+
+
+#: Table name -> (schema, primary key column, date column used for point-in-time reads).
+TABLES: Final[dict[str, tuple[type[_Base], str, str]]] = {
+    "customers": (CustomerSchema, "customer_id", "created_at"),
+    "invoices": (InvoiceSchema, "invoice_id", "issue_date"),
+    "payments": (PaymentSchema, "payment_id", "paid_at"),
+    "debit_attempts": (DebitAttemptSchema, "attempt_id", "attempted_at"),
+    "collection_steps": (CollectionStepSchema, "step_id", "step_date"),
+    "arrangements": (ArrangementSchema, "arrangement_id", "start_date"),
+    "income_receipts": (IncomeReceiptSchema, "receipt_id", "received_at"),
+}
+
+TABLE_NAMES: Final = tuple(TABLES)
+
+
+def columns_of(table: str) -> list[str]:
+    """The column names of ``table`` in contract order."""
+    schema = TABLES[table][0]
+    return list(schema.to_schema().columns)
+
+
+def date_columns_of(table: str) -> list[str]:
+    """The calendar-day columns of ``table``."""
+    schema = TABLES[table][0].to_schema()
+    return [name for name, col in schema.columns.items() if "datetime" in str(col.dtype).lower()]

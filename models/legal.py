@@ -1,0 +1,103 @@
+"""Dutch legal amounts as versioned configuration (DOMAIN.md §1–2).
+
+Legal amounts change every January and July, so they are data with an effective date
+(``models/config/legal_nl.json``), never literals in code. Every answer that uses them
+names the table version (:attr:`LegalTable.version`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+
+@dataclass(frozen=True)
+class WikScale:
+    """The WIK scale (Besluit vergoeding voor buitengerechtelijke incassokosten, art. 2)."""
+
+    brackets: tuple[tuple[int | None, float], ...]  # (bracket width in cents or None = rest, rate)
+    minimum_cents: int
+    maximum_cents: int
+    recurring_small_claim_cap_cents: int | None
+    recurring_small_claim_threshold_cents: int | None
+
+    def costs_cents(self, principal_cents: int, *, recurring: bool = False) -> int:
+        """Extrajudicial collection costs on ``principal_cents`` (excl. VAT), in cents.
+
+        ``recurring`` applies the Wki cap for recurring claims under the threshold
+        (EUR 140 for claims under EUR 266.67 since 1 Oct 2024).
+        """
+        if principal_cents <= 0:
+            raise ValueError(f"principal_cents must be positive; got {principal_cents}")
+        remaining = principal_cents
+        total = 0.0
+        for width, rate in self.brackets:
+            part = remaining if width is None else min(remaining, width)
+            total += part * rate
+            remaining -= part
+            if remaining <= 0:
+                break
+        costs = min(max(round(total), self.minimum_cents), self.maximum_cents)
+        if (
+            recurring
+            and self.recurring_small_claim_cap_cents is not None
+            and self.recurring_small_claim_threshold_cents is not None
+            and principal_cents < self.recurring_small_claim_threshold_cents
+        ):
+            costs = min(costs, self.recurring_small_claim_cap_cents)
+        return costs
+
+
+@dataclass(frozen=True)
+class LegalTable:
+    """All legal amounts in force from :attr:`effective_from` until the next version."""
+
+    version: str
+    effective_from: date
+    wik: WikScale
+    statutory_interest_consumer_pct: float
+    bijstandsnorm_incl_holiday_cents: dict[str, int]
+    max_debt_scheme_months: int
+
+
+def _parse(entry: dict[str, Any]) -> LegalTable:
+    wik = entry["wik"]
+    return LegalTable(
+        version=entry["version"],
+        effective_from=date.fromisoformat(entry["effective_from"]),
+        wik=WikScale(
+            brackets=tuple((width, float(rate)) for width, rate in wik["brackets"]),
+            minimum_cents=int(wik["minimum_cents"]),
+            maximum_cents=int(wik["maximum_cents"]),
+            recurring_small_claim_cap_cents=wik["recurring_small_claim_cap_cents"],
+            recurring_small_claim_threshold_cents=wik["recurring_small_claim_threshold_cents"],
+        ),
+        statutory_interest_consumer_pct=float(entry["statutory_interest_consumer_pct"]),
+        bijstandsnorm_incl_holiday_cents=dict(entry["bijstandsnorm_incl_holiday_cents"]),
+        max_debt_scheme_months=int(entry["max_debt_scheme_months"]),
+    )
+
+
+@lru_cache(maxsize=1)
+def legal_tables() -> tuple[LegalTable, ...]:
+    """All versions, oldest first."""
+    text = resources.files("models").joinpath("config/legal_nl.json").read_text("utf-8")
+    versions = [_parse(v) for v in json.loads(text)["versions"]]
+    return tuple(sorted(versions, key=lambda t: t.effective_from))
+
+
+def legal_table_on(day: date) -> LegalTable:
+    """The legal table in force on ``day``."""
+    in_force = [t for t in legal_tables() if t.effective_from <= day]
+    if not in_force:
+        raise ValueError(f"no legal table in force on {day}; earliest is {legal_tables()[0].effective_from}")
+    return in_force[-1]
+
+
+def wik_costs_cents(principal_cents: int, on: date, *, recurring: bool = False) -> int:
+    """WIK collection costs on ``principal_cents`` under the table in force ``on`` that day."""
+    return legal_table_on(on).wik.costs_cents(principal_cents, recurring=recurring)
