@@ -1,0 +1,277 @@
+"""Columnar, in-memory form of a batch of customers' events, ready for feature computation.
+
+:class:`EventArrays` is what :func:`features.build.build_features` reads. It is built
+either from pandas frames (training, batch scoring) or from the plain numpy columns the
+event store returns for a few customers (the request path) — the same object either way,
+so there is one feature definition for online and offline.
+
+All dates become integer **days since 1970-01-01**; all money stays in integer cents
+until features turn it into euros. Each event row carries ``cust``: the position of its
+customer in :attr:`EventArrays.customer_ids`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features import schemas
+
+#: "Never happened": a day later than any real date, so ``day < as_of`` is always False.
+NEVER = np.int64(10**7)
+
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+HOUSEHOLD_CODES = {h.value: i for i, h in enumerate(schemas.HouseholdType)}
+PRODUCT_CODES = {p.value: i for i, p in enumerate(schemas.Product)}
+STEP_CODES = {s.value: i + 1 for i, s in enumerate(schemas.CollectionStep)}  # 0 = no step
+OUTCOME_CODES = {o.value: i for i, o in enumerate(schemas.ArrangementOutcome)}
+SOURCE_CODES = {s.value: i for i, s in enumerate(schemas.IncomeSource)}
+RESULT_CODES = {r.value: i for i, r in enumerate(schemas.DebitResult)}
+INSUFFICIENT_FUNDS_CODES = frozenset({"AM04", "MS03"})
+
+
+def to_day(value: date | np.datetime64 | pd.Timestamp | str) -> int:
+    """A calendar day as days since 1970-01-01."""
+    return int((np.datetime64(pd.Timestamp(value).date(), "D") - _EPOCH).astype(np.int64))
+
+
+def from_day(day: int) -> date:
+    """Inverse of :func:`to_day`."""
+    return (pd.Timestamp("1970-01-01") + pd.Timedelta(days=int(day))).date()
+
+
+def _days(values: Any) -> np.ndarray:
+    """Dates (datetime64 of any unit, NaT allowed) -> int64 days, NaT -> NEVER."""
+    arr = np.asarray(values)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if not np.issubdtype(arr.dtype, np.datetime64):
+        arr = pd.to_datetime(pd.Series(arr)).to_numpy()
+    arr = arr.astype("datetime64[D]")
+    out = (arr - _EPOCH).astype(np.int64)
+    out[np.isnat(arr)] = NEVER
+    return out
+
+
+def _codes(values: Any, mapping: Mapping[str, int]) -> np.ndarray:
+    arr = np.asarray(values, dtype=object)
+    return np.fromiter((mapping.get(v, -1) for v in arr), dtype=np.int64, count=arr.size)
+
+
+def _floats(values: Any) -> np.ndarray:
+    """Nullable numbers (pandas ``Int64``, object with None, or float) -> float64 with NaN."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "fiu":
+        return arr.astype(np.float64)
+    return np.fromiter(
+        (np.nan if v is None or v is pd.NA or v != v else float(v) for v in arr),
+        dtype=np.float64,
+        count=arr.size,
+    )
+
+
+@dataclass(frozen=True)
+class Table:
+    """One event table as aligned numpy columns (all the same length)."""
+
+    cols: dict[str, np.ndarray]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.cols[name]
+
+    def __len__(self) -> int:
+        return len(self.cols["cust"])
+
+
+@dataclass(frozen=True)
+class EventArrays:
+    """The events of a batch of customers, as integer-day numpy columns.
+
+    Build with :meth:`from_columns` (store fast path) or :meth:`from_frames` (pandas).
+    """
+
+    customer_ids: np.ndarray  # object array of ids, the batch order
+    customers: Table
+    invoices: Table
+    payments: Table
+    debits: Table
+    steps: Table
+    arrangements: Table
+    income: Table
+
+    @property
+    def n(self) -> int:
+        return len(self.customer_ids)
+
+    # ------------------------------------------------------------------ builders
+    @classmethod
+    def from_frames(
+        cls, frames: Mapping[str, pd.DataFrame], customer_ids: Sequence[str] | None = None
+    ) -> EventArrays:
+        """Build from event-table frames (columns as in :mod:`features.schemas`)."""
+        columns: dict[str, dict[str, np.ndarray]] = {}
+        for table in schemas.TABLE_NAMES:
+            frame = frames.get(table)
+            names = schemas.columns_of(table)
+            if frame is None:
+                frame = pd.DataFrame({c: [] for c in names})
+            columns[table] = {c: frame[c].to_numpy() for c in names if c in frame.columns}
+        return cls.from_columns(columns, customer_ids)
+
+    @classmethod
+    def from_columns(
+        cls,
+        columns: Mapping[str, Mapping[str, np.ndarray]],
+        customer_ids: Sequence[str] | None = None,
+    ) -> EventArrays:
+        """Build from per-table column arrays (the event store's ``read_columns`` format).
+
+        ``customer_ids`` fixes the batch order; by default it is the order of the
+        ``customers`` table. Events of customers outside the batch are dropped.
+        """
+        cust_table = columns.get("customers", {})
+        ids = (
+            np.asarray(list(customer_ids), dtype=object)
+            if customer_ids is not None
+            else np.asarray(cust_table.get("customer_id", []), dtype=object)
+        )
+        position = {cid: i for i, cid in enumerate(ids.tolist())}
+
+        def table(name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+            cols = columns.get(name, {})
+            cid = np.asarray(cols.get("customer_id", []), dtype=object)
+            cust = np.fromiter((position.get(c, -1) for c in cid), dtype=np.int64, count=cid.size)
+            keep = cust >= 0
+            return {k: np.asarray(v)[keep] for k, v in cols.items()}, cust[keep]
+
+        c, c_cust = table("customers")
+        n = len(ids)
+        household = np.full(n, -1, dtype=np.int64)
+        birth_year = np.full(n, np.nan)
+        declared = np.full(n, np.nan)
+        created = np.full(n, NEVER, dtype=np.int64)
+        if len(c_cust):
+            household[c_cust] = _codes(c["household_type"], HOUSEHOLD_CODES)
+            birth_year[c_cust] = _floats(c["birth_year"])
+            declared[c_cust] = _floats(c["declared_net_income_cents"])
+            created[c_cust] = _days(c["created_at"])
+        customers = Table(
+            {
+                "cust": np.arange(n, dtype=np.int64),
+                "household": household,
+                "birth_year": birth_year,
+                "declared_income_cents": declared,
+                "created_day": created,
+            }
+        )
+
+        inv, inv_cust = table("invoices")
+        inv_ids = np.asarray(inv.get("invoice_id", []), dtype=object)
+        inv_pos = {iid: i for i, iid in enumerate(inv_ids.tolist())}
+        inv_amount = np.asarray(inv.get("amount_cents", []), dtype=np.int64)
+
+        pay, pay_cust = table("payments")
+        pay_inv = np.fromiter(
+            (inv_pos.get(i, -1) for i in np.asarray(pay.get("invoice_id", []), dtype=object)),
+            dtype=np.int64,
+            count=len(pay_cust),
+        )
+        pay_day = _days(pay.get("paid_at", []))
+        pay_amount = np.asarray(pay.get("amount_cents", []), dtype=np.int64)
+
+        invoices = Table(
+            {
+                "cust": inv_cust,
+                "issue_day": _days(inv.get("issue_date", [])),
+                "due_day": _days(inv.get("due_date", [])),
+                "amount_cents": inv_amount,
+                "product": _codes(inv.get("product", []), PRODUCT_CODES),
+                "settled_day": _settled_days(len(inv_cust), inv_amount, pay_inv, pay_day, pay_amount),
+            }
+        )
+        payments = Table(
+            {"cust": pay_cust, "invoice": pay_inv, "day": pay_day, "amount_cents": pay_amount}
+        )
+
+        deb, deb_cust = table("debit_attempts")
+        reason = np.asarray(deb.get("reason_code", []), dtype=object)
+        debits = Table(
+            {
+                "cust": deb_cust,
+                "day": _days(deb.get("attempted_at", [])),
+                "amount_cents": np.asarray(deb.get("amount_cents", []), dtype=np.int64),
+                "result": _codes(deb.get("result", []), RESULT_CODES),
+                "insufficient_funds": np.fromiter(
+                    (r in INSUFFICIENT_FUNDS_CODES for r in reason), dtype=bool, count=reason.size
+                ),
+            }
+        )
+
+        st, st_cust = table("collection_steps")
+        steps = Table(
+            {
+                "cust": st_cust,
+                "day": _days(st.get("step_date", [])),
+                "step": _codes(st.get("step", []), STEP_CODES),
+                "cost_cents": np.asarray(st.get("cost_cents", []), dtype=np.int64),
+            }
+        )
+
+        arr, arr_cust = table("arrangements")
+        arrangements = Table(
+            {
+                "cust": arr_cust,
+                "start_day": _days(arr.get("start_date", [])),
+                "end_day": _days(arr.get("end_date", [])),
+                "monthly_cents": np.asarray(arr.get("monthly_amount_cents", []), dtype=np.int64),
+                "debt_cents": np.asarray(arr.get("debt_cents", []), dtype=np.int64),
+                "outcome": _codes(arr.get("outcome", []), OUTCOME_CODES),
+            }
+        )
+
+        inc, inc_cust = table("income_receipts")
+        income = Table(
+            {
+                "cust": inc_cust,
+                "day": _days(inc.get("received_at", [])),
+                "amount_cents": np.asarray(inc.get("amount_cents", []), dtype=np.int64),
+                "source": _codes(inc.get("source", []), SOURCE_CODES),
+            }
+        )
+        return cls(ids, customers, invoices, payments, debits, steps, arrangements, income)
+
+
+def _settled_days(
+    n_invoices: int,
+    amount: np.ndarray,
+    pay_invoice: np.ndarray,
+    pay_day: np.ndarray,
+    pay_amount: np.ndarray,
+) -> np.ndarray:
+    """The day each invoice's payments first add up to its amount (``NEVER`` if not yet).
+
+    A fact about the past: an invoice counts as paid ``as_of`` a day only when this day
+    is before it, so using it is free of leakage.
+    """
+    settled = np.full(n_invoices, NEVER, dtype=np.int64)
+    ok = pay_invoice >= 0
+    if n_invoices == 0 or not ok.any():
+        return settled
+    inv, day, amt = pay_invoice[ok], pay_day[ok], pay_amount[ok]
+    order = np.lexsort((day, inv))
+    inv, day, amt = inv[order], day[order], amt[order]
+    cum = np.cumsum(amt)
+    # subtract the running total before each invoice's first payment
+    first = np.r_[True, inv[1:] != inv[:-1]]
+    starts = np.flatnonzero(first)
+    offsets = np.repeat(cum[starts] - amt[starts], np.diff(np.r_[starts, len(inv)]))
+    within = cum - offsets
+    reached = within >= amount[inv]
+    np.minimum.at(settled, inv[reached], day[reached])
+    return settled

@@ -1,0 +1,192 @@
+"""The bundle: the unit of deployment (ARCHITECTURE.md, decision 3).
+
+One folder holds everything a decision needs, versioned together:
+
+================================  =========================================================
+``booster.txt``                   the LightGBM risk model (native text format)
+``calibrator.json``               isotonic calibration as (x, y) knots, applied by np.interp
+``features.json``                 feature names in order, feature-set version, monotone dirs
+``risk_policy.json``              the early-warning policy in force for this bundle
+``reference.json``                reference feature distributions (quantiles) for drift
+``metadata.json``                 version, training window, data fingerprint, metrics
+================================  =========================================================
+
+The service loads it once per worker in the lifespan and predicts with the native
+``Booster`` on a float64 row (no pandas, no MLflow pyfunc on the request path).
+MLflow stores the same folder as a registered model version's artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from models.policy import RiskPolicy
+from models.reasons import Reason, top_reasons
+
+BUNDLE_FORMAT = 1
+REGISTERED_MODEL_NAME = "tijdig-risk"
+_FILES = ("booster.txt", "calibrator.json", "features.json", "risk_policy.json", "metadata.json")
+
+
+class BundleError(RuntimeError):
+    """A bundle is missing, incomplete or inconsistent; the caller keeps what it had."""
+
+
+@dataclass
+class Bundle:
+    """A trained, calibrated risk model with its policy and provenance."""
+
+    booster: lgb.Booster
+    calibrator_x: np.ndarray
+    calibrator_y: np.ndarray
+    feature_names: tuple[str, ...]
+    policy: RiskPolicy
+    metadata: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, Any] = field(default_factory=dict)
+    version: str = "unregistered"
+
+    # ------------------------------------------------------------------ predict
+    def raw_probability(self, X: np.ndarray) -> np.ndarray:
+        """Uncalibrated booster output, shape (n,)."""
+        return np.asarray(self.booster.predict(self._check(X), num_threads=self._threads(X)))
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated P(payment difficulty within the horizon), shape (n,)."""
+        return self.calibrate(self.raw_probability(X))
+
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        return np.interp(raw, self.calibrator_x, self.calibrator_y)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """SHAP contributions in log-odds, shape (n, features + 1); last column = bias."""
+        return np.asarray(
+            self.booster.predict(self._check(X), pred_contrib=True, num_threads=self._threads(X))
+        )
+
+    def explain(self, X: np.ndarray, k: int | None = None) -> list[list[Reason]]:
+        """Top reasons per row (most decisive first)."""
+        k = self.policy.top_reasons if k is None else k
+        contrib = self.contributions(X)
+        return [
+            top_reasons(contrib[i, :-1].tolist(), X[i].tolist(), self.feature_names, k)
+            for i in range(X.shape[0])
+        ]
+
+    def _check(self, X: np.ndarray) -> np.ndarray:
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+            raise ValueError(
+                f"feature matrix must be (n, {len(self.feature_names)}); got {X.shape}"
+            )
+        return X
+
+    @staticmethod
+    def _threads(X: np.ndarray) -> int:
+        # one thread for small requests: OpenMP start-up costs more than it saves and
+        # several uvicorn workers share the cores (STYLE.md pitfalls)
+        return 1 if X.shape[0] < 2048 else max(1, os.cpu_count() or 1)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.booster.save_model(str(directory / "booster.txt"))
+        _write_json(directory / "calibrator.json", {
+            "method": "isotonic",
+            "x": self.calibrator_x.tolist(),
+            "y": self.calibrator_y.tolist(),
+        })
+        _write_json(directory / "features.json", {
+            "names": list(self.feature_names),
+            "feature_set_version": self.metadata.get("feature_set_version"),
+        })
+        _write_json(directory / "risk_policy.json", self.policy.to_dict())
+        _write_json(directory / "reference.json", self.reference)
+        _write_json(directory / "metadata.json", {"bundle_format": BUNDLE_FORMAT, **self.metadata})
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path, version: str | None = None) -> Bundle:
+        """Load and check a bundle folder; raises :class:`BundleError` when unusable."""
+        directory = Path(directory)
+        missing = [f for f in _FILES if not (directory / f).is_file()]
+        if missing:
+            raise BundleError(f"bundle at {directory} is missing {', '.join(missing)}")
+        try:
+            booster = lgb.Booster(model_file=str(directory / "booster.txt"))
+            cal = _read_json(directory / "calibrator.json")
+            names = tuple(_read_json(directory / "features.json")["names"])
+            policy = RiskPolicy.from_dict(_read_json(directory / "risk_policy.json"))
+            metadata = _read_json(directory / "metadata.json")
+            ref_path = directory / "reference.json"
+            reference = _read_json(ref_path) if ref_path.is_file() else {}
+        except (OSError, ValueError, KeyError, lgb.basic.LightGBMError) as exc:
+            raise BundleError(f"bundle at {directory} cannot be read: {exc}") from exc
+        if booster.num_feature() != len(names):
+            raise BundleError(
+                f"booster expects {booster.num_feature()} features, features.json lists {len(names)}"
+            )
+        bundle = cls(
+            booster=booster,
+            calibrator_x=np.asarray(cal["x"], dtype=np.float64),
+            calibrator_y=np.asarray(cal["y"], dtype=np.float64),
+            feature_names=names,
+            policy=policy,
+            metadata=metadata,
+            reference=reference,
+            version=version or str(metadata.get("version", f"local:{directory.name}")),
+        )
+        bundle.self_check()
+        return bundle
+
+    def self_check(self) -> None:
+        """Predict on a neutral row: a bundle that cannot answer must never be served."""
+        row = np.full((1, len(self.feature_names)), np.nan)
+        p = self.predict_proba(row)
+        if not np.all(np.isfinite(p)) or not np.all((p >= 0) & (p <= 1)):
+            raise BundleError(f"bundle {self.version} returns an invalid probability {p}")
+        if len(self.calibrator_x) < 2 or np.any(np.diff(self.calibrator_x) < 0):
+            raise BundleError("calibrator knots must be at least two and ascending")
+
+
+def load_bundle(uri: str, tracking_uri: str | None = None) -> Bundle:
+    """Load a bundle from a local folder or an MLflow URI (``models:/name@alias``).
+
+    MLflow is imported only here (start-up and reload), never on the request path.
+    """
+    if uri.startswith(("models:/", "runs:/")):
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        if tracking_uri:
+            mlflow.set_tracking_uri(tracking_uri)
+            mlflow.set_registry_uri(tracking_uri)
+        version = uri
+        if uri.startswith("models:/") and "@" in uri:
+            name, alias = uri.removeprefix("models:/").split("@", 1)
+            try:
+                mv = MlflowClient().get_model_version_by_alias(name, alias)
+            except Exception as exc:
+                raise BundleError(f"no model version behind {uri}: {exc}") from exc
+            version = f"{name}/{mv.version}"
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+        except Exception as exc:
+            raise BundleError(f"cannot download {uri}: {exc}") from exc
+        folder = local / "artifacts" / "bundle" if (local / "artifacts" / "bundle").is_dir() else local
+        return Bundle.load(folder, version=version)
+    return Bundle.load(Path(uri))
+
+
+def _write_json(path: Path, doc: Any) -> None:
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str), encoding="utf-8")
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))

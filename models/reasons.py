@@ -1,0 +1,200 @@
+"""Reason codes: stable identifiers for why a score is what it is, with texts for people.
+
+Reasons come from LightGBM's own SHAP contributions (``pred_contrib``) per feature; each
+feature maps to one :class:`ReasonCode` and a plain-language text in Dutch and English.
+Codes are part of the API contract: never rename one, add new ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ReasonCode(StrEnum):
+    LATE_PAYMENTS = "R01_LATE_PAYMENTS"
+    DAYS_PAST_DUE = "R02_DAYS_PAST_DUE"
+    OPEN_ARREARS = "R03_OPEN_ARREARS"
+    FAILED_DEBITS = "R04_FAILED_DEBITS"
+    COLLECTION_STEPS = "R05_COLLECTION_STEPS"
+    BROKEN_ARRANGEMENT = "R06_BROKEN_ARRANGEMENT"
+    INCOME_DROP = "R07_INCOME_DROP"
+    HIGH_BURDEN = "R08_HIGH_BURDEN"
+    PAY_LATER_EXPOSURE = "R09_PAY_LATER_EXPOSURE"
+    SHORT_HISTORY = "R10_SHORT_HISTORY"
+    INCOME_PROFILE = "R11_INCOME_PROFILE"
+    RECENT_INCIDENT = "R12_RECENT_INCIDENT"
+    HOUSEHOLD = "R13_HOUSEHOLD"
+    ARRANGEMENT_RUNNING = "R14_ARRANGEMENT_RUNNING"
+    BILLING_LEVEL = "R15_BILLING_LEVEL"
+
+
+#: Plain-language texts: (English, Dutch). Inviting, not threatening (DOMAIN.md).
+REASON_TEXTS: dict[ReasonCode, tuple[str, str]] = {
+    ReasonCode.LATE_PAYMENTS: (
+        "Several recent invoices were paid late.",
+        "Meerdere recente facturen zijn te laat betaald.",
+    ),
+    ReasonCode.DAYS_PAST_DUE: (
+        "Recent invoices stayed unpaid for a long time after their due date.",
+        "Recente facturen bleven lang onbetaald na de vervaldatum.",
+    ),
+    ReasonCode.OPEN_ARREARS: (
+        "There are unpaid invoices past their due date.",
+        "Er staan facturen open waarvan de betaaltermijn verstreken is.",
+    ),
+    ReasonCode.FAILED_DEBITS: (
+        "Direct debits failed, mostly for lack of funds.",
+        "Automatische incasso's zijn mislukt, meestal door onvoldoende saldo.",
+    ),
+    ReasonCode.COLLECTION_STEPS: (
+        "Reminders or collection steps were needed recently.",
+        "Er waren recent herinneringen of incassostappen nodig.",
+    ),
+    ReasonCode.BROKEN_ARRANGEMENT: (
+        "An earlier payment arrangement could not be kept.",
+        "Een eerdere betalingsregeling kon niet worden nagekomen.",
+    ),
+    ReasonCode.INCOME_DROP: (
+        "Income received recently is lower than before or has stopped.",
+        "Het recent ontvangen inkomen is lager dan eerder of gestopt.",
+    ),
+    ReasonCode.HIGH_BURDEN: (
+        "What is owed is high relative to income.",
+        "Het openstaande bedrag is hoog in verhouding tot het inkomen.",
+    ),
+    ReasonCode.PAY_LATER_EXPOSURE: (
+        "Several pay-later purchases are open or were paid late.",
+        "Er staan meerdere achteraf-betalen-aankopen open of ze werden te laat betaald.",
+    ),
+    ReasonCode.SHORT_HISTORY: (
+        "The payment history is still short.",
+        "De betaalgeschiedenis is nog kort.",
+    ),
+    ReasonCode.INCOME_PROFILE: (
+        "The income level or type leaves little room.",
+        "De hoogte of soort van het inkomen laat weinig ruimte.",
+    ),
+    ReasonCode.RECENT_INCIDENT: (
+        "A payment problem happened only recently.",
+        "Er was kort geleden een betalingsprobleem.",
+    ),
+    ReasonCode.HOUSEHOLD: (
+        "The household situation affects how much room there is.",
+        "De samenstelling van het huishouden beïnvloedt de financiële ruimte.",
+    ),
+    ReasonCode.ARRANGEMENT_RUNNING: (
+        "A payment arrangement is running.",
+        "Er loopt een betalingsregeling.",
+    ),
+    ReasonCode.BILLING_LEVEL: (
+        "The monthly amounts billed are high relative to income.",
+        "De maandelijkse bedragen zijn hoog in verhouding tot het inkomen.",
+    ),
+}
+
+#: Feature name -> reason code. Every feature in features.build.FEATURES must appear.
+FEATURE_REASONS: dict[str, ReasonCode] = {
+    "late_invoices_90d": ReasonCode.LATE_PAYMENTS,
+    "late_invoices_180d": ReasonCode.LATE_PAYMENTS,
+    "late_invoices_365d": ReasonCode.LATE_PAYMENTS,
+    "late_share_365d": ReasonCode.LATE_PAYMENTS,
+    "late_trend_90d": ReasonCode.LATE_PAYMENTS,
+    "max_days_past_due_90d": ReasonCode.DAYS_PAST_DUE,
+    "max_days_past_due_365d": ReasonCode.DAYS_PAST_DUE,
+    "mean_days_late_365d": ReasonCode.DAYS_PAST_DUE,
+    "days_since_last_late": ReasonCode.RECENT_INCIDENT,
+    "open_overdue_invoices": ReasonCode.OPEN_ARREARS,
+    "open_overdue_eur": ReasonCode.OPEN_ARREARS,
+    "current_days_past_due": ReasonCode.OPEN_ARREARS,
+    "outstanding_eur": ReasonCode.HIGH_BURDEN,
+    "invoices_365d": ReasonCode.SHORT_HISTORY,
+    "monthly_billed_eur": ReasonCode.BILLING_LEVEL,
+    "failed_debits_90d": ReasonCode.FAILED_DEBITS,
+    "failed_debits_365d": ReasonCode.FAILED_DEBITS,
+    "debit_failure_rate_365d": ReasonCode.FAILED_DEBITS,
+    "insufficient_funds_365d": ReasonCode.FAILED_DEBITS,
+    "reversed_debits_365d": ReasonCode.FAILED_DEBITS,
+    "days_since_failed_debit": ReasonCode.RECENT_INCIDENT,
+    "failed_debit_days_after_income": ReasonCode.FAILED_DEBITS,
+    "reminders_365d": ReasonCode.COLLECTION_STEPS,
+    "fourteen_day_letters_365d": ReasonCode.COLLECTION_STEPS,
+    "agency_steps_365d": ReasonCode.COLLECTION_STEPS,
+    "highest_step_365d": ReasonCode.COLLECTION_STEPS,
+    "collection_costs_365d_eur": ReasonCode.COLLECTION_STEPS,
+    "days_since_collection_step": ReasonCode.RECENT_INCIDENT,
+    "arrangements_broken": ReasonCode.BROKEN_ARRANGEMENT,
+    "arrangements_kept": ReasonCode.BROKEN_ARRANGEMENT,
+    "arrangement_active": ReasonCode.ARRANGEMENT_RUNNING,
+    "arrangement_monthly_eur": ReasonCode.ARRANGEMENT_RUNNING,
+    "has_income_data": ReasonCode.INCOME_PROFILE,
+    "income_monthly_90d_eur": ReasonCode.INCOME_DROP,
+    "income_monthly_365d_eur": ReasonCode.INCOME_PROFILE,
+    "income_trend_ratio": ReasonCode.INCOME_DROP,
+    "days_since_income": ReasonCode.INCOME_DROP,
+    "benefit_income_share": ReasonCode.INCOME_PROFILE,
+    "outstanding_to_income": ReasonCode.HIGH_BURDEN,
+    "billed_to_income": ReasonCode.BILLING_LEVEL,
+    "bnpl_open_eur": ReasonCode.PAY_LATER_EXPOSURE,
+    "bnpl_orders_90d": ReasonCode.PAY_LATER_EXPOSURE,
+    "bnpl_late_365d": ReasonCode.PAY_LATER_EXPOSURE,
+    "tenure_days": ReasonCode.SHORT_HISTORY,
+    "age_years": ReasonCode.HOUSEHOLD,
+    "declared_income_eur": ReasonCode.INCOME_PROFILE,
+    "household_adults": ReasonCode.HOUSEHOLD,
+    "household_children": ReasonCode.HOUSEHOLD,
+    "household_pensioner": ReasonCode.HOUSEHOLD,
+}
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason behind a score: the strongest feature of its code and how much it added."""
+
+    code: ReasonCode
+    feature: str
+    value: float | None  # the feature's value (None when unknown)
+    contribution: float  # added log-odds of payment difficulty (SHAP)
+
+    @property
+    def text_en(self) -> str:
+        return REASON_TEXTS[self.code][0]
+
+    @property
+    def text_nl(self) -> str:
+        return REASON_TEXTS[self.code][1]
+
+
+def top_reasons(
+    contributions: list[float] | tuple[float, ...],
+    values: list[float] | tuple[float, ...],
+    feature_names: tuple[str, ...] | list[str],
+    k: int,
+) -> list[Reason]:
+    """The ``k`` reason codes that raise the risk most for one customer.
+
+    Contributions of features sharing a code are added up (so two lateness windows do
+    not crowd out a failed-debit reason); the code is shown with its strongest feature.
+    Only positive totals count: a reason is something that *raises* the risk.
+    """
+    per_code: dict[ReasonCode, tuple[float, int, float]] = {}
+    for i, name in enumerate(feature_names):
+        contribution = float(contributions[i])
+        code = FEATURE_REASONS.get(name)
+        if code is None:
+            continue
+        total, best_i, best_c = per_code.get(code, (0.0, i, float("-inf")))
+        if contribution > best_c:
+            best_i, best_c = i, contribution
+        per_code[code] = (total + contribution, best_i, best_c)
+    ranked = sorted(
+        ((total, code, best_i) for code, (total, best_i, _) in per_code.items() if total > 0),
+        reverse=True,
+    )
+    reasons = []
+    for total, code, i in ranked[:k]:
+        value = float(values[i])
+        reasons.append(
+            Reason(code=code, feature=feature_names[i], value=None if value != value else value, contribution=total)
+        )
+    return reasons
