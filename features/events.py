@@ -217,6 +217,11 @@ class EventArrays:
         steps = Table(
             {
                 "cust": st_cust,
+                "invoice": np.fromiter(
+                    (inv_pos.get(i, -1) for i in np.asarray(st.get("invoice_id", []), dtype=object)),
+                    dtype=np.int64,
+                    count=len(st_cust),
+                ),
                 "day": _days(st.get("step_date", [])),
                 "step": _codes(st.get("step", []), STEP_CODES),
                 "cost_cents": np.asarray(st.get("cost_cents", []), dtype=np.int64),

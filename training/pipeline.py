@@ -1,0 +1,124 @@
+"""``tijdig train``: events in the store → snapshots → candidate → MLflow → promotion gate."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.events import EventArrays
+from features.labels import LabelConfig
+from features.store import EventStore
+from training.dataset import build_snapshots, monthly_as_of_dates, snapshots_from_external_labels
+from training.evaluate import save_plots
+from training.registry import GateDecision, GateRules, Registry, promotion_gate
+from training.settings import TrainingSettings
+from training.train import CandidateModel, train_candidate
+
+Progress = Callable[[str, int, int], None]  # (step, done, total)
+
+
+@dataclass
+class TrainingResult:
+    candidate: CandidateModel
+    version: str
+    gate: GateDecision
+    n_snapshots: int
+
+    def metrics_table(self) -> list[dict[str, Any]]:
+        return [{"model": name, **m} for name, m in self.candidate.metrics.items()]
+
+
+def load_truth(directory: Path | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The simulator's hidden truth, when training on simulated data (for the oracle)."""
+    if directory is None:
+        return None, None
+    tc, tm = directory / "truth_customers.parquet", directory / "truth_monthly.parquet"
+    if not (tc.is_file() and tm.is_file()):
+        return None, None
+    return pd.read_parquet(tc), pd.read_parquet(tm)
+
+
+def run_training(
+    settings: TrainingSettings,
+    *,
+    truth_dir: Path | None = None,
+    external_labels: pd.DataFrame | None = None,
+    rules: GateRules = GateRules(),
+    force: bool = False,
+    progress: Progress | None = None,
+) -> TrainingResult:
+    """Train a candidate on everything in the event store and let the gate decide."""
+    def report(step: str, done: int, total: int) -> None:
+        if progress:
+            progress(step, done, total)
+
+    store = EventStore(settings.store_url)
+    try:
+        report("read events", 0, 1)
+        frames = store.read_frames()
+    finally:
+        store.dispose()
+    events = EventArrays.from_frames(frames)
+    report("read events", 1, 1)
+    if events.n == 0:
+        raise ValueError(f"the event store at {settings.store_url} holds no customers; ingest events first")
+
+    label_config = LabelConfig(horizon_days=settings.horizon_days, dpd_threshold=settings.dpd_threshold)
+    if external_labels is not None:
+        snaps = snapshots_from_external_labels(events, external_labels)
+    else:
+        dates = monthly_as_of_dates(events, label_config)
+        done = [0]
+
+        def tick(n: int) -> None:
+            done[0] += n
+            report("build snapshots", done[0], len(dates))
+
+        snaps = build_snapshots(events, dates, label_config, progress=tick)
+
+    truth_customers, truth_monthly = load_truth(truth_dir)
+    report("fit model and baselines", 0, 1)
+    candidate = train_candidate(
+        events, snaps, label_config, truth_customers=truth_customers, truth_monthly=truth_monthly
+    )
+    report("fit model and baselines", 1, 1)
+
+    registry = Registry(settings.mlflow_tracking_uri, settings.experiment)
+    champion = registry.champion()
+    va = snaps.subset(candidate.split.validation)
+    gate = promotion_gate(candidate.bundle, va.X, va.y, champion, rules)
+    if force and not gate.promote:
+        gate.reasons.append("promoted anyway: --force")
+        gate.promote = True
+
+    with tempfile.TemporaryDirectory() as tmp:
+        plots = save_plots(Path(tmp), candidate.validation_y, candidate.validation_scores, candidate.importance)
+        params = {
+            **{f"lgbm.{k}": v for k, v in candidate.params.items()},
+            "label.horizon_days": label_config.horizon_days,
+            "label.dpd_threshold": label_config.dpd_threshold,
+            "label.source": "external" if external_labels is not None else "events",
+            "split.train": candidate.split.dates["train"],
+            "split.calibration": candidate.split.dates["calibration"],
+            "split.validation": candidate.split.dates["validation"],
+            "customers": events.n,
+            "snapshots": len(snaps),
+        }
+        tags = {
+            "data_fingerprint": candidate.bundle.metadata["data_fingerprint"],
+            "gate": "passed" if gate.promote else "refused",
+            "store_url": settings.store_url.split("@")[-1],
+        }
+        report("log to MLflow", 0, 1)
+        version = registry.log_and_register(candidate.bundle, params, candidate.metrics, plots, tags)
+        registry.record_gate(version, gate)
+        report("log to MLflow", 1, 1)
+    return TrainingResult(candidate, version, gate, len(snaps))
+
+

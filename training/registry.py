@@ -1,0 +1,206 @@
+"""MLflow tracking, the model registry, and the promotion gate.
+
+Each training run is an MLflow run (params, metrics, data fingerprint, plots) whose
+bundle becomes a registered model version of ``tijdig-risk``. The alias ``champion``
+is what the service loads; it moves only when the gate passes. A refused version gets
+the alias ``candidate`` and a tag saying why, so nothing is lost and nothing worse is
+served.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.bundle import REGISTERED_MODEL_NAME, Bundle, BundleError, load_bundle
+from training.evaluate import binary_metrics
+
+CHAMPION = "champion"
+CANDIDATE = "candidate"
+
+
+@dataclass(frozen=True)
+class GateRules:
+    """How much worse than the champion a candidate may be (noise), and absolute floors."""
+
+    roc_auc_tolerance: float = 0.002
+    brier_tolerance: float = 0.0005
+    max_ece: float = 0.03
+    min_roc_auc: float = 0.6
+
+
+@dataclass
+class GateDecision:
+    promote: bool
+    reasons: list[str]
+    candidate_metrics: dict[str, float]
+    champion_metrics: dict[str, float] | None = None
+    champion_version: str | None = None
+    checks: dict[str, bool] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        verdict = "promoted to champion" if self.promote else "kept as candidate"
+        return f"{verdict}: " + "; ".join(self.reasons)
+
+
+def promotion_gate(
+    candidate: Bundle,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    champion: Bundle | None,
+    rules: GateRules = GateRules(),
+) -> GateDecision:
+    """Compare candidate and champion on the same validation rows.
+
+    The candidate passes when it meets the absolute floors and is not worse than the
+    champion on ROC AUC and Brier score beyond the tolerances.
+    """
+    cand = binary_metrics(y_val, candidate.predict_proba(X_val))
+    checks = {
+        "roc_auc_floor": cand["roc_auc"] >= rules.min_roc_auc,
+        "calibration": cand["ece"] <= rules.max_ece,
+    }
+    reasons = []
+    if not checks["roc_auc_floor"]:
+        reasons.append(f"ROC AUC {cand['roc_auc']:.4f} below the floor {rules.min_roc_auc}")
+    if not checks["calibration"]:
+        reasons.append(f"ECE {cand['ece']:.4f} above the limit {rules.max_ece}")
+    if champion is None:
+        if all(checks.values()):
+            reasons.append(f"no champion yet; ROC AUC {cand['roc_auc']:.4f}, ECE {cand['ece']:.4f}")
+        return GateDecision(all(checks.values()), reasons, cand, checks=checks)
+
+    index = {name: i for i, name in enumerate(candidate.feature_names)}
+    missing = [n for n in champion.feature_names if n not in index]
+    if missing:
+        reasons.append(
+            f"champion {champion.version} uses features this data no longer has ({missing[:3]}); "
+            "cannot compare on the same rows — promote explicitly with --force"
+        )
+        return GateDecision(False, reasons, cand, None, champion.version, {**checks, "comparable": False})
+    champ = binary_metrics(y_val, champion.predict_proba(X_val[:, [index[n] for n in champion.feature_names]]))
+    checks["roc_auc_vs_champion"] = cand["roc_auc"] >= champ["roc_auc"] - rules.roc_auc_tolerance
+    checks["brier_vs_champion"] = cand["brier"] <= champ["brier"] + rules.brier_tolerance
+    verb = {True: "not worse than", False: "worse than"}
+    reasons.append(
+        f"ROC AUC {cand['roc_auc']:.4f} {verb[checks['roc_auc_vs_champion']]} champion "
+        f"{champion.version} {champ['roc_auc']:.4f} (tolerance {rules.roc_auc_tolerance})"
+    )
+    reasons.append(
+        f"Brier {cand['brier']:.5f} {verb[checks['brier_vs_champion']]} champion "
+        f"{champ['brier']:.5f} (tolerance {rules.brier_tolerance})"
+    )
+    return GateDecision(all(checks.values()), reasons, cand, champ, champion.version, checks)
+
+
+class Registry:
+    """Thin wrapper over MLflow tracking + model registry at one tracking URI."""
+
+    def __init__(self, tracking_uri: str, experiment: str = "tijdig-early-warning",
+                 model_name: str = REGISTERED_MODEL_NAME) -> None:
+        import mlflow
+
+        self._mlflow = mlflow
+        self.tracking_uri = tracking_uri
+        self.model_name = model_name
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        self.experiment_id = mlflow.set_experiment(experiment).experiment_id
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    def champion(self) -> Bundle | None:
+        """The bundle behind the champion alias, or None when there is none (or it is broken)."""
+        try:
+            self.client.get_model_version_by_alias(self.model_name, CHAMPION)
+        except Exception:
+            return None
+        try:
+            return load_bundle(f"models:/{self.model_name}@{CHAMPION}", self.tracking_uri)
+        except BundleError:
+            return None
+
+    def log_and_register(
+        self,
+        bundle: Bundle,
+        params: dict[str, Any],
+        metrics: dict[str, dict[str, float]],
+        artifacts: list[Path],
+        tags: dict[str, str],
+    ) -> str:
+        """Log one run and register its bundle; returns the new version number."""
+        mlflow = self._mlflow
+        from training.pyfunc import BundlePythonModel
+
+        with mlflow.start_run(experiment_id=self.experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
+            mlflow.log_params({k: _short(v) for k, v in params.items()})
+            for model_name, values in metrics.items():
+                mlflow.log_metrics({f"{model_name}.{k}": v for k, v in values.items()})
+            mlflow.set_tags(tags)
+            for path in artifacts:
+                mlflow.log_artifact(str(path), artifact_path="evaluation")
+            (Path(tmp) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+            mlflow.log_artifact(str(Path(tmp) / "metrics.json"), artifact_path="evaluation")
+            bundle.metadata["run_id"] = run.info.run_id
+            folder = bundle.save(Path(tmp) / "bundle")
+            # reload what was written: a bundle that cannot be read back is never registered
+            Bundle.load(folder)
+            info = mlflow.pyfunc.log_model(
+                name="bundle",
+                python_model=BundlePythonModel(),
+                artifacts={"bundle": str(folder)},
+                pip_requirements=["tijdig"],
+                registered_model_name=self.model_name,
+            )
+        version = str(info.registered_model_version)
+        bundle.version = f"{self.model_name}/{version}"
+        return version
+
+    def record_gate(self, version: str, decision: GateDecision) -> None:
+        """Move the alias as the gate decided and write the decision on the version."""
+        self.client.set_model_version_tag(self.model_name, version, "gate", "passed" if decision.promote else "refused")
+        self.client.set_model_version_tag(self.model_name, version, "gate_reasons", " | ".join(decision.reasons)[:4000])
+        alias = CHAMPION if decision.promote else CANDIDATE
+        self.client.set_registered_model_alias(self.model_name, alias, version)
+
+    def promote(self, version: str) -> None:
+        """Explicit promotion (``tijdig models promote``): a human decision, recorded as such."""
+        load_bundle(f"models:/{self.model_name}/{version}", self.tracking_uri)  # must load
+        self.client.set_model_version_tag(self.model_name, version, "gate", "promoted_by_hand")
+        self.client.set_registered_model_alias(self.model_name, CHAMPION, version)
+
+    def versions(self) -> list[dict[str, Any]]:
+        out = []
+        aliases: dict[str, list[str]] = {}
+        try:
+            rm = self.client.get_registered_model(self.model_name)
+            for alias, v in (rm.aliases or {}).items():
+                aliases.setdefault(str(v), []).append(alias)
+        except Exception:
+            return []
+        for mv in self.client.search_model_versions(f"name='{self.model_name}'"):
+            run = self.client.get_run(mv.run_id) if mv.run_id else None
+            out.append({
+                "version": mv.version,
+                "aliases": aliases.get(str(mv.version), []),
+                "gate": (mv.tags or {}).get("gate", ""),
+                "roc_auc": run.data.metrics.get("model.roc_auc") if run else None,
+                "ece": run.data.metrics.get("model.ece") if run else None,
+                "created": mv.creation_timestamp,
+            })
+        return sorted(out, key=lambda r: int(r["version"]))
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text[:500]
+
+
+def gate_as_dict(decision: GateDecision) -> dict[str, Any]:
+    return asdict(decision)
