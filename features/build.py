@@ -310,11 +310,13 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
 
     # ---------------------------------------------------------------- customer
     cu = events.customers
-    declared_eur = cu["declared_income_cents"] / 100
-    put("tenure_days", np.where(cu["created_day"] < NEVER, A - cu["created_day"], np.nan))
-    put("age_years", (A / 365.2425 + 1970) - cu["birth_year"] - 0.5)
+    # the customer record itself is an event: unknown before it was created
+    known = cu["created_day"] < A
+    declared_eur = np.where(known, cu["declared_income_cents"] / 100, np.nan)
+    put("tenure_days", np.where(known, A - cu["created_day"], np.nan))
+    put("age_years", np.where(known, (A / 365.2425 + 1970) - cu["birth_year"] - 0.5, np.nan))
     put("declared_income_eur", declared_eur)
-    hh = cu["household"]
+    hh = np.where(known, cu["household"], -1)
     put("household_adults", np.where(hh >= 0, 1.0 + np.isin(hh, _TWO_ADULTS), np.nan))
     put("household_children", np.where(hh >= 0, np.isin(hh, _CHILDREN), np.nan))
     put("household_pensioner", np.where(hh >= 0, np.isin(hh, _PENSIONER), np.nan))

@@ -89,7 +89,7 @@ def run_training(
     )
     report("fit model and baselines", 1, 1)
 
-    registry = Registry(settings.mlflow_tracking_uri, settings.experiment)
+    registry = Registry.from_settings(settings)
     champion = registry.champion()
     va = snaps.subset(candidate.split.validation)
     gate = promotion_gate(candidate.bundle, va.X, va.y, champion, rules)

@@ -19,6 +19,7 @@ import numpy as np
 
 from models.bundle import REGISTERED_MODEL_NAME, Bundle, BundleError, load_bundle
 from training.evaluate import binary_metrics
+from training.settings import TrainingSettings
 
 CHAMPION = "champion"
 CANDIDATE = "candidate"
@@ -101,19 +102,39 @@ def promotion_gate(
 class Registry:
     """Thin wrapper over MLflow tracking + model registry at one tracking URI."""
 
-    def __init__(self, tracking_uri: str, experiment: str = "tijdig-early-warning",
-                 model_name: str = REGISTERED_MODEL_NAME) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment: str = "tijdig-early-warning",
+        model_name: str = REGISTERED_MODEL_NAME,
+        artifact_location: str | None = None,
+    ) -> None:
+        """``artifact_location`` (a folder or URI) applies when the experiment is created;
+        by default MLflow's own default (``./mlruns`` for a database backend)."""
         import mlflow
+        from mlflow.tracking import MlflowClient
 
         self._mlflow = mlflow
         self.tracking_uri = tracking_uri
         self.model_name = model_name
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
-        self.experiment_id = mlflow.set_experiment(experiment).experiment_id
-        from mlflow.tracking import MlflowClient
-
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        existing = self.client.get_experiment_by_name(experiment)
+        if existing is not None:
+            self.experiment_id = existing.experiment_id
+        else:
+            if artifact_location and "://" not in artifact_location:
+                artifact_location = Path(artifact_location).resolve().as_uri()
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=artifact_location)
+
+    @classmethod
+    def from_settings(cls, settings: TrainingSettings) -> Registry:
+        return cls(
+            settings.mlflow_tracking_uri,
+            settings.experiment,
+            artifact_location=str(settings.artifact_dir),
+        )
 
     def champion(self) -> Bundle | None:
         """The bundle behind the champion alias, or None when there is none (or it is broken)."""
@@ -187,7 +208,7 @@ class Registry:
         for mv in self.client.search_model_versions(f"name='{self.model_name}'"):
             run = self.client.get_run(mv.run_id) if mv.run_id else None
             out.append({
-                "version": mv.version,
+                "version": str(mv.version),
                 "aliases": aliases.get(str(mv.version), []),
                 "gate": (mv.tags or {}).get("gate", ""),
                 "roc_auc": run.data.metrics.get("model.roc_auc") if run else None,

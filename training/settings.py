@@ -31,5 +31,9 @@ class TrainingSettings(BaseSettings):
         return self
 
     @property
+    def artifact_dir(self) -> Path:
+        return self.data_dir / "mlartifacts"
+
+    @property
     def simulation_dir(self) -> Path:
         return self.data_dir / "simulation"

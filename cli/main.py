@@ -1,0 +1,273 @@
+"""``tijdig``: the command line. A thin shell over ``training`` and ``service`` entry points."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(
+    help="tijdig — risk and affordability scoring for social collection.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+models_app = typer.Typer(help="Inspect and promote registered model versions.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+console = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option(help="local state folder (default .tijdig or $TIJDIG_DATA_DIR)")]
+
+
+def _training_settings(data_dir: Path | None) -> Any:
+    from training.settings import TrainingSettings
+
+    return TrainingSettings(data_dir=data_dir) if data_dir else TrainingSettings()
+
+
+@contextmanager
+def _progress() -> Any:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def update(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = progress.add_task(step, total=total)
+            progress.update(tasks[step], completed=done, total=total)
+
+        yield update
+
+
+# ---------------------------------------------------------------------------- data
+@app.command()
+def simulate(
+    customers: Annotated[int, typer.Option(min=10, help="number of customers")] = 20_000,
+    months: Annotated[int, typer.Option(min=6, help="months of history")] = 24,
+    seed: Annotated[int, typer.Option(help="random seed")] = 42,
+    out: Annotated[Path | None, typer.Option(help="output folder (default <data_dir>/simulation)")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Simulate a population with hidden ground truth; write event tables as Parquet."""
+    from training.simulator import SimulationConfig, simulate as run_simulation
+
+    settings = _training_settings(data_dir)
+    target = out or settings.simulation_dir
+    started = time.perf_counter()
+    with _progress() as update:
+        result = run_simulation(
+            SimulationConfig(n_customers=customers, months=months, seed=seed),
+            progress=lambda done, total: update("simulate days", done, total),
+        )
+    result.write(target)
+    rows = {name: len(df) for name, df in result.tables.items()}
+    console.print(f"simulated {customers:,} customers × {months} months in {time.perf_counter() - started:.1f} s → {target}")
+    console.print(rows)
+
+
+@app.command()
+def ingest(
+    directory: Annotated[Path, typer.Argument(help="folder with <table>.parquet or <table>.csv files")],
+    store_url: Annotated[str | None, typer.Option(help="event store URL (default from settings)")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Validate and ingest an event folder in one transaction (all or nothing, idempotent)."""
+    from features.io import read_event_dir
+    from features.store import EventStore, IngestRejected
+
+    settings = _training_settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    frames, warnings = read_event_dir(directory)
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    store = EventStore(store_url or settings.store_url)
+    try:
+        store.create_schema()
+        started = time.perf_counter()
+        report = store.ingest(frames)
+    except IngestRejected as rejected:
+        console.print(f"[red]rejected, nothing written:[/] {rejected.report.summary()}")
+        for error in rejected.report.errors[:50]:
+            console.print(f"  {error.table} row {error.row} column {error.column}: {error.check} (value {error.value})")
+        raise typer.Exit(code=1) from None
+    finally:
+        store.dispose()
+    console.print(f"{report.summary()} ({time.perf_counter() - started:.1f} s)")
+
+
+@app.command()
+def export(
+    directory: Annotated[Path, typer.Argument(help="output folder")],
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    data_dir: DataDir = None,
+) -> None:
+    """Export every event table from the store (for audits and other tools)."""
+    from features.io import export_store
+    from features.store import EventStore
+
+    if fmt not in ("parquet", "csv"):
+        raise typer.BadParameter(f"--format must be parquet or csv; got {fmt!r}")
+    store = EventStore(_training_settings(data_dir).store_url)
+    try:
+        export_store(store, directory, fmt=fmt)
+    finally:
+        store.dispose()
+    console.print(f"exported to {directory}")
+
+
+# ---------------------------------------------------------------------------- training
+@app.command()
+def train(
+    truth: Annotated[Path | None, typer.Option(help="simulation folder with hidden truth, for the oracle")] = None,
+    labels: Annotated[Path | None, typer.Option(help="external labels: CSV/Parquet with customer_id, as_of, label")] = None,
+    force: Annotated[bool, typer.Option(help="promote even when the gate refuses")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Train on the event store; register the bundle; the promotion gate decides on `champion`."""
+    settings = _training_settings(data_dir)
+    truth_dir = truth if truth is not None else (settings.simulation_dir if settings.simulation_dir.is_dir() else None)
+    result = _train(settings, truth_dir, labels, force)
+    if not result.gate.promote:
+        raise typer.Exit(code=3)
+
+
+def _train(settings: Any, truth_dir: Path | None, labels: Path | None = None, force: bool = False) -> Any:
+    import pandas as pd
+
+    from training.pipeline import run_training
+
+    external = None
+    if labels is not None:
+        external = pd.read_parquet(labels) if labels.suffix == ".parquet" else pd.read_csv(labels)
+    started = time.perf_counter()
+    with _progress() as update:
+        result = run_training(settings, truth_dir=truth_dir, external_labels=external, force=force, progress=update)
+    _print_metrics(result.candidate.metrics)
+    colour = "green" if result.gate.promote else "yellow"
+    console.print(f"version {result.version}: [{colour}]{result.gate.summary()}[/]")
+    console.print(f"trained on {result.n_snapshots:,} snapshots in {time.perf_counter() - started:.1f} s; "
+                  f"split {json.dumps(result.candidate.split.dates)}")
+    return result
+
+
+def _print_metrics(metrics: dict[str, dict[str, float]]) -> None:
+    table = Table(title="out-of-time validation")
+    cols = ["roc_auc", "pr_auc", "brier", "log_loss", "ks", "ece", "base_rate", "rows"]
+    table.add_column("model")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for name, m in metrics.items():
+        table.add_row(name, *(f"{m[c]:.0f}" if c == "rows" else f"{m[c]:.4f}" for c in cols))
+    console.print(table)
+
+
+@models_app.command("list")
+def models_list(data_dir: DataDir = None) -> None:
+    """Registered versions with their aliases, gate outcome and validation metrics."""
+    from training.registry import Registry
+
+    registry = Registry.from_settings(_training_settings(data_dir))
+    table = Table(title=registry.model_name)
+    for col in ("version", "aliases", "gate", "roc_auc", "ece"):
+        table.add_column(col)
+    for row in registry.versions():
+        table.add_row(
+            str(row["version"]), ",".join(row["aliases"]), row["gate"],
+            f"{row['roc_auc']:.4f}" if row["roc_auc"] is not None else "",
+            f"{row['ece']:.4f}" if row["ece"] is not None else "",
+        )
+    console.print(table)
+
+
+@models_app.command("promote")
+def models_promote(version: Annotated[str, typer.Argument(help="version number")], data_dir: DataDir = None) -> None:
+    """Point `champion` at VERSION (a human decision; recorded as such). Reload the service after."""
+    from training.registry import Registry
+
+    Registry.from_settings(_training_settings(data_dir)).promote(version)
+    console.print(f"champion → version {version}; run `curl -X POST .../admin/reload` to serve it")
+
+
+# ---------------------------------------------------------------------------- serving
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the champion model over HTTP."""
+    from service.server import serve as run_server
+    from service.settings import ServiceSettings
+
+    run_server(ServiceSettings(), host=host, port=port, workers=workers)
+
+
+@app.command()
+def run(
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    customers: Annotated[int, typer.Option(min=100, help="customers to simulate on first run")] = 20_000,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+) -> None:
+    """The main job: on first run simulate, ingest, train and promote; then serve."""
+    from features.store import EventStore
+    from training.registry import Registry
+
+    settings = _training_settings(None)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = EventStore(settings.store_url)
+    store.create_schema()
+    has_events = store.count("customers") > 0
+    store.dispose()
+    has_champion = Registry.from_settings(settings).champion() is not None
+    if not has_champion:
+        if not has_events:
+            if not (settings.simulation_dir / "customers.parquet").is_file():
+                console.rule("1/3 simulate the default population")
+                simulate(customers=customers, months=24, seed=42, out=None, data_dir=None)
+            console.rule("2/3 ingest the events")
+            ingest(settings.simulation_dir, store_url=None, data_dir=None)
+        console.rule("3/3 train, register and promote")
+        result = _train(settings, settings.simulation_dir if settings.simulation_dir.is_dir() else None)
+        if not result.gate.promote:
+            console.print("[red]the first model did not pass the gate; nothing to serve[/]")
+            raise typer.Exit(code=3)
+    else:
+        console.print("champion model found: serving it (delete .tijdig/ to start over)")
+    _print_welcome(settings, host, port)
+    serve(host=host, port=port, workers=workers)
+
+
+def _print_welcome(settings: Any, host: str, port: int) -> None:
+    from features.store import EventStore
+
+    store = EventStore(settings.store_url)
+    sample = (store.customer_ids() or ["C0000001"])[0]
+    store.dispose()
+    base = f"http://{host}:{port}"
+    console.rule("tijdig is serving")
+    console.print(f"API docs:   {base}/docs")
+    console.print(f"health:     {base}/readyz")
+    console.print("sample request:")
+    body = json.dumps({"customer_ids": [sample]})
+    sys.stderr.write(
+        f"  curl -s -X POST {base}/v1/risk/scores -H 'X-API-Key: dev-key' "
+        f"-H 'Content-Type: application/json' -d '{body}'\n\n"
+    )
+
+
+if __name__ == "__main__":
+    app()

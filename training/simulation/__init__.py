@@ -1,0 +1,1 @@
+"""The embedded simulator, split by concern; the public API is :mod:`training.simulator`."""

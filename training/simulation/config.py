@@ -1,0 +1,87 @@
+"""Knobs of the embedded simulator (:class:`SimulationConfig`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import date
+from typing import Any
+
+BEHAVIOURS = ("willing", "forgetful", "cannot_cope", "unwilling")
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + (day.month - 1) + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """What to simulate. Rates are per customer per month unless said otherwise."""
+
+    n_customers: int = 20_000
+    months: int = 24
+    end_date: date | None = None  # exclusive; None -> first day of the current month
+    seed: int = 42
+    # population
+    behaviour_shares: tuple[float, float, float, float] = (
+        0.63,
+        0.17,
+        0.15,
+        0.05,
+    )  # BEHAVIOURS order
+    open_banking_share: float = 0.70
+    direct_debit_share: float = 0.70
+    declared_income_share: float = 0.40
+    late_joiner_share: float = 0.25  # join uniformly during the first 3/4 of the period
+    overdraft_share: float = 0.35
+    bnpl_rate_scale: float = (
+        1.0  # multiplies the pay-later order rates (young customers order most)
+    )
+    # shocks
+    job_loss_rate: float = 0.006  # salaried, per month
+    job_recovery_rate: float = 0.08  # unemployed, per month
+    income_cut_rate: float = 0.006  # reduced hours / benefit sanction, per month
+    cost_shock_rate: float = 0.04  # unexpected cost of EUR 300-1,500, per month
+    small_shock_rate: float = (
+        0.10  # smaller unexpected cost of EUR 75-300 (repair, fine), per month
+    )
+    # collection process
+    arrangement_offer_rate: float = 0.5  # at the agency step
+    arrangement_offer_rate_letter: float = 0.1  # at the 14-day letter
+    reversal_rate: float = 0.03  # per successful debit of an "unwilling" customer (MD06)
+    bailiff_cost_cents: int = 12_000
+    validate: bool = True  # validate every table against its pandera schema
+
+    def __post_init__(self) -> None:
+        if self.n_customers <= 0 or self.months <= 0:
+            raise ValueError("n_customers and months must be positive")
+        if abs(sum(self.behaviour_shares) - 1.0) > 1e-9 or len(self.behaviour_shares) != 4:
+            raise ValueError("behaviour_shares must be 4 shares summing to 1")
+
+    def period(self) -> tuple[date, date]:
+        """(start, end): start inclusive, end exclusive, both first days of a month."""
+        end = self.end_date
+        if end is None:
+            today = date.today()
+            end = date(today.year, today.month, 1)
+        start = _add_months(date(end.year, end.month, 1), -self.months)
+        if end.day != 1:  # keep whole months: the end is moved to the next month's first day
+            end = _add_months(end, 1)
+            start = _add_months(end, -self.months)
+        return start, end
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["end_date"] = None if self.end_date is None else self.end_date.isoformat()
+        out["behaviour_shares"] = list(self.behaviour_shares)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SimulationConfig:
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        if kwargs.get("end_date") is not None:
+            kwargs["end_date"] = date.fromisoformat(kwargs["end_date"])
+        if "behaviour_shares" in kwargs:
+            kwargs["behaviour_shares"] = tuple(kwargs["behaviour_shares"])
+        return cls(**kwargs)

@@ -1,0 +1,83 @@
+"""The collection policy the simulated creditor follows (the seam for counterfactual runs).
+
+A :class:`CollectionPolicy` decides what the creditor controls: the day of the month it
+collects by direct debit (per customer), the monthly amount of a payment arrangement,
+and whether a pay-later order is accepted. Customers' incomes, shocks and spending are
+not part of the policy, so re-running the same population under another policy changes
+only what follows from these decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from training.simulation.population import PopulationState
+
+
+@dataclass(frozen=True)
+class ArrangementRequest:
+    """Customers for whom an arrangement is made today, with their open (overdue) debt."""
+
+    day: date
+    customer_index: np.ndarray
+    customer_id: np.ndarray
+    debt_cents: np.ndarray
+    population: PopulationState  # hidden truth: an oracle policy may use it, a real one should not
+
+
+@dataclass(frozen=True)
+class BnplRequest:
+    """Pay-later orders placed today (one row per order)."""
+
+    day: date
+    customer_index: np.ndarray
+    customer_id: np.ndarray
+    amount_cents: np.ndarray
+    open_agency_claims: np.ndarray  # open invoices of the customer at agency/bailiff (observable)
+    overdue_invoices: np.ndarray  # open invoices past their due date (observable)
+    population: PopulationState
+
+
+def debt_over_five_months(request: ArrangementRequest) -> np.ndarray:
+    """Current practice: the debt in 5 monthly parts (whole euros, at least EUR 25)."""
+    monthly = np.ceil(request.debt_cents / 5 / 100) * 100
+    return np.minimum(np.maximum(monthly, 25_00), request.debt_cents).astype(np.int64)
+
+
+def accept_unless_at_agency(request: BnplRequest) -> np.ndarray:
+    """Current practice: accept every order unless the customer has a claim at the agency."""
+    return request.open_agency_claims == 0
+
+
+@dataclass(frozen=True)
+class CollectionPolicy:
+    """What the creditor decides. ``debit_day=None`` keeps each customer's current day."""
+
+    debit_day: np.ndarray | None = None  # per customer (population order), 1..28
+    debit_day_from: date | None = None  # new days apply to months starting on/after this date
+    arrangement_monthly: Callable[[ArrangementRequest], np.ndarray] = debt_over_five_months
+    approve_bnpl: Callable[[BnplRequest], np.ndarray] = accept_unless_at_agency
+    name: str = "current_practice"
+
+    @classmethod
+    def current_practice(cls) -> CollectionPolicy:
+        return cls()
+
+    def with_debit_days(
+        self, days: np.ndarray, *, effective_from: date | None = None, name: str | None = None
+    ) -> CollectionPolicy:
+        days = np.asarray(days, dtype=np.int64)
+        if days.ndim != 1 or days.min(initial=1) < 1 or days.max(initial=1) > 28:
+            raise ValueError("debit days must be a 1-d array of days 1..28")
+        return replace(
+            self,
+            debit_day=days,
+            debit_day_from=effective_from,
+            name=name or f"{self.name}+debit_days",
+        )

@@ -1,0 +1,65 @@
+"""The embedded simulator: a population with hidden ground truth producing the event tables.
+
+It is the product's default data and the yardstick for model quality. Usage::
+
+    from training.simulator import SimulationConfig, simulate
+    result = simulate(SimulationConfig(n_customers=20_000, months=24))
+    result.tables["invoices"]          # the 7 contract tables (features.schemas.TABLES)
+    result.truth_customers             # hidden truth per customer
+    result.truth_monthly               # hidden state at the start of each month
+    result.write(path); SimulationResult.read(path)
+
+Counterfactual runs (same customers, same incomes/shocks/spending draws, another policy)::
+
+    population = build_population(config)
+    base = simulate(config, population=population)
+    moved = simulate(config, population=population,
+                     policy=CollectionPolicy().with_debit_days(new_days))
+
+Design: :class:`PopulationState` (hidden per-customer arrays and the income calendar,
+drawn once from ``seed``) + :class:`CollectionPolicy` (creditor debit day per customer,
+arrangement monthly amounts, pay-later approval) + a day-stepping loop
+(:func:`training.simulation.engine.run`) that is numpy over customers and open invoices.
+Every purpose (income, shocks, spending, pay-later orders, payment choices, debit
+outcomes, arrangements) has its own seeded random stream, and the income, shock, spending
+and order streams draw a fixed number of values per day, so a policy change does not
+change incomes, shocks or orders. See ``training/simulation/engine.py`` for the
+conventions (reversed debits, collection costs, arrangements).
+"""
+
+from __future__ import annotations
+
+from training.simulation.config import BEHAVIOURS, SimulationConfig
+from training.simulation.diagnostics import label_rates, settled_days, summary
+from training.simulation.engine import RawEvents, run
+from training.simulation.policy import (
+    ArrangementRequest,
+    BnplRequest,
+    CollectionPolicy,
+    accept_unless_at_agency,
+    debt_over_five_months,
+)
+from training.simulation.population import PATTERNS, PopulationState, build_population
+from training.simulation.result import SimulationResult, build_tables, build_truth, simulate
+
+__all__ = [
+    "BEHAVIOURS",
+    "PATTERNS",
+    "ArrangementRequest",
+    "BnplRequest",
+    "CollectionPolicy",
+    "PopulationState",
+    "RawEvents",
+    "SimulationConfig",
+    "SimulationResult",
+    "accept_unless_at_agency",
+    "build_population",
+    "build_tables",
+    "build_truth",
+    "debt_over_five_months",
+    "label_rates",
+    "run",
+    "settled_days",
+    "simulate",
+    "summary",
+]
