@@ -32,7 +32,7 @@ from features.events import (
     to_day,
 )
 
-FEATURE_SET_VERSION: Final = "2026.11.1"
+FEATURE_SET_VERSION: Final = "2026.11.2"
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ FEATURES: Final[tuple[FeatureSpec, ...]] = (
     FeatureSpec("mean_days_late_365d", "mean days late of invoices paid late in the last 365 days"),
     FeatureSpec("late_trend_90d", "late invoices in the last 90 days minus the 90 days before", +1),
     FeatureSpec("days_since_last_late", "days since the due date of the most recent late invoice", -1),
+    FeatureSpec("days_to_settle_365d", "mean days from invoice to full payment, invoices paid in the last 365 days"),
+    FeatureSpec("paid_before_due_share_365d", "share of invoices paid in the last 365 days that were paid before the due date"),
     FeatureSpec("open_overdue_invoices", "invoices past their due date and not paid", +1),
     FeatureSpec("open_overdue_eur", "unpaid amount on invoices past their due date, euros", +1),
     FeatureSpec("current_days_past_due", "days past due of the oldest unpaid overdue invoice", +1),
@@ -92,6 +94,16 @@ FEATURES: Final[tuple[FeatureSpec, ...]] = (
     FeatureSpec("income_trend_ratio", "income of the last 90 days / the 90 days before"),
     FeatureSpec("days_since_income", "days since the last income receipt"),
     FeatureSpec("benefit_income_share", "share of income from benefits and allowances, last 365 days"),
+    FeatureSpec("income_variability_180d", "coefficient of variation of monthly income over the last 180 days"),
+    FeatureSpec("income_lowest_month_ratio_180d", "lowest monthly income of the last 180 days / their mean"),
+    # --- balances (open banking)
+    FeatureSpec("has_balance_data", "1 when account balances were seen in the last 90 days"),
+    FeatureSpec("balance_latest_eur", "latest observed account balance, euros", -1),
+    FeatureSpec("balance_min_90d_eur", "lowest observed balance in the last 90 days, euros", -1),
+    FeatureSpec("balance_mean_90d_eur", "mean observed balance in the last 90 days, euros", -1),
+    FeatureSpec("overdrawn_share_90d", "share of balance observations below zero, last 90 days", +1),
+    FeatureSpec("balance_trend_eur", "mean balance of the last 30 days minus the 60 days before, euros"),
+    FeatureSpec("balance_to_income", "latest balance / estimated monthly income"),
     # --- relative burden
     FeatureSpec("outstanding_to_income", "unpaid amount / estimated monthly income"),
     FeatureSpec("billed_to_income", "monthly billed amount / estimated monthly income"),
@@ -218,6 +230,11 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     last_late_due = b.maximum(c, late, due, np.nan)
     put("days_since_last_late", A - last_late_due)
 
+    # payment timing: people with room pay early, people without pay late or at the last moment
+    settled_known = (settled < a) & (a - settled <= 365)
+    put("days_to_settle_365d", _ratio(b.total(c, settled_known, settled - inv["issue_day"]), b.count(c, settled_known)))
+    put("paid_before_due_share_365d", _ratio(b.count(c, settled_known & (settled < due)), b.count(c, settled_known)))
+
     # partial payments made before as_of reduce what is outstanding
     pay = events.payments
     pay_known = (pay["day"] < A[pay["cust"]]) & (pay["invoice"] >= 0)
@@ -266,6 +283,37 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     put(
         "benefit_income_share",
         _ratio(b.total(ic, i_known & (i_age <= 365) & benefit, inc["amount_cents"]) / 100, income_365_total),
+    )
+
+    monthly = np.vstack([
+        b.total(ic, (i_age > 30 * k) & (i_age <= 30 * (k + 1)), inc["amount_cents"]) for k in range(6)
+    ])
+    six_known = has_income & (A - first_income > 180)
+    put("income_variability_180d", np.where(six_known, _ratio(monthly.std(0), monthly.mean(0)), np.nan))
+    put("income_lowest_month_ratio_180d", np.where(six_known, _ratio(monthly.min(0), monthly.mean(0)), np.nan))
+
+    # ---------------------------------------------------------------- balances
+    bl = events.balances
+    bc = bl["cust"]
+    b_age = A[bc] - bl["day"]
+    seen_90 = (b_age > 0) & (b_age <= 90)
+    n_90 = b.count(bc, seen_90)
+    has_balance = n_90 > 0
+    last_day = b.maximum(bc, seen_90, bl["day"], np.nan)
+    at_last = seen_90 & (bl["day"] == last_day[bc])
+    latest_eur = _ratio(b.total(bc, at_last, bl["balance_cents"]), b.count(bc, at_last)) / 100
+    put("has_balance_data", has_balance.astype(np.float64))
+    put("balance_latest_eur", latest_eur)
+    put("balance_min_90d_eur", np.where(has_balance, b.minimum(bc, seen_90, bl["balance_cents"], np.nan) / 100, np.nan))
+    mean_90 = _ratio(b.total(bc, seen_90, bl["balance_cents"]), n_90) / 100
+    put("balance_mean_90d_eur", mean_90)
+    put("overdrawn_share_90d", _ratio(b.count(bc, seen_90 & (bl["balance_cents"] < 0)), n_90))
+    seen_30 = seen_90 & (b_age <= 30)
+    seen_prev = seen_90 & (b_age > 30)
+    put(
+        "balance_trend_eur",
+        (_ratio(b.total(bc, seen_30, bl["balance_cents"]), b.count(bc, seen_30))
+         - _ratio(b.total(bc, seen_prev, bl["balance_cents"]), b.count(bc, seen_prev))) / 100,
     )
 
     # ---------------------------------------------------------------- direct debits
@@ -325,6 +373,7 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     income_est = np.where(has_income, income_365, declared_eur)
     put("outstanding_to_income", _ratio(outstanding_eur, np.nan_to_num(income_est)))
     put("billed_to_income", _ratio(billed_eur, np.nan_to_num(income_est)))
+    put("balance_to_income", _ratio(latest_eur, np.nan_to_num(income_est)))
     return out
 
 

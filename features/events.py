@@ -104,6 +104,7 @@ class EventArrays:
     steps: Table
     arrangements: Table
     income: Table
+    balances: Table
 
     @property
     def n(self) -> int:
@@ -249,7 +250,15 @@ class EventArrays:
                 "source": _codes(inc.get("source", []), SOURCE_CODES),
             }
         )
-        return cls(ids, customers, invoices, payments, debits, steps, arrangements, income)
+        bal, bal_cust = table("account_balances")
+        balances = Table(
+            {
+                "cust": bal_cust,
+                "day": _days(bal.get("observed_at", [])),
+                "balance_cents": np.asarray(bal.get("balance_cents", []), dtype=np.int64),
+            }
+        )
+        return cls(ids, customers, invoices, payments, debits, steps, arrangements, income, balances)
 
 
 def _settled_days(

@@ -15,6 +15,7 @@ The tables:
 ``collection_steps``          dunning steps reached: reminder, 14-day letter, agency, bailiff
 ``arrangements``              payment plans: start, monthly amount, term, outcome
 ``income_receipts``           income seen on the customer's account (open banking), by source
+``account_balances``          end-of-day account balance seen through open banking (PSD2 AIS)
 ============================  =============================================================
 """
 
@@ -203,6 +204,19 @@ class IncomeReceiptSchema(_Base):
     source: Series[str] = pa.Field(isin=_values(IncomeSource))
 
 
+class AccountBalanceSchema(_Base):
+    """Balances the customer shares through open banking (PSD2 account information).
+
+    Negative = overdrawn. Observations are typically daily or weekly; any cadence works,
+    features use what was observed in each window.
+    """
+
+    balance_id: Series[str] = pa.Field(unique=True, **_ID)
+    customer_id: Series[str] = pa.Field(**_ID)
+    observed_at: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
+    balance_cents: Series[int] = pa.Field(ge=-MAX_AMOUNT_CENTS, le=MAX_AMOUNT_CENTS)
+
+
 #: Table name -> (schema, primary key column, date column used for point-in-time reads).
 TABLES: Final[dict[str, tuple[type[_Base], str, str]]] = {
     "customers": (CustomerSchema, "customer_id", "created_at"),
@@ -212,6 +226,7 @@ TABLES: Final[dict[str, tuple[type[_Base], str, str]]] = {
     "collection_steps": (CollectionStepSchema, "step_id", "step_date"),
     "arrangements": (ArrangementSchema, "arrangement_id", "start_date"),
     "income_receipts": (IncomeReceiptSchema, "receipt_id", "received_at"),
+    "account_balances": (AccountBalanceSchema, "balance_id", "observed_at"),
 }
 
 TABLE_NAMES: Final = tuple(TABLES)

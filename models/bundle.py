@@ -4,7 +4,7 @@ One folder holds everything a decision needs, versioned together:
 
 ================================  =========================================================
 ``booster.txt``                   the LightGBM risk model (native text format)
-``calibrator.json``               isotonic calibration as (x, y) knots, applied by np.interp
+``calibrator.json``               Platt scaling on the booster's log-odds (keeps the ranking)
 ``features.json``                 feature names in order, feature-set version, monotone dirs
 ``risk_policy.json``              the early-warning policy in force for this bundle
 ``reference.json``                reference feature distributions (quantiles) for drift
@@ -44,8 +44,7 @@ class Bundle:
     """A trained, calibrated risk model with its policy and provenance."""
 
     booster: lgb.Booster
-    calibrator_x: np.ndarray
-    calibrator_y: np.ndarray
+    calibrator: dict[str, float]  # {"slope": a, "intercept": b}: p = sigmoid(a * logit(raw) + b)
     feature_names: tuple[str, ...]
     policy: RiskPolicy
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -62,7 +61,10 @@ class Bundle:
         return self.calibrate(self.raw_probability(X))
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
-        return np.interp(raw, self.calibrator_x, self.calibrator_y)
+        """Platt scaling on log-odds: strictly monotone, so ranking (ROC/PR AUC) is kept."""
+        raw = np.clip(raw, 1e-12, 1 - 1e-12)
+        z = self.calibrator["slope"] * np.log(raw / (1 - raw)) + self.calibrator["intercept"]
+        return 1.0 / (1.0 + np.exp(-z))
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """SHAP contributions in log-odds, shape (n, features + 1); last column = bias."""
@@ -97,11 +99,7 @@ class Bundle:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(directory / "booster.txt"))
-        _write_json(directory / "calibrator.json", {
-            "method": "isotonic",
-            "x": self.calibrator_x.tolist(),
-            "y": self.calibrator_y.tolist(),
-        })
+        _write_json(directory / "calibrator.json", {"method": "platt_logit", **self.calibrator})
         _write_json(directory / "features.json", {
             "names": list(self.feature_names),
             "feature_set_version": self.metadata.get("feature_set_version"),
@@ -132,10 +130,11 @@ class Bundle:
             raise BundleError(
                 f"booster expects {booster.num_feature()} features, features.json lists {len(names)}"
             )
+        if cal.get("method") != "platt_logit":
+            raise BundleError(f"unknown calibrator method {cal.get('method')!r} in {directory}")
         bundle = cls(
             booster=booster,
-            calibrator_x=np.asarray(cal["x"], dtype=np.float64),
-            calibrator_y=np.asarray(cal["y"], dtype=np.float64),
+            calibrator={"slope": float(cal["slope"]), "intercept": float(cal["intercept"])},
             feature_names=names,
             policy=policy,
             metadata=metadata,
@@ -151,8 +150,8 @@ class Bundle:
         p = self.predict_proba(row)
         if not np.all(np.isfinite(p)) or not np.all((p >= 0) & (p <= 1)):
             raise BundleError(f"bundle {self.version} returns an invalid probability {p}")
-        if len(self.calibrator_x) < 2 or np.any(np.diff(self.calibrator_x) < 0):
-            raise BundleError("calibrator knots must be at least two and ascending")
+        if not self.calibrator.get("slope", 0) > 0:
+            raise BundleError(f"calibrator slope must be positive (monotone); got {self.calibrator}")
 
 
 def load_bundle(uri: str, tracking_uri: str | None = None) -> Bundle:

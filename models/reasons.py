@@ -27,6 +27,9 @@ class ReasonCode(StrEnum):
     HOUSEHOLD = "R13_HOUSEHOLD"
     ARRANGEMENT_RUNNING = "R14_ARRANGEMENT_RUNNING"
     BILLING_LEVEL = "R15_BILLING_LEVEL"
+    LOW_BALANCE = "R16_LOW_BALANCE"
+    PAYMENT_TIMING = "R17_PAYMENT_TIMING"
+    IRREGULAR_INCOME = "R18_IRREGULAR_INCOME"
 
 
 #: Plain-language texts: (English, Dutch). Inviting, not threatening (DOMAIN.md).
@@ -91,6 +94,18 @@ REASON_TEXTS: dict[ReasonCode, tuple[str, str]] = {
         "The monthly amounts billed are high relative to income.",
         "De maandelijkse bedragen zijn hoog in verhouding tot het inkomen.",
     ),
+    ReasonCode.LOW_BALANCE: (
+        "The account balance has been low or overdrawn recently.",
+        "Het saldo was de laatste tijd laag of negatief.",
+    ),
+    ReasonCode.PAYMENT_TIMING: (
+        "Invoices are usually paid only at or after the last moment.",
+        "Facturen worden meestal pas op of na het laatste moment betaald.",
+    ),
+    ReasonCode.IRREGULAR_INCOME: (
+        "Income varies strongly from month to month.",
+        "Het inkomen wisselt sterk van maand tot maand.",
+    ),
 }
 
 #: Feature name -> reason code. Every feature in features.build.FEATURES must appear.
@@ -144,6 +159,17 @@ FEATURE_REASONS: dict[str, ReasonCode] = {
     "household_adults": ReasonCode.HOUSEHOLD,
     "household_children": ReasonCode.HOUSEHOLD,
     "household_pensioner": ReasonCode.HOUSEHOLD,
+    "days_to_settle_365d": ReasonCode.PAYMENT_TIMING,
+    "paid_before_due_share_365d": ReasonCode.PAYMENT_TIMING,
+    "income_variability_180d": ReasonCode.IRREGULAR_INCOME,
+    "income_lowest_month_ratio_180d": ReasonCode.IRREGULAR_INCOME,
+    "has_balance_data": ReasonCode.LOW_BALANCE,
+    "balance_latest_eur": ReasonCode.LOW_BALANCE,
+    "balance_min_90d_eur": ReasonCode.LOW_BALANCE,
+    "balance_mean_90d_eur": ReasonCode.LOW_BALANCE,
+    "overdrawn_share_90d": ReasonCode.LOW_BALANCE,
+    "balance_trend_eur": ReasonCode.LOW_BALANCE,
+    "balance_to_income": ReasonCode.LOW_BALANCE,
 }
 
 

@@ -123,7 +123,7 @@ class TimeSplit:
 
 
 def out_of_time_split(
-    snaps: Snapshots, horizon_days: int, validation_dates: int = 3, calibration_dates: int = 3
+    snaps: Snapshots, horizon_days: int, validation_dates: int = 3, calibration_dates: int = 2
 ) -> TimeSplit:
     """Latest dates validate, the ones before calibrate, the rest train, with purge gaps.
 

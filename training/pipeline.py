@@ -85,7 +85,13 @@ def run_training(
     truth_customers, truth_monthly = load_truth(truth_dir)
     report("fit model and baselines", 0, 1)
     candidate = train_candidate(
-        events, snaps, label_config, truth_customers=truth_customers, truth_monthly=truth_monthly
+        events,
+        snaps,
+        label_config,
+        truth_customers=truth_customers,
+        truth_monthly=truth_monthly,
+        validation_dates=settings.validation_dates,
+        calibration_dates=settings.calibration_dates,
     )
     report("fit model and baselines", 1, 1)
 

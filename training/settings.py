@@ -20,7 +20,7 @@ class TrainingSettings(BaseSettings):
     horizon_days: int = Field(90, gt=0)
     dpd_threshold: int = Field(30, gt=0)
     validation_dates: int = Field(3, ge=1)
-    calibration_dates: int = Field(3, ge=1)
+    calibration_dates: int = Field(2, ge=1)
 
     @model_validator(mode="after")
     def _derive_urls(self) -> TrainingSettings:

@@ -17,7 +17,6 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.impute import SimpleImputer
-from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -91,11 +90,13 @@ def _fit_booster(
     )
 
 
-def _isotonic(raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
-    x, yk = iso.X_thresholds_, iso.y_thresholds_
-    # knots spanning [0, 1] so that np.interp clips like the fitted model
-    return np.r_[0.0, x, 1.0], np.r_[yk[0], yk, yk[-1]]
+def fit_platt(raw: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Platt scaling on log-odds. Chosen over isotonic: isotonic's flat steps tie scores
+    and cost 0.015 PR AUC on the default simulation, at no better ECE."""
+    raw = np.clip(raw, 1e-12, 1 - 1e-12)
+    z = np.log(raw / (1 - raw))[:, None]
+    lr = LogisticRegression(C=1e6, max_iter=1000).fit(z, y)
+    return {"slope": float(lr.coef_[0, 0]), "intercept": float(lr.intercept_[0])}
 
 
 def train_candidate(
@@ -107,21 +108,23 @@ def train_candidate(
     params: dict[str, Any] | None = None,
     truth_customers: pd.DataFrame | None = None,
     truth_monthly: pd.DataFrame | None = None,
+    validation_dates: int = 3,
+    calibration_dates: int = 2,
 ) -> CandidateModel:
     """Fit the candidate and all baselines on one out-of-time split."""
     params = {**DEFAULT_PARAMS, **(params or {})}
-    split = out_of_time_split(snaps, label_config.horizon_days)
+    split = out_of_time_split(
+        snaps, label_config.horizon_days, validation_dates=validation_dates, calibration_dates=calibration_dates
+    )
     tr, ca, va = (snaps.subset(m) for m in (split.train, split.calibration, split.validation))
     for name, part in (("train", tr), ("calibration", ca), ("validation", va)):
         if len(np.unique(part.y)) < 2:
             raise ValueError(f"the {name} segment has only one class; more data or another horizon needed")
 
     booster = _fit_booster(tr.X, tr.y, ca.X, ca.y, snaps.feature_names, params)
-    cal_x, cal_y = _isotonic(booster.predict(ca.X), ca.y)
     bundle = Bundle(
         booster=booster,
-        calibrator_x=cal_x,
-        calibrator_y=cal_y,
+        calibrator=fit_platt(booster.predict(ca.X), ca.y),
         feature_names=snaps.feature_names,
         policy=policy or RiskPolicy.default(),
         metadata={
@@ -154,8 +157,9 @@ def train_candidate(
         Xo_ca, _ = oracle_features(events, ca, truth_customers, truth_monthly)
         Xo_va, _ = oracle_features(events, va, truth_customers, truth_monthly)
         oracle = _fit_booster(Xo_tr, tr.y, Xo_ca, ca.y, names_o, params, constrained=False)
-        ox, oy = _isotonic(oracle.predict(Xo_ca), ca.y)
-        scores["oracle"] = np.interp(oracle.predict(Xo_va), ox, oy)
+        platt = fit_platt(oracle.predict(Xo_ca), ca.y)
+        raw = np.clip(oracle.predict(Xo_va), 1e-12, 1 - 1e-12)
+        scores["oracle"] = 1 / (1 + np.exp(-(platt["slope"] * np.log(raw / (1 - raw)) + platt["intercept"])))
 
     metrics = {name: binary_metrics(va.y, p) for name, p in scores.items()}
     bundle.metadata["metrics"] = metrics["model"]

@@ -18,8 +18,12 @@ def _worse_bundle(trained, snapshots) -> Bundle:
     """The same bundle whose calibrated output ignores the booster's ranking half the time."""
     rng = np.random.default_rng(0)
     worse = Bundle.load(trained.bundle.save(_tmp() / "w"))
-    # a noisier calibrator: scramble the knots' order of outputs (still valid probabilities)
-    worse.calibrator_y = np.sort(rng.uniform(0, 0.2, size=len(worse.calibrator_y)))[::-1].copy()
+    # a booster trained on shuffled labels: valid probabilities, no signal
+    X = snapshots.X[snapshots.customer % 2 == 0]
+    y = rng.permutation(snapshots.y[snapshots.customer % 2 == 0])
+    import lightgbm as lgb
+
+    worse.booster = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1}, lgb.Dataset(X, y), 30)
     worse.version = "worse"
     return worse
 
@@ -50,7 +54,7 @@ def test_gate_refuses_a_candidate_worse_than_the_champion(trained, snapshots):
 def test_gate_refuses_an_uncalibrated_first_model(trained, snapshots):
     X, y = _validation(trained, snapshots)
     worse = _worse_bundle(trained, snapshots)
-    worse.calibrator_y = np.full_like(worse.calibrator_y, 0.9)
+    worse.calibrator = {"slope": 1.0, "intercept": 4.0}  # everything pushed towards 1
     decision = promotion_gate(worse, X, y, champion=None, rules=GateRules())
     assert not decision.promote
     assert any("ECE" in r for r in decision.reasons)

@@ -49,6 +49,7 @@ from training.simulation.population import (
 )
 
 NEVER = 1 << 40
+BALANCE_EVERY_DAYS = 7  # open-banking balance observed once a week (end of day)
 STEP_OFFSETS = np.array(
     [7, 21, 37, 120, NEVER], dtype=np.int64
 )  # days after due: reminder, letter, agency, bailiff
@@ -97,6 +98,7 @@ def _next_event(
 
 
 @dataclass
+
 class RawEvents:
     """Integer-coded events straight from the loop (indices into the population)."""
 
@@ -112,6 +114,7 @@ class RawEvents:
     steps: dict[str, np.ndarray]
     arrangements: dict[str, np.ndarray]
     receipts: dict[str, np.ndarray]
+    balances: dict[str, np.ndarray]  # weekly end-of-day balances seen through open banking
     truth_monthly: dict[str, np.ndarray]
     debit_day_used: np.ndarray
 
@@ -297,6 +300,8 @@ def run(
     deb_log = _Log("inv", "day", "amount", "result", "reason")
     step_log = _Log("inv", "day", "step", "cost")
     rec_log = _Log("cust", "day", "amount", "source")
+    bal_log = _Log("cust", "day", "balance")
+    observed = np.flatnonzero(pop.has_open_banking)
     truth_log = _Log(
         "cust", "month", "balance", "income", "unemployed", "income_cut", "in_shock", "free_room"
     )
@@ -668,6 +673,10 @@ def run(
             np.minimum(desired, np.maximum(bal + pop.overdraft, 0)), np.minimum(desired, essential)
         )
         bal -= np.round(spend).astype(np.int64)
+        if d % BALANCE_EVERY_DAYS == BALANCE_EVERY_DAYS - 1:
+            # open banking (PSD2 account information): end-of-day balance, once a week
+            seen = observed[pop.created_day[observed] <= d]
+            bal_log.add(cust=seen, day=d, balance=bal[seen])
 
         open_idx = open_idx[inv["paid"][open_idx] < inv["amount"][open_idx]]
         if progress is not None and (d + 1 == T or cal.dom[ci + 1] == 1):
@@ -688,6 +697,7 @@ def run(
         steps=step_log.arrays(),
         arrangements=arrangements,
         receipts=rec_log.arrays(),
+        balances=bal_log.arrays(),
         truth_monthly=truth_log.arrays(),
         debit_day_used=np.asarray(debit_day_used, dtype=np.int64),
     )

@@ -166,6 +166,15 @@ def build_tables(pop: PopulationState, raw: RawEvents) -> dict[str, pd.DataFrame
             "source": _str(_SOURCES_RECEIPT[r["source"]]),
         }
     )
+    b = raw.balances
+    balances = pd.DataFrame(
+        {
+            "balance_id": _str(_ids("BAL-", len(b["cust"]))),
+            "customer_id": _str(cid[b["cust"]]),
+            "observed_at": dt(b["day"]),
+            "balance_cents": b["balance"].astype(np.int64),
+        }
+    )
     return {
         "customers": customers,
         "invoices": invoices,
@@ -174,6 +183,7 @@ def build_tables(pop: PopulationState, raw: RawEvents) -> dict[str, pd.DataFrame
         "collection_steps": steps,
         "arrangements": arrangements,
         "income_receipts": receipts,
+        "account_balances": balances,
     }
 
 

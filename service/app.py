@@ -1,0 +1,227 @@
+"""The FastAPI app factory: ``create_app(settings)``; uvicorn calls it once per worker.
+
+Start-up (the lifespan) opens the event store and the decision log, loads the bundle
+fully and checked, then ``gc.freeze()``\\s everything loaded so far: the collector stops
+scanning the long-lived model objects (a 60 ms pause became none, ARCHITECTURE.md).
+
+The app starts even when something is missing — no bundle published yet, a store that
+does not answer: ``/readyz`` then says 503 and names it, and the routes that need it
+answer 503 problem+json, never 500. ``POST /admin/reload`` can then bring the model in.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.decision_log import DecisionLog
+from service.deps import MODEL_VERSION_SCOPE_KEY
+from service.errors import PROBLEM_JSON, ProblemType, install_error_handlers
+from service.logging import configure_logging
+from service.metrics import Metrics
+from service.model import load_checked_bundle
+from service.routes import decisions, events, ops, risk
+from service.settings import ServiceSettings
+
+log = structlog.get_logger("tijdig.service")
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """Build the app. ``settings`` default to the ``TIJDIG_*`` environment."""
+    settings = settings or ServiceSettings()
+    configure_logging()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _start(app, settings, metrics)
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            _stop(app)
+
+    app = FastAPI(
+        title="tijdig",
+        summary="Risk and affordability scoring for social collection (sociaal incasso)",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.reload_lock = threading.Lock()
+    app.state.bundle = None
+    app.state.bundle_error = "not loaded yet"
+    app.state.store = None
+    app.state.store_error = "not opened yet"
+    app.state.decision_log = None
+    app.state.decision_log_error = "not opened yet"
+    install_error_handlers(app)
+    app.add_middleware(
+        DeclaredSizeMiddleware,
+        limits={"/v1/events": settings.max_ingest_bytes},
+        default_limit=settings.max_request_bytes,
+    )
+    app.add_middleware(RequestLogMiddleware, metrics=metrics)  # outermost: sees every answer
+    small = settings.max_request_bytes
+    app.include_router(risk.router, max_body_size=small)
+    app.include_router(decisions.router, max_body_size=small)
+    app.include_router(events.router, max_body_size=settings.max_ingest_bytes)
+    app.include_router(ops.router, max_body_size=small)
+    return app
+
+
+def _start(app: FastAPI, settings: ServiceSettings, metrics: Metrics) -> None:
+    from features.store import EventStore
+
+    state = app.state
+    try:
+        store = EventStore(settings.store_url)
+        store.create_schema()
+        state.store, state.store_error = store, None
+    except Exception as exc:
+        state.store, state.store_error = None, f"{type(exc).__name__}: {exc}"
+        log.error("store_unavailable", error=state.store_error)
+
+    try:
+        decision_log = DecisionLog(settings.decision_log_url).open()
+        purged = decision_log.purge_older_than(settings.decision_log_retention_days)
+        state.decision_log, state.decision_log_error = decision_log, None
+        if purged:
+            log.info(
+                "decision_log_purged",
+                rows=purged,
+                retention_days=settings.decision_log_retention_days,
+            )
+    except Exception as exc:
+        state.decision_log, state.decision_log_error = None, f"{type(exc).__name__}: {exc}"
+        log.error("decision_log_unavailable", error=state.decision_log_error)
+
+    started = time.perf_counter()
+    try:
+        bundle = load_checked_bundle(settings.model_uri, settings.mlflow_tracking_uri)
+    except Exception as exc:  # BundleError and anything else: start without a model
+        state.bundle, state.bundle_error = None, f"{type(exc).__name__}: {exc}"
+        metrics.set_model(None, None)
+        log.warning("no_model_loaded", model_uri=settings.model_uri, error=state.bundle_error)
+    else:
+        state.bundle, state.bundle_error = bundle, None
+        metrics.set_model(bundle.version, bundle.policy.version)
+        log.info(
+            "model_loaded",
+            model_uri=settings.model_uri,
+            model_version=bundle.version,
+            load_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+
+def _stop(app: FastAPI) -> None:
+    state = app.state
+    if state.decision_log is not None:
+        state.decision_log.close()  # flushes queued decisions first
+        state.decision_log = None
+    if state.store is not None:
+        state.store.dispose()
+        state.store = None
+    state.bundle = None
+    if state.metrics.multiprocess:  # drop this worker's live gauges from the shared files
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())
+    gc.unfreeze()
+
+
+class DeclaredSizeMiddleware:
+    """413 problem+json when ``Content-Length`` already says the body is too large.
+
+    Bodies without a declared length are cut off by the routers' ``max_body_size`` while
+    streaming (also a 413 problem). Checked here too because Starlette answers a declared
+    oversize body with plain text.
+    """
+
+    def __init__(self, app: ASGIApp, limits: dict[str, int], default_limit: int) -> None:
+        self.app = app
+        self.limits = limits
+        self.default_limit = default_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            declared = _content_length(scope)
+            limit = self.limits.get(scope["path"], self.default_limit)
+            if declared is not None and declared > limit:
+                response = JSONResponse(
+                    {
+                        "type": ProblemType.PAYLOAD_TOO_LARGE.value,
+                        "title": "Request body too large",
+                        "status": 413,
+                        "detail": f"the body is {declared:,} bytes; this endpoint accepts at "
+                        f"most {limit:,}: split the batch",
+                        "instance": scope["path"],
+                    },
+                    status_code=413,
+                    media_type=PROBLEM_JSON,
+                    headers={"Connection": "close"},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class RequestLogMiddleware:
+    """One JSON log line and the Prometheus samples per HTTP request (pure ASGI: cheap)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            elapsed = time.perf_counter() - started
+            route: Any = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.latency.labels(method, template).observe(elapsed)
+            log.info(
+                "request",
+                method=method,
+                route=template,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                model_version=scope.get(MODEL_VERSION_SCOPE_KEY),
+            )

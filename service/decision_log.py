@@ -1,0 +1,327 @@
+"""The decision log: every answer the service gives, written durably for audit and replay.
+
+Each risk answer becomes one row: ``decision_id`` (uuid4), ``created_at`` (UTC), ``kind``,
+``customer_id``, ``as_of``, ``model_version``, ``policy_version``, the request inputs, the
+feature vector (name -> value) and the outputs (probability, band, flag, reasons, action).
+With the bundle named by ``model_version`` and its policy, a decision can be replayed.
+
+Write strategy — **group commit**. Requests hand their rows to :meth:`DecisionLog.submit`
+(a bounded queue, never blocks the event loop) and get a future; one writer thread takes
+whatever is queued (up to ``batch_size`` rows), inserts it in one transaction and resolves
+the futures. The risk route awaits its future before answering (setting
+``decision_log_wait_for_commit``), so an answer a client holds is always in the log —
+and concurrent requests share one commit instead of paying one each. With waiting off
+the answer goes out at once and the row commits a few milliseconds later;
+:meth:`get` flushes first, so a decision is always readable right after its answer.
+A full queue (the database stalled) is refused with :class:`DecisionLogUnavailable`
+rather than holding memory or blocking: no answer without a log entry.
+:meth:`close` flushes everything queued.
+
+SQLite runs in WAL mode (``synchronous=NORMAL``); PostgreSQL works with the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import queue
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+metadata = sa.MetaData()
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("decision_id", sa.String(36), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("customer_id", sa.String(64), nullable=False, index=True),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("model_version", sa.String(200), nullable=False),
+    sa.Column("policy_version", sa.String(100), nullable=False),
+    sa.Column("inputs", sa.JSON, nullable=False),
+    sa.Column("features", sa.JSON, nullable=False),
+    sa.Column("outputs", sa.JSON, nullable=False),
+)
+
+
+class DecisionLogUnavailable(RuntimeError):
+    """The log cannot take or commit decisions right now; the caller must not answer."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One logged decision (a row of the ``decisions`` table)."""
+
+    decision_id: str
+    created_at: datetime
+    kind: str
+    customer_id: str
+    as_of: date
+    model_version: str
+    policy_version: str
+    inputs: dict[str, Any]
+    features: dict[str, float | None]
+    outputs: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision_id": self.decision_id,
+            "created_at": self.created_at.isoformat(),
+            "kind": self.kind,
+            "customer_id": self.customer_id,
+            "as_of": self.as_of.isoformat(),
+            "model_version": self.model_version,
+            "policy_version": self.policy_version,
+            "inputs": self.inputs,
+            "features": self.features,
+            "outputs": self.outputs,
+        }
+
+
+def new_decision_id() -> str:
+    return str(uuid.uuid4())
+
+
+def feature_dict(names: Sequence[str], values: Sequence[float]) -> dict[str, float | None]:
+    """Feature vector as JSON-safe name -> value (NaN, i.e. unknown, becomes None)."""
+    return {
+        n: (None if (v is None or math.isnan(v)) else float(v))
+        for n, v in zip(names, values, strict=True)
+    }
+
+
+_STOP = object()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get WAL, their folder is created."""
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class DecisionLog:
+    """Durable, batched decision log. Open with :meth:`open`, stop with :meth:`close`.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL of the log database.
+    batch_size : int, default 512
+        Most rows committed in one transaction.
+    max_queue : int, default 20_000
+        Most submissions waiting for the writer; beyond it :meth:`submit` refuses.
+    """
+
+    def __init__(self, url: str, *, batch_size: int = 512, max_queue: int = 20_000) -> None:
+        if batch_size < 1 or max_queue < 1:
+            raise ValueError(
+                f"batch_size and max_queue must be positive; got {batch_size}, {max_queue}"
+            )
+        self.url = url
+        self.batch_size = batch_size
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
+        self._engine: Engine | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+        self.committed = 0  # rows committed since open (for metrics and tests)
+
+    # ------------------------------------------------------------------ lifecycle
+    def open(self) -> DecisionLog:
+        self._engine = make_engine(self.url)
+        metadata.create_all(self._engine)
+        self._closed.clear()
+        self._thread = threading.Thread(target=self._run, name="decision-log-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Commit everything queued, stop the writer and release the database."""
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout_s)
+        self._thread = None
+        self._closed.set()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise DecisionLogUnavailable("decision log is not open")
+        return self._engine
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.select(1))
+
+    # ------------------------------------------------------------------ writing
+    def submit(self, rows: Sequence[dict[str, Any]]) -> Future[int]:
+        """Queue rows for the writer; the future resolves once they are committed.
+
+        Rows carry the columns of :data:`decisions`. Raises :class:`DecisionLogUnavailable`
+        when the writer is not running or the queue is full (never blocks).
+        """
+        fut: Future[int] = Future()
+        if self._thread is None or not self._thread.is_alive():
+            raise DecisionLogUnavailable("decision log writer is not running")
+        try:
+            self._queue.put_nowait((list(rows), fut))
+        except queue.Full as exc:
+            raise DecisionLogUnavailable("decision log queue is full") from exc
+        return fut
+
+    def write(self, rows: Sequence[dict[str, Any]], timeout_s: float = 10.0) -> int:
+        """Submit and wait for the commit (synchronous callers)."""
+        return self.submit(rows).result(timeout_s)
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        """Return once everything submitted before the call is committed."""
+        if self._thread is not None and self._thread.is_alive():
+            self.submit([]).result(timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            stop = item is _STOP
+            batch = [] if stop else [item]
+            rows = 0 if stop else len(item[0])
+            while not stop and rows < self.batch_size:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                batch.append(nxt)
+                rows += len(nxt[0])
+            if stop:  # drain what is left, then leave
+                while True:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is not _STOP:
+                        batch.append(nxt)
+            if batch:
+                self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[tuple[list[dict[str, Any]], Future[int]]]) -> None:
+        rows = [row for rows, _ in batch for row in rows]
+        try:
+            if rows:
+                with self.engine.begin() as conn:
+                    conn.execute(decisions.insert(), rows)
+        except Exception as exc:
+            error = DecisionLogUnavailable(
+                f"decision log commit failed: {type(exc).__name__}: {exc}"
+            )
+            for _, fut in batch:
+                if fut.set_running_or_notify_cancel():
+                    fut.set_exception(error)
+            return
+        self.committed += len(rows)
+        for rows_, fut in batch:
+            if fut.set_running_or_notify_cancel():
+                fut.set_result(len(rows_))
+
+    # ------------------------------------------------------------------ reading
+    def get(self, decision_id: str) -> Decision | None:
+        """One decision by id (flushes queued writes first, so it sees its own answers)."""
+        self.flush()
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(sa.select(decisions).where(decisions.c.decision_id == decision_id))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _decision(row)
+
+    def iter_decisions(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[Decision]:
+        self.flush()
+        query = sa.select(decisions).order_by(decisions.c.created_at, decisions.c.decision_id)
+        if since is not None:
+            query = query.where(decisions.c.created_at >= since)
+        if until is not None:
+            query = query.where(decisions.c.created_at < until)
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                yield _decision(row)
+
+    def count(self) -> int:
+        self.flush()
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(decisions)).scalar_one())
+
+    # ------------------------------------------------------------------ retention, audit
+    def purge_older_than(self, days: int, now: datetime | None = None) -> int:
+        """Delete decisions created more than ``days`` days ago; returns how many."""
+        if days < 0:
+            raise ValueError(f"days must be non-negative; got {days}")
+        self.flush()
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+        with self.engine.begin() as conn:
+            result = conn.execute(decisions.delete().where(decisions.c.created_at < cutoff))
+        return int(result.rowcount or 0)
+
+    def export(
+        self, path: Path | str, since: datetime | None = None, until: datetime | None = None
+    ) -> int:
+        """Write decisions as JSON lines (one decision per line) for an audit; returns count."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        n = 0
+        with path.open("w", encoding="utf-8") as fh:
+            for decision in self.iter_decisions(since, until):
+                fh.write(json.dumps(decision.to_dict(), ensure_ascii=False, sort_keys=True))
+                fh.write("\n")
+                n += 1
+        return n
+
+
+def _decision(row: Any) -> Decision:
+    created = row["created_at"]
+    if created.tzinfo is None:  # SQLite drops the zone; we always store UTC
+        created = created.replace(tzinfo=UTC)
+    return Decision(
+        decision_id=row["decision_id"],
+        created_at=created,
+        kind=row["kind"],
+        customer_id=row["customer_id"],
+        as_of=row["as_of"],
+        model_version=row["model_version"],
+        policy_version=row["policy_version"],
+        inputs=row["inputs"],
+        features=row["features"],
+        outputs=row["outputs"],
+    )

@@ -1,0 +1,49 @@
+"""Structured JSON logs: one line per request, no personal data beyond a customer id.
+
+Request lines carry ``method``, ``route`` (the path template, never the raw path, so
+ids in paths do not leak), ``status``, ``duration_ms`` and ``model_version``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+_configured = False
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Configure structlog for JSON lines on stdout (idempotent)."""
+    global _configured
+    if _configured:
+        return
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=lambda *_args: _StdoutLogger(),
+        cache_logger_on_first_use=False,
+    )
+    _configured = True
+
+
+class _StdoutLogger:
+    """Writes each line to the *current* ``sys.stdout`` (test runners swap it), flushed."""
+
+    def _write(self, message: str) -> None:
+        out = sys.stdout
+        out.write(message + "\n")
+        out.flush()
+
+    msg = log = debug = info = warning = warn = error = critical = exception = fatal = _write
+
+
+def get_logger(name: str = "tijdig.service") -> structlog.typing.FilteringBoundLogger:
+    return structlog.get_logger(name)

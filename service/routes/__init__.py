@@ -1,0 +1,1 @@
+"""Routers, one per consumer: risk (collection), events (creditor systems), decisions, ops."""

@@ -1,0 +1,139 @@
+"""Operations: liveness, readiness, Prometheus metrics and the bundle hot swap."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.responses import Response
+
+from models.bundle import BundleError
+from service.deps import MetricsDep, SettingsDep, require_scope
+from service.errors import ProblemError, ProblemType, problem_responses
+from service.model import load_checked_bundle
+from service.schemas import Health, Readiness, ReloadRequest, ReloadResult
+from service.settings import Scope
+
+router = APIRouter(tags=["operations"])
+log = structlog.get_logger("tijdig.service")
+
+
+@router.get("/healthz", response_model=Health, summary="Liveness: the process answers")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses=problem_responses(503),
+    summary="Readiness: a bundle is loaded and the event store and decision log answer",
+)
+def readyz(request: Request) -> Readiness:
+    state = request.app.state
+    checks: dict[str, str] = {}
+    bundle = state.bundle
+    checks["model"] = "ok" if bundle is not None else f"not loaded: {state.bundle_error}"
+    checks["store"] = _probe(
+        lambda: state.store.known_customers(["__readyz__"]), state.store, state.store_error
+    )
+    checks["decision_log"] = _probe(
+        lambda: state.decision_log.ping(), state.decision_log, state.decision_log_error
+    )
+    ready = all(v == "ok" for v in checks.values())
+    if not ready:
+        raise ProblemError(
+            503,
+            ProblemType.NOT_READY,
+            "Not ready",
+            "; ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok"),
+            checks=checks,
+            model_version=bundle.version if bundle is not None else None,
+        )
+    assert bundle is not None
+    return Readiness(
+        status="ready",
+        model_version=bundle.version,
+        policy_version=bundle.policy.version,
+        checks=checks,
+    )
+
+
+def _probe(call: object, resource: object, error: str | None) -> str:
+    if resource is None:
+        return f"unavailable: {error or 'not opened'}"
+    try:
+        call()  # type: ignore[operator]
+    except Exception as exc:
+        return f"unavailable: {type(exc).__name__}"
+    return "ok"
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics_endpoint(metrics: MetricsDep) -> Response:
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)
+
+
+@router.post(
+    "/admin/reload",
+    response_model=ReloadResult,
+    dependencies=[Depends(require_scope(Scope.ADMIN))],
+    responses=problem_responses(401, 403, 409, 422),
+    summary="Load a bundle fully, check it, then swap it in (the old one keeps serving on failure)",
+)
+def reload_bundle(
+    request: Request,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    body: Annotated[ReloadRequest | None, Body()] = None,
+) -> ReloadResult:
+    # sync route: loading a booster takes long; the threadpool keeps the loop serving
+    uri = (body.model_uri if body and body.model_uri else None) or settings.model_uri
+    lock: threading.Lock = request.app.state.reload_lock
+    if not lock.acquire(blocking=False):
+        raise ProblemError(
+            409,
+            ProblemType.RELOAD_IN_PROGRESS,
+            "Reload in progress",
+            "another reload is running; retry when it has finished",
+        )
+    try:
+        started = time.perf_counter()
+        try:
+            new = load_checked_bundle(uri, settings.mlflow_tracking_uri)
+        except BundleError as exc:
+            log.warning("reload_refused", model_uri=uri, error=str(exc))
+            raise ProblemError(
+                422,
+                ProblemType.BUNDLE_REFUSED,
+                "Bundle refused",
+                f"{exc}; the current bundle keeps serving",
+                model_uri=uri,
+            ) from exc
+        load_ms = (time.perf_counter() - started) * 1000
+        old = request.app.state.bundle
+        request.app.state.bundle = new  # the swap: one reference assignment
+        request.app.state.bundle_error = None
+        metrics.set_model(new.version, new.policy.version)
+        gc.freeze()  # the new bundle's objects are long-lived too
+    finally:
+        lock.release()
+    log.info(
+        "bundle_reloaded",
+        model_uri=uri,
+        model_version=new.version,
+        previous_version=old.version if old is not None else None,
+        load_ms=round(load_ms, 1),
+    )
+    return ReloadResult(
+        previous_version=old.version if old is not None else None,
+        model_version=new.version,
+        policy_version=new.policy.version,
+        model_uri=uri,
+        load_ms=round(load_ms, 1),
+    )

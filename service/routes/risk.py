@@ -1,0 +1,189 @@
+"""``POST /v1/risk/scores``: early warning for one or many customers (scope ``collection``).
+
+Batch rule: **all ids or nothing**. If any id is unknown the answer is 404 naming every
+unknown id, so a caller never silently gets a partial answer. Duplicates are a 422.
+
+The route is ``async`` and does the short CPU work (features, predict, reasons; about
+1 ms for one customer) inline: for millisecond work that beats the threadpool (STYLE.md).
+The store read is blocking I/O. On SQLite it is a local, indexed read of ~0.23 ms; measured
+in-process (one customer, 4 x 400 calls) inline and threadpool were within noise of each
+other (best medians 3.4 vs 3.5 ms per request), so it stays inline and spares the thread
+hop. On PostgreSQL a network round trip would stall every other request on the loop, so
+there it goes to the threadpool.
+
+The decision log is written by group commit and awaited before answering (see
+:mod:`service.decision_log`): that cost ~0.3 ms per request in the same measurement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+
+from features.events import EventArrays
+from models.bundle import Bundle
+from models.scoring import RiskAssessment, assess
+from service.decision_log import DecisionLogUnavailable, feature_dict, new_decision_id
+from service.deps import BundleDep, DecisionLogDep, MetricsDep, SettingsDep, StoreDep, require_scope
+from service.errors import ProblemError, ProblemType, problem_responses
+from service.schemas import (
+    ActionOut,
+    ReasonOut,
+    RiskResult,
+    RiskScoresRequest,
+    RiskScoresResponse,
+    today,
+)
+from service.settings import Scope
+
+router = APIRouter(tags=["collection"])
+
+DECISION_LOG_TIMEOUT_S = 5.0
+
+
+@router.post(
+    "/v1/risk/scores",
+    response_model=RiskScoresResponse,
+    dependencies=[Depends(require_scope(Scope.COLLECTION))],
+    responses=problem_responses(401, 403, 404, 422, 503),
+    summary="Early-warning risk scores with reasons and a recommended action",
+)
+async def risk_scores(
+    body: RiskScoresRequest,
+    bundle: BundleDep,
+    store: StoreDep,
+    decision_log: DecisionLogDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+) -> RiskScoresResponse:
+    ids = body.customer_ids
+    if len(ids) > settings.max_batch_customers:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "customer_ids"),
+                    "msg": f"at most {settings.max_batch_customers} customer ids per request; got {len(ids)}",
+                    "type": "too_long",
+                }
+            ]
+        )
+    as_of = body.as_of or settings.default_as_of or today()
+
+    try:
+        if getattr(store, "dialect", "sqlite") == "sqlite":
+            columns = store.read_columns(ids)  # local file, ~0.2 ms: inline beats a thread hop
+        else:
+            columns = await run_in_threadpool(store.read_columns, ids)
+    except Exception as exc:
+        raise ProblemError(
+            503,
+            ProblemType.STORE_UNAVAILABLE,
+            "Event store unavailable",
+            f"the event store could not be read ({type(exc).__name__})",
+        ) from exc
+    known = set(columns["customers"]["customer_id"].tolist())
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise ProblemError(
+            404,
+            ProblemType.UNKNOWN_CUSTOMER,
+            "Unknown customer" if len(unknown) == 1 else "Unknown customers",
+            f"{len(unknown)} of {len(ids)} customer ids are not in the event store; "
+            "nothing was scored",
+            unknown_customer_ids=unknown,
+        )
+
+    events = EventArrays.from_columns(columns, ids)
+    assessments = assess(bundle, events, as_of, explain=body.explain)
+
+    request_id = str(uuid.uuid4())
+    results, rows = _shape(assessments, bundle, body, as_of, request_id)
+    try:
+        future = decision_log.submit(rows)
+        if settings.decision_log_wait_for_commit:
+            await asyncio.wait_for(asyncio.wrap_future(future), DECISION_LOG_TIMEOUT_S)
+    except (DecisionLogUnavailable, TimeoutError) as exc:
+        raise ProblemError(
+            503,
+            ProblemType.DECISION_LOG_UNAVAILABLE,
+            "Decision log unavailable",
+            "the decisions could not be logged, so none are given; retry later",
+        ) from exc
+    for r in results:
+        metrics.scores.labels(r.band).inc()
+    metrics.decisions_logged.inc(len(rows))
+    return RiskScoresResponse(
+        model_version=bundle.version,
+        policy_version=bundle.policy.version,
+        as_of=as_of,
+        results=results,
+    )
+
+
+def _shape(
+    assessments: list[RiskAssessment],
+    bundle: Bundle,
+    body: RiskScoresRequest,
+    as_of: date,
+    request_id: str,
+) -> tuple[list[RiskResult], list[dict[str, Any]]]:
+    """Response items and decision-log rows, one per customer, sharing the decision id."""
+    now = datetime.now(UTC)
+    results: list[RiskResult] = []
+    rows: list[dict[str, Any]] = []
+    for a in assessments:
+        decision_id = new_decision_id()
+        reasons = [
+            ReasonOut(
+                code=r.code.value,
+                feature=r.feature,
+                value=r.value,
+                contribution=r.contribution,
+                text_en=r.text_en,
+                text_nl=r.text_nl,
+            )
+            for r in a.reasons
+        ]
+        action = ActionOut(
+            action=a.action.value,
+            channel=a.action_channel,
+            text_en=a.action_text_en,
+            text_nl=a.action_text_nl,
+        )
+        result = RiskResult(
+            customer_id=a.customer_id,
+            probability=a.probability,
+            band=a.band.value,
+            early_warning=a.early_warning,
+            reasons=reasons,
+            recommended_action=action,
+            decision_id=decision_id,
+        )
+        results.append(result)
+        rows.append(
+            {
+                "decision_id": decision_id,
+                "created_at": now,
+                "kind": "risk_score",
+                "customer_id": a.customer_id,
+                "as_of": as_of,
+                "model_version": a.model_version,
+                "policy_version": a.policy_version,
+                "inputs": {
+                    "request_id": request_id,
+                    "customer_id": a.customer_id,
+                    "as_of_requested": body.as_of.isoformat() if body.as_of else None,
+                    "explain": body.explain,
+                    "batch_size": len(body.customer_ids),
+                },
+                "features": feature_dict(bundle.feature_names, a.features.tolist()),
+                "outputs": result.model_dump(mode="json", exclude={"decision_id", "customer_id"}),
+            }
+        )
+    return results, rows

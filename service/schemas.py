@@ -1,0 +1,213 @@
+"""Request and response bodies (pydantic; single requests, never pandas/pandera)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    field_validator,
+)
+
+from features.schemas import EARLIEST_DATE
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+EARLIEST_AS_OF = EARLIEST_DATE.date()
+
+CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+def today() -> date:
+    """The calendar day in the Netherlands (the service's notion of "now")."""
+    return datetime.now(AMSTERDAM).date()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- risk scores
+
+
+class RiskScoresRequest(_Strict):
+    """Score one or many customers. Every id must be known (else 404 naming the unknown ones)."""
+
+    customer_ids: list[CustomerId] = Field(
+        min_length=1,
+        description="1 to max_batch_customers distinct customer ids",
+        examples=[["C000001"]],
+    )
+    as_of: date | None = Field(
+        default=None,
+        description="score as known at the start of this day (default: today, Europe/Amsterdam); "
+        "from 1990-01-01 to tomorrow",
+    )
+    explain: bool = Field(
+        default=True,
+        description="reasons for every customer; false gives reasons only to flagged ones",
+    )
+
+    @field_validator("customer_ids")
+    @classmethod
+    def _distinct(cls, ids: list[str]) -> list[str]:
+        seen: set[str] = set()
+        dups = sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+        if dups:
+            shown = ", ".join(repr(d) for d in dups[:10])
+            raise ValueError(f"customer_ids must be distinct; repeated: {shown}")
+        return ids
+
+    @field_validator("as_of")
+    @classmethod
+    def _plausible_day(cls, value: date | None) -> date | None:
+        if value is None:
+            return value
+        latest = date.fromordinal(today().toordinal() + 1)
+        if not EARLIEST_AS_OF <= value <= latest:
+            raise ValueError(
+                f"as_of must be between {EARLIEST_AS_OF} and {latest} (tomorrow); got {value}"
+            )
+        return value
+
+
+class ReasonOut(BaseModel):
+    code: str = Field(description="stable reason code, e.g. R04_FAILED_DEBITS")
+    feature: str
+    value: float | None = Field(description="the feature's value (None when unknown)")
+    contribution: float = Field(description="added log-odds of payment difficulty (SHAP)")
+    text_en: str
+    text_nl: str
+
+
+class ActionOut(BaseModel):
+    action: str
+    channel: str
+    text_en: str
+    text_nl: str
+
+
+class RiskResult(BaseModel):
+    customer_id: str
+    probability: float = Field(ge=0, le=1, description="calibrated P(payment difficulty, 90 days)")
+    band: str
+    early_warning: bool
+    reasons: list[ReasonOut]
+    recommended_action: ActionOut
+    decision_id: str = Field(description="id of the logged decision: GET /v1/decisions/{id}")
+
+
+class RiskScoresResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_version: str
+    policy_version: str
+    as_of: date
+    results: list[RiskResult] = Field(description="in the order of the request's customer_ids")
+
+
+# --------------------------------------------------------------------------- events
+
+#: One event row: column -> scalar (no nested objects, no booleans standing in for numbers).
+Row = dict[str, StrictStr | StrictInt | StrictFloat | None]
+
+
+class EventBatch(_Strict):
+    """A batch of events: per table, a list of row objects with the contract's columns.
+
+    Dates as ``YYYY-MM-DD``, money as integer cents. All or nothing: any error rejects the
+    batch and nothing is written. Re-sending a batch changes nothing (stable ids).
+    """
+
+    customers: list[Row] = Field(default_factory=list)
+    invoices: list[Row] = Field(default_factory=list)
+    payments: list[Row] = Field(default_factory=list)
+    debit_attempts: list[Row] = Field(default_factory=list)
+    collection_steps: list[Row] = Field(default_factory=list)
+    arrangements: list[Row] = Field(default_factory=list)
+    income_receipts: list[Row] = Field(default_factory=list)
+    account_balances: list[Row] = Field(default_factory=list)
+
+    def tables(self) -> dict[str, list[Row]]:
+        return {name: rows for name, rows in self if rows}
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(rows) for _, rows in self)
+
+
+class TableCountsOut(BaseModel):
+    received: int
+    inserted: int
+    duplicates: int
+    conflicts: int
+
+
+class IngestResult(BaseModel):
+    accepted: bool
+    received: int
+    inserted: int
+    duplicates: int
+    tables: dict[str, TableCountsOut]
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+class DecisionOut(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    decision_id: str
+    created_at: datetime
+    kind: str
+    customer_id: str
+    as_of: date
+    model_version: str
+    policy_version: str
+    inputs: dict[str, Any]
+    features: dict[str, float | None]
+    outputs: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- operations
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    status: str
+    model_version: str | None
+    policy_version: str | None
+    checks: dict[str, str]
+
+
+class ReloadRequest(_Strict):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model_uri: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="bundle to load (MLflow URI or local folder); default: the configured one",
+    )
+
+
+class ReloadResult(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    previous_version: str | None
+    model_version: str
+    policy_version: str
+    model_uri: str
+    load_ms: float

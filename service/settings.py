@@ -1,0 +1,113 @@
+"""Settings of the HTTP service: one typed class, read from ``TIJDIG_*`` environment variables.
+
+Defaults work on a laptop: everything lives under ``.tijdig/`` (SQLite event store, MLflow
+backend, decision log) and one development API key holds every scope. In production the
+development key is refused, so a forgotten ``TIJDIG_API_KEYS`` fails at start, not later.
+
+``TIJDIG_API_KEYS`` is JSON: ``{"<key>": ["collection", "ingest"], ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Scope(StrEnum):
+    """What an API key may do; one scope per consumer (ARCHITECTURE.md, service surface)."""
+
+    CHECKOUT = "checkout"
+    COLLECTION = "collection"
+    INGEST = "ingest"
+    ADMIN = "admin"
+
+
+DEV_API_KEY = "dev-key"
+
+
+class ServiceSettings(BaseSettings):
+    """Everything the service needs to start; one instance per process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TIJDIG_", env_ignore_empty=True, extra="ignore", validate_default=True
+    )
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path(".tijdig")
+    store_url: str = Field(
+        default="", description="event store; default sqlite:///<data_dir>/events.db"
+    )
+    mlflow_tracking_uri: str = Field(
+        default="", description="default sqlite:///<data_dir>/mlflow.db"
+    )
+    model_uri: str = Field(
+        default="models:/tijdig-risk@champion",
+        description="an MLflow model URI or a local bundle folder",
+    )
+    decision_log_url: str = Field(
+        default="", description="default sqlite:///<data_dir>/decisions.db"
+    )
+    decision_log_retention_days: int = Field(default=183, ge=183, description="at least six months")
+    decision_log_wait_for_commit: bool = Field(
+        default=True,
+        description="answer only after the decision is committed (group commit); "
+        "False answers at once and the writer commits within milliseconds",
+    )
+    api_keys: dict[str, list[Scope]] = Field(
+        default_factory=lambda: {DEV_API_KEY: list(Scope)},
+        description="API key -> scopes, JSON",
+    )
+    max_batch_customers: int = Field(default=1000, ge=1, le=100_000)
+    max_ingest_rows: int = Field(default=50_000, ge=1)
+    max_ingest_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="POST /v1/events body"
+    )
+    max_request_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="every other request body"
+    )
+    default_as_of: date | None = Field(default=None, description="None = today (Europe/Amsterdam)")
+
+    @model_validator(mode="after")
+    def _fill_and_check(self) -> Self:
+        base = self.data_dir.as_posix()
+        if not self.store_url:
+            self.store_url = f"sqlite:///{base}/events.db"
+        if not self.mlflow_tracking_uri:
+            self.mlflow_tracking_uri = f"sqlite:///{base}/mlflow.db"
+        if not self.decision_log_url:
+            self.decision_log_url = f"sqlite:///{base}/decisions.db"
+        if self.env == "production" and DEV_API_KEY in self.api_keys:
+            raise ValueError(
+                f"the development API key {DEV_API_KEY!r} is refused when env=production; "
+                "set TIJDIG_API_KEYS to your own keys"
+            )
+        if not self.api_keys:
+            raise ValueError("api_keys must name at least one key")
+        return self
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``TIJDIG_*`` variables, so worker processes rebuild them."""
+        out: dict[str, str] = {}
+        for name, value in self.model_dump(mode="json").items():
+            if value is None:
+                continue
+            text = value if isinstance(value, str) else json.dumps(value)
+            out[f"TIJDIG_{name.upper()}"] = text
+        return out
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> ServiceSettings:
+    """The process-wide settings from the environment (cached; routes use dependencies)."""
+    return ServiceSettings()
+
+
+def clear_settings_cache() -> None:
+    get_settings.cache_clear()
