@@ -170,8 +170,13 @@ def _print_metrics(metrics: dict[str, dict[str, float]]) -> None:
     for c in cols:
         table.add_column(c, justify="right")
     for name, m in metrics.items():
+        if not set(cols) <= set(m):
+            continue  # components print their own metrics below
         table.add_row(name, *(f"{m[c]:.0f}" if c == "rows" else f"{m[c]:.4f}" for c in cols))
     console.print(table)
+    for name, m in metrics.items():
+        if not set(cols) <= set(m):
+            console.print(f"{name}: " + ", ".join(f"{k}={v:.4f}" for k, v in m.items()))
 
 
 @models_app.command("list")

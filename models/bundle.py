@@ -27,6 +27,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from models.components import COMPONENT_CLASSES, load_component
 from models.policy import RiskPolicy
 from models.reasons import Reason, top_reasons
 
@@ -50,6 +51,7 @@ class Bundle:
     metadata: dict[str, Any] = field(default_factory=dict)
     reference: dict[str, Any] = field(default_factory=dict)
     version: str = "unregistered"
+    components: dict[str, Any] = field(default_factory=dict)  # see models.components
 
     # ------------------------------------------------------------------ predict
     def raw_probability(self, X: np.ndarray) -> np.ndarray:
@@ -107,6 +109,8 @@ class Bundle:
         _write_json(directory / "risk_policy.json", self.policy.to_dict())
         _write_json(directory / "reference.json", self.reference)
         _write_json(directory / "metadata.json", {"bundle_format": BUNDLE_FORMAT, **self.metadata})
+        for name, component in self.components.items():
+            component.save(directory / name)
         return directory
 
     @classmethod
@@ -141,6 +145,12 @@ class Bundle:
             reference=reference,
             version=version or str(metadata.get("version", f"local:{directory.name}")),
         )
+        for name in COMPONENT_CLASSES:
+            if (directory / name).is_dir():
+                try:
+                    bundle.components[name] = load_component(name, directory / name)
+                except Exception as exc:
+                    raise BundleError(f"bundle component {name!r} at {directory} is unusable: {exc}") from exc
         bundle.self_check()
         return bundle
 

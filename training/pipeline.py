@@ -98,7 +98,7 @@ def run_training(
     registry = Registry.from_settings(settings)
     champion = registry.champion()
     va = snaps.subset(candidate.split.validation)
-    gate = promotion_gate(candidate.bundle, va.X, va.y, champion, rules)
+    gate = promotion_gate(candidate.bundle, va.X, va.y, champion, rules, candidate.components)
     if force and not gate.promote:
         gate.reasons.append("promoted anyway: --force")
         gate.promote = True

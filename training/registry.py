@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from models.bundle import REGISTERED_MODEL_NAME, Bundle, BundleError, load_bundle
+from training.components import FittedComponent
 from training.evaluate import binary_metrics
 from training.settings import TrainingSettings
 
@@ -55,12 +56,31 @@ def promotion_gate(
     y_val: np.ndarray,
     champion: Bundle | None,
     rules: GateRules = GateRules(),
+    components: dict[str, FittedComponent] | None = None,
 ) -> GateDecision:
     """Compare candidate and champion on the same validation rows.
 
     The candidate passes when it meets the absolute floors and is not worse than the
-    champion on ROC AUC and Brier score beyond the tolerances.
+    champion on ROC AUC and Brier score beyond the tolerances — and when every bundle
+    component passes its own comparison with the champion's component.
     """
+    decision = _risk_gate(candidate, X_val, y_val, champion, rules)
+    for name, fitted in (components or {}).items():
+        previous = champion.components.get(name) if champion is not None else None
+        for i, (passed, reason) in enumerate(fitted.compare(previous)):
+            decision.checks[f"{name}.{i}"] = passed
+            decision.reasons.append(f"{name}: {reason}")
+            decision.promote = decision.promote and passed
+    return decision
+
+
+def _risk_gate(
+    candidate: Bundle,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    champion: Bundle | None,
+    rules: GateRules,
+) -> GateDecision:
     cand = binary_metrics(y_val, candidate.predict_proba(X_val))
     checks = {
         "roc_auc_floor": cand["roc_auc"] >= rules.min_roc_auc,

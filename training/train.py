@@ -26,6 +26,7 @@ from features.events import EventArrays
 from features.labels import LabelConfig
 from models.bundle import Bundle
 from models.policy import RiskPolicy
+from training.components import FittedComponent, TrainingContext, component_trainers
 from training.dataset import (
     Snapshots,
     TimeSplit,
@@ -65,6 +66,7 @@ class CandidateModel:
     validation_y: np.ndarray
     params: dict[str, Any]
     importance: dict[str, float] = field(default_factory=dict)
+    components: dict[str, FittedComponent] = field(default_factory=dict)
 
 
 def _fit_booster(
@@ -161,11 +163,21 @@ def train_candidate(
         raw = np.clip(oracle.predict(Xo_va), 1e-12, 1 - 1e-12)
         scores["oracle"] = 1 / (1 + np.exp(-(platt["slope"] * np.log(raw / (1 - raw)) + platt["intercept"])))
 
+    context = TrainingContext(
+        events, snaps, split, label_config, truth_customers, truth_monthly, params
+    )
+    fitted = {}
+    for trainer in component_trainers():
+        component = trainer.fit(context)
+        bundle.components[component.name] = component.component
+        fitted[component.name] = component
+
     metrics = {name: binary_metrics(va.y, p) for name, p in scores.items()}
+    metrics.update({name: f.metrics for name, f in fitted.items()})
     bundle.metadata["metrics"] = metrics["model"]
     gain = booster.feature_importance("gain")
     importance = {n: float(g) for n, g in zip(snaps.feature_names, gain, strict=True)}
-    return CandidateModel(bundle, split, metrics, scores, va.y, params, importance)
+    return CandidateModel(bundle, split, metrics, scores, va.y, params, importance, fitted)
 
 
 def reference_distributions(X: np.ndarray, names: tuple[str, ...]) -> dict[str, Any]:

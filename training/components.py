@@ -1,0 +1,59 @@
+"""Trainers for bundle components (see :mod:`models.components`).
+
+``train_candidate`` fits every trainer in :data:`COMPONENT_TRAINERS` on the same events
+and out-of-time split as the risk model; each returns its fitted component, validation
+metrics and a comparison against the champion's component for the promotion gate.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+
+from features.events import EventArrays
+from features.labels import LabelConfig
+from training.dataset import Snapshots, TimeSplit
+
+
+@dataclass
+class TrainingContext:
+    """Everything a component trainer may use; all of it is point-in-time safe."""
+
+    events: EventArrays
+    snapshots: Snapshots  # the risk model's snapshots
+    split: TimeSplit  # the risk model's out-of-time split (dates per segment)
+    label_config: LabelConfig
+    truth_customers: pd.DataFrame | None = None
+    truth_monthly: pd.DataFrame | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FittedComponent:
+    name: str
+    component: Any
+    metrics: dict[str, float]
+    #: champion's component (or None) -> [(passed, reason)], for the promotion gate
+    compare: Callable[[Any | None], list[tuple[bool, str]]]
+
+
+class ComponentTrainer(Protocol):
+    name: str
+
+    def fit(self, context: TrainingContext) -> FittedComponent: ...
+
+
+#: "module:Class" of every component trainer, fitted in this order.
+COMPONENT_TRAINERS: list[str] = []
+
+
+def component_trainers() -> list[ComponentTrainer]:
+    out = []
+    for path in COMPONENT_TRAINERS:
+        module_name, _, class_name = path.partition(":")
+        out.append(getattr(importlib.import_module(module_name), class_name)())
+    return out
