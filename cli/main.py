@@ -75,7 +75,7 @@ def simulate(
     result.write(target)
     rows = {name: len(df) for name, df in result.tables.items()}
     console.print(f"simulated {customers:,} customers × {months} months in {time.perf_counter() - started:.1f} s → {target}")
-    console.print(rows)
+    console.print(", ".join(f"{name} {count:,}" for name, count in rows.items()))
 
 
 @app.command()
@@ -90,8 +90,8 @@ def ingest(
 
     settings = _training_settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    frames, warnings = read_event_dir(directory)
-    for warning in warnings:
+    frames = read_event_dir(directory)
+    for warning in frames.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     store = EventStore(store_url or settings.store_url)
     try:
