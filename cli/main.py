@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -67,9 +69,12 @@ def simulate(
     settings = _training_settings(data_dir)
     target = out or settings.simulation_dir
     started = time.perf_counter()
+    config = SimulationConfig(n_customers=customers, months=months, seed=seed)
+    # record the concrete period, so the simulated world's "today" is known later
+    config = dataclasses.replace(config, end_date=config.period()[1])
     with _progress() as update:
         result = run_simulation(
-            SimulationConfig(n_customers=customers, months=months, seed=seed),
+            config,
             progress=lambda done, total: update("simulate days", done, total),
         )
     result.write(target)
@@ -252,8 +257,22 @@ def run(
             raise typer.Exit(code=3)
     else:
         console.print("champion model found: serving it (delete .tijdig/ to start over)")
+    simulated_today = _simulated_today(settings.simulation_dir)
+    if simulated_today and "TIJDIG_DEFAULT_AS_OF" not in os.environ:
+        # the simulated world ends on this day: score "now" there, not at the real date,
+        # or the weeks without data would read as missed income for everyone
+        os.environ["TIJDIG_DEFAULT_AS_OF"] = simulated_today
+        console.print(f"simulated data: default as_of is the simulation's end, {simulated_today}")
     _print_welcome(settings, host, port)
     serve(host=host, port=port, workers=workers)
+
+
+def _simulated_today(simulation_dir: Path) -> str | None:
+    config = simulation_dir / "truth" / "simulation.json"
+    if not config.is_file():
+        return None
+    end = json.loads(config.read_text()).get("config", {}).get("end_date")
+    return str(end) if end else None
 
 
 def _print_welcome(settings: Any, host: str, port: int) -> None:

@@ -89,7 +89,7 @@ def read_event_dir(path: str | Path) -> EventFrames:
             frames[table] = _empty(table)
     expected = {f"{t}.{ext}" for t in TABLES for ext in FORMATS}
     for f in sorted(root.iterdir()):
-        if f.name not in expected and not f.name.startswith("."):
+        if f.is_file() and f.name not in expected and not f.name.startswith("."):
             warnings.append(f"{f.name}: ignored, not an event table ({', '.join(TABLES)})")
     return EventFrames(frames, warnings)
 

@@ -38,7 +38,7 @@ def load_truth(directory: Path | None) -> tuple[pd.DataFrame | None, pd.DataFram
     """The simulator's hidden truth, when training on simulated data (for the oracle)."""
     if directory is None:
         return None, None
-    tc, tm = directory / "truth_customers.parquet", directory / "truth_monthly.parquet"
+    tc, tm = (directory / "truth" / name for name in ("truth_customers.parquet", "truth_monthly.parquet"))
     if not (tc.is_file() and tm.is_file()):
         return None, None
     return pd.read_parquet(tc), pd.read_parquet(tm)

@@ -115,8 +115,14 @@ def test_same_seed_gives_identical_tables_and_another_seed_does_not(
 
 def test_write_read_round_trip(result: SimulationResult, tmp_path) -> None:
     result.write(tmp_path / "sim")
-    for name in [*TABLES, "truth_customers", "truth_monthly"]:
+    for name in TABLES:
         assert (tmp_path / "sim" / f"{name}.parquet").exists()
+    for name in ["truth_customers", "truth_monthly"]:
+        assert (tmp_path / "sim" / "truth" / f"{name}.parquet").exists()
+    # the event folder holds nothing else, so it ingests without warnings
+    from features.io import read_event_dir
+
+    assert read_event_dir(tmp_path / "sim").warnings == []
     back = SimulationResult.read(tmp_path / "sim")
     assert back.config == result.config
     for name in TABLES:

@@ -24,6 +24,8 @@ from training.simulation.population import (
     build_population,
 )
 
+TRUTH_DIR = "truth"
+
 _PAY_METHODS = np.array(["direct_debit", "transfer", "arrangement", "agency"], dtype=object)
 _RESULTS = np.array(["success", "failed", "reversed"], dtype=object)
 _REASONS = np.array(["AM04", "MS03", "MD06"], dtype=object)
@@ -55,15 +57,17 @@ class SimulationResult:
         directory.mkdir(parents=True, exist_ok=True)
         for name, df in self.tables.items():
             df.to_parquet(directory / f"{name}.parquet", index=False)
-        self.truth_customers.to_parquet(directory / "truth_customers.parquet", index=False)
-        self.truth_monthly.to_parquet(directory / "truth_monthly.parquet", index=False)
+        # hidden truth in its own folder: the event folder stays ingestible as it is
+        (directory / TRUTH_DIR).mkdir(parents=True, exist_ok=True)
+        self.truth_customers.to_parquet(directory / TRUTH_DIR / "truth_customers.parquet", index=False)
+        self.truth_monthly.to_parquet(directory / TRUTH_DIR / "truth_monthly.parquet", index=False)
         meta = {"config": self.config.to_dict(), "policy": self.policy_name}
-        (directory / "config.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        (directory / TRUTH_DIR / "simulation.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
     @classmethod
     def read(cls, directory: Path) -> SimulationResult:
         directory = Path(directory)
-        meta = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        meta = json.loads((directory / TRUTH_DIR / "simulation.json").read_text(encoding="utf-8"))
         tables = {}
         for name, (schema, _, _) in TABLES.items():
             df = pd.read_parquet(directory / f"{name}.parquet")
@@ -71,8 +75,8 @@ class SimulationResult:
         return cls(
             config=SimulationConfig.from_dict(meta["config"]),
             tables=tables,
-            truth_customers=pd.read_parquet(directory / "truth_customers.parquet"),
-            truth_monthly=pd.read_parquet(directory / "truth_monthly.parquet"),
+            truth_customers=pd.read_parquet(directory / TRUTH_DIR / "truth_customers.parquet"),
+            truth_monthly=pd.read_parquet(directory / TRUTH_DIR / "truth_monthly.parquet"),
             policy_name=meta.get("policy", "current_practice"),
         )
 
