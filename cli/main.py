@@ -64,7 +64,8 @@ def simulate(
     data_dir: DataDir = None,
 ) -> None:
     """Simulate a population with hidden ground truth; write event tables as Parquet."""
-    from training.simulator import SimulationConfig, simulate as run_simulation
+    from training.simulator import SimulationConfig
+    from training.simulator import simulate as run_simulation
 
     settings = _training_settings(data_dir)
     target = out or settings.simulation_dir
@@ -127,7 +128,7 @@ def export(
         raise typer.BadParameter(f"--format must be parquet or csv; got {fmt!r}")
     store = EventStore(_training_settings(data_dir).store_url)
     try:
-        export_store(store, directory, fmt=fmt)
+        export_store(store, directory, fmt="csv" if fmt == "csv" else "parquet")
     finally:
         store.dispose()
     console.print(f"exported to {directory}")
@@ -292,6 +293,65 @@ def _print_welcome(settings: Any, host: str, port: int) -> None:
         f"-H 'Content-Type: application/json' -d '{body}'\n\n"
     )
 
+
+
+# ---------------------------------------------------------------------------- import (issue 6)
+@app.command("import")
+def import_statements(
+    source: Annotated[Path, typer.Argument(help="CSV or Parquet: one row per account, column groups per month")],
+    mapping: Annotated[Path, typer.Option(help="mapping config JSON (e.g. training/importers/taiwan.json)")],
+    out: Annotated[Path, typer.Option(help="output folder: event tables + labels")],
+    allow_sensitive: Annotated[
+        bool, typer.Option(help="also map the config's sensitive columns (e.g. marital status); off by default")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+) -> None:
+    """Map monthly-statement data to events and external labels (then `tijdig ingest OUT`)."""
+    import pandas as pd
+
+    from training.importers import MappingConfig, import_monthly_statements
+
+    if fmt not in ("parquet", "csv"):
+        raise typer.BadParameter(f"--format must be parquet or csv; got {fmt!r}")
+    config = MappingConfig.from_file(mapping)
+    frame = pd.read_parquet(source) if source.suffix == ".parquet" else pd.read_csv(source)
+    started = time.perf_counter()
+    result = import_monthly_statements(frame, config, allow_sensitive=allow_sensitive)
+    result.write(out, fmt=fmt)
+    console.print(f"imported {len(frame):,} accounts in {time.perf_counter() - started:.1f} s → {out}")
+    console.print(result.report)
+
+
+# ---------------------------------------------------------------------------- batch scoring (issue 6)
+@app.command("score-batch")
+def score_batch_command(
+    out: Annotated[Path, typer.Option(help="output Parquet file")] = Path("scores.parquet"),
+    as_of: Annotated[str | None, typer.Option(help="score as known at the start of this day (default: today)")] = None,
+    model_uri: Annotated[str | None, typer.Option(help="bundle folder or models:/ URI (default: the champion)")] = None,
+    partition_size: Annotated[int, typer.Option(min=1, help="customers per partition")] = 100_000,
+    data_dir: DataDir = None,
+) -> None:
+    """Score every customer in the store: probabilities, bands, reasons for flagged customers."""
+    from datetime import date
+
+    from features.store import EventStore
+    from models.bundle import load_bundle
+    from training.batch_scoring import score_batch
+
+    settings = _training_settings(data_dir)
+    bundle = load_bundle(model_uri or "models:/tijdig-risk@champion", settings.mlflow_tracking_uri)
+    day = date.fromisoformat(as_of) if as_of else date.today()
+    store = EventStore(settings.store_url)
+    started = time.perf_counter()
+    try:
+        with _progress() as update:
+            report = score_batch(store, bundle, day, out, partition_size=partition_size,
+                                 progress=lambda done, total: update("score", done, total))
+    finally:
+        store.dispose()
+    elapsed = time.perf_counter() - started
+    console.print(f"scored {report.customers:,} customers ({report.flagged:,} flagged) in {elapsed:.1f} s "
+                  f"({report.customers / max(elapsed, 1e-9):,.0f}/s) → {out}")
 
 if __name__ == "__main__":
     app()

@@ -32,7 +32,7 @@ from features.events import (
     to_day,
 )
 
-FEATURE_SET_VERSION: Final = "2026.11.2"
+FEATURE_SET_VERSION: Final = "2026.11.3"
 
 
 @dataclass(frozen=True)
@@ -50,37 +50,82 @@ class FeatureSpec:
 
 FEATURES: Final[tuple[FeatureSpec, ...]] = (
     # --- lateness on invoices
-    FeatureSpec("late_invoices_90d", "invoices due in the last 90 days paid late or still unpaid", +1),
-    FeatureSpec("late_invoices_180d", "invoices due in the last 180 days paid late or still unpaid", +1),
-    FeatureSpec("late_invoices_365d", "invoices due in the last 365 days paid late or still unpaid", +1),
+    FeatureSpec(
+        "late_invoices_90d", "invoices due in the last 90 days paid late or still unpaid", +1
+    ),
+    FeatureSpec(
+        "late_invoices_180d", "invoices due in the last 180 days paid late or still unpaid", +1
+    ),
+    FeatureSpec(
+        "late_invoices_365d", "invoices due in the last 365 days paid late or still unpaid", +1
+    ),
     FeatureSpec("late_share_365d", "share of invoices due in the last 365 days that were late", +1),
-    FeatureSpec("max_days_past_due_90d", "worst days past due on invoices due in the last 90 days", +1),
-    FeatureSpec("max_days_past_due_365d", "worst days past due on invoices due in the last 365 days", +1),
+    FeatureSpec(
+        "max_days_past_due_90d", "worst days past due on invoices due in the last 90 days", +1
+    ),
+    FeatureSpec(
+        "max_days_past_due_365d", "worst days past due on invoices due in the last 365 days", +1
+    ),
     FeatureSpec("mean_days_late_365d", "mean days late of invoices paid late in the last 365 days"),
     FeatureSpec("late_trend_90d", "late invoices in the last 90 days minus the 90 days before", +1),
-    FeatureSpec("days_since_last_late", "days since the due date of the most recent late invoice", -1),
-    FeatureSpec("days_to_settle_365d", "mean days from invoice to full payment, invoices paid in the last 365 days"),
-    FeatureSpec("paid_before_due_share_365d", "share of invoices paid in the last 365 days that were paid before the due date"),
+    FeatureSpec(
+        "days_since_last_late", "days since the due date of the most recent late invoice", -1
+    ),
+    FeatureSpec(
+        "days_to_settle_365d",
+        "mean days from invoice to full payment, invoices paid in the last 365 days",
+    ),
+    FeatureSpec(
+        "paid_before_due_share_365d",
+        "share of invoices paid in the last 365 days that were paid before the due date",
+    ),
     FeatureSpec("open_overdue_invoices", "invoices past their due date and not paid", +1),
     FeatureSpec("open_overdue_eur", "unpaid amount on invoices past their due date, euros", +1),
     FeatureSpec("current_days_past_due", "days past due of the oldest unpaid overdue invoice", +1),
     FeatureSpec("outstanding_eur", "unpaid amount on all invoices issued so far, euros"),
     FeatureSpec("invoices_365d", "invoices issued in the last 365 days"),
-    FeatureSpec("monthly_billed_eur", "average amount billed per month over the last 90 days, euros"),
+    FeatureSpec(
+        "monthly_billed_eur", "average amount billed per month over the last 90 days, euros"
+    ),
+    FeatureSpec("billed_trend_ratio", "amount billed in the last 90 days / the 90 days before"),
+    FeatureSpec(
+        "paid_to_billed_90d",
+        "payments received in the last 90 days / amount billed in the last 90 days",
+    ),
+    FeatureSpec(
+        "paid_30d_to_prior_month_billed",
+        "payments received in the last 30 days / amount billed 31-60 days ago",
+    ),
     # --- direct debits
     FeatureSpec("failed_debits_90d", "failed direct debits in the last 90 days", +1),
     FeatureSpec("failed_debits_365d", "failed direct debits in the last 365 days", +1),
-    FeatureSpec("debit_failure_rate_365d", "share of direct-debit attempts that failed, last 365 days", +1),
-    FeatureSpec("insufficient_funds_365d", "debits returned AM04/MS03 (no funds) in the last 365 days", +1),
-    FeatureSpec("reversed_debits_365d", "debits reversed by the customer (MD06) in the last 365 days"),
+    FeatureSpec(
+        "debit_failure_rate_365d", "share of direct-debit attempts that failed, last 365 days", +1
+    ),
+    FeatureSpec(
+        "insufficient_funds_365d", "debits returned AM04/MS03 (no funds) in the last 365 days", +1
+    ),
+    FeatureSpec(
+        "reversed_debits_365d", "debits reversed by the customer (MD06) in the last 365 days"
+    ),
     FeatureSpec("days_since_failed_debit", "days since the last failed direct debit", -1),
-    FeatureSpec("failed_debit_days_after_income", "mean days between last income and failed debits"),
+    FeatureSpec(
+        "failed_debit_days_after_income", "mean days between last income and failed debits"
+    ),
     # --- collection steps
     FeatureSpec("reminders_365d", "reminders sent in the last 365 days", +1),
-    FeatureSpec("fourteen_day_letters_365d", "14-day letters (second reminders) in the last 365 days", +1),
-    FeatureSpec("agency_steps_365d", "claims handed to a collection agency in the last 365 days", +1),
-    FeatureSpec("highest_step_365d", "highest collection step reached in the last 365 days (0-4)", +1),
-    FeatureSpec("collection_costs_365d_eur", "collection costs charged in the last 365 days, euros", +1),
+    FeatureSpec(
+        "fourteen_day_letters_365d", "14-day letters (second reminders) in the last 365 days", +1
+    ),
+    FeatureSpec(
+        "agency_steps_365d", "claims handed to a collection agency in the last 365 days", +1
+    ),
+    FeatureSpec(
+        "highest_step_365d", "highest collection step reached in the last 365 days (0-4)", +1
+    ),
+    FeatureSpec(
+        "collection_costs_365d_eur", "collection costs charged in the last 365 days, euros", +1
+    ),
     FeatureSpec("days_since_collection_step", "days since the last collection step", -1),
     # --- arrangements
     FeatureSpec("arrangements_broken", "payment arrangements broken so far", +1),
@@ -90,19 +135,32 @@ FEATURES: Final[tuple[FeatureSpec, ...]] = (
     # --- income (open banking)
     FeatureSpec("has_income_data", "1 when income receipts were seen in the last 365 days"),
     FeatureSpec("income_monthly_90d_eur", "income received per month over the last 90 days, euros"),
-    FeatureSpec("income_monthly_365d_eur", "income received per month over the last 365 days, euros"),
+    FeatureSpec(
+        "income_monthly_365d_eur", "income received per month over the last 365 days, euros"
+    ),
     FeatureSpec("income_trend_ratio", "income of the last 90 days / the 90 days before"),
     FeatureSpec("days_since_income", "days since the last income receipt"),
-    FeatureSpec("benefit_income_share", "share of income from benefits and allowances, last 365 days"),
-    FeatureSpec("income_variability_180d", "coefficient of variation of monthly income over the last 180 days"),
-    FeatureSpec("income_lowest_month_ratio_180d", "lowest monthly income of the last 180 days / their mean"),
+    FeatureSpec(
+        "benefit_income_share", "share of income from benefits and allowances, last 365 days"
+    ),
+    FeatureSpec(
+        "income_variability_180d",
+        "coefficient of variation of monthly income over the last 180 days",
+    ),
+    FeatureSpec(
+        "income_lowest_month_ratio_180d", "lowest monthly income of the last 180 days / their mean"
+    ),
     # --- balances (open banking)
     FeatureSpec("has_balance_data", "1 when account balances were seen in the last 90 days"),
     FeatureSpec("balance_latest_eur", "latest observed account balance, euros", -1),
     FeatureSpec("balance_min_90d_eur", "lowest observed balance in the last 90 days, euros", -1),
     FeatureSpec("balance_mean_90d_eur", "mean observed balance in the last 90 days, euros", -1),
-    FeatureSpec("overdrawn_share_90d", "share of balance observations below zero, last 90 days", +1),
-    FeatureSpec("balance_trend_eur", "mean balance of the last 30 days minus the 60 days before, euros"),
+    FeatureSpec(
+        "overdrawn_share_90d", "share of balance observations below zero, last 90 days", +1
+    ),
+    FeatureSpec(
+        "balance_trend_eur", "mean balance of the last 30 days minus the 60 days before, euros"
+    ),
     FeatureSpec("balance_to_income", "latest balance / estimated monthly income"),
     # --- relative burden
     FeatureSpec("outstanding_to_income", "unpaid amount / estimated monthly income"),
@@ -178,7 +236,9 @@ def as_of_days(events: EventArrays, as_of: date | int | np.ndarray) -> np.ndarra
     """``as_of`` as one integer day per customer of the batch."""
     if isinstance(as_of, np.ndarray):
         if as_of.shape != (events.n,):
-            raise ValueError(f"as_of array must have one day per customer ({events.n}); got {as_of.shape}")
+            raise ValueError(
+                f"as_of array must have one day per customer ({events.n}); got {as_of.shape}"
+            )
         return as_of.astype(np.int64)
     day = as_of if isinstance(as_of, int | np.integer) else to_day(as_of)
     return np.full(events.n, int(day), dtype=np.int64)
@@ -215,7 +275,9 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
         put(f"late_invoices_{w}d", b.count(c, late & (age_due <= w)))
     due_365 = is_due & (age_due <= 365)
     put("late_share_365d", _ratio(b.count(c, late & (age_due <= 365)), b.count(c, due_365)))
-    put("max_days_past_due_90d", b.maximum(c, is_due & (age_due <= 90), np.maximum(dpd_now, 0), 0.0))
+    put(
+        "max_days_past_due_90d", b.maximum(c, is_due & (age_due <= 90), np.maximum(dpd_now, 0), 0.0)
+    )
     put("max_days_past_due_365d", b.maximum(c, due_365, np.maximum(dpd_now, 0), 0.0))
     put(
         "mean_days_late_365d",
@@ -232,8 +294,14 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
 
     # payment timing: people with room pay early, people without pay late or at the last moment
     settled_known = (settled < a) & (a - settled <= 365)
-    put("days_to_settle_365d", _ratio(b.total(c, settled_known, settled - inv["issue_day"]), b.count(c, settled_known)))
-    put("paid_before_due_share_365d", _ratio(b.count(c, settled_known & (settled < due)), b.count(c, settled_known)))
+    put(
+        "days_to_settle_365d",
+        _ratio(b.total(c, settled_known, settled - inv["issue_day"]), b.count(c, settled_known)),
+    )
+    put(
+        "paid_before_due_share_365d",
+        _ratio(b.count(c, settled_known & (settled < due)), b.count(c, settled_known)),
+    )
 
     # partial payments made before as_of reduce what is outstanding
     pay = events.payments
@@ -255,6 +323,16 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     non_bnpl = inv["product"] != _BNPL
     billed_eur = b.total(c, issued & non_bnpl & (issue_age <= 90), amount) / 100 / 3
     put("monthly_billed_eur", billed_eur)
+    # statement history (any creditor billing monthly): is billing growing, how much of it is paid
+    billed_90 = b.total(c, issued & (issue_age <= 90), amount)
+    billed_prev_90 = b.total(c, issued & (issue_age > 90) & (issue_age <= 180), amount)
+    billed_prior_month = b.total(c, issued & (issue_age > 30) & (issue_age <= 60), amount)
+    pay_age = A[pay["cust"]] - pay["day"]
+    paid_90 = b.total(pay["cust"], (pay_age > 0) & (pay_age <= 90), pay["amount_cents"])
+    paid_30 = b.total(pay["cust"], (pay_age > 0) & (pay_age <= 30), pay["amount_cents"])
+    put("billed_trend_ratio", _ratio(billed_90, billed_prev_90))
+    put("paid_to_billed_90d", _ratio(paid_90, billed_90))
+    put("paid_30d_to_prior_month_billed", _ratio(paid_30, billed_prior_month))
 
     bnpl = inv["product"] == _BNPL
     put("bnpl_open_eur", b.total(c, bnpl & unpaid, open_cents) / 100)
@@ -267,7 +345,9 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     i_age = A[ic] - inc["day"]
     i_known = i_age > 0
     income_90 = b.total(ic, i_known & (i_age <= 90), inc["amount_cents"]) / 100 / 3
-    income_prev = b.total(ic, i_known & (i_age > 90) & (i_age <= 180), inc["amount_cents"]) / 100 / 3
+    income_prev = (
+        b.total(ic, i_known & (i_age > 90) & (i_age <= 180), inc["amount_cents"]) / 100 / 3
+    )
     income_365_total = b.total(ic, i_known & (i_age <= 365), inc["amount_cents"]) / 100
     has_income = b.count(ic, i_known & (i_age <= 365)) > 0
     first_income = b.minimum(ic, i_known, inc["day"], np.nan)
@@ -282,15 +362,27 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     benefit = np.isin(inc["source"], _BENEFITISH)
     put(
         "benefit_income_share",
-        _ratio(b.total(ic, i_known & (i_age <= 365) & benefit, inc["amount_cents"]) / 100, income_365_total),
+        _ratio(
+            b.total(ic, i_known & (i_age <= 365) & benefit, inc["amount_cents"]) / 100,
+            income_365_total,
+        ),
     )
 
-    monthly = np.vstack([
-        b.total(ic, (i_age > 30 * k) & (i_age <= 30 * (k + 1)), inc["amount_cents"]) for k in range(6)
-    ])
+    monthly = np.vstack(
+        [
+            b.total(ic, (i_age > 30 * k) & (i_age <= 30 * (k + 1)), inc["amount_cents"])
+            for k in range(6)
+        ]
+    )
     six_known = has_income & (A - first_income > 180)
-    put("income_variability_180d", np.where(six_known, _ratio(monthly.std(0), monthly.mean(0)), np.nan))
-    put("income_lowest_month_ratio_180d", np.where(six_known, _ratio(monthly.min(0), monthly.mean(0)), np.nan))
+    put(
+        "income_variability_180d",
+        np.where(six_known, _ratio(monthly.std(0), monthly.mean(0)), np.nan),
+    )
+    put(
+        "income_lowest_month_ratio_180d",
+        np.where(six_known, _ratio(monthly.min(0), monthly.mean(0)), np.nan),
+    )
 
     # ---------------------------------------------------------------- balances
     bl = events.balances
@@ -304,7 +396,10 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     latest_eur = _ratio(b.total(bc, at_last, bl["balance_cents"]), b.count(bc, at_last)) / 100
     put("has_balance_data", has_balance.astype(np.float64))
     put("balance_latest_eur", latest_eur)
-    put("balance_min_90d_eur", np.where(has_balance, b.minimum(bc, seen_90, bl["balance_cents"], np.nan) / 100, np.nan))
+    put(
+        "balance_min_90d_eur",
+        np.where(has_balance, b.minimum(bc, seen_90, bl["balance_cents"], np.nan) / 100, np.nan),
+    )
     mean_90 = _ratio(b.total(bc, seen_90, bl["balance_cents"]), n_90) / 100
     put("balance_mean_90d_eur", mean_90)
     put("overdrawn_share_90d", _ratio(b.count(bc, seen_90 & (bl["balance_cents"] < 0)), n_90))
@@ -312,8 +407,11 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     seen_prev = seen_90 & (b_age > 30)
     put(
         "balance_trend_eur",
-        (_ratio(b.total(bc, seen_30, bl["balance_cents"]), b.count(bc, seen_30))
-         - _ratio(b.total(bc, seen_prev, bl["balance_cents"]), b.count(bc, seen_prev))) / 100,
+        (
+            _ratio(b.total(bc, seen_30, bl["balance_cents"]), b.count(bc, seen_30))
+            - _ratio(b.total(bc, seen_prev, bl["balance_cents"]), b.count(bc, seen_prev))
+        )
+        / 100,
     )
 
     # ---------------------------------------------------------------- direct debits
@@ -326,8 +424,12 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     f365 = b.count(dc, d_known & failed & (d_age <= 365))
     put("failed_debits_365d", f365)
     put("debit_failure_rate_365d", _ratio(f365, b.count(dc, d_known & (d_age <= 365))))
-    put("insufficient_funds_365d", b.count(dc, d_known & deb["insufficient_funds"] & (d_age <= 365)))
-    put("reversed_debits_365d", b.count(dc, d_known & (deb["result"] == _REVERSED) & (d_age <= 365)))
+    put(
+        "insufficient_funds_365d", b.count(dc, d_known & deb["insufficient_funds"] & (d_age <= 365))
+    )
+    put(
+        "reversed_debits_365d", b.count(dc, d_known & (deb["result"] == _REVERSED) & (d_age <= 365))
+    )
     put("days_since_failed_debit", A - b.maximum(dc, d_known & failed, deb["day"], np.nan))
     gap = _days_since_previous(dc, deb["day"], ic, inc["day"])
     f_gap = d_known & failed & (d_age <= 365) & (gap >= 0)

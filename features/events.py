@@ -193,7 +193,9 @@ class EventArrays:
                 "due_day": _days(inv.get("due_date", [])),
                 "amount_cents": inv_amount,
                 "product": _codes(inv.get("product", []), PRODUCT_CODES),
-                "settled_day": _settled_days(len(inv_cust), inv_amount, pay_inv, pay_day, pay_amount),
+                "settled_day": _settled_days(
+                    len(inv_cust), inv_amount, pay_inv, pay_day, pay_amount
+                ),
             }
         )
         payments = Table(
@@ -219,7 +221,10 @@ class EventArrays:
             {
                 "cust": st_cust,
                 "invoice": np.fromiter(
-                    (inv_pos.get(i, -1) for i in np.asarray(st.get("invoice_id", []), dtype=object)),
+                    (
+                        inv_pos.get(i, -1)
+                        for i in np.asarray(st.get("invoice_id", []), dtype=object)
+                    ),
                     dtype=np.int64,
                     count=len(st_cust),
                 ),
@@ -258,7 +263,9 @@ class EventArrays:
                 "balance_cents": np.asarray(bal.get("balance_cents", []), dtype=np.int64),
             }
         )
-        return cls(ids, customers, invoices, payments, debits, steps, arrangements, income, balances)
+        return cls(
+            ids, customers, invoices, payments, debits, steps, arrangements, income, balances
+        )
 
 
 def _settled_days(

@@ -110,7 +110,7 @@ def _values(enum: type[StrEnum]) -> list[str]:
 
 # Ids are opaque strings chosen by the sender; bounded so that a bad column (a whole
 # document pasted into an id) is rejected instead of stored.
-_ID = {"str_length": {"min_value": 1, "max_value": 64}}
+_ID_LENGTH = {"min_value": 1, "max_value": 64}
 MAX_AMOUNT_CENTS: Final = 100_000_000  # EUR 1,000,000: larger single events are input errors
 EARLIEST_DATE: Final = pd.Timestamp("1990-01-01")
 
@@ -122,7 +122,7 @@ class _Base(pa.DataFrameModel):
 
 
 class CustomerSchema(_Base):
-    customer_id: Series[str] = pa.Field(unique=True, **_ID)
+    customer_id: Series[str] = pa.Field(unique=True, str_length=_ID_LENGTH)
     household_type: Series[str] = pa.Field(isin=_values(HouseholdType))
     birth_year: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1900, le=2030)
     declared_net_income_cents: Series[pd.Int64Dtype] = pa.Field(
@@ -132,8 +132,8 @@ class CustomerSchema(_Base):
 
 
 class InvoiceSchema(_Base):
-    invoice_id: Series[str] = pa.Field(unique=True, **_ID)
-    customer_id: Series[str] = pa.Field(**_ID)
+    invoice_id: Series[str] = pa.Field(unique=True, str_length=_ID_LENGTH)
+    customer_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
     issue_date: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
     due_date: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
     amount_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
@@ -141,46 +141,46 @@ class InvoiceSchema(_Base):
     collection_method: Series[str] = pa.Field(isin=_values(CollectionMethod))
 
     @pa.dataframe_check(error="due_date must not be before issue_date")
-    def due_after_issue(cls, df: pd.DataFrame) -> Series[bool]:
+    def due_after_issue(cls, df: pd.DataFrame) -> pd.Series:
         return df["due_date"] >= df["issue_date"]
 
 
 class PaymentSchema(_Base):
-    payment_id: Series[str] = pa.Field(unique=True, **_ID)
-    customer_id: Series[str] = pa.Field(**_ID)
-    invoice_id: Series[str] = pa.Field(**_ID)
+    payment_id: Series[str] = pa.Field(unique=True, str_length=_ID_LENGTH)
+    customer_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
+    invoice_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
     paid_at: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
     amount_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
     method: Series[str] = pa.Field(isin=_values(PaymentMethod))
 
 
 class DebitAttemptSchema(_Base):
-    attempt_id: Series[str] = pa.Field(unique=True, **_ID)
-    customer_id: Series[str] = pa.Field(**_ID)
-    invoice_id: Series[str] = pa.Field(**_ID)
+    attempt_id: Series[str] = pa.Field(unique=True, str_length=_ID_LENGTH)
+    customer_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
+    invoice_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
     attempted_at: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
     amount_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
     result: Series[str] = pa.Field(isin=_values(DebitResult))
     reason_code: Series[str] = pa.Field(nullable=True, isin=_values(SepaReasonCode))
 
     @pa.dataframe_check(error="a failed or reversed debit needs a reason_code; a success has none")
-    def reason_matches_result(cls, df: pd.DataFrame) -> Series[bool]:
+    def reason_matches_result(cls, df: pd.DataFrame) -> pd.Series:
         has_reason = df["reason_code"].notna()
         return has_reason == (df["result"] != DebitResult.SUCCESS.value)
 
 
 class CollectionStepSchema(_Base):
-    step_id: Series[str] = pa.Field(unique=True, **_ID)
-    customer_id: Series[str] = pa.Field(**_ID)
-    invoice_id: Series[str] = pa.Field(**_ID)
+    step_id: Series[str] = pa.Field(unique=True, str_length=_ID_LENGTH)
+    customer_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
+    invoice_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
     step_date: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
     step: Series[str] = pa.Field(isin=_values(CollectionStep))
     cost_cents: Series[int] = pa.Field(ge=0, le=MAX_AMOUNT_CENTS)
 
 
 class ArrangementSchema(_Base):
-    arrangement_id: Series[str] = pa.Field(unique=True, **_ID)
-    customer_id: Series[str] = pa.Field(**_ID)
+    arrangement_id: Series[str] = pa.Field(unique=True, str_length=_ID_LENGTH)
+    customer_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
     start_date: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
     debt_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
     monthly_amount_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
@@ -189,16 +189,18 @@ class ArrangementSchema(_Base):
     # The day the outcome became known (kept: last instalment; broken: the missed one).
     end_date: Series[pd.Timestamp] = pa.Field(nullable=True, ge=EARLIEST_DATE)
 
-    @pa.dataframe_check(error="a kept or broken arrangement needs an end_date on or after start_date")
-    def ended_has_end_date(cls, df: pd.DataFrame) -> Series[bool]:
+    @pa.dataframe_check(
+        error="a kept or broken arrangement needs an end_date on or after start_date"
+    )
+    def ended_has_end_date(cls, df: pd.DataFrame) -> pd.Series:
         active = df["outcome"] == ArrangementOutcome.ACTIVE.value
         ok_end = df["end_date"].notna() & (df["end_date"] >= df["start_date"])
         return active | ok_end
 
 
 class IncomeReceiptSchema(_Base):
-    receipt_id: Series[str] = pa.Field(unique=True, **_ID)
-    customer_id: Series[str] = pa.Field(**_ID)
+    receipt_id: Series[str] = pa.Field(unique=True, str_length=_ID_LENGTH)
+    customer_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
     received_at: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
     amount_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
     source: Series[str] = pa.Field(isin=_values(IncomeSource))
@@ -211,8 +213,8 @@ class AccountBalanceSchema(_Base):
     features use what was observed in each window.
     """
 
-    balance_id: Series[str] = pa.Field(unique=True, **_ID)
-    customer_id: Series[str] = pa.Field(**_ID)
+    balance_id: Series[str] = pa.Field(unique=True, str_length=_ID_LENGTH)
+    customer_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
     observed_at: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
     balance_cents: Series[int] = pa.Field(ge=-MAX_AMOUNT_CENTS, le=MAX_AMOUNT_CENTS)
 

@@ -102,10 +102,13 @@ class Bundle:
         directory.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(directory / "booster.txt"))
         _write_json(directory / "calibrator.json", {"method": "platt_logit", **self.calibrator})
-        _write_json(directory / "features.json", {
-            "names": list(self.feature_names),
-            "feature_set_version": self.metadata.get("feature_set_version"),
-        })
+        _write_json(
+            directory / "features.json",
+            {
+                "names": list(self.feature_names),
+                "feature_set_version": self.metadata.get("feature_set_version"),
+            },
+        )
         _write_json(directory / "risk_policy.json", self.policy.to_dict())
         _write_json(directory / "reference.json", self.reference)
         _write_json(directory / "metadata.json", {"bundle_format": BUNDLE_FORMAT, **self.metadata})
@@ -150,7 +153,9 @@ class Bundle:
                 try:
                     bundle.components[name] = load_component(name, directory / name)
                 except Exception as exc:
-                    raise BundleError(f"bundle component {name!r} at {directory} is unusable: {exc}") from exc
+                    raise BundleError(
+                        f"bundle component {name!r} at {directory} is unusable: {exc}"
+                    ) from exc
         bundle.self_check()
         return bundle
 
@@ -161,7 +166,9 @@ class Bundle:
         if not np.all(np.isfinite(p)) or not np.all((p >= 0) & (p <= 1)):
             raise BundleError(f"bundle {self.version} returns an invalid probability {p}")
         if not self.calibrator.get("slope", 0) > 0:
-            raise BundleError(f"calibrator slope must be positive (monotone); got {self.calibrator}")
+            raise BundleError(
+                f"calibrator slope must be positive (monotone); got {self.calibrator}"
+            )
 
 
 def load_bundle(uri: str, tracking_uri: str | None = None) -> Bundle:
@@ -188,7 +195,9 @@ def load_bundle(uri: str, tracking_uri: str | None = None) -> Bundle:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
         except Exception as exc:
             raise BundleError(f"cannot download {uri}: {exc}") from exc
-        folder = local / "artifacts" / "bundle" if (local / "artifacts" / "bundle").is_dir() else local
+        folder = (
+            local / "artifacts" / "bundle" if (local / "artifacts" / "bundle").is_dir() else local
+        )
         return Bundle.load(folder, version=version)
     return Bundle.load(Path(uri))
 

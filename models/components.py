@@ -24,6 +24,8 @@ class BundleComponent(Protocol):
 
 #: folder name inside a bundle -> "module:Class" of the component stored there.
 COMPONENT_CLASSES: dict[str, str] = {}
+COMPONENT_CLASSES["plan_kept"] = "models.plan_kept:PlanKeptModel"
+COMPONENT_CLASSES["debit_failure"] = "models.debit_failure:DebitFailureModel"
 
 
 def load_component(name: str, directory: Path) -> Any:

@@ -94,7 +94,9 @@ def legal_table_on(day: date) -> LegalTable:
     """The legal table in force on ``day``."""
     in_force = [t for t in legal_tables() if t.effective_from <= day]
     if not in_force:
-        raise ValueError(f"no legal table in force on {day}; earliest is {legal_tables()[0].effective_from}")
+        raise ValueError(
+            f"no legal table in force on {day}; earliest is {legal_tables()[0].effective_from}"
+        )
     return in_force[-1]
 
 

@@ -30,6 +30,7 @@ class ReasonCode(StrEnum):
     LOW_BALANCE = "R16_LOW_BALANCE"
     PAYMENT_TIMING = "R17_PAYMENT_TIMING"
     IRREGULAR_INCOME = "R18_IRREGULAR_INCOME"
+    PARTIAL_PAYMENTS = "R19_PARTIAL_PAYMENTS"
 
 
 #: Plain-language texts: (English, Dutch). Inviting, not threatening (DOMAIN.md).
@@ -106,6 +107,10 @@ REASON_TEXTS: dict[ReasonCode, tuple[str, str]] = {
         "Income varies strongly from month to month.",
         "Het inkomen wisselt sterk van maand tot maand.",
     ),
+    ReasonCode.PARTIAL_PAYMENTS: (
+        "Recent payments covered only part of what was billed.",
+        "Recente betalingen dekten maar een deel van wat in rekening werd gebracht.",
+    ),
 }
 
 #: Feature name -> reason code. Every feature in features.build.FEATURES must appear.
@@ -125,6 +130,9 @@ FEATURE_REASONS: dict[str, ReasonCode] = {
     "outstanding_eur": ReasonCode.HIGH_BURDEN,
     "invoices_365d": ReasonCode.SHORT_HISTORY,
     "monthly_billed_eur": ReasonCode.BILLING_LEVEL,
+    "billed_trend_ratio": ReasonCode.BILLING_LEVEL,
+    "paid_to_billed_90d": ReasonCode.PARTIAL_PAYMENTS,
+    "paid_30d_to_prior_month_billed": ReasonCode.PARTIAL_PAYMENTS,
     "failed_debits_90d": ReasonCode.FAILED_DEBITS,
     "failed_debits_365d": ReasonCode.FAILED_DEBITS,
     "debit_failure_rate_365d": ReasonCode.FAILED_DEBITS,
@@ -221,6 +229,11 @@ def top_reasons(
     for total, code, i in ranked[:k]:
         value = float(values[i])
         reasons.append(
-            Reason(code=code, feature=feature_names[i], value=None if value != value else value, contribution=total)
+            Reason(
+                code=code,
+                feature=feature_names[i],
+                value=None if value != value else value,
+                contribution=total,
+            )
         )
     return reasons

@@ -49,6 +49,8 @@ class ComponentTrainer(Protocol):
 
 #: "module:Class" of every component trainer, fitted in this order.
 COMPONENT_TRAINERS: list[str] = []
+COMPONENT_TRAINERS.append("training.plan_kept:PlanKeptTrainer")
+COMPONENT_TRAINERS.append("training.debit_failure:DebitFailureTrainer")
 
 
 def component_trainers() -> list[ComponentTrainer]:

@@ -35,7 +35,9 @@ class Snapshots:
         return len(self.y)
 
     def subset(self, mask: np.ndarray) -> Snapshots:
-        return Snapshots(self.X[mask], self.y[mask], self.customer[mask], self.as_of[mask], self.feature_names)
+        return Snapshots(
+            self.X[mask], self.y[mask], self.customer[mask], self.as_of[mask], self.feature_names
+        )
 
     def fingerprint(self) -> str:
         """A short hash of the exact training data (features, labels, dates)."""
@@ -93,7 +95,9 @@ def snapshots_from_external_labels(events: EventArrays, labels: pd.DataFrame) ->
     """
     missing = {"customer_id", "as_of", "label"} - set(labels.columns)
     if missing:
-        raise ValueError(f"external labels need columns customer_id, as_of, label; missing {sorted(missing)}")
+        raise ValueError(
+            f"external labels need columns customer_id, as_of, label; missing {sorted(missing)}"
+        )
     position = {cid: i for i, cid in enumerate(events.customer_ids.tolist())}
     unknown = sorted(set(labels["customer_id"]) - set(position))
     if unknown:
@@ -105,7 +109,9 @@ def snapshots_from_external_labels(events: EventArrays, labels: pd.DataFrame) ->
     for as_of, group in labels.groupby(pd.to_datetime(labels["as_of"]).dt.date):
         X = build_features(events, as_of)
         idx = group["customer_id"].map(position).to_numpy()
-        parts.append((X[idx], group["label"].to_numpy(np.float64), idx, np.full(idx.size, to_day(as_of))))
+        parts.append(
+            (X[idx], group["label"].to_numpy(np.float64), idx, np.full(idx.size, to_day(as_of)))
+        )
     return Snapshots(
         X=np.concatenate([p[0] for p in parts]),
         y=np.concatenate([p[1] for p in parts]),
@@ -147,7 +153,11 @@ def out_of_time_split(
         validation=np.isin(snaps.as_of, val_dates),
         dates={
             name: [from_day(int(d)).isoformat() for d in ds]
-            for name, ds in (("train", train_dates), ("calibration", cal_dates), ("validation", val_dates))
+            for name, ds in (
+                ("train", train_dates),
+                ("calibration", cal_dates),
+                ("validation", val_dates),
+            )
         },
     )
     return split
@@ -196,7 +206,9 @@ def oracle_features(
     monthly["as_of_day"] = [to_day(d) for d in pd.to_datetime(monthly["month_start"]).dt.date]
     key = pd.DataFrame({"customer_id": ids, "as_of_day": snaps.as_of})
     cols = [c for c in ORACLE_COLUMNS if c in monthly.columns]
-    joined = key.merge(monthly[["customer_id", "as_of_day", *cols]], how="left", on=["customer_id", "as_of_day"])
+    joined = key.merge(
+        monthly[["customer_id", "as_of_day", *cols]], how="left", on=["customer_id", "as_of_day"]
+    )
     static = truth_customers.copy()
     if "behaviour" in static.columns:
         static["behaviour_code"] = static["behaviour"].astype("category").cat.codes

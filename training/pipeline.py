@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from features.events import EventArrays
@@ -38,7 +37,9 @@ def load_truth(directory: Path | None) -> tuple[pd.DataFrame | None, pd.DataFram
     """The simulator's hidden truth, when training on simulated data (for the oracle)."""
     if directory is None:
         return None, None
-    tc, tm = (directory / "truth" / name for name in ("truth_customers.parquet", "truth_monthly.parquet"))
+    tc, tm = (
+        directory / "truth" / name for name in ("truth_customers.parquet", "truth_monthly.parquet")
+    )
     if not (tc.is_file() and tm.is_file()):
         return None, None
     return pd.read_parquet(tc), pd.read_parquet(tm)
@@ -54,6 +55,7 @@ def run_training(
     progress: Progress | None = None,
 ) -> TrainingResult:
     """Train a candidate on everything in the event store and let the gate decide."""
+
     def report(step: str, done: int, total: int) -> None:
         if progress:
             progress(step, done, total)
@@ -67,9 +69,13 @@ def run_training(
     events = EventArrays.from_frames(frames)
     report("read events", 1, 1)
     if events.n == 0:
-        raise ValueError(f"the event store at {settings.store_url} holds no customers; ingest events first")
+        raise ValueError(
+            f"the event store at {settings.store_url} holds no customers; ingest events first"
+        )
 
-    label_config = LabelConfig(horizon_days=settings.horizon_days, dpd_threshold=settings.dpd_threshold)
+    label_config = LabelConfig(
+        horizon_days=settings.horizon_days, dpd_threshold=settings.dpd_threshold
+    )
     if external_labels is not None:
         snaps = snapshots_from_external_labels(events, external_labels)
     else:
@@ -104,7 +110,9 @@ def run_training(
         gate.promote = True
 
     with tempfile.TemporaryDirectory() as tmp:
-        plots = save_plots(Path(tmp), candidate.validation_y, candidate.validation_scores, candidate.importance)
+        plots = save_plots(
+            Path(tmp), candidate.validation_y, candidate.validation_scores, candidate.importance
+        )
         params = {
             **{f"lgbm.{k}": v for k, v in candidate.params.items()},
             "label.horizon_days": label_config.horizon_days,
@@ -122,9 +130,9 @@ def run_training(
             "store_url": settings.store_url.split("@")[-1],
         }
         report("log to MLflow", 0, 1)
-        version = registry.log_and_register(candidate.bundle, params, candidate.metrics, plots, tags)
+        version = registry.log_and_register(
+            candidate.bundle, params, candidate.metrics, plots, tags
+        )
         registry.record_gate(version, gate)
         report("log to MLflow", 1, 1)
     return TrainingResult(candidate, version, gate, len(snaps))
-
-

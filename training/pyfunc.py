@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 
-class BundlePythonModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class BundlePythonModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     def load_context(self, context: Any) -> None:
         from models.bundle import Bundle
 

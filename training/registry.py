@@ -103,8 +103,12 @@ def _risk_gate(
             f"champion {champion.version} uses features this data no longer has ({missing[:3]}); "
             "cannot compare on the same rows — promote explicitly with --force"
         )
-        return GateDecision(False, reasons, cand, None, champion.version, {**checks, "comparable": False})
-    champ = binary_metrics(y_val, champion.predict_proba(X_val[:, [index[n] for n in champion.feature_names]]))
+        return GateDecision(
+            False, reasons, cand, None, champion.version, {**checks, "comparable": False}
+        )
+    champ = binary_metrics(
+        y_val, champion.predict_proba(X_val[:, [index[n] for n in champion.feature_names]])
+    )
     checks["roc_auc_vs_champion"] = cand["roc_auc"] >= champ["roc_auc"] - rules.roc_auc_tolerance
     checks["brier_vs_champion"] = cand["brier"] <= champ["brier"] + rules.brier_tolerance
     verb = {True: "not worse than", False: "worse than"}
@@ -146,7 +150,9 @@ class Registry:
         else:
             if artifact_location and "://" not in artifact_location:
                 artifact_location = Path(artifact_location).resolve().as_uri()
-            self.experiment_id = self.client.create_experiment(experiment, artifact_location=artifact_location)
+            self.experiment_id = self.client.create_experiment(
+                experiment, artifact_location=artifact_location
+            )
 
     @classmethod
     def from_settings(cls, settings: TrainingSettings) -> Registry:
@@ -179,7 +185,10 @@ class Registry:
         mlflow = self._mlflow
         from training.pyfunc import BundlePythonModel
 
-        with mlflow.start_run(experiment_id=self.experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
+        with (
+            mlflow.start_run(experiment_id=self.experiment_id) as run,
+            tempfile.TemporaryDirectory() as tmp,
+        ):
             mlflow.log_params({k: _short(v) for k, v in params.items()})
             for model_name, values in metrics.items():
                 mlflow.log_metrics({f"{model_name}.{k}": v for k, v in values.items()})
@@ -205,8 +214,12 @@ class Registry:
 
     def record_gate(self, version: str, decision: GateDecision) -> None:
         """Move the alias as the gate decided and write the decision on the version."""
-        self.client.set_model_version_tag(self.model_name, version, "gate", "passed" if decision.promote else "refused")
-        self.client.set_model_version_tag(self.model_name, version, "gate_reasons", " | ".join(decision.reasons)[:4000])
+        self.client.set_model_version_tag(
+            self.model_name, version, "gate", "passed" if decision.promote else "refused"
+        )
+        self.client.set_model_version_tag(
+            self.model_name, version, "gate_reasons", " | ".join(decision.reasons)[:4000]
+        )
         alias = CHAMPION if decision.promote else CANDIDATE
         self.client.set_registered_model_alias(self.model_name, alias, version)
 
@@ -227,14 +240,16 @@ class Registry:
             return []
         for mv in self.client.search_model_versions(f"name='{self.model_name}'"):
             run = self.client.get_run(mv.run_id) if mv.run_id else None
-            out.append({
-                "version": str(mv.version),
-                "aliases": aliases.get(str(mv.version), []),
-                "gate": (mv.tags or {}).get("gate", ""),
-                "roc_auc": run.data.metrics.get("model.roc_auc") if run else None,
-                "ece": run.data.metrics.get("model.ece") if run else None,
-                "created": mv.creation_timestamp,
-            })
+            out.append(
+                {
+                    "version": str(mv.version),
+                    "aliases": aliases.get(str(mv.version), []),
+                    "gate": (mv.tags or {}).get("gate", ""),
+                    "roc_auc": run.data.metrics.get("model.roc_auc") if run else None,
+                    "ece": run.data.metrics.get("model.ece") if run else None,
+                    "created": mv.creation_timestamp,
+                }
+            )
         return sorted(out, key=lambda r: int(r["version"]))
 
 

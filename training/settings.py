@@ -13,9 +13,15 @@ class TrainingSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TIJDIG_", env_ignore_empty=True, extra="ignore")
 
-    data_dir: Path = Field(Path(".tijdig"), description="local state: event store, MLflow, simulation")
-    store_url: str = Field("", description="event store URL; default sqlite:///<data_dir>/events.db")
-    mlflow_tracking_uri: str = Field("", description="MLflow backend; default sqlite:///<data_dir>/mlflow.db")
+    data_dir: Path = Field(
+        Path(".tijdig"), description="local state: event store, MLflow, simulation"
+    )
+    store_url: str = Field(
+        "", description="event store URL; default sqlite:///<data_dir>/events.db"
+    )
+    mlflow_tracking_uri: str = Field(
+        "", description="MLflow backend; default sqlite:///<data_dir>/mlflow.db"
+    )
     experiment: str = "tijdig-early-warning"
     horizon_days: int = Field(90, gt=0)
     dpd_threshold: int = Field(30, gt=0)

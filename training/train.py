@@ -116,17 +116,22 @@ def train_candidate(
     """Fit the candidate and all baselines on one out-of-time split."""
     params = {**DEFAULT_PARAMS, **(params or {})}
     split = out_of_time_split(
-        snaps, label_config.horizon_days, validation_dates=validation_dates, calibration_dates=calibration_dates
+        snaps,
+        label_config.horizon_days,
+        validation_dates=validation_dates,
+        calibration_dates=calibration_dates,
     )
     tr, ca, va = (snaps.subset(m) for m in (split.train, split.calibration, split.validation))
     for name, part in (("train", tr), ("calibration", ca), ("validation", va)):
         if len(np.unique(part.y)) < 2:
-            raise ValueError(f"the {name} segment has only one class; more data or another horizon needed")
+            raise ValueError(
+                f"the {name} segment has only one class; more data or another horizon needed"
+            )
 
     booster = _fit_booster(tr.X, tr.y, ca.X, ca.y, snaps.feature_names, params)
     bundle = Bundle(
         booster=booster,
-        calibrator=fit_platt(booster.predict(ca.X), ca.y),
+        calibrator=fit_platt(np.asarray(booster.predict(ca.X)), ca.y),
         feature_names=snaps.feature_names,
         policy=policy or RiskPolicy.default(),
         metadata={
@@ -159,9 +164,11 @@ def train_candidate(
         Xo_ca, _ = oracle_features(events, ca, truth_customers, truth_monthly)
         Xo_va, _ = oracle_features(events, va, truth_customers, truth_monthly)
         oracle = _fit_booster(Xo_tr, tr.y, Xo_ca, ca.y, names_o, params, constrained=False)
-        platt = fit_platt(oracle.predict(Xo_ca), ca.y)
+        platt = fit_platt(np.asarray(oracle.predict(Xo_ca)), ca.y)
         raw = np.clip(oracle.predict(Xo_va), 1e-12, 1 - 1e-12)
-        scores["oracle"] = 1 / (1 + np.exp(-(platt["slope"] * np.log(raw / (1 - raw)) + platt["intercept"])))
+        scores["oracle"] = 1 / (
+            1 + np.exp(-(platt["slope"] * np.log(raw / (1 - raw)) + platt["intercept"]))
+        )
 
     context = TrainingContext(
         events, snaps, split, label_config, truth_customers, truth_monthly, params

@@ -37,14 +37,18 @@ def simulated_store(population, tmp_path_factory):
 def e2e_client(settings, simulated_store, bundle_dir):
     from service.app import create_app
 
-    app = create_app(settings.model_copy(update={"store_url": simulated_store, "model_uri": str(bundle_dir)}))
+    app = create_app(
+        settings.model_copy(update={"store_url": simulated_store, "model_uri": str(bundle_dir)})
+    )
     with TestClient(app) as client:
         yield client
 
 
 def test_online_scores_equal_offline_scores(e2e_client, population, bundle_dir):
     bundle = Bundle.load(bundle_dir)
-    offline = {a.customer_id: a for a in assess(bundle, EventArrays.from_frames(population.tables), AS_OF)}
+    offline = {
+        a.customer_id: a for a in assess(bundle, EventArrays.from_frames(population.tables), AS_OF)
+    }
     ids = population.tables["customers"]["customer_id"].iloc[[0, 5, 50, 333, 699]].tolist()
     response = e2e_client.post(
         "/v1/risk/scores",
@@ -66,10 +70,13 @@ def test_the_decision_log_reproduces_the_decision(e2e_client, population, bundle
     bundle = Bundle.load(bundle_dir)
     cid = population.tables["customers"]["customer_id"].iloc[42]
     scored = e2e_client.post(
-        "/v1/risk/scores", json={"customer_ids": [cid], "as_of": AS_OF.isoformat()},
+        "/v1/risk/scores",
+        json={"customer_ids": [cid], "as_of": AS_OF.isoformat()},
         headers={"X-API-Key": "dev-key"},
     ).json()["results"][0]
-    logged = e2e_client.get(f"/v1/decisions/{scored['decision_id']}", headers={"X-API-Key": "dev-key"}).json()
+    logged = e2e_client.get(
+        f"/v1/decisions/{scored['decision_id']}", headers={"X-API-Key": "dev-key"}
+    ).json()
     features = logged["features"]
     row = np.array([[np.nan if features[n] is None else features[n] for n in bundle.feature_names]])
     assert bundle.predict_proba(row)[0] == pytest.approx(scored["probability"], abs=1e-12)
@@ -77,14 +84,18 @@ def test_the_decision_log_reproduces_the_decision(e2e_client, population, bundle
 
 
 @pytest.mark.slow
-def test_training_pipeline_from_the_store_to_a_served_champion(population, simulated_store, tmp_path, settings):
+def test_training_pipeline_from_the_store_to_a_served_champion(
+    population, simulated_store, tmp_path, settings
+):
     from service.app import create_app
     from training.pipeline import run_training
     from training.settings import TrainingSettings
 
     population.write(tmp_path / "sim")
     train_settings = TrainingSettings(
-        data_dir=tmp_path, store_url=simulated_store, mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}"
+        data_dir=tmp_path,
+        store_url=simulated_store,
+        mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
     )
     first = run_training(train_settings, truth_dir=tmp_path / "sim")
     assert first.gate.promote and "oracle" in first.candidate.metrics
@@ -92,11 +103,15 @@ def test_training_pipeline_from_the_store_to_a_served_champion(population, simul
     assert again.gate.promote, again.gate.reasons
     assert any("not worse than champion" in r for r in again.gate.reasons)
 
-    app = create_app(settings.model_copy(update={
-        "store_url": simulated_store,
-        "model_uri": "models:/tijdig-risk@champion",
-        "mlflow_tracking_uri": train_settings.mlflow_tracking_uri,
-    }))
+    app = create_app(
+        settings.model_copy(
+            update={
+                "store_url": simulated_store,
+                "model_uri": "models:/tijdig-risk@champion",
+                "mlflow_tracking_uri": train_settings.mlflow_tracking_uri,
+            }
+        )
+    )
     with TestClient(app) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 200, ready.text

@@ -60,11 +60,17 @@ def test_the_leakage_check_would_catch_a_leak(population):
     ids = frames["customers"]["customer_id"].tolist()
     leaked = {k: v.copy() for k, v in frames.items()}
     # the same failed debit moved one day earlier (before as_of) must be visible
-    extra = pd.DataFrame({
-        "attempt_id": ["leak-1"], "customer_id": [ids[0]], "invoice_id": [frames["invoices"]["invoice_id"].iloc[0]],
-        "attempted_at": [pd.Timestamp(as_of) - pd.Timedelta(days=1)], "amount_cents": [1000],
-        "result": ["failed"], "reason_code": ["AM04"],
-    })
+    extra = pd.DataFrame(
+        {
+            "attempt_id": ["leak-1"],
+            "customer_id": [ids[0]],
+            "invoice_id": [frames["invoices"]["invoice_id"].iloc[0]],
+            "attempted_at": [pd.Timestamp(as_of) - pd.Timedelta(days=1)],
+            "amount_cents": [1000],
+            "result": ["failed"],
+            "reason_code": ["AM04"],
+        }
+    )
     leaked["debit_attempts"] = pd.concat([leaked["debit_attempts"], extra], ignore_index=True)
     a = build_features(EventArrays.from_frames(frames), as_of)
     b = build_features(EventArrays.from_frames(leaked), as_of)
@@ -112,27 +118,45 @@ def test_a_per_customer_as_of_equals_separate_calls(population_events):
 def test_label_marks_an_invoice_reaching_30_days_past_due_inside_the_horizon():
     T = pd.Timestamp
     frames = {
-        "customers": pd.DataFrame({
-            "customer_id": ["late", "paid", "already"], "household_type": ["single"] * 3,
-            "birth_year": pd.array([1980] * 3, dtype="Int64"),
-            "declared_net_income_cents": pd.array([None] * 3, dtype="Int64"),
-            "created_at": [T("2024-01-01")] * 3}),
-        "invoices": pd.DataFrame({
-            "invoice_id": ["i1", "i2", "i3"], "customer_id": ["late", "paid", "already"],
-            "issue_date": [T("2025-02-01"), T("2025-02-01"), T("2024-11-01")],
-            "due_date": [T("2025-02-15"), T("2025-02-15"), T("2024-11-15")],
-            "amount_cents": [5000] * 3, "product": ["premium"] * 3,
-            "collection_method": ["transfer"] * 3}),
-        "payments": pd.DataFrame({
-            "payment_id": ["p2"], "customer_id": ["paid"], "invoice_id": ["i2"],
-            "paid_at": [T("2025-03-10")], "amount_cents": [5000], "method": ["transfer"]}),
+        "customers": pd.DataFrame(
+            {
+                "customer_id": ["late", "paid", "already"],
+                "household_type": ["single"] * 3,
+                "birth_year": pd.array([1980] * 3, dtype="Int64"),
+                "declared_net_income_cents": pd.array([None] * 3, dtype="Int64"),
+                "created_at": [T("2024-01-01")] * 3,
+            }
+        ),
+        "invoices": pd.DataFrame(
+            {
+                "invoice_id": ["i1", "i2", "i3"],
+                "customer_id": ["late", "paid", "already"],
+                "issue_date": [T("2025-02-01"), T("2025-02-01"), T("2024-11-01")],
+                "due_date": [T("2025-02-15"), T("2025-02-15"), T("2024-11-15")],
+                "amount_cents": [5000] * 3,
+                "product": ["premium"] * 3,
+                "collection_method": ["transfer"] * 3,
+            }
+        ),
+        "payments": pd.DataFrame(
+            {
+                "payment_id": ["p2"],
+                "customer_id": ["paid"],
+                "invoice_id": ["i2"],
+                "paid_at": [T("2025-03-10")],
+                "amount_cents": [5000],
+                "method": ["transfer"],
+            }
+        ),
     }
     labels = make_labels(EventArrays.from_frames(frames), date(2025, 2, 1), LabelConfig())
     # late: due 15 Feb, unpaid at 17 Mar (= due + 30) -> difficulty; paid: paid at due + 23 -> none;
     # already: 30+ days past due before as_of -> not in the early-warning population
     assert labels.y.tolist() == [1.0, 0.0, 0.0]
     assert labels.eligible.tolist() == [True, True, False]
-    shorter = make_labels(EventArrays.from_frames(frames), date(2025, 2, 1), LabelConfig(horizon_days=30))
+    shorter = make_labels(
+        EventArrays.from_frames(frames), date(2025, 2, 1), LabelConfig(horizon_days=30)
+    )
     assert shorter.y[0] == 0.0  # crossing on 17 Mar is 44 days after as_of
 
 

@@ -41,7 +41,9 @@ def test_probabilities_are_valid_and_reasons_raise_risk(trained, snapshots):
     for reasons in trained.bundle.explain(X[p > np.quantile(p, 0.9)]):
         assert reasons, "a high score must come with reasons"
         assert all(r.contribution > 0 for r in reasons)
-        assert [r.contribution for r in reasons] == sorted((r.contribution for r in reasons), reverse=True)
+        assert [r.contribution for r in reasons] == sorted(
+            (r.contribution for r in reasons), reverse=True
+        )
 
 
 def test_model_beats_logistic_regression_and_the_rule(trained):
