@@ -13,12 +13,15 @@ DECREASING = [f.name for f in FEATURES if f.monotone < 0]
 
 @pytest.mark.parametrize("feature", INCREASING)
 def test_more_of_a_risk_signal_never_lowers_the_probability(trained, snapshots, feature):
-    X = snapshots.X[::5].copy()
     i = FEATURE_INDEX[feature]
+    # unknown (NaN) is not "less": LightGBM routes it on its own branch, so only known
+    # values are moved (rates are NaN for customers without the underlying events)
+    X = snapshots.X[::5][np.isfinite(snapshots.X[::5, i])].copy()
+    assert len(X) > 100
     base = trained.bundle.predict_proba(X)
     for step in (1.0, 5.0, 50.0):
         worse = X.copy()
-        worse[:, i] = np.nan_to_num(worse[:, i]) + step
+        worse[:, i] += step
         assert np.all(trained.bundle.predict_proba(worse) >= base - 1e-12), feature
 
 
