@@ -31,6 +31,8 @@ from service.logging import configure_logging
 from service.metrics import Metrics
 from service.model import load_checked_bundle
 from service.routes import decisions, events, ops, risk
+from service.routes import debit_date
+from service.routes import affordability
 from service.settings import ServiceSettings
 
 log = structlog.get_logger("tijdig.service")
@@ -79,6 +81,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(decisions.router, max_body_size=small)
     app.include_router(events.router, max_body_size=settings.max_ingest_bytes)
     app.include_router(ops.router, max_body_size=small)
+    app.include_router(debit_date.router, max_body_size=small)
+    app.include_router(affordability.router, max_body_size=small)
     return app
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from training.simulation.engine import RawEvents
     from training.simulation.population import PopulationState
 
 
@@ -29,6 +30,8 @@ class ArrangementRequest:
     customer_id: np.ndarray
     debt_cents: np.ndarray
     population: PopulationState  # hidden truth: an oracle policy may use it, a real one should not
+    #: the events logged so far (what the creditor could observe), built on demand
+    observed: Callable[[], RawEvents] | None = None
 
 
 @dataclass(frozen=True)

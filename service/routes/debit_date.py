@@ -1,0 +1,314 @@
+"""Debit date: the day of the month with the lowest chance of a failed direct debit.
+
+``GET /v1/customers/{customer_id}/debit-date`` answers one customer;
+``POST /v1/debit-dates`` many (all ids or nothing, like the risk scores). Scope
+``collection``. The answer compares the current day with the suggested one (expected
+failure rates for both), names the detected income pattern and its confidence, the SEPA
+pre-notification consequence (the first date the change can take effect and the next
+dates) and the reasons; with thin evidence it keeps the current day and says so.
+
+Business rules live in :mod:`models.debit_date`; this module parses, calls and shapes.
+A bundle without the ``debit_failure`` component answers 503 problem+json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from features.events import EventArrays
+from models.bundle import Bundle
+from models.debit_date import DebitDatePolicy, DebitDateSuggestion, suggest_debit_dates
+from service.decision_log import DecisionLogUnavailable, new_decision_id
+from service.deps import BundleDep, DecisionLogDep, SettingsDep, StoreDep, require_scope
+from service.errors import ProblemError, ProblemType, problem_responses
+from service.schemas import EARLIEST_AS_OF, CustomerId, today
+from service.settings import Scope
+
+router = APIRouter(tags=["collection"])
+
+COMPONENT = "debit_failure"
+DECISION_LOG_TIMEOUT_S = 5.0
+KIND = "debit_date"
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReasonOut(BaseModel):
+    code: str
+    text_en: str
+    text_nl: str
+
+
+class IncomeTimingOut(BaseModel):
+    pattern: str = Field(description="monthly_day, last_working_day, four_weekly, weekly, irregular or unknown")
+    pay_day_of_month: int | None = Field(description="nominal pay day (monthly_day), 31 = last working day")
+    confidence: float = Field(ge=0, le=1)
+    source: str = Field(description="income_receipts, debit_history or none")
+    income_receipts: int
+    next_expected_pay: date | None
+
+
+class DayOut(BaseModel):
+    day_of_month: int
+    expected_failure_rate: float = Field(ge=0, le=1, description="mean P(debit fails) over the next 12 collections")
+
+
+class SuggestedDayOut(DayOut):
+    days_after_pay: int | None
+    rule_en: str
+    rule_nl: str
+
+
+class PreNotificationOut(BaseModel):
+    days: int = Field(description="SEPA pre-notification period in calendar days")
+    effective_from: date = Field(description="first collection on the suggested day the change can reach")
+    next_dates: list[date]
+
+
+class DebitDateResult(BaseModel):
+    customer_id: str
+    decision_id: str
+    change: bool = Field(description="true when moving to the suggested day is advised")
+    income: IncomeTimingOut
+    current: DayOut | None
+    suggested: SuggestedDayOut
+    pre_notification: PreNotificationOut
+    reasons: list[ReasonOut]
+
+
+class DebitDateResponse(DebitDateResult):
+    model_version: str
+    as_of: date
+
+
+class DebitDatesResponse(BaseModel):
+    model_version: str
+    as_of: date
+    results: list[DebitDateResult]
+
+
+def _check_as_of(value: date | None) -> date | None:
+    if value is None:
+        return value
+    latest = date.fromordinal(today().toordinal() + 1)
+    if not EARLIEST_AS_OF <= value <= latest:
+        raise ValueError(f"as_of must be between {EARLIEST_AS_OF} and {latest}; got {value}")
+    return value
+
+
+class DebitDateCustomer(_Strict):
+    customer_id: CustomerId
+    current_day: int | None = Field(default=None, ge=1, le=31, description="default: from the debit history")
+    amount_cents: int | None = Field(default=None, gt=0, le=100_000_000, description="default: typical debit")
+
+
+class DebitDatesRequest(_Strict):
+    customers: list[DebitDateCustomer] = Field(min_length=1, examples=[[{"customer_id": "C000001"}]])
+    as_of: date | None = None
+    pre_notification_days: int = Field(default=14, ge=0, le=90)
+
+    @field_validator("customers")
+    @classmethod
+    def _distinct(cls, items: list[DebitDateCustomer]) -> list[DebitDateCustomer]:
+        seen: set[str] = set()
+        dups = sorted({c.customer_id for c in items if c.customer_id in seen or seen.add(c.customer_id)})  # type: ignore[func-returns-value]
+        if dups:
+            raise ValueError(f"customer ids must be distinct; repeated: {', '.join(map(repr, dups[:10]))}")
+        return items
+
+    @field_validator("as_of")
+    @classmethod
+    def _plausible_day(cls, value: date | None) -> date | None:
+        return _check_as_of(value)
+
+
+# --------------------------------------------------------------------------- routes
+
+
+@router.get(
+    "/v1/customers/{customer_id}/debit-date",
+    response_model=DebitDateResponse,
+    dependencies=[Depends(require_scope(Scope.COLLECTION))],
+    responses=problem_responses(401, 403, 404, 422, 503),
+    summary="Suggested direct-debit day: current vs suggested, with expected failure rates",
+)
+async def debit_date(
+    customer_id: Annotated[str, Path(min_length=1, max_length=64)],
+    bundle: BundleDep,
+    store: StoreDep,
+    decision_log: DecisionLogDep,
+    settings: SettingsDep,
+    as_of: Annotated[date | None, Query(description="as known at the start of this day")] = None,
+    current_day: Annotated[int | None, Query(ge=1, le=31, description="the creditor's current day")] = None,
+    amount_cents: Annotated[int | None, Query(gt=0, le=100_000_000)] = None,
+    pre_notification_days: Annotated[int, Query(ge=0, le=90)] = 14,
+) -> DebitDateResponse:
+    try:
+        as_of = _check_as_of(as_of)
+    except ValueError as exc:
+        raise RequestValidationError([{"loc": ("query", "as_of"), "msg": str(exc), "type": "value_error"}]) from exc
+    body = DebitDatesRequest.model_construct(
+        customers=[DebitDateCustomer(customer_id=customer_id, current_day=current_day, amount_cents=amount_cents)],
+        as_of=as_of,
+        pre_notification_days=pre_notification_days,
+    )
+    response = await _answer(body, bundle, store, decision_log, settings, batch=False)
+    return DebitDateResponse(model_version=response.model_version, as_of=response.as_of, **response.results[0].model_dump())
+
+
+@router.post(
+    "/v1/debit-dates",
+    response_model=DebitDatesResponse,
+    dependencies=[Depends(require_scope(Scope.COLLECTION))],
+    responses=problem_responses(401, 403, 404, 413, 422, 503),
+    summary="Suggested direct-debit days for many customers (all ids or nothing)",
+)
+async def debit_dates(
+    body: DebitDatesRequest,
+    bundle: BundleDep,
+    store: StoreDep,
+    decision_log: DecisionLogDep,
+    settings: SettingsDep,
+) -> DebitDatesResponse:
+    if len(body.customers) > settings.max_batch_customers:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "customers"),
+                    "msg": f"at most {settings.max_batch_customers} customers per request; got {len(body.customers)}",
+                    "type": "too_long",
+                }
+            ]
+        )
+    return await _answer(body, bundle, store, decision_log, settings, batch=True)
+
+
+async def _answer(
+    body: DebitDatesRequest, bundle: Bundle, store: Any, decision_log: Any, settings: Any, *, batch: bool
+) -> DebitDatesResponse:
+    model = bundle.components.get(COMPONENT)
+    if model is None:
+        raise ProblemError(
+            503,
+            ProblemType.NO_MODEL,
+            "Model without debit-failure component",
+            f"the loaded bundle {bundle.version} has no {COMPONENT!r} component; publish a bundle "
+            "trained with it and call /admin/reload",
+        )
+    ids = [c.customer_id for c in body.customers]
+    as_of = body.as_of or settings.default_as_of or today()
+    try:
+        if getattr(store, "dialect", "sqlite") == "sqlite":
+            columns = store.read_columns(ids)
+        else:
+            columns = await run_in_threadpool(store.read_columns, ids)
+    except Exception as exc:
+        raise ProblemError(
+            503,
+            ProblemType.STORE_UNAVAILABLE,
+            "Event store unavailable",
+            f"the event store could not be read ({type(exc).__name__})",
+        ) from exc
+    known = set(columns["customers"]["customer_id"].tolist())
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise ProblemError(
+            404,
+            ProblemType.UNKNOWN_CUSTOMER,
+            "Unknown customer" if len(unknown) == 1 else "Unknown customers",
+            f"{len(unknown)} of {len(ids)} customer ids are not in the event store; nothing was answered",
+            unknown_customer_ids=unknown,
+        )
+    events = EventArrays.from_columns(columns, ids)
+    current = np.array([c.current_day or 0 for c in body.customers], dtype=np.int64)
+    amounts = np.array([c.amount_cents or 0 for c in body.customers], dtype=np.int64)
+    policy = DebitDatePolicy(pre_notification_days=body.pre_notification_days)
+    suggestions = suggest_debit_dates(events, as_of, model, current_days=current, amount_cents=amounts, policy=policy)
+
+    request_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    results, rows = [], []
+    for item, s in zip(body.customers, suggestions, strict=True):
+        result = _shape(s, new_decision_id(), body.pre_notification_days)
+        results.append(result)
+        rows.append(
+            {
+                "decision_id": result.decision_id,
+                "created_at": now,
+                "kind": KIND,
+                "customer_id": s.customer_id,
+                "as_of": as_of,
+                "model_version": bundle.version,
+                "policy_version": bundle.policy.version,
+                "inputs": {
+                    "request_id": request_id,
+                    "customer_id": s.customer_id,
+                    "as_of_requested": body.as_of.isoformat() if body.as_of else None,
+                    "current_day": item.current_day,
+                    "amount_cents": item.amount_cents,
+                    "pre_notification_days": body.pre_notification_days,
+                    "batch_size": len(ids) if batch else 1,
+                },
+                "features": {},
+                "outputs": result.model_dump(mode="json", exclude={"decision_id", "customer_id"}),
+            }
+        )
+    try:
+        future = decision_log.submit(rows)
+        if settings.decision_log_wait_for_commit:
+            await asyncio.wait_for(asyncio.wrap_future(future), DECISION_LOG_TIMEOUT_S)
+    except (DecisionLogUnavailable, TimeoutError) as exc:
+        raise ProblemError(
+            503,
+            ProblemType.DECISION_LOG_UNAVAILABLE,
+            "Decision log unavailable",
+            "the suggestions could not be logged, so none are given; retry later",
+        ) from exc
+    return DebitDatesResponse(model_version=bundle.version, as_of=as_of, results=results)
+
+
+def _shape(s: DebitDateSuggestion, decision_id: str, pre_notification_days: int) -> DebitDateResult:
+    current = (
+        DayOut(day_of_month=s.current_day, expected_failure_rate=s.current_failure_rate)
+        if s.current_day is not None and s.current_failure_rate is not None
+        else None
+    )
+    return DebitDateResult(
+        customer_id=s.customer_id,
+        decision_id=decision_id,
+        change=s.change,
+        income=IncomeTimingOut(
+            pattern=s.income_pattern,
+            pay_day_of_month=s.pay_day_of_month,
+            confidence=s.pattern_confidence,
+            source=s.timing_source,
+            income_receipts=s.income_receipts,
+            next_expected_pay=s.next_expected_pay,
+        ),
+        current=current,
+        suggested=SuggestedDayOut(
+            day_of_month=s.suggested_day,
+            expected_failure_rate=s.suggested_failure_rate,
+            days_after_pay=s.days_after_pay,
+            rule_en=s.rule_en,
+            rule_nl=s.rule_nl,
+        ),
+        pre_notification=PreNotificationOut(
+            days=pre_notification_days, effective_from=s.effective_from, next_dates=s.next_dates
+        ),
+        reasons=[ReasonOut(code=r.code.value, text_en=r.text_en, text_nl=r.text_nl) for r in s.reasons],
+    )

@@ -1,0 +1,104 @@
+"""POST /v1/affordability: budget, plan with P(kept), referral; bad input is 422 naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import headers
+
+PROBLEM = "application/problem+json"
+URL = "/v1/affordability"
+
+
+@pytest.fixture(scope="module")
+def plan_client(make_client_module):
+    return make_client_module
+
+
+@pytest.fixture(scope="module")
+def make_client_module(settings, bundle_dir):
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    c = TestClient(create_app(settings.model_copy(update={"model_uri": str(bundle_dir)})))
+    c.__enter__()
+    yield c
+    c.__exit__(None, None, None)
+
+
+def ask(client, body, role="collection"):
+    return client.post(URL, json=body, headers=headers(role))
+
+
+BODY = {
+    "customer_id": "C-risk-1",
+    "debt_amount_eur": 500,
+    "as_of": "2026-01-15",
+    "budget": {"net_income_eur": 1650, "housing_costs_eur": 650, "household_type": "single"},
+}
+
+
+def test_answer_names_budget_plan_versions_and_is_logged(plan_client):
+    r = ask(plan_client, BODY)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    b = doc["budget"]
+    assert b["household_type"] == "single"
+    assert b["income"]["method"] == "declared_by_caller"
+    assert {"method", "confidence", "detail"} <= set(b["detected_income"])
+    assert b["protected_minimum_eur"] > 0 and b["free_room_eur"] is not None
+    assert doc["legal_table_version"].startswith("nl-")
+    assert doc["plan_policy_version"] and doc["plan_model_version"] and doc["model_version"]
+    assert doc["escalation"]["wik_costs_eur"] == 75.0  # WIK on EUR 500
+    if doc["referral"]["refer_to_debt_help"]:
+        assert doc["suggested_plan"] is None and doc["referral"]["reason"]
+    else:
+        plan = doc["suggested_plan"]
+        assert plan["p_kept"] >= doc["target_p_kept"] and plan["months"] <= 18
+        assert plan["monthly_amount_eur"] * (plan["months"] - 1) + plan["last_instalment_eur"] == pytest.approx(500)
+    got = plan_client.get(f"/v1/decisions/{doc['decision_id']}", headers=headers("collection"))
+    assert got.status_code == 200, got.text
+    assert got.json()["kind"] == "affordability"
+
+
+def test_no_free_room_is_a_referral_with_reason(plan_client):
+    body = {**BODY, "budget": {"net_income_eur": 900, "housing_costs_eur": 700, "household_type": "couple"}}
+    doc = ask(plan_client, body).json()
+    assert doc["referral"]["refer_to_debt_help"] is True
+    assert doc["referral"]["reason"] == "no_free_room"
+    assert doc["suggested_plan"] is None
+    assert "schuldhulp" in doc["referral"]["text_nl"]
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"debt_amount_eur": 0}, "debt_amount_eur"),
+        ({"debt_amount_eur": -5}, "debt_amount_eur"),
+        ({"debt_amount_eur": 5e9}, "debt_amount_eur"),
+        ({"budget": {"household_type": "commune"}}, "household_type"),
+        ({"budget": {"net_income_eur": -1}}, "net_income_eur"),
+        ({"budget": {"housing_costs_eur": 1e12}}, "housing_costs_eur"),
+    ],
+)
+def test_bad_input_is_422_naming_the_field(plan_client, patch, field):
+    r = ask(plan_client, {**BODY, **patch})
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith(PROBLEM)
+    assert any(field in e["loc"] for e in r.json()["errors"])
+
+
+def test_unknown_customer_is_404(plan_client):
+    r = ask(plan_client, {**BODY, "customer_id": "nobody"})
+    assert r.status_code == 404 and r.headers["content-type"].startswith(PROBLEM)
+
+
+def test_bundle_without_plan_component_is_503_not_500(client):
+    r = ask(client, BODY)
+    assert r.status_code == 503
+    assert r.headers["content-type"].startswith(PROBLEM)
+
+
+def test_needs_collection_scope(plan_client):
+    assert ask(plan_client, BODY, role="ingest").status_code == 403

@@ -1,0 +1,107 @@
+"""P(kept) component: trained with the bundle, calibrated, monotone in the monthly amount."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from features.build import build_features
+from models.plan_kept import PlanKeptModel, plan_matrix
+from models.plans import PlanPolicy, plan_grid
+
+
+@pytest.fixture(scope="module")
+def component(trained):
+    assert "plan_kept" in trained.bundle.components
+    return trained.bundle.components["plan_kept"]
+
+
+@pytest.fixture(scope="module")
+def customers(population_events):
+    day = int(population_events.arrangements["start_day"].max())
+    return build_features(population_events, day), day
+
+
+def test_trained_and_gated_with_the_bundle(trained, component):
+    assert "plan_kept" in trained.components
+    fitted = trained.components["plan_kept"]
+    results = fitted.compare(None)
+    assert results and all(isinstance(ok, bool) and reason for ok, reason in results)
+    assert fitted.compare(component)  # against itself: comparable
+    component.self_check()
+
+
+def test_metrics_include_held_out_calibration(trained, component):
+    m = trained.components["plan_kept"].metrics
+    assert "rows" in m and "kept_rate" in m
+    if component.mode == "lightgbm":
+        for key in ("roc_auc", "brier", "ece"):
+            assert key in m
+        assert 0 <= m["ece"] <= 1
+
+
+def test_higher_monthly_amount_never_raises_p_kept(component, customers):
+    X, day = customers
+    rng = np.random.default_rng(3)
+    rows = X[rng.choice(len(X), 60, replace=False)]
+    amounts = np.array([5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 800, 1500.0])
+    for debt in (150.0, 600.0, 2500.0):
+        n, k = len(rows), len(amounts)
+        P = component.predict(
+            plan_matrix(np.repeat(rows, k, 0), day, np.tile(amounts, n), np.full(n * k, debt))
+        ).reshape(n, k)
+        assert np.all(np.diff(P, axis=1) <= 1e-12), "asking more per month raised P(kept)"
+        # also with a declared budget
+        P2 = component.predict(
+            plan_matrix(np.repeat(rows, k, 0), day, np.tile(amounts, n), np.full(n * k, debt),
+                        income_eur=np.full(n * k, 1800.0), free_room_eur=np.full(n * k, 120.0))
+        ).reshape(n, k)
+        assert np.all(np.diff(P2, axis=1) <= 1e-12)
+
+
+def test_save_load_round_trip(component, customers, tmp_path):
+    X, day = customers
+    component.save(tmp_path / "plan_kept")
+    loaded = PlanKeptModel.load(tmp_path / "plan_kept")
+    loaded.self_check()
+    rows = plan_matrix(X[:20], day, np.full(20, 50.0), np.full(20, 400.0))
+    np.testing.assert_allclose(loaded.predict(rows), component.predict(rows))
+
+
+def test_thin_data_gives_a_valid_conservative_component(population_events):
+    from training.plan_kept import PlanKeptTrainer
+
+    empty = population_events.__class__(
+        population_events.customer_ids,
+        population_events.customers,
+        population_events.invoices,
+        population_events.payments,
+        population_events.debits,
+        population_events.steps,
+        population_events.arrangements.__class__({k: v[:3] for k, v in population_events.arrangements.cols.items()}),
+        population_events.income,
+        population_events.balances,
+    )
+    ctx = SimpleNamespace(events=empty, split=SimpleNamespace(dates={}), params={"num_threads": 1})
+    fitted = PlanKeptTrainer().fit(ctx)
+    assert fitted.component.mode == "prior"
+    fitted.component.self_check()
+    assert all(ok for ok, _ in fitted.compare(None))
+
+
+def test_plans_respect_target_max_months_and_referral(component, customers):
+    X, day = customers
+    policy = PlanPolicy.default()
+    debt = np.full(len(X), 500_00)
+    grid = plan_grid(component, X, day, debt, policy)
+    chosen = ~grid.referral
+    rows = np.flatnonzero(chosen)
+    p = grid.p_kept[rows, grid.choice[rows]]
+    assert np.all(p >= policy.target_p_kept)
+    assert grid.terms.max() == policy.max_months
+    assert np.all(grid.monthly_cents[rows, grid.choice[rows]] * grid.terms[grid.choice[rows]] >= 500_00)
+    # no free room -> referral with that reason, whatever the model says
+    g2 = plan_grid(component, X[:5], day, debt[:5], policy, free_room_eur=np.full(5, -10.0))
+    assert g2.referral.all() and set(g2.referral_reason) == {"no_free_room"}

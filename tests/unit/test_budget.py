@@ -1,0 +1,118 @@
+"""The budget view: protected minimum, free room, Nibud split, income detection (DOMAIN.md §2)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+from features.build import FEATURE_INDEX, FEATURE_NAMES
+from models.budget import (
+    Confidence,
+    DeclaredBudget,
+    IncomeMethod,
+    amounts_on,
+    budget_arrays,
+    budget_view,
+    detect_income,
+)
+from models.legal import legal_table_on
+
+ON = date(2026, 3, 1)
+
+
+def row(**values: float) -> np.ndarray:
+    out = np.full(len(FEATURE_NAMES), np.nan)
+    out[FEATURE_INDEX["household_adults"]] = 1
+    out[FEATURE_INDEX["household_children"]] = 0
+    out[FEATURE_INDEX["household_pensioner"]] = 0
+    for k, v in values.items():
+        out[FEATURE_INDEX[k]] = v
+    return out
+
+
+def view(r: np.ndarray, declared: DeclaredBudget | None = None):
+    return budget_view(r, ON, declared, standard_share=0.65, maximum_share=1.0)
+
+
+def test_protected_minimum_is_vtlb_share_of_the_norm_plus_housing_and_care():
+    amounts = amounts_on(ON)
+    norm = legal_table_on(ON).bijstandsnorm_incl_holiday_cents["single"] / 100
+    b = view(row(), DeclaredBudget(net_income_eur=2000, household_type="single"))
+    assert b.protected_minimum_eur == pytest.approx(round(amounts.vtlb_share * norm, 2))
+    b2 = view(row(), DeclaredBudget(net_income_eur=2000, housing_costs_eur=700, care_costs_eur=40, household_type="single"))
+    excess = 700 - amounts.norm_rent_cents / 100
+    assert b2.protected_minimum_eur == pytest.approx(b.protected_minimum_eur + excess + 40, abs=0.01)
+    # rent above the counted maximum raises the correction no further
+    b3 = view(row(), DeclaredBudget(net_income_eur=2000, housing_costs_eur=5000, household_type="single"))
+    assert b3.protected_minimum_eur == pytest.approx(
+        b.protected_minimum_eur + (amounts.max_rent_counted_cents - amounts.norm_rent_cents) / 100, abs=0.01
+    )
+    assert b.legal_table_version == legal_table_on(ON).version
+
+
+def test_free_room_uses_the_higher_floor_and_subtracts_arrangements():
+    declared = DeclaredBudget(
+        net_income_eur=2000, housing_costs_eur=800, other_fixed_costs_eur=600,
+        other_arrangements_eur=50, household_type="single",
+    )
+    b = view(row(arrangement_monthly_eur=25.0, monthly_billed_eur=30.0), declared)
+    assert b.fixed_costs_eur == pytest.approx(800 + 600 + 30)
+    assert b.nibud_floor_eur == pytest.approx(b.fixed_costs_eur + amounts_on(ON).nibud_min_living_cents["single"] / 100)
+    floor = max(b.protected_minimum_eur, b.nibud_floor_eur)
+    assert b.free_room_eur == pytest.approx(2000 - floor - 75, abs=0.01)
+    assert b.standard_capacity_eur == pytest.approx(0.65 * max(b.free_room_eur, 0), abs=0.01)
+    assert b.maximum_capacity_eur == pytest.approx(max(b.free_room_eur, 0), abs=0.01)
+
+
+def test_no_free_room_gives_zero_capacity():
+    b = view(row(), DeclaredBudget(net_income_eur=900, household_type="couple"))
+    assert b.free_room_eur < 0
+    assert b.standard_capacity_eur == 0 and b.maximum_capacity_eur == 0
+
+
+def test_unknown_household_type_is_refused():
+    with pytest.raises(ValueError, match="household_type"):
+        view(row(), DeclaredBudget(household_type="commune"))
+
+
+def test_household_from_features_selects_the_norm():
+    couple = row(household_adults=2, household_children=1, declared_income_eur=3000)
+    assert view(couple).household_type == "couple_with_children"
+    pensioner = row(household_adults=1, household_pensioner=1, declared_income_eur=3000)
+    assert view(pensioner).household_type == "pensioner_single"
+
+
+def test_income_detection_says_how_and_how_sure():
+    seen = row(has_income_data=1, income_monthly_365d_eur=2100, income_monthly_90d_eur=2100,
+               income_variability_180d=0.02, days_since_income=10)
+    d = detect_income(seen)
+    assert (d.method, d.confidence, d.amount_eur) == (IncomeMethod.OPEN_BANKING_RECEIPTS, Confidence.HIGH, 2100)
+    short = row(has_income_data=1, income_monthly_365d_eur=2100, income_monthly_90d_eur=2100, days_since_income=10)
+    assert detect_income(short).confidence == Confidence.MEDIUM
+    declared = detect_income(row(declared_income_eur=1800))
+    assert (declared.method, declared.confidence) == (IncomeMethod.DECLARED_ON_RECORD, Confidence.LOW)
+    none = detect_income(row())
+    assert (none.method, none.amount_eur) == (IncomeMethod.UNKNOWN, None)
+    b = view(row())
+    assert b.free_room_eur is None and b.standard_capacity_eur is None
+
+
+def test_caller_declared_income_wins_but_the_detected_one_is_shown():
+    seen = row(has_income_data=1, income_monthly_365d_eur=2500, income_monthly_90d_eur=2500, days_since_income=5)
+    b = view(seen, DeclaredBudget(net_income_eur=1500))
+    assert b.income.method == IncomeMethod.DECLARED_BY_CALLER and b.income.amount_eur == 1500
+    assert b.detected_income.amount_eur == 2500
+    assert any("differs" in n for n in b.notes)
+
+
+def test_columnar_budget_matches_the_single_view():
+    r = row(has_income_data=1, income_monthly_365d_eur=2300, income_monthly_90d_eur=2300,
+            monthly_billed_eur=40, arrangement_monthly_eur=20, days_since_income=3)
+    from features.events import to_day
+
+    income, room = budget_arrays(r.reshape(1, -1), np.array([to_day(ON)]))
+    b = view(r)
+    assert income[0] == pytest.approx(2300)
+    assert room[0] == pytest.approx(b.free_room_eur, abs=0.01)
