@@ -353,5 +353,101 @@ def score_batch_command(
     console.print(f"scored {report.customers:,} customers ({report.flagged:,} flagged) in {elapsed:.1f} s "
                   f"({report.customers / max(elapsed, 1e-9):,.0f}/s) → {out}")
 
+@app.command("debit-eval")
+def debit_eval(
+    customers: Annotated[int, typer.Option(min=100, help="simulated customers")] = 20_000,
+    months: Annotated[int, typer.Option(min=12, help="simulated months")] = 24,
+    seed: Annotated[int, typer.Option(help="simulation seed")] = 42,
+    out: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
+) -> None:
+    """Debit-date evidence: income-pattern detection and failed debits per 1,000 (current vs suggested vs the 1st)."""
+    from training.debit_eval import main as debit_eval_main
+
+    args = ["--customers", str(customers), "--months", str(months), "--seed", str(seed)]
+    debit_eval_main(args + (["--out", str(out)] if out else []))
+
+
+@app.command("plan-eval")
+def plan_eval(
+    customers: Annotated[int, typer.Option(min=100, help="simulated customers per population")] = 20_000,
+    months: Annotated[int, typer.Option(min=12, help="simulated months")] = 24,
+    train_seed: Annotated[int, typer.Option(help="seed of the training simulation (A)")] = 101,
+    eval_seed: Annotated[int, typer.Option(help="seed of the evaluation population (B)")] = 202,
+    bundle: Annotated[Path | None, typer.Option(help="use this bundle instead of training on seed A")] = None,
+    out: Annotated[Path | None, typer.Option(help="write plan_eval.json (and the bundle) here")] = None,
+) -> None:
+    """Payment-plan evidence: tijdig's plans vs debt/5 vs the largest agreed amount (keep rate, repaid in 12 months)."""
+    from training.plan_eval import run_plan_eval
+
+    report = run_plan_eval(n_customers=customers, months=months, train_seed=train_seed, eval_seed=eval_seed,
+                           bundle_path=bundle, out=out, log=console.print)
+    console.print_json(json.dumps(report, default=str))
+
+
+@app.command("bnpl-eval")
+def bnpl_eval(
+    customers: Annotated[int, typer.Option(min=500, help="simulated customers per population")] = 20_000,
+    months: Annotated[int, typer.Option(min=12, help="simulated months")] = 24,
+    train_seed: Annotated[int, typer.Option(help="seed of the training population")] = 101,
+    eval_seed: Annotated[int, typer.Option(help="seed of the evaluation population")] = 42,
+    bundle: Annotated[Path | None, typer.Option(help="use this bundle instead of training one")] = None,
+    out: Annotated[Path | None, typer.Option(help="write bnpl_eval.json and the trade-off plot here")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Pay-later evidence: approval rate vs orders ending in collection, tijdig vs 'approve all < EUR 1,000'."""
+    from training.bnpl_eval import run_bnpl_eval
+
+    settings = _training_settings(data_dir)
+    report = run_bnpl_eval(customers, months, train_seed, eval_seed, bundle, out,
+                           settings.mlflow_tracking_uri, log=console.print)
+    keys = ("naive_approve_under_1000", "tijdig_configured_policy", "tijdig_best_within_5_points",
+            "reduction_vs_naive_configured", "reduction_vs_naive_best")
+    console.print_json(json.dumps({k: report.get(k) for k in keys}, default=str))
+
+
+decisions_app = typer.Typer(help="The decision log: export for audits, apply retention.", no_args_is_help=True)
+app.add_typer(decisions_app, name="decisions")
+
+
+@decisions_app.command("export")
+def decisions_export(
+    path: Annotated[Path, typer.Argument(help="output file (JSON lines, one decision per line)")],
+    since: Annotated[str | None, typer.Option(help="from this date (YYYY-MM-DD), inclusive")] = None,
+    until: Annotated[str | None, typer.Option(help="until this date (YYYY-MM-DD), exclusive")] = None,
+) -> None:
+    """Export logged decisions (inputs, features, outputs, versions) for an audit."""
+    from datetime import UTC, datetime
+
+    from service.decision_log import DecisionLog
+    from service.settings import ServiceSettings
+
+    def day(text: str | None) -> datetime | None:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC) if text else None
+
+    log = DecisionLog(ServiceSettings().decision_log_url).open()
+    try:
+        n = log.export(path, day(since), day(until))
+    finally:
+        log.close()
+    console.print(f"exported {n:,} decisions to {path}")
+
+
+@decisions_app.command("purge")
+def decisions_purge(
+    days: Annotated[int | None, typer.Option(help="keep this many days (default: the retention setting)")] = None,
+) -> None:
+    """Delete decisions older than the retention period (default at least 183 days)."""
+    from service.decision_log import DecisionLog
+    from service.settings import ServiceSettings
+
+    settings = ServiceSettings()
+    log = DecisionLog(settings.decision_log_url).open()
+    try:
+        n = log.purge_older_than(days if days is not None else settings.decision_log_retention_days)
+    finally:
+        log.close()
+    console.print(f"purged {n:,} decisions")
+
+
 if __name__ == "__main__":
     app()

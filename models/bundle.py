@@ -7,6 +7,7 @@ One folder holds everything a decision needs, versioned together:
 ``calibrator.json``               Platt scaling on the booster's log-odds (keeps the ranking)
 ``features.json``                 feature names in order, feature-set version, monotone dirs
 ``risk_policy.json``              the early-warning policy in force for this bundle
+``bnpl_policy.json``              the pay-later decision policy in force for this bundle
 ``reference.json``                reference feature distributions (quantiles) for drift
 ``metadata.json``                 version, training window, data fingerprint, metrics
 ================================  =========================================================
@@ -27,6 +28,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from models.bnpl import BnplPolicy
 from models.components import COMPONENT_CLASSES, load_component
 from models.policy import RiskPolicy
 from models.reasons import Reason, top_reasons
@@ -52,6 +54,7 @@ class Bundle:
     reference: dict[str, Any] = field(default_factory=dict)
     version: str = "unregistered"
     components: dict[str, Any] = field(default_factory=dict)  # see models.components
+    bnpl_policy: BnplPolicy = field(default_factory=BnplPolicy.default)
 
     # ------------------------------------------------------------------ predict
     def raw_probability(self, X: np.ndarray) -> np.ndarray:
@@ -110,6 +113,7 @@ class Bundle:
             },
         )
         _write_json(directory / "risk_policy.json", self.policy.to_dict())
+        _write_json(directory / "bnpl_policy.json", self.bnpl_policy.to_dict())
         _write_json(directory / "reference.json", self.reference)
         _write_json(directory / "metadata.json", {"bundle_format": BUNDLE_FORMAT, **self.metadata})
         for name, component in self.components.items():
@@ -129,6 +133,10 @@ class Bundle:
             names = tuple(_read_json(directory / "features.json")["names"])
             policy = RiskPolicy.from_dict(_read_json(directory / "risk_policy.json"))
             metadata = _read_json(directory / "metadata.json")
+            bnpl_path = directory / "bnpl_policy.json"
+            bnpl_policy = (
+                BnplPolicy.from_dict(_read_json(bnpl_path)) if bnpl_path.is_file() else BnplPolicy.default()
+            )
             ref_path = directory / "reference.json"
             reference = _read_json(ref_path) if ref_path.is_file() else {}
         except (OSError, ValueError, KeyError, lgb.basic.LightGBMError) as exc:
@@ -147,6 +155,7 @@ class Bundle:
             metadata=metadata,
             reference=reference,
             version=version or str(metadata.get("version", f"local:{directory.name}")),
+            bnpl_policy=bnpl_policy,
         )
         for name in COMPONENT_CLASSES:
             if (directory / name).is_dir():

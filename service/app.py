@@ -33,6 +33,7 @@ from service.model import load_checked_bundle
 from service.routes import decisions, events, ops, risk
 from service.routes import debit_date
 from service.routes import affordability
+from service.routes import bnpl
 from service.settings import ServiceSettings
 
 log = structlog.get_logger("tijdig.service")
@@ -83,6 +84,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(ops.router, max_body_size=small)
     app.include_router(debit_date.router, max_body_size=small)
     app.include_router(affordability.router, max_body_size=small)
+    app.include_router(bnpl.router, max_body_size=small)
     return app
 
 

@@ -55,6 +55,32 @@ decisions = sa.Table(
 )
 
 
+# A human reviewer's outcome on an automated decision (CCD2 right to human intervention,
+# GDPR art. 22(3)); a decision keeps every review, newest last.
+reviews = sa.Table(
+    "decision_reviews",
+    metadata,
+    sa.Column("review_id", sa.String(36), primary_key=True),
+    sa.Column("decision_id", sa.String(36), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reviewer", sa.String(100), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+
+# Idempotency keys of retried calls (a checkout retries on a timeout): the same key with
+# the same request returns the decision already given; with another request it is refused.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("scope", sa.String(32), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("decision_id", sa.String(36), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+
 class DecisionLogUnavailable(RuntimeError):
     """The log cannot take or commit decisions right now; the caller must not answer."""
 
@@ -283,6 +309,70 @@ class DecisionLog:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(decisions)).scalar_one())
 
+    # ------------------------------------------------------------------ reviews
+    def add_review(self, decision_id: str, reviewer: str, outcome: str, reason: str) -> dict[str, Any]:
+        """Record a human review of a logged decision; returns the stored review."""
+        review = {
+            "review_id": str(uuid.uuid4()),
+            "decision_id": decision_id,
+            "created_at": datetime.now(UTC),
+            "reviewer": reviewer,
+            "outcome": outcome,
+            "reason": reason,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(reviews.insert(), [review])
+        return review
+
+    def reviews_of(self, decision_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(reviews)
+                .where(reviews.c.decision_id == decision_id)
+                .order_by(reviews.c.created_at, reviews.c.review_id)
+            ).mappings()
+            out = []
+            for row in rows:
+                review = dict(row)
+                if review["created_at"].tzinfo is None:
+                    review["created_at"] = review["created_at"].replace(tzinfo=UTC)
+                out.append(review)
+            return out
+
+    # ------------------------------------------------------------------ idempotency
+    def decision_for_key(self, scope: str, key: str) -> tuple[str, str] | None:
+        """(request hash, decision id) already given for this idempotency key, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.decision_id).where(
+                    (idempotency_keys.c.scope == scope) & (idempotency_keys.c.key == key)
+                )
+            ).first()
+        return None if row is None else (row[0], row[1])
+
+    def remember_key(self, scope: str, key: str, request_hash: str, decision_id: str) -> tuple[str, str]:
+        """Bind ``key`` to a decision unless a concurrent call bound it first; returns the
+        binding that holds (first writer wins)."""
+        dialect = self.engine.dialect.name
+        insert: Any
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            insert = pg_insert(idempotency_keys).on_conflict_do_nothing()
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            insert = sqlite_insert(idempotency_keys).on_conflict_do_nothing()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert,
+                [{"scope": scope, "key": key, "request_hash": request_hash,
+                  "decision_id": decision_id, "created_at": datetime.now(UTC)}],
+            )
+        held = self.decision_for_key(scope, key)
+        assert held is not None
+        return held
+
     # ------------------------------------------------------------------ retention, audit
     def purge_older_than(self, days: int, now: datetime | None = None) -> int:
         """Delete decisions created more than ``days`` days ago; returns how many."""
@@ -292,6 +382,8 @@ class DecisionLog:
         cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
         with self.engine.begin() as conn:
             result = conn.execute(decisions.delete().where(decisions.c.created_at < cutoff))
+            conn.execute(reviews.delete().where(reviews.c.created_at < cutoff))
+            conn.execute(idempotency_keys.delete().where(idempotency_keys.c.created_at < cutoff))
         return int(result.rowcount or 0)
 
     def export(

@@ -96,12 +96,13 @@ def _scopes_of(key: str, keys: dict[str, list[Scope]]) -> list[Scope] | None:
     return found
 
 
-def require_scope(scope: Scope | str) -> Callable[..., Any]:
-    """A dependency that admits callers whose ``X-API-Key`` carries ``scope``.
-
-    401 problem+json when the key is missing or unknown, 403 when it lacks the scope.
+def require_scope(scope: Scope | str, *alternatives: Scope | str) -> Callable[..., Any]:
+    """A dependency that admits callers whose ``X-API-Key`` carries ``scope`` (or any of
+    the ``alternatives``): 401 problem+json when the key is missing or unknown, 403 when
+    it lacks every one of them. Returns the scope that admitted the caller.
     """
     needed = Scope(scope)
+    accepted = [needed, *(Scope(a) for a in alternatives)]
 
     async def check(
         settings: SettingsDep,
@@ -124,14 +125,16 @@ def require_scope(scope: Scope | str) -> Callable[..., Any]:
                 "the API key is not known",
                 headers={"WWW-Authenticate": "ApiKey"},
             )
-        if needed not in scopes:
+        granted = [s for s in accepted if s in scopes]
+        if not granted:
+            names = " or ".join(repr(s.value) for s in accepted)
             raise ProblemError(
                 403,
                 ProblemType.FORBIDDEN,
                 "Scope missing",
-                f"this API key lacks the {needed.value!r} scope",
+                f"this API key lacks the {names} scope",
             )
-        return needed
+        return granted[0]
 
-    check.__name__ = f"require_scope_{needed.value}"
+    check.__name__ = "require_scope_" + "_or_".join(s.value for s in accepted)
     return check

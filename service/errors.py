@@ -43,6 +43,7 @@ class ProblemType(StrEnum):
     PAYLOAD_TOO_LARGE = "urn:tijdig:problem:payload-too-large"
     BUNDLE_REFUSED = "urn:tijdig:problem:bundle-refused"
     RELOAD_IN_PROGRESS = "urn:tijdig:problem:reload-in-progress"
+    IDEMPOTENCY_CONFLICT = "urn:tijdig:problem:idempotency-conflict"
     INTERNAL = "urn:tijdig:problem:internal"
 
 

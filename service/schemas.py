@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -161,6 +161,15 @@ class IngestResult(BaseModel):
 # --------------------------------------------------------------------------- decisions
 
 
+class ReviewOut(BaseModel):
+    review_id: str
+    decision_id: str
+    created_at: datetime
+    reviewer: str
+    outcome: str
+    reason: str
+
+
 class DecisionOut(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
@@ -174,6 +183,15 @@ class DecisionOut(BaseModel):
     inputs: dict[str, Any]
     features: dict[str, float | None]
     outputs: dict[str, Any]
+    reviews: list[ReviewOut] = Field(default_factory=list, description="human reviews, oldest first")
+
+
+class ReviewIn(_Strict):
+    """A person's review of an automated decision (CCD2 right to human intervention)."""
+
+    reviewer: str = Field(min_length=1, max_length=100, description="who reviewed (id or name)")
+    outcome: Literal["upheld", "overturned"]
+    reason: str = Field(min_length=1, max_length=4000, description="why, in words the customer can read")
 
 
 # --------------------------------------------------------------------------- operations

@@ -27,6 +27,7 @@ class Scope(StrEnum):
     COLLECTION = "collection"
     INGEST = "ingest"
     ADMIN = "admin"
+    REVIEW = "review"  # human reviewers of automated decisions (CCD2, GDPR art. 22)
 
 
 DEV_API_KEY = "dev-key"

@@ -1,4 +1,6 @@
-"""``GET /v1/decisions/{decision_id}``: a logged decision with its explanation (scope ``collection``)."""
+"""Logged decisions: ``GET /v1/decisions/{id}`` returns one with its explanation and reviews
+(scopes ``collection``, ``checkout`` or ``review``); ``POST /v1/decisions/{id}/review``
+records a person's review of an automated decision (scope ``review``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from fastapi import APIRouter, Depends
 from service.decision_log import DecisionLogUnavailable
 from service.deps import DecisionLogDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
-from service.schemas import DecisionOut
+from service.schemas import DecisionOut, ReviewIn, ReviewOut
 from service.settings import Scope
 
 router = APIRouter(tags=["collection"])
@@ -18,7 +20,7 @@ router = APIRouter(tags=["collection"])
 @router.get(
     "/v1/decisions/{decision_id}",
     response_model=DecisionOut,
-    dependencies=[Depends(require_scope(Scope.COLLECTION))],
+    dependencies=[Depends(require_scope(Scope.COLLECTION, Scope.CHECKOUT, Scope.REVIEW))],
     responses=problem_responses(401, 403, 404, 422, 503),
     summary="A logged decision: inputs, feature vector, outputs and versions",
 )
@@ -37,4 +39,28 @@ def get_decision(decision_id: UUID, decision_log: DecisionLogDep) -> DecisionOut
             "Unknown decision",
             f"no decision {decision_id} in the log (decisions are kept for the retention period)",
         )
-    return DecisionOut.model_validate(decision.to_dict())
+    return DecisionOut.model_validate(
+        {**decision.to_dict(), "reviews": decision_log.reviews_of(decision.decision_id)}
+    )
+
+
+@router.post(
+    "/v1/decisions/{decision_id}/review",
+    response_model=ReviewOut,
+    status_code=201,
+    dependencies=[Depends(require_scope(Scope.REVIEW))],
+    responses=problem_responses(401, 403, 404, 422, 503),
+    summary="Record a person's review of a decision (upheld or overturned, with the reason)",
+)
+def review_decision(decision_id: UUID, body: ReviewIn, decision_log: DecisionLogDep) -> ReviewOut:
+    try:
+        if decision_log.get(str(decision_id)) is None:
+            raise ProblemError(
+                404, ProblemType.UNKNOWN_DECISION, "Unknown decision", f"no decision {decision_id} in the log"
+            )
+        review = decision_log.add_review(str(decision_id), body.reviewer, body.outcome, body.reason)
+    except DecisionLogUnavailable as exc:
+        raise ProblemError(
+            503, ProblemType.DECISION_LOG_UNAVAILABLE, "Decision log unavailable", str(exc)
+        ) from exc
+    return ReviewOut.model_validate(review)

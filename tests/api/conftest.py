@@ -25,6 +25,8 @@ KEYS = {
     "collection": "key-collection",
     "ingest": "key-ingest",
     "admin": "key-admin",
+    "checkout": "key-checkout",
+    "review": "key-review",
 }
 
 
@@ -116,6 +118,8 @@ def settings(api_dir, seeded_store, bundle_v1):
             KEYS["collection"]: [Scope.COLLECTION],
             KEYS["ingest"]: [Scope.INGEST],
             KEYS["admin"]: [Scope.ADMIN],
+            KEYS["checkout"]: [Scope.CHECKOUT],
+            KEYS["review"]: [Scope.REVIEW],
         },
         max_batch_customers=50,
         max_ingest_rows=500,

@@ -353,7 +353,7 @@ def test_changing_only_the_debit_day_keeps_incomes_and_shocks(population) -> Non
 def test_dunning_walks_the_steps_in_order_and_stops_when_paid(result: SimulationResult) -> None:
     t = result.tables
     steps = t["collection_steps"].merge(
-        t["invoices"][["invoice_id", "due_date", "amount_cents"]], on="invoice_id"
+        t["invoices"][["invoice_id", "due_date", "amount_cents", "product"]], on="invoice_id"
     )
     assert set(steps["step"]) == set(STEP_ORDER)
     steps["rank"] = steps["step"].map({s: i for i, s in enumerate(STEP_ORDER)})
@@ -363,10 +363,15 @@ def test_dunning_walks_the_steps_in_order_and_stops_when_paid(result: Simulation
     assert (steps["rank"].to_numpy() == expected.to_numpy()).all()
     assert (steps.groupby("invoice_id")["step_date"].diff().dropna() > pd.Timedelta(0)).all()
     lag = (steps["step_date"] - steps["due_date"]).dt.days
-    assert (lag[steps["step"] == "reminder"] >= 7).all()
-    assert (lag[steps["step"] == "fourteen_day_letter"] >= 21).all()
-    assert (lag[steps["step"] == "agency"] >= 37).all()
-    assert (lag[steps["step"] == "bailiff"] >= 120).all()
+    # pay-later: an early free reminder, the agency only after 90 days (DOMAIN.md §4)
+    bnpl = steps["product"] == "bnpl"
+    for step, days, bnpl_days in [
+        ("reminder", 7, 2), ("fourteen_day_letter", 21, 21), ("agency", 37, 90), ("bailiff", 120, 180)
+    ]:
+        at = steps["step"] == step
+        assert (lag[at & ~bnpl] >= days).all(), step
+        assert (lag[at & bnpl] >= bnpl_days).all(), step
+    assert (lag[(steps["step"] == "reminder") & bnpl] < 7).any()
     # no step once the invoice is paid in full
     settled = settled_days(result)
     s = settled.reindex(steps["invoice_id"]).to_numpy()

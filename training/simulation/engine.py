@@ -53,6 +53,11 @@ BALANCE_EVERY_DAYS = 7  # open-banking balance observed once a week (end of day)
 STEP_OFFSETS = np.array(
     [7, 21, 37, 120, NEVER], dtype=np.int64
 )  # days after due: reminder, letter, agency, bailiff
+# Pay-later providers remind early and hand over late: a free reminder 2 days after the
+# missed date, costs and the agency only after 90 days (DOMAIN.md §4, Riverty "Betaal in 3";
+# NL BNPL code of conduct: more lenient reminders and collection).
+BNPL_STEP_OFFSETS = np.array([2, 21, 90, 180, NEVER], dtype=np.int64)
+PRODUCT_BNPL = 3
 ARRANGEMENT_GRACE = 14  # days after an instalment's date before it counts as missed
 FIRST_INSTALMENT_AFTER = 7
 # pay methods (order of features.schemas.PaymentMethod)
@@ -263,7 +268,7 @@ def run(
         inv["product"][s], inv["method"][s] = product, method
         inv["paid"][s] = 0
         inv["stage"][s] = 0
-        inv["next_step"][s] = due + STEP_OFFSETS[0]
+        inv["next_step"][s] = due + np.where(product == PRODUCT_BNPL, BNPL_STEP_OFFSETS[0], STEP_OFFSETS[0])
         inv["next_debit"][s] = np.where(method == 0, due, -1)
         inv["n_debits"][s] = 0
         inv["manual"][s] = False
@@ -305,6 +310,28 @@ def run(
     truth_log = _Log(
         "cust", "month", "balance", "income", "unemployed", "income_cut", "in_shock", "free_room"
     )
+
+    def observed_so_far() -> RawEvents:
+        """The events logged so far (for policies that may only use what a creditor sees)."""
+        arrangements = {k: v[:n_arr].copy() for k, v in arr.items()}
+        arrangements["fits"] = arr_fits[:n_arr].copy()
+        return RawEvents(
+            inv_cust=inv["cust"][:n_inv].copy(),
+            inv_issue=inv["issue"][:n_inv].copy(),
+            inv_due=inv["due"][:n_inv].copy(),
+            inv_amount=inv["amount"][:n_inv].copy(),
+            inv_product=inv["product"][:n_inv].copy(),
+            inv_method=inv["method"][:n_inv].copy(),
+            inv_settled=inv["settled"][:n_inv].copy(),
+            payments=pay_log.arrays(),
+            debits=deb_log.arrays(),
+            steps=step_log.arrays(),
+            arrangements=arrangements,
+            receipts=rec_log.arrays(),
+            balances=bal_log.arrays(),
+            truth_monthly={},
+            debit_day_used=np.zeros(0, np.int64),
+        )
 
     pay_ptr = np.searchsorted(pop.pay_day, np.arange(T + 1))
     allow_ptr = np.searchsorted(pop.allow_day, np.arange(T + 1))
@@ -583,7 +610,10 @@ def run(
             cost[stage == 3] = cfg.bailiff_cost_cents
             step_log.add(inv=ii, day=d, step=stage, cost=cost)
             inv["stage"][ii] = stage + 1
-            inv["next_step"][ii] = inv["due"][ii] + STEP_OFFSETS[stage + 1]
+            offsets = np.where(
+                inv["product"][ii] == PRODUCT_BNPL, BNPL_STEP_OFFSETS[stage + 1], STEP_OFFSETS[stage + 1]
+            )
+            inv["next_step"][ii] = inv["due"][ii] + offsets
             # arrangements offered at the agency step (sometimes at the 14-day letter)
             cc = inv["cust"][ii]
             trig_agency = np.zeros(n, bool)
@@ -618,6 +648,7 @@ def run(
                         customer_id=pop.customer_ids[cand],
                         debt_cents=debt_c,
                         population=pop,
+                        observed=observed_so_far,
                     )
                     monthly = np.clip(
                         np.asarray(policy.arrangement_monthly(request), dtype=np.int64), 1, debt_c

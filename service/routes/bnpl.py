@@ -1,0 +1,277 @@
+"""``POST /v1/bnpl/decisions``: may we offer pay-later for this order, up to what limit?
+
+Scope ``checkout``. Real-time: one customer's events from the store, the one feature
+definition, the risk model, then the pay-later policy of the loaded bundle
+(:mod:`models.bnpl`). Every decision is logged with its inputs, features, outputs and
+versions; a decline always names its reasons and the path to human review.
+
+Idempotency: a checkout that retries after a timeout sends the same ``Idempotency-Key``
+header and gets the same decision back (``idempotent_replay: true``), never a second,
+possibly different one. The same key with a different request is a 409.
+
+Data minimisation: the buyer's birth date is used to compute the age and is not logged;
+the log keeps the age and how it was verified. Special-category data (GDPR art. 9) are
+refused outright, so they can never become model input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from features.build import build_features
+from models.bnpl import AgeCheck, BnplDecision, decide, open_collection_cases
+from service.decision_log import feature_dict, new_decision_id
+from service.deps import BundleDep, DecisionLogDep, SettingsDep, StoreDep, require_scope
+from service.errors import ProblemError, ProblemType, problem_responses
+from service.routes.common import log_decisions, read_events
+from service.schemas import EARLIEST_AS_OF, CustomerId, ReasonOut, today
+from service.settings import Scope
+
+router = APIRouter(tags=["checkout"])
+
+#: Request fields that would carry special-category or proxy data (GDPR art. 9, CCD2):
+#: refused with a clear message instead of the generic "extra input".
+SPECIAL_CATEGORY_FIELDS = frozenset({
+    "sex", "gender", "ethnicity", "race", "religion", "health", "disability",
+    "sexual_orientation", "political_opinion", "trade_union", "biometric", "genetic",
+    "marital_status", "nationality",
+})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrderIn(_Strict):
+    amount_cents: int = Field(gt=0, le=100_000_000, description="order amount in cents")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR")
+
+
+class AgeVerificationIn(_Strict):
+    verified: bool = Field(description="checkout verified the buyer's age (e.g. with iDIN)")
+    method: Literal["idin", "bank", "document", "other"] | None = None
+    birth_date: date | None = Field(default=None, description="used for the age only; not logged")
+
+    @field_validator("birth_date")
+    @classmethod
+    def _plausible(cls, value: date | None) -> date | None:
+        if value is not None and not date(1900, 1, 1) <= value <= today():
+            raise ValueError(f"birth_date must be between 1900-01-01 and today; got {value}")
+        return value
+
+
+class BnplDecisionRequest(_Strict):
+    customer_id: CustomerId | None = Field(
+        default=None, description="the creditor's customer id; omit for a customer without history"
+    )
+    order: OrderIn
+    age_verification: AgeVerificationIn
+    as_of: date | None = Field(default=None, description="decide as known at the start of this day")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_special_categories(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            found = sorted(SPECIAL_CATEGORY_FIELDS & {str(k).lower() for k in data})
+            if found:
+                raise ValueError(
+                    f"special-category data are not accepted (GDPR art. 9, CCD2): {', '.join(found)}"
+                )
+        return data
+
+    @field_validator("as_of")
+    @classmethod
+    def _plausible_day(cls, value: date | None) -> date | None:
+        latest = date.fromordinal(today().toordinal() + 1)
+        if value is not None and not EARLIEST_AS_OF <= value <= latest:
+            raise ValueError(f"as_of must be between {EARLIEST_AS_OF} and {latest}; got {value}")
+        return value
+
+
+class BnplReasonOut(BaseModel):
+    code: str
+    declines: bool = Field(description="true: this reason declined the order; false: it shaped the limit")
+    text_en: str
+    text_nl: str
+
+
+class ReviewPath(BaseModel):
+    how: str
+    text_en: str
+    text_nl: str
+
+
+class BnplDecisionResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    decision_id: str
+    offer: bool
+    limit_eur: float = Field(description="pay-later limit for this customer (0 when declined on their situation)")
+    available_eur: float = Field(description="limit minus open pay-later orders, before this order")
+    order_eur: float
+    currency: str
+    reasons: list[BnplReasonOut] = Field(description="declining reasons first, most decisive first")
+    risk_reasons: list[ReasonOut] = Field(description="the model's reasons when the risk declined")
+    probability: float | None = Field(description="P(payment difficulty within 90 days); null without history")
+    thin_file: bool
+    model_version: str
+    policy_version: str
+    as_of: date
+    human_review: ReviewPath | None = Field(description="how to ask a person to review a decline")
+    idempotent_replay: bool = False
+
+
+@router.post(
+    "/v1/bnpl/decisions",
+    response_model=BnplDecisionResponse,
+    dependencies=[Depends(require_scope(Scope.CHECKOUT))],
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
+    summary="Pay-later at checkout: offer or decline, a limit, reasons",
+)
+async def bnpl_decision(
+    body: BnplDecisionRequest,
+    bundle: BundleDep,
+    store: StoreDep,
+    decision_log: DecisionLogDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> BnplDecisionResponse:
+    request_hash = hashlib.sha256(
+        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
+    ).hexdigest()
+    if idempotency_key:
+        replay = _replay(decision_log, idempotency_key, request_hash)
+        if replay is not None:
+            return replay
+
+    as_of = body.as_of or settings.default_as_of or today()
+    features = probability = None
+    risk_reasons = []
+    open_case = False
+    if body.customer_id is not None:
+        events = await read_events(store, [body.customer_id])
+        X = build_features(events, as_of)
+        features = X[0]
+        probability = float(bundle.predict_proba(X)[0])
+        open_case = bool(open_collection_cases(events, as_of)[0])
+        if probability >= bundle.bnpl_policy.risk_cutoff:
+            risk_reasons = bundle.explain(X)[0]  # pred_contrib only where a decline needs it
+    age = AgeCheck(
+        verified=body.age_verification.verified,
+        birth_date=body.age_verification.birth_date,
+        method=body.age_verification.method,
+    )
+    decision = decide(
+        bundle.bnpl_policy,
+        order_eur=body.order.amount_cents / 100,
+        currency=body.order.currency,
+        age=age,
+        on=as_of,
+        features=features,
+        probability=probability,
+        open_case=open_case,
+        risk_reasons=risk_reasons,
+    )
+    response = _response(new_decision_id(), decision, bundle.version, bundle.bnpl_policy.version, as_of, body)
+    row = {
+        "decision_id": response.decision_id,
+        "created_at": datetime.now(UTC),
+        "kind": "bnpl_decision",
+        "customer_id": body.customer_id or "",
+        "as_of": as_of,
+        "model_version": bundle.version,
+        "policy_version": bundle.bnpl_policy.version,
+        "inputs": {
+            "request_id": str(uuid.uuid4()),
+            "order": body.order.model_dump(),
+            "age_verified": age.verified,
+            "age_verification_method": age.method,
+            "age_years": age.age_on(as_of),
+            "open_collection_case": open_case,
+            "idempotency_key": idempotency_key,
+            "as_of_requested": body.as_of.isoformat() if body.as_of else None,
+        },
+        "features": feature_dict(bundle.feature_names, features.tolist()) if features is not None else {},
+        "outputs": response.model_dump(mode="json", exclude={"decision_id", "idempotent_replay"}),
+    }
+    await log_decisions(decision_log, [row], settings)
+    if idempotency_key:
+        held_hash, held_id = decision_log.remember_key(
+            Scope.CHECKOUT.value, idempotency_key, request_hash, response.decision_id
+        )
+        if held_id != response.decision_id:  # a concurrent retry bound the key first
+            replay = _replay(decision_log, idempotency_key, request_hash)
+            if replay is not None:
+                return replay
+    return response
+
+
+def _replay(decision_log: Any, key: str, request_hash: str) -> BnplDecisionResponse | None:
+    held = decision_log.decision_for_key(Scope.CHECKOUT.value, key)
+    if held is None:
+        return None
+    held_hash, decision_id = held
+    if held_hash != request_hash:
+        raise ProblemError(
+            409,
+            ProblemType.IDEMPOTENCY_CONFLICT,
+            "Idempotency key reused",
+            "this Idempotency-Key was used for a different request; use a new key per order",
+        )
+    logged = decision_log.get(decision_id)
+    if logged is None:  # purged after the retention period: decide afresh
+        return None
+    return BnplDecisionResponse(decision_id=decision_id, idempotent_replay=True, **logged.outputs)
+
+
+def _response(
+    decision_id: str,
+    decision: BnplDecision,
+    model_version: str,
+    policy_version: str,
+    as_of: date,
+    body: BnplDecisionRequest,
+) -> BnplDecisionResponse:
+    review = None
+    if not decision.offer:
+        review = ReviewPath(
+            how=f"POST /v1/decisions/{decision_id}/review",
+            text_en="You can ask for this decision to be reviewed by a person and give your view.",
+            text_nl="U kunt vragen dat een medewerker dit besluit beoordeelt en uw kant toelichten.",
+        )
+    return BnplDecisionResponse(
+        decision_id=decision_id,
+        offer=decision.offer,
+        limit_eur=decision.limit_eur,
+        available_eur=decision.available_eur,
+        order_eur=decision.order_eur,
+        currency=body.order.currency,
+        reasons=[
+            BnplReasonOut(code=r.code.value, declines=r.declines, text_en=r.text_en, text_nl=r.text_nl)
+            for r in decision.reasons
+        ],
+        risk_reasons=[
+            ReasonOut(
+                code=r.code.value,
+                feature=r.feature,
+                value=r.value,
+                contribution=r.contribution,
+                text_en=r.text_en,
+                text_nl=r.text_nl,
+            )
+            for r in decision.risk_reasons
+        ],
+        probability=decision.probability,
+        thin_file=decision.thin_file,
+        model_version=model_version,
+        policy_version=policy_version,
+        as_of=as_of,
+        human_review=review,
+    )

@@ -1,0 +1,68 @@
+"""What every scoring route does the same way: read customers' events, log decisions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
+
+from features.events import EventArrays
+from features.store import EventStore
+from service.decision_log import DecisionLog, DecisionLogUnavailable
+from service.errors import ProblemError, ProblemType
+from service.settings import ServiceSettings
+
+DECISION_LOG_TIMEOUT_S = 5.0
+
+
+async def read_events(store: EventStore, ids: Sequence[str]) -> EventArrays:
+    """The events of ``ids`` from the store; 404 problem naming every unknown id.
+
+    On SQLite the indexed read (~0.3 ms) runs inline: cheaper than a thread hop. On
+    PostgreSQL a network round trip would stall the event loop, so it runs in the pool.
+    """
+    try:
+        if getattr(store, "dialect", "sqlite") == "sqlite":
+            columns = store.read_columns(list(ids))
+        else:
+            columns = await run_in_threadpool(store.read_columns, list(ids))
+    except Exception as exc:
+        raise ProblemError(
+            503,
+            ProblemType.STORE_UNAVAILABLE,
+            "Event store unavailable",
+            f"the event store could not be read ({type(exc).__name__})",
+        ) from exc
+    known = set(columns["customers"]["customer_id"].tolist())
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise ProblemError(
+            404,
+            ProblemType.UNKNOWN_CUSTOMER,
+            "Unknown customer" if len(unknown) == 1 else "Unknown customers",
+            f"{len(unknown)} of {len(ids)} customer ids are not in the event store; nothing was decided",
+            unknown_customer_ids=unknown,
+        )
+    return EventArrays.from_columns(columns, list(ids))
+
+
+async def log_decisions(
+    decision_log: DecisionLog, rows: list[dict[str, Any]], settings: ServiceSettings
+) -> None:
+    """Write ``rows`` to the decision log (awaiting the commit when configured).
+
+    No answer without a log entry: a log that cannot take them is a 503.
+    """
+    try:
+        future = decision_log.submit(rows)
+        if settings.decision_log_wait_for_commit:
+            await asyncio.wait_for(asyncio.wrap_future(future), DECISION_LOG_TIMEOUT_S)
+    except (DecisionLogUnavailable, TimeoutError) as exc:
+        raise ProblemError(
+            503,
+            ProblemType.DECISION_LOG_UNAVAILABLE,
+            "Decision log unavailable",
+            "the decision could not be logged, so none is given; retry later",
+        ) from exc

@@ -1,0 +1,133 @@
+"""POST /v1/bnpl/decisions and decision review: the checkout consumer's contract."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import numpy as np
+import pytest
+
+from models.bnpl import AgeCheck, decide
+from models.bundle import Bundle
+from tests.api.conftest import headers
+
+PROBLEM = "application/problem+json"
+ADULT = {"verified": True, "method": "idin", "birth_date": "1990-04-01"}
+
+
+def order(client, body, key=None, role="checkout"):
+    h = headers(role)
+    if key:
+        h["Idempotency-Key"] = key
+    return client.post("/v1/bnpl/decisions", json=body, headers=h)
+
+
+def body(customer_id="C-low-1", amount_cents=12_000, age=None, **extra):
+    doc = {"order": {"amount_cents": amount_cents, "currency": "EUR"}, "age_verification": age or ADULT,
+           "as_of": "2026-01-15", **extra}
+    if customer_id is not None:
+        doc["customer_id"] = customer_id
+    return doc
+
+
+def test_a_decision_has_offer_limit_reasons_versions_and_is_logged(client):
+    r = order(client, body())
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert isinstance(doc["offer"], bool) and doc["limit_eur"] >= 0
+    assert doc["model_version"] == "test-v1" and doc["policy_version"].startswith("bnpl-")
+    logged = client.get(f"/v1/decisions/{doc['decision_id']}", headers=headers("checkout")).json()
+    assert logged["kind"] == "bnpl_decision" and logged["outputs"]["offer"] == doc["offer"]
+    assert "birth_date" not in str(logged["inputs"])  # minimised: the age, not the birth date
+    assert logged["inputs"]["age_years"] == 35
+
+
+def test_a_decline_always_names_its_reasons_and_the_review_path(client):
+    r = order(client, body(age={"verified": False}))
+    doc = r.json()
+    assert r.status_code == 200 and not doc["offer"]
+    assert doc["reasons"][0]["code"] == "B01_AGE_NOT_VERIFIED" and doc["reasons"][0]["declines"]
+    assert doc["reasons"][0]["text_nl"]
+    assert doc["human_review"]["how"] == f"POST /v1/decisions/{doc['decision_id']}/review"
+
+
+def test_a_new_customer_without_history_gets_a_starter_limit(client):
+    doc = order(client, body(customer_id=None, amount_cents=5_000)).json()
+    assert doc["offer"] and doc["thin_file"] and doc["probability"] is None
+    assert [r["code"] for r in doc["reasons"]] == ["B08_THIN_FILE"]
+
+
+def test_a_retry_with_the_same_key_returns_the_same_decision(client):
+    key = str(uuid.uuid4())
+    first = order(client, body(), key=key).json()
+    again = order(client, body(), key=key).json()
+    assert again["decision_id"] == first["decision_id"] and again["idempotent_replay"]
+    assert {k: v for k, v in again.items() if k != "idempotent_replay"} == {
+        k: v for k, v in first.items() if k != "idempotent_replay"
+    }
+    other = order(client, body(amount_cents=99_00), key=key)
+    assert other.status_code == 409 and other.headers["content-type"].startswith(PROBLEM)
+    assert order(client, body(), key=str(uuid.uuid4())).json()["decision_id"] != first["decision_id"]
+
+
+def test_the_log_entry_reproduces_the_decision(client, bundle_v1):
+    doc = order(client, body(customer_id="C-risk-1", amount_cents=30_000)).json()
+    logged = client.get(f"/v1/decisions/{doc['decision_id']}", headers=headers("checkout")).json()
+    bundle = Bundle.load(bundle_v1)
+    row = np.array([np.nan if logged["features"][n] is None else logged["features"][n] for n in bundle.feature_names])
+    p = float(bundle.predict_proba(row[None, :])[0])
+    assert p == pytest.approx(doc["probability"], abs=1e-12)
+    inputs = logged["inputs"]
+    replayed = decide(
+        bundle.bnpl_policy, order_eur=inputs["order"]["amount_cents"] / 100, currency=inputs["order"]["currency"],
+        age=AgeCheck(verified=True, birth_date=date(1990, 4, 1)),
+        on=date.fromisoformat(logged["as_of"]), features=row, probability=p,
+        open_case=inputs["open_collection_case"], risk_reasons=bundle.explain(row[None, :])[0],
+    )
+    assert replayed.offer == doc["offer"] and replayed.limit_eur == doc["limit_eur"]
+    assert [r.code.value for r in replayed.reasons] == [r["code"] for r in doc["reasons"]]
+
+
+@pytest.mark.parametrize("field", ["sex", "ethnicity", "religion", "health", "Gender"])
+def test_special_category_data_are_refused_and_never_model_input(client, field):
+    r = order(client, body(**{field: "x"}))
+    assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM)
+    assert "special-category" in r.text
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        (body(amount_cents=0), "amount_cents"),
+        (body(amount_cents=-5), "amount_cents"),
+        ({"order": {"amount_cents": 100, "currency": "euro"}, "age_verification": ADULT}, "currency"),
+        ({"order": {"amount_cents": 100, "currency": "EUR"}}, "age_verification"),
+        (body(age={"verified": True, "birth_date": "2999-01-01"}), "birth_date"),
+        (body(customer_id=""), "customer_id"),
+    ],
+)
+def test_bad_orders_are_422_naming_the_field(client, doc, field):
+    r = order(client, doc)
+    assert r.status_code == 422, r.text
+    assert field in r.text
+
+
+def test_unknown_customer_is_404_and_wrong_scope_403(client):
+    assert order(client, body(customer_id="nobody")).status_code == 404
+    assert order(client, body(), role="collection").status_code == 403
+
+
+def test_a_person_reviews_a_decline_and_the_review_is_kept(client):
+    declined = order(client, body(age={"verified": False})).json()
+    url = f"/v1/decisions/{declined['decision_id']}/review"
+    review = {"reviewer": "agent-17", "outcome": "overturned", "reason": "age verified by phone"}
+    assert client.post(url, json=review, headers=headers("checkout")).status_code == 403
+    r = client.post(url, json=review, headers=headers("review"))
+    assert r.status_code == 201, r.text
+    logged = client.get(f"/v1/decisions/{declined['decision_id']}", headers=headers("review")).json()
+    assert [(x["reviewer"], x["outcome"]) for x in logged["reviews"]] == [("agent-17", "overturned")]
+    bad = client.post(url, json={**review, "outcome": "maybe"}, headers=headers("review"))
+    assert bad.status_code == 422 and "outcome" in bad.text
+    missing = client.post(f"/v1/decisions/{uuid.uuid4()}/review", json=review, headers=headers("review"))
+    assert missing.status_code == 404

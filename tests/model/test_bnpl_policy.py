@@ -1,0 +1,112 @@
+"""Pay-later policy: each rule, and that a decline always carries its reasons."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+from features.build import FEATURE_INDEX, FEATURE_NAMES
+from models.bnpl import AgeCheck, BnplPolicy, BnplReasonCode, decide
+
+ON = date(2026, 11, 1)
+ADULT = AgeCheck(verified=True, birth_date=date(1990, 5, 1), method="idin")
+POLICY = BnplPolicy.default()
+
+
+def customer(**values: float) -> np.ndarray:
+    """A customer with a long, clean history and a comfortable income, plus overrides."""
+    row = np.zeros(len(FEATURE_NAMES))
+    base = {
+        "tenure_days": 700, "invoices_365d": 12, "has_income_data": 1,
+        "income_monthly_365d_eur": 4800, "income_monthly_90d_eur": 4800, "household_adults": 1,
+        "household_children": 0, "household_pensioner": 0, "monthly_billed_eur": 120,
+        "declared_income_eur": np.nan,
+    }
+    for name, value in {**base, **values}.items():
+        row[FEATURE_INDEX[name]] = value
+    return row
+
+
+def run(row=None, p=0.01, order=200.0, age=ADULT, open_case=False, currency="EUR", policy=POLICY):
+    return decide(policy, order_eur=order, currency=currency, age=age, on=ON,
+                  features=row if row is not None else customer(), probability=p, open_case=open_case)
+
+
+def test_a_clean_customer_gets_the_offer_and_the_limit_of_their_band():
+    d = run()
+    assert d.offer and d.limit_eur == POLICY.limit_for(0.01) and not d.declined_by
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"age": AgeCheck(verified=False)}, BnplReasonCode.AGE_NOT_VERIFIED),
+        ({"age": AgeCheck(verified=True)}, BnplReasonCode.AGE_NOT_VERIFIED),  # no birth date
+        ({"age": AgeCheck(verified=True, birth_date=date(2010, 1, 1))}, BnplReasonCode.UNDER_AGE),
+        ({"order": 5000.0}, BnplReasonCode.ORDER_TOO_LARGE),
+        ({"currency": "USD"}, BnplReasonCode.CURRENCY),
+        ({"open_case": True}, BnplReasonCode.COLLECTION_CASE),
+        ({"row": customer(current_days_past_due=20)}, BnplReasonCode.OPEN_ARREARS),
+        ({"p": 0.5}, BnplReasonCode.HIGH_RISK),
+        ({"row": customer(bnpl_open_eur=950), "order": 100.0}, BnplReasonCode.EXPOSURE_LIMIT),
+    ],
+)
+def test_each_rule_declines_with_its_own_reason(kwargs, code):
+    d = run(**kwargs)
+    assert not d.offer
+    assert d.declined_by[0] == code
+    assert all(r.text_en and r.text_nl for r in d.reasons)
+
+
+def test_age_is_checked_on_the_decision_day():
+    turns_18 = AgeCheck(verified=True, birth_date=date(2008, 11, 1))
+    assert run(age=turns_18).offer
+    assert not run(age=AgeCheck(verified=True, birth_date=date(2008, 11, 2))).offer
+
+
+def test_several_problems_are_all_named_most_decisive_first():
+    d = run(age=AgeCheck(verified=False), open_case=True, p=0.9)
+    assert d.declined_by == [
+        BnplReasonCode.AGE_NOT_VERIFIED, BnplReasonCode.COLLECTION_CASE, BnplReasonCode.HIGH_RISK
+    ]
+    assert d.limit_eur == 0.0
+
+
+def test_arrears_within_the_grace_days_do_not_decline():
+    assert run(row=customer(current_days_past_due=POLICY.arrears_grace_days)).offer
+
+
+def test_a_new_customer_gets_a_starter_limit_not_a_blanket_answer():
+    new = decide(POLICY, order_eur=100, currency="EUR", age=ADULT, on=ON, features=None,
+                 probability=None, open_case=False)
+    assert new.offer and new.thin_file and new.limit_eur == POLICY.starter_limit_eur
+    assert BnplReasonCode.THIN_FILE in [r.code for r in new.reasons]
+    too_much = decide(POLICY, order_eur=POLICY.starter_limit_eur + 1, currency="EUR", age=ADULT, on=ON,
+                      features=None, probability=None, open_case=False)
+    assert not too_much.offer and too_much.declined_by == [BnplReasonCode.EXPOSURE_LIMIT]
+
+
+def test_a_short_history_is_a_thin_file_too():
+    d = run(row=customer(tenure_days=30, invoices_365d=1))
+    assert d.thin_file and d.limit_eur == POLICY.starter_limit_eur
+
+
+def test_the_limit_respects_the_budget_where_income_is_known():
+    tight = run(row=customer(income_monthly_365d_eur=1500, income_monthly_90d_eur=1500), order=50.0)
+    assert BnplReasonCode.AFFORDABILITY in [r.code for r in tight.reasons]
+    assert tight.limit_eur < POLICY.limit_for(0.01)
+    no_room = run(row=customer(income_monthly_365d_eur=900, income_monthly_90d_eur=900), order=50.0)
+    assert not no_room.offer and no_room.limit_eur == 0.0
+
+
+def test_higher_risk_never_raises_the_limit():
+    limits = [run(p=p).limit_eur for p in np.linspace(0.0, 0.2, 41)]
+    assert all(a >= b for a, b in zip(limits, limits[1:], strict=False))
+
+
+def test_policy_round_trips_and_rejects_nonsense():
+    assert BnplPolicy.from_dict(POLICY.to_dict()) == POLICY
+    with pytest.raises(ValueError, match="risk_cutoff must be in"):
+        POLICY.with_cutoff(1.5)
