@@ -401,7 +401,8 @@ def bnpl_eval(
     report = run_bnpl_eval(customers, months, train_seed, eval_seed, bundle, out,
                            settings.mlflow_tracking_uri, log=console.print)
     keys = ("naive_approve_under_1000", "tijdig_configured_policy", "tijdig_best_within_5_points",
-            "reduction_vs_naive_configured", "reduction_vs_naive_best")
+            "reduction_vs_naive_configured", "reduction_vs_naive_best",
+            "risk_only_at_95pct_approval_reduction", "perfect_foresight_at_95pct_approval_reduction")
     console.print_json(json.dumps({k: report.get(k) for k in keys}, default=str))
 
 

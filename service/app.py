@@ -30,10 +30,7 @@ from service.errors import PROBLEM_JSON, ProblemType, install_error_handlers
 from service.logging import configure_logging
 from service.metrics import Metrics
 from service.model import load_checked_bundle
-from service.routes import decisions, events, ops, risk
-from service.routes import debit_date
-from service.routes import affordability
-from service.routes import bnpl
+from service.routes import affordability, bnpl, debit_date, decisions, events, ops, risk
 from service.settings import ServiceSettings
 
 log = structlog.get_logger("tijdig.service")

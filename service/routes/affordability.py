@@ -8,29 +8,27 @@ A bundle without the ``plan_kept`` component answers 503 problem+json, never 500
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.build import build_features
-from features.events import EventArrays, to_day
+from features.events import to_day
 from features.schemas import HouseholdType
 from models.budget import BudgetView, DeclaredBudget, budget_view
 from models.plans import REASON_TEXTS, Advice, Plan, PlanPolicy, PlanReason, advise
-from service.decision_log import DecisionLogUnavailable, feature_dict, new_decision_id
+from service.decision_log import feature_dict, new_decision_id
 from service.deps import BundleDep, DecisionLogDep, SettingsDep, StoreDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
+from service.routes.common import log_decisions, read_events
 from service.schemas import EARLIEST_AS_OF, CustomerId, today
 from service.settings import Scope
 
 router = APIRouter(tags=["collection"])
 
-DECISION_LOG_TIMEOUT_S = 5.0
 MAX_DEBT_EUR = 1_000_000.0  # as the event contract: larger is an input error
 MAX_MONTHLY_EUR = 100_000.0
 
@@ -156,22 +154,7 @@ async def affordability(
         )
     as_of = body.as_of or settings.default_as_of or today()
     ids = [body.customer_id]
-    try:
-        if getattr(store, "dialect", "sqlite") == "sqlite":
-            columns = store.read_columns(ids)
-        else:
-            columns = await run_in_threadpool(store.read_columns, ids)
-    except Exception as exc:
-        raise ProblemError(
-            503, ProblemType.STORE_UNAVAILABLE, "Event store unavailable",
-            f"the event store could not be read ({type(exc).__name__})",
-        ) from exc
-    if body.customer_id not in set(columns["customers"]["customer_id"].tolist()):
-        raise ProblemError(
-            404, ProblemType.UNKNOWN_CUSTOMER, "Unknown customer",
-            "the customer id is not in the event store", unknown_customer_ids=ids,
-        )
-    events = EventArrays.from_columns(columns, ids)
+    events = await read_events(store, ids)
     day = to_day(as_of)
     row = build_features(events, day)[0]
     policy = PlanPolicy.from_dict(model.policy) if model.policy else PlanPolicy.default()
@@ -194,15 +177,7 @@ async def affordability(
         "features": feature_dict(bundle.feature_names, row.tolist()),
         "outputs": response.model_dump(mode="json", exclude={"decision_id", "customer_id"}),
     }
-    try:
-        future = decision_log.submit([log_row])
-        if settings.decision_log_wait_for_commit:
-            await asyncio.wait_for(asyncio.wrap_future(future), DECISION_LOG_TIMEOUT_S)
-    except (DecisionLogUnavailable, TimeoutError) as exc:
-        raise ProblemError(
-            503, ProblemType.DECISION_LOG_UNAVAILABLE, "Decision log unavailable",
-            "the decision could not be logged, so none is given; retry later",
-        ) from exc
+    await log_decisions(decision_log, [log_row], settings)
     return response
 
 

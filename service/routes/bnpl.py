@@ -203,7 +203,7 @@ async def bnpl_decision(
     }
     await log_decisions(decision_log, [row], settings)
     if idempotency_key:
-        held_hash, held_id = decision_log.remember_key(
+        _, held_id = decision_log.remember_key(
             Scope.CHECKOUT.value, idempotency_key, request_hash, response.decision_id
         )
         if held_id != response.decision_id:  # a concurrent retry bound the key first

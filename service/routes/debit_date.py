@@ -13,30 +13,27 @@ A bundle without the ``debit_failure`` component answers 503 problem+json.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from features.events import EventArrays
 from models.bundle import Bundle
 from models.debit_date import DebitDatePolicy, DebitDateSuggestion, suggest_debit_dates
-from service.decision_log import DecisionLogUnavailable, new_decision_id
+from service.decision_log import new_decision_id
 from service.deps import BundleDep, DecisionLogDep, SettingsDep, StoreDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
+from service.routes.common import log_decisions, read_events
 from service.schemas import EARLIEST_AS_OF, CustomerId, today
 from service.settings import Scope
 
 router = APIRouter(tags=["collection"])
 
 COMPONENT = "debit_failure"
-DECISION_LOG_TIMEOUT_S = 5.0
 KIND = "debit_date"
 
 
@@ -211,29 +208,7 @@ async def _answer(
         )
     ids = [c.customer_id for c in body.customers]
     as_of = body.as_of or settings.default_as_of or today()
-    try:
-        if getattr(store, "dialect", "sqlite") == "sqlite":
-            columns = store.read_columns(ids)
-        else:
-            columns = await run_in_threadpool(store.read_columns, ids)
-    except Exception as exc:
-        raise ProblemError(
-            503,
-            ProblemType.STORE_UNAVAILABLE,
-            "Event store unavailable",
-            f"the event store could not be read ({type(exc).__name__})",
-        ) from exc
-    known = set(columns["customers"]["customer_id"].tolist())
-    unknown = [i for i in ids if i not in known]
-    if unknown:
-        raise ProblemError(
-            404,
-            ProblemType.UNKNOWN_CUSTOMER,
-            "Unknown customer" if len(unknown) == 1 else "Unknown customers",
-            f"{len(unknown)} of {len(ids)} customer ids are not in the event store; nothing was answered",
-            unknown_customer_ids=unknown,
-        )
-    events = EventArrays.from_columns(columns, ids)
+    events = await read_events(store, ids)
     current = np.array([c.current_day or 0 for c in body.customers], dtype=np.int64)
     amounts = np.array([c.amount_cents or 0 for c in body.customers], dtype=np.int64)
     policy = DebitDatePolicy(pre_notification_days=body.pre_notification_days)
@@ -267,17 +242,7 @@ async def _answer(
                 "outputs": result.model_dump(mode="json", exclude={"decision_id", "customer_id"}),
             }
         )
-    try:
-        future = decision_log.submit(rows)
-        if settings.decision_log_wait_for_commit:
-            await asyncio.wait_for(asyncio.wrap_future(future), DECISION_LOG_TIMEOUT_S)
-    except (DecisionLogUnavailable, TimeoutError) as exc:
-        raise ProblemError(
-            503,
-            ProblemType.DECISION_LOG_UNAVAILABLE,
-            "Decision log unavailable",
-            "the suggestions could not be logged, so none are given; retry later",
-        ) from exc
+    await log_decisions(decision_log, rows, settings)
     return DebitDatesResponse(model_version=bundle.version, as_of=as_of, results=results)
 
 

@@ -17,21 +17,19 @@ The decision log is written by group commit and awaited before answering (see
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
-from features.events import EventArrays
 from models.bundle import Bundle
 from models.scoring import RiskAssessment, assess
-from service.decision_log import DecisionLogUnavailable, feature_dict, new_decision_id
+from service.decision_log import feature_dict, new_decision_id
 from service.deps import BundleDep, DecisionLogDep, MetricsDep, SettingsDep, StoreDep, require_scope
-from service.errors import ProblemError, ProblemType, problem_responses
+from service.errors import problem_responses
+from service.routes.common import log_decisions, read_events
 from service.schemas import (
     ActionOut,
     ReasonOut,
@@ -44,7 +42,6 @@ from service.settings import Scope
 
 router = APIRouter(tags=["collection"])
 
-DECISION_LOG_TIMEOUT_S = 5.0
 
 
 @router.post(
@@ -75,46 +72,12 @@ async def risk_scores(
         )
     as_of = body.as_of or settings.default_as_of or today()
 
-    try:
-        if getattr(store, "dialect", "sqlite") == "sqlite":
-            columns = store.read_columns(ids)  # local file, ~0.2 ms: inline beats a thread hop
-        else:
-            columns = await run_in_threadpool(store.read_columns, ids)
-    except Exception as exc:
-        raise ProblemError(
-            503,
-            ProblemType.STORE_UNAVAILABLE,
-            "Event store unavailable",
-            f"the event store could not be read ({type(exc).__name__})",
-        ) from exc
-    known = set(columns["customers"]["customer_id"].tolist())
-    unknown = [i for i in ids if i not in known]
-    if unknown:
-        raise ProblemError(
-            404,
-            ProblemType.UNKNOWN_CUSTOMER,
-            "Unknown customer" if len(unknown) == 1 else "Unknown customers",
-            f"{len(unknown)} of {len(ids)} customer ids are not in the event store; "
-            "nothing was scored",
-            unknown_customer_ids=unknown,
-        )
-
-    events = EventArrays.from_columns(columns, ids)
+    events = await read_events(store, ids)
     assessments = assess(bundle, events, as_of, explain=body.explain)
 
     request_id = str(uuid.uuid4())
     results, rows = _shape(assessments, bundle, body, as_of, request_id)
-    try:
-        future = decision_log.submit(rows)
-        if settings.decision_log_wait_for_commit:
-            await asyncio.wait_for(asyncio.wrap_future(future), DECISION_LOG_TIMEOUT_S)
-    except (DecisionLogUnavailable, TimeoutError) as exc:
-        raise ProblemError(
-            503,
-            ProblemType.DECISION_LOG_UNAVAILABLE,
-            "Decision log unavailable",
-            "the decisions could not be logged, so none are given; retry later",
-        ) from exc
+    await log_decisions(decision_log, rows, settings)
     for r in results:
         metrics.scores.labels(r.band).inc()
     metrics.decisions_logged.inc(len(rows))
