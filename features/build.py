@@ -91,10 +91,12 @@ FEATURES: Final[tuple[FeatureSpec, ...]] = (
     FeatureSpec(
         "paid_to_billed_90d",
         "payments received in the last 90 days / amount billed in the last 90 days",
+        -1,
     ),
     FeatureSpec(
         "paid_30d_to_prior_month_billed",
         "payments received in the last 30 days / amount billed 31-60 days ago",
+        -1,
     ),
     # --- direct debits
     FeatureSpec("failed_debits_90d", "failed direct debits in the last 90 days", +1),

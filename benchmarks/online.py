@@ -1,0 +1,385 @@
+"""Online speed: POST /v1/risk/scores for one customer under load, beside a bare FastAPI endpoint.
+
+Setup (:func:`prepare_world`): simulate a population, ingest it into a SQLite event store,
+train and force-promote a champion in a temporary folder (or reuse one given by
+``--world``). Both servers run under uvicorn with 2 workers on 127.0.0.1 on a free port;
+a pure-Python asyncio load generator (keep-alive HTTP/1.1 on raw streams) keeps 16 requests in flight for
+``duration_s`` seconds against each, in the same run. The load generator runs on the same
+2 cores as the servers, so absolute figures understate the servers (most of all the bare
+one: the ratio is conservative).
+
+The in-process split times the functions the route calls, one customer at a time:
+store read, features (EventArrays + build_features), predict, reasons (pred_contrib),
+response (pydantic models + JSON).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import ROOT, free_port, stats
+
+CONCURRENCY = 16
+WORKERS = 2
+
+
+def prepare_world(directory: Path, customers: int = 20_000, months: int = 24) -> dict[str, Any]:
+    """Simulate, ingest, train and promote into ``directory``; returns timings and the as_of."""
+    from features.store import EventStore
+    from training.pipeline import run_training
+    from training.settings import TrainingSettings
+    from training.simulator import SimulationConfig, simulate
+
+    settings = TrainingSettings(data_dir=directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Any] = {"customers": customers, "months": months}
+    started = time.perf_counter()
+    result = simulate(SimulationConfig(n_customers=customers, months=months, seed=42))
+    out["simulate_s"] = time.perf_counter() - started
+    result.write(settings.simulation_dir)
+    store = EventStore(settings.store_url)
+    try:
+        store.create_schema()
+        started = time.perf_counter()
+        report = store.ingest(result.tables)
+        out["ingest_s"] = time.perf_counter() - started
+        out["events"] = int(sum(len(df) for df in result.tables.values()))
+        del report
+    finally:
+        store.dispose()
+    started = time.perf_counter()
+    trained = run_training(settings, truth_dir=settings.simulation_dir, force=True)
+    out["train_s"] = time.perf_counter() - started
+    out["metrics"] = trained.candidate.metrics
+    out["version"] = trained.version
+    return out
+
+
+def world_as_of(store_url: str) -> date:
+    """The day after the last invoice in the store: "now" in the simulated world."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(store_url)
+    with engine.connect() as conn:
+        last = conn.execute(sa.text("SELECT max(issue_date) FROM invoices")).scalar()
+    engine.dispose()
+    from datetime import timedelta
+
+    import pandas as pd
+
+    if last is None:
+        raise ValueError(f"no invoices in {store_url}: nothing to score")
+    return (pd.Timestamp(last) + timedelta(days=1)).date()
+
+
+def _wait_ready(url: str, timeout_s: float = 90.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"server at {url} not ready after {timeout_s} s")
+
+
+def _start(cmd: list[str], env: dict[str, str], ready_url: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        _wait_ready(ready_url)
+    except Exception:
+        _stop(proc)
+        raise
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)  # the uvicorn parent and its own workers only
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+async def _load(
+    url: str, bodies: list[bytes], headers: dict[str, str], duration_s: float
+) -> dict[str, Any]:
+    """Keep ``CONCURRENCY`` keep-alive HTTP/1.1 connections busy for ``duration_s`` seconds.
+
+    A minimal client on asyncio streams (request bytes prebuilt, responses read by
+    Content-Length): httpx's AsyncClient costs ~0.5 ms of CPU per request, which on 2
+    shared cores made the load generator, not the server, the bottleneck.
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    requests = [
+        (
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{head}Content-Length: {len(b)}\r\n\r\n"
+        ).encode()
+        + b
+        for b in bodies
+    ]
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + duration_s
+
+    async def worker(seed: int) -> None:
+        nonlocal errors
+        rng = random.Random(seed)
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while True:
+                started = time.perf_counter()
+                if started >= stop_at:
+                    return
+                try:
+                    writer.write(rng.choice(requests))
+                    status_line = await reader.readline()
+                    length = 0
+                    while True:
+                        line = await reader.readline()
+                        if line in (b"\r\n", b""):
+                            break
+                        if line[:15].lower() == b"content-length:":
+                            length = int(line[15:])
+                    await reader.readexactly(length)
+                    ok = status_line.split(b" ", 2)[1:2] == [b"200"]
+                except (ConnectionError, asyncio.IncompleteReadError, IndexError, ValueError):
+                    ok = False
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+                latencies.append(time.perf_counter() - started)
+                if not ok:
+                    errors += 1
+        finally:
+            writer.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(CONCURRENCY)))
+    elapsed = time.perf_counter() - began
+    lat = np.array(latencies) * 1000
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "seconds": round(elapsed, 2),
+        "rps": len(latencies) / elapsed,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p90_ms": float(np.percentile(lat, 90)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "max_ms": float(lat.max()),
+    }
+
+
+def load_test(
+    world: Path, as_of: date, customer_ids: list[str], duration_s: float
+) -> dict[str, Any]:
+    """Bare endpoint, then the score endpoint, each for ``duration_s`` at concurrency 16."""
+    import json
+
+    bodies = [
+        json.dumps({"customer_ids": [c], "as_of": as_of.isoformat()}).encode() for c in customer_ids
+    ]
+    headers = {"Content-Type": "application/json", "X-API-Key": "dev-key"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    out: dict[str, Any] = {}
+
+    port = free_port()
+    bare = _start(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "benchmarks.bare_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(WORKERS),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env,
+        f"http://127.0.0.1:{port}/docs",
+    )
+    try:
+        asyncio.run(
+            _load(f"http://127.0.0.1:{port}/v1/risk/scores", bodies, headers, 3.0)
+        )  # warm-up
+        out["bare"] = asyncio.run(
+            _load(f"http://127.0.0.1:{port}/v1/risk/scores", bodies, headers, duration_s)
+        )
+    finally:
+        _stop(bare)
+
+    port = free_port()
+    senv = {**env, "TIJDIG_DATA_DIR": str(world), "TIJDIG_DEFAULT_AS_OF": as_of.isoformat()}
+    senv.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    score = _start(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(WORKERS),
+        ],
+        senv,
+        f"http://127.0.0.1:{port}/readyz",
+    )
+    try:
+        asyncio.run(_load(f"http://127.0.0.1:{port}/v1/risk/scores", bodies, headers, 3.0))
+        out["score"] = asyncio.run(
+            _load(f"http://127.0.0.1:{port}/v1/risk/scores", bodies, headers, duration_s)
+        )
+    finally:
+        _stop(score)
+    return out
+
+
+def in_process_split(
+    world: Path, as_of: date, customer_ids: list[str], repeats: int = 5, per_repeat: int = 200
+) -> dict[str, Any]:
+    """Median µs per request of each step the route takes, one customer per request."""
+    import gc
+
+    from features.build import build_features
+    from features.events import EventArrays
+    from features.store import EventStore
+    from service.model import load_checked_bundle
+    from service.schemas import ReasonOut, RiskResult
+    from service.settings import ServiceSettings
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    settings = ServiceSettings(data_dir=world)
+    bundle = load_checked_bundle(settings.model_uri, settings.mlflow_tracking_uri)
+    store = EventStore(settings.store_url)
+    gc.collect()
+    gc.freeze()
+    steps = ("store read", "features", "predict", "reasons", "response")
+    runs: dict[str, list[float]] = {s: [] for s in steps}
+    rng = random.Random(0)
+    try:
+        for _ in range(repeats + 1):  # the first repeat warms caches and is dropped
+            sample = [rng.choice(customer_ids) for _ in range(per_repeat)]
+            acc = dict.fromkeys(steps, 0.0)
+            for cid in sample:
+                t0 = time.perf_counter()
+                cols = store.read_columns([cid])
+                t1 = time.perf_counter()
+                X = build_features(EventArrays.from_columns(cols, [cid]), as_of)
+                t2 = time.perf_counter()
+                p = bundle.predict_proba(X)
+                t3 = time.perf_counter()
+                reasons = bundle.explain(X)[0]
+                t4 = time.perf_counter()
+                result = RiskResult(
+                    customer_id=cid,
+                    probability=float(p[0]),
+                    band=bundle.policy.band(float(p[0])).value,
+                    early_warning=bool(p[0] >= bundle.policy.early_warning_threshold),
+                    reasons=[
+                        ReasonOut(
+                            code=r.code.value,
+                            feature=r.feature,
+                            value=r.value,
+                            contribution=r.contribution,
+                            text_en=r.text_en,
+                            text_nl=r.text_nl,
+                        )
+                        for r in reasons
+                    ],
+                    recommended_action=_action(bundle, float(p[0]), reasons),
+                    decision_id="00000000-0000-0000-0000-000000000000",
+                )
+                result.model_dump_json()
+                t5 = time.perf_counter()
+                for s, dt in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+                    acc[s] += dt
+            for s in steps:
+                runs[s].append(acc[s] / per_repeat * 1e6)
+    finally:
+        store.dispose()
+        gc.unfreeze()
+    out = {}
+    for s in steps:
+        st = stats(runs[s][1:])
+        out[s] = {"median_us": st["median"], "iqr_us": st["iqr"], "min_us": st["min"]}
+    return out
+
+
+def _action(bundle: Any, p: float, reasons: list[Any]) -> Any:
+    from models.policy import ACTION_TEXTS
+    from service.schemas import ActionOut
+
+    action = bundle.policy.action(p, reasons)
+    channel, en, nl = ACTION_TEXTS[action]
+    return ActionOut(action=action.value, channel=channel, text_en=en, text_nl=nl)
+
+
+def run(quick: bool = False, world: Path | None = None) -> dict[str, Any]:
+    duration = 10.0 if quick else 30.0
+    customers = 5_000 if quick else 20_000
+    with tempfile.TemporaryDirectory(prefix="tijdig-bench-online-") as tmp:
+        built: dict[str, Any] = {}
+        if world is None:
+            world = Path(tmp) / "world"
+            built = prepare_world(world, customers=customers)
+        from features.store import EventStore
+        from service.settings import ServiceSettings
+
+        url = ServiceSettings(data_dir=world).store_url
+        as_of = world_as_of(url)
+        store = EventStore(url)
+        ids = store.customer_ids()
+        store.dispose()
+        sample = random.Random(1).sample(ids, min(2_000, len(ids)))
+        load = load_test(world, as_of, sample, duration)
+        split = in_process_split(world, as_of, sample, repeats=3 if quick else 5)
+    ratio = load["score"]["rps"] / load["bare"]["rps"]
+    return {
+        "name": "online",
+        "setup": (
+            f"{customers:,} simulated customers in a SQLite store, champion trained and promoted in a temp folder; "
+            f"uvicorn {WORKERS} workers on 127.0.0.1; asyncio keep-alive load generator, {CONCURRENCY} connections, "
+            f"{duration:.0f} s per endpoint after 3 s warm-up, one random customer per request (as_of {as_of}); "
+            "the load generator shares the 2 cores with the servers."
+        ),
+        "world": {k: v for k, v in built.items() if k != "metrics"},
+        "load": load,
+        "ratio_rps": ratio,
+        "split": split,
+        "notes": [],
+    }

@@ -1,0 +1,9 @@
+"""Importers: external data sources mapped onto tijdig's event contract."""
+
+from training.importers.monthly_statements import (
+    MappingConfig,
+    MonthlyImport,
+    import_monthly_statements,
+)
+
+__all__ = ["MappingConfig", "MonthlyImport", "import_monthly_statements"]

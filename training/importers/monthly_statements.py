@@ -1,0 +1,465 @@
+"""Import monthly-statement data (one row per account, one column group per month) as events.
+
+Card issuers, lenders and utilities often export history as one wide row per account:
+for each month a *statement amount*, the *amount paid* that month and a *delay status*
+(how many months the account is behind). :func:`import_monthly_statements` turns such a
+table into tijdig's event contract (:mod:`features.schemas`) plus an external-label frame
+(``customer_id, as_of, label``), so the one feature definition
+(:func:`features.build.build_features`) and tijdig's own training see real history.
+
+The column mapping lives in a JSON config (:class:`MappingConfig`;
+``training/importers/taiwan.json`` is the UCI Taiwan credit-card example); the README in
+this folder documents every choice. In short, for month ``t`` (chronological, ``0..T-1``):
+
+* **statement → invoice**: issued on the last day of month ``t`` for the statement amount
+  (only when > 0), due ``due_days`` later (so month ``t``'s statement is due in ``t+1``).
+* **delay status → settlement day**: the status ``d`` observed at the end of month ``t``
+  says the account is ``d`` months behind, i.e. the statement issued ``d`` months earlier
+  is still unpaid. Statement ``k`` is therefore still unpaid at the end of month ``t``
+  when ``d_t >= t - k``; it is settled in the first month where that stops holding:
+  before its due date (``paid_in_full`` status, ``paid_early_days`` early), on its due date
+  (``on_time`` status, e.g. revolving credit with the minimum paid) or ``30 × j`` days
+  after it when it was ``j`` months late. Still behind at the last month → open.
+  A status that points before the first month creates a *carry-over* invoice for that
+  earlier statement (amount: the first positive statement amount), so "6 months behind"
+  stays 6 months behind.
+* **amount paid → payments**: the real amounts, dated on the due date of the previous
+  statement (or its earlier settlement day), allocated oldest-open-invoice first without
+  settling an invoice before its status-derived day; what remains of a payment goes to
+  the latest statement. A synthetic *settlement* payment (id suffix ``-s``) completes each
+  invoice on its settlement day. Payment totals therefore equal the source's, plus the
+  settlement remainders that the delay status implies.
+* **static attributes → customer record**: declared income from a proxy column (the credit
+  limit × a factor: tree models are scale invariant; the ratio features become
+  utilisation), birth year from age, household type from a marital-status column **only
+  when sensitive attributes are explicitly allowed** (otherwise ``household_default``).
+  Columns the contract has no place for (sex, education) come back as ``side`` — for
+  comparison experiments only, never ingested.
+* **label → external label** at ``label_as_of`` (after every imported event).
+
+Amounts are multiplied by ``cents_per_unit`` (NT$ → euro cents at ~40 NT$/€ for Taiwan)
+and rounded, at least 1 cent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.schemas import MAX_AMOUNT_CENTS, TABLES, columns_of
+
+DAYS_PER_MONTH_LATE = 30
+
+
+@dataclass(frozen=True)
+class MonthColumns:
+    """The source columns of one statement month."""
+
+    period: str  # "YYYY-MM"
+    statement: str
+    paid: str
+    status: str
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    """How a wide monthly-statement table maps to events. Load with :meth:`from_file`."""
+
+    id_column: str
+    label_column: str | None
+    label_as_of: str
+    months: tuple[MonthColumns, ...]
+    paid_in_full_status: tuple[int, ...] = (-2, -1)
+    on_time_status: tuple[int, ...] = (0,)
+    max_months_late: int = 9
+    due_days: int = 20
+    paid_early_days: int = 5
+    cents_per_unit: float = 100.0
+    id_prefix: str = ""
+    created_at: str | None = None
+    declared_income_column: str | None = None
+    declared_income_factor: float = 1.0
+    age_column: str | None = None
+    age_reference_year: int | None = None
+    household_column: str | None = None
+    household_map: dict[str, str] = field(default_factory=dict)
+    household_default: str = "single"
+    sensitive_columns: tuple[str, ...] = ()
+    side_columns: tuple[str, ...] = ()
+    product: str = "other"
+    collection_method: str = "transfer"
+
+    def __post_init__(self) -> None:
+        if len(self.months) < 2:
+            raise ValueError(
+                f"months must list at least 2 statement months; got {len(self.months)}"
+            )
+        periods = [pd.Period(m.period, "M") for m in self.months]
+        if any(b != a + 1 for a, b in itertools.pairwise(periods)):
+            raise ValueError(
+                f"months must be consecutive and chronological; got {[m.period for m in self.months]}"
+            )
+        if self.due_days < 1 or self.due_days > 27:
+            raise ValueError(f"due_days must be between 1 and 27; got {self.due_days}")
+        if self.cents_per_unit <= 0:
+            raise ValueError(f"cents_per_unit must be positive; got {self.cents_per_unit}")
+        if pd.Timestamp(self.label_as_of) <= periods[-1].to_timestamp(how="end").normalize():
+            raise ValueError(f"label_as_of {self.label_as_of} must be after the last statement day")
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> MappingConfig:
+        status = raw.get("status", {})
+        customer = raw.get("customer", {})
+        return cls(
+            id_column=raw["id_column"],
+            label_column=raw.get("label_column"),
+            label_as_of=raw["label_as_of"],
+            months=tuple(MonthColumns(**m) for m in raw["months"]),
+            paid_in_full_status=tuple(status.get("paid_in_full", (-2, -1))),
+            on_time_status=tuple(status.get("on_time", (0,))),
+            max_months_late=int(status.get("max_months_late", 9)),
+            due_days=int(raw.get("due_days", 20)),
+            paid_early_days=int(raw.get("paid_early_days", 5)),
+            cents_per_unit=float(raw.get("cents_per_unit", 100.0)),
+            id_prefix=raw.get("id_prefix", ""),
+            created_at=customer.get("created_at"),
+            declared_income_column=customer.get("declared_income_column"),
+            declared_income_factor=float(customer.get("declared_income_factor", 1.0)),
+            age_column=customer.get("age_column"),
+            age_reference_year=customer.get("age_reference_year"),
+            household_column=customer.get("household_column"),
+            household_map={str(k): v for k, v in customer.get("household_map", {}).items()},
+            household_default=customer.get("household_default", "single"),
+            sensitive_columns=tuple(raw.get("sensitive_columns", ())),
+            side_columns=tuple(raw.get("side_columns", ())),
+            product=raw.get("product", "other"),
+            collection_method=raw.get("collection_method", "transfer"),
+        )
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> MappingConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def required_columns(self, allow_sensitive: bool) -> list[str]:
+        cols = [self.id_column]
+        for m in self.months:
+            cols += [m.statement, m.paid, m.status]
+        for c in (self.declared_income_column, self.age_column):
+            if c:
+                cols.append(c)
+        if self.label_column:
+            cols.append(self.label_column)
+        if allow_sensitive and self.household_column:
+            cols.append(self.household_column)
+        return cols
+
+
+@dataclass
+class MonthlyImport:
+    """The import result: event frames (contract columns), labels and side attributes."""
+
+    frames: dict[str, pd.DataFrame]
+    labels: pd.DataFrame  # customer_id, as_of, label
+    side: pd.DataFrame  # customer_id + side columns (never ingested)
+    report: dict[str, int]
+
+    def write(self, directory: Path, fmt: str = "parquet") -> None:
+        """Event tables as ``<table>.<fmt>``, plus ``labels.<fmt>`` (and ``side`` when present)."""
+        from features.io import write_event_dir
+
+        directory.mkdir(parents=True, exist_ok=True)
+        write_event_dir(self.frames, directory, fmt=fmt)  # type: ignore[arg-type]
+        for name, df in (("labels", self.labels), ("side_attributes", self.side)):
+            if name == "side_attributes" and df.shape[1] <= 1:
+                continue
+            if fmt == "csv":
+                df.to_csv(directory / f"{name}.csv", index=False)
+            else:
+                df.to_parquet(directory / f"{name}.parquet", index=False)
+
+
+def _cents(values: np.ndarray, per_unit: float) -> np.ndarray:
+    out = np.rint(np.asarray(values, dtype=np.float64) * per_unit).astype(np.int64)
+    return np.clip(out, 1, MAX_AMOUNT_CENTS)
+
+
+def import_monthly_statements(
+    source: pd.DataFrame, config: MappingConfig, *, allow_sensitive: bool = False
+) -> MonthlyImport:
+    """Map a wide monthly-statement table to event frames and external labels.
+
+    ``allow_sensitive=False`` (the default) never reads ``config.sensitive_columns``:
+    household type then is ``household_default`` and side attributes leave them out.
+    """
+    missing = [c for c in config.required_columns(allow_sensitive) if c not in source.columns]
+    if missing:
+        raise ValueError(f"the source lacks mapped columns {missing}; check the mapping config")
+    if source[config.id_column].duplicated().any():
+        dup = source.loc[source[config.id_column].duplicated(), config.id_column].head(5).tolist()
+        raise ValueError(f"{config.id_column} must be unique; duplicated e.g. {dup}")
+
+    n = len(source)
+    T = len(config.months)
+    ids = np.array(
+        [f"{config.id_prefix}{v}" for v in source[config.id_column].astype(str)], dtype=object
+    )
+    status = np.stack(
+        [pd.to_numeric(source[m.status]).to_numpy(np.int64) for m in config.months], axis=1
+    )
+    status = np.minimum(status, config.max_months_late)
+    bill = np.stack(
+        [pd.to_numeric(source[m.statement]).to_numpy(np.float64) for m in config.months], axis=1
+    )
+    paid = np.stack(
+        [pd.to_numeric(source[m.paid]).to_numpy(np.float64) for m in config.months], axis=1
+    )
+
+    # statement k (k < 0: carry-over before the first month) -> issue day, due day
+    first_period = pd.Period(config.months[0].period, "M")
+    K = int(max(0, status[:, 0].max()))  # how far the first status points back
+    ks = list(range(-K, T))
+    issue = {k: (first_period + k).to_timestamp(how="end").normalize() for k in ks}
+    due = {k: issue[k] + pd.Timedelta(days=config.due_days) for k in ks}
+
+    first_positive = np.where(bill > 0, bill, np.nan)
+    carry_amount = pd.DataFrame(first_positive).bfill(axis=1).iloc[:, 0].to_numpy()
+
+    never = np.datetime64("NaT", "ns")
+    paid_full = np.isin(status, config.paid_in_full_status)
+    # per statement: exists, amount, settlement timestamp (NaT = open at label_as_of)
+    inv_rows: list[pd.DataFrame] = []
+    settle_of: dict[int, np.ndarray] = {}
+    exists_of: dict[int, np.ndarray] = {}
+    amount_of: dict[int, np.ndarray] = {}
+    for k in ks:
+        if k >= 0:
+            exists = bill[:, k] > 0
+            amount = np.where(exists, bill[:, k], 0.0)
+        else:
+            exists = (status[:, 0] >= -k) & np.isfinite(carry_amount)
+            amount = np.where(exists, np.nan_to_num(carry_amount), 0.0)
+        settle = np.full(n, never, dtype="datetime64[ns]")
+        undecided = exists.copy()
+        for t in range(max(k + 1, 0), T):
+            j = t - k
+            behind = status[:, t] >= j
+            stop = undecided & ~behind
+            if j == 1:
+                early = stop & paid_full[:, t]
+                settle[early] = np.datetime64(
+                    due[k] - pd.Timedelta(days=config.paid_early_days), "ns"
+                )
+                settle[stop & ~paid_full[:, t]] = np.datetime64(due[k], "ns")
+            else:
+                settle[stop] = np.datetime64(
+                    due[k] + pd.Timedelta(days=DAYS_PER_MONTH_LATE * (j - 1)), "ns"
+                )
+            undecided &= behind
+        settle_of[k], exists_of[k], amount_of[k] = (
+            settle,
+            exists,
+            _cents(amount, config.cents_per_unit),
+        )
+        idx = np.flatnonzero(exists)
+        inv_rows.append(
+            pd.DataFrame(
+                {
+                    "invoice_id": [f"{cid}-{k + K:02d}" for cid in ids[idx]] if idx.size else [],
+                    "customer_id": ids[idx],
+                    "issue_date": np.full(idx.size, np.datetime64(issue[k], "ns")),
+                    "due_date": np.full(idx.size, np.datetime64(due[k], "ns")),
+                    "amount_cents": amount_of[k][idx],
+                    "product": config.product,
+                    "collection_method": config.collection_method,
+                }
+            )
+        )
+    invoices = pd.concat(inv_rows, ignore_index=True)
+
+    payments, report = _payments(
+        ids, ks, K, issue, due, exists_of, amount_of, settle_of, paid, config
+    )
+
+    customers = pd.DataFrame({"customer_id": ids})
+    customers["household_type"] = config.household_default
+    if allow_sensitive and config.household_column:
+        mapped = source[config.household_column].astype(str).map(config.household_map)
+        customers["household_type"] = mapped.fillna(config.household_default).to_numpy()
+    if config.age_column and config.age_reference_year:
+        age = pd.to_numeric(source[config.age_column], errors="coerce")
+        customers["birth_year"] = (config.age_reference_year - age).round().astype("Int64")
+    else:
+        customers["birth_year"] = pd.array([pd.NA] * n, dtype="Int64")
+    if config.declared_income_column:
+        value = pd.to_numeric(source[config.declared_income_column], errors="coerce").to_numpy(
+            np.float64
+        )
+        cents = np.clip(
+            np.rint(value * config.declared_income_factor * config.cents_per_unit),
+            0,
+            MAX_AMOUNT_CENTS,
+        )
+        customers["declared_net_income_cents"] = pd.array(
+            [pd.NA if c != c else int(c) for c in cents], dtype="Int64"
+        )
+    else:
+        customers["declared_net_income_cents"] = pd.array([pd.NA] * n, dtype="Int64")
+    created = (
+        pd.Timestamp(config.created_at)
+        if config.created_at
+        else issue[ks[0]] - pd.Timedelta(days=1)
+    )
+    customers["created_at"] = created
+    customers = customers[columns_of("customers")]
+
+    frames = {
+        "customers": customers,
+        "invoices": invoices[columns_of("invoices")],
+        "payments": payments,
+    }
+    for table in TABLES:
+        if table not in frames:
+            frames[table] = pd.DataFrame({c: [] for c in columns_of(table)})
+
+    if config.label_column:
+        labels = pd.DataFrame(
+            {
+                "customer_id": ids,
+                "as_of": pd.Timestamp(config.label_as_of),
+                "label": pd.to_numeric(source[config.label_column]).to_numpy(np.int64),
+            }
+        )
+    else:
+        labels = pd.DataFrame({"customer_id": [], "as_of": [], "label": []})
+    side_cols = [
+        c
+        for c in config.side_columns
+        if c in source.columns and (allow_sensitive or c not in config.sensitive_columns)
+    ]
+    side = pd.DataFrame({"customer_id": ids, **{c: source[c].to_numpy() for c in side_cols}})
+    report.update(
+        customers=n,
+        invoices=len(invoices),
+        carry_over_invoices=int(sum(exists_of[k].sum() for k in ks if k < 0)),
+        open_invoices=int(sum((exists_of[k] & np.isnat(settle_of[k])).sum() for k in ks)),
+    )
+    return MonthlyImport(frames=frames, labels=labels, side=side, report=report)
+
+
+def _payments(
+    ids: np.ndarray,
+    ks: list[int],
+    K: int,
+    issue: dict[int, pd.Timestamp],
+    due: dict[int, pd.Timestamp],
+    exists_of: dict[int, np.ndarray],
+    amount_of: dict[int, np.ndarray],
+    settle_of: dict[int, np.ndarray],
+    paid: np.ndarray,
+    config: MappingConfig,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Real payments (allocated oldest open first) and settlement remainders, per customer.
+
+    The amount paid in month ``t`` is dated on the due day of statement ``t-1`` (its
+    settlement day when that was earlier). It never settles an invoice before the
+    status-derived day; what cannot go to an open invoice goes to the latest statement
+    already settled by then (so it changes no settlement day), else it is dropped. Each settled invoice gets a remainder payment on its settlement day.
+    """
+    n, T = paid.shape
+    pay_cents = np.where(paid > 0, _cents(paid, config.cents_per_unit), 0)
+    day0 = np.datetime64("1970-01-01", "D")
+
+    def day(ts: pd.Timestamp) -> int:
+        return int((np.datetime64(ts.date(), "D") - day0).astype(np.int64))
+
+    issue_day = {k: day(issue[k]) for k in ks}
+    first = pd.Period(config.months[0].period, "M")
+    prev_due_day = [
+        day(
+            (first + t - 1).to_timestamp(how="end").normalize() + pd.Timedelta(days=config.due_days)
+        )
+        for t in range(T)
+    ]
+    settle_day = {
+        k: np.where(np.isnat(s), -1, (s.astype("datetime64[D]") - day0).astype(np.int64))
+        for k, s in settle_of.items()
+    }
+    out_id: list[str] = []
+    out_cust: list[str] = []
+    out_inv: list[str] = []
+    out_day: list[int] = []
+    out_amt: list[int] = []
+    dropped = 0
+    for i in range(n):
+        cid = ids[i]
+        inv = [k for k in ks if exists_of[k][i]]
+        if not inv:
+            dropped += int((pay_cents[i] > 0).sum())
+            continue
+        amount = {k: int(amount_of[k][i]) for k in inv}
+        settle = {k: int(settle_day[k][i]) for k in inv}  # -1 = open
+        got = dict.fromkeys(inv, 0)
+        seq = 0
+        for t in range(T):
+            cents = int(pay_cents[i, t])
+            if cents <= 0:
+                continue
+            prev = t - 1
+            x = prev_due_day[t]
+            if prev in settle and 0 <= settle[prev] < x:
+                x = settle[prev]
+            for k in inv:  # oldest first
+                if cents == 0:
+                    break
+                if issue_day[k] >= x or (0 <= settle[k] < x):
+                    continue
+                room = amount[k] - got[k] - (0 if settle[k] == x else 1)
+                take = min(cents, max(room, 0))
+                if take > 0:
+                    got[k] += take
+                    cents -= take
+                    out_id.append(f"{cid}-p{t:02d}{seq}")
+                    out_cust.append(cid)
+                    out_inv.append(f"{cid}-{k + K:02d}")
+                    out_day.append(x)
+                    out_amt.append(take)
+                    seq += 1
+            if cents > 0:  # overpayment: to the latest statement already settled by then
+                latest = [k for k in inv if issue_day[k] < x and 0 <= settle[k] <= x]
+                if not latest:
+                    dropped += 1
+                    continue
+                k = latest[-1]
+                got[k] += cents
+                out_id.append(f"{cid}-p{t:02d}{seq}")
+                out_cust.append(cid)
+                out_inv.append(f"{cid}-{k + K:02d}")
+                out_day.append(x)
+                out_amt.append(min(cents, MAX_AMOUNT_CENTS))
+                seq += 1
+        for k in inv:
+            if settle[k] >= 0 and got[k] < amount[k]:
+                out_id.append(f"{cid}-{k + K:02d}-s")
+                out_cust.append(cid)
+                out_inv.append(f"{cid}-{k + K:02d}")
+                out_day.append(settle[k])
+                out_amt.append(amount[k] - got[k])
+    payments = pd.DataFrame(
+        {
+            "payment_id": out_id,
+            "customer_id": out_cust,
+            "invoice_id": out_inv,
+            "paid_at": (day0 + np.asarray(out_day, dtype="timedelta64[D]")).astype(
+                "datetime64[ns]"
+            ),
+            "amount_cents": np.asarray(out_amt, dtype=np.int64),
+            "method": "transfer",
+        }
+    )
+    return payments[columns_of("payments")], {"payments_dropped": dropped}
