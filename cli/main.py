@@ -21,11 +21,15 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-models_app = typer.Typer(help="Inspect and promote registered model versions.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Inspect and promote registered model versions.", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
 console = Console(stderr=True)
 
-DataDir = Annotated[Path | None, typer.Option(help="local state folder (default .tijdig or $TIJDIG_DATA_DIR)")]
+DataDir = Annotated[
+    Path | None, typer.Option(help="local state folder (default .tijdig or $TIJDIG_DATA_DIR)")
+]
 
 
 def _training_settings(data_dir: Path | None) -> Any:
@@ -60,7 +64,9 @@ def simulate(
     customers: Annotated[int, typer.Option(min=10, help="number of customers")] = 20_000,
     months: Annotated[int, typer.Option(min=6, help="months of history")] = 24,
     seed: Annotated[int, typer.Option(help="random seed")] = 42,
-    out: Annotated[Path | None, typer.Option(help="output folder (default <data_dir>/simulation)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="output folder (default <data_dir>/simulation)")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Simulate a population with hidden ground truth; write event tables as Parquet."""
@@ -80,14 +86,20 @@ def simulate(
         )
     result.write(target)
     rows = {name: len(df) for name, df in result.tables.items()}
-    console.print(f"simulated {customers:,} customers × {months} months in {time.perf_counter() - started:.1f} s → {target}")
+    console.print(
+        f"simulated {customers:,} customers × {months} months in {time.perf_counter() - started:.1f} s → {target}"
+    )
     console.print(", ".join(f"{name} {count:,}" for name, count in rows.items()))
 
 
 @app.command()
 def ingest(
-    directory: Annotated[Path, typer.Argument(help="folder with <table>.parquet or <table>.csv files")],
-    store_url: Annotated[str | None, typer.Option(help="event store URL (default from settings)")] = None,
+    directory: Annotated[
+        Path, typer.Argument(help="folder with <table>.parquet or <table>.csv files")
+    ],
+    store_url: Annotated[
+        str | None, typer.Option(help="event store URL (default from settings)")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Validate and ingest an event folder in one transaction (all or nothing, idempotent)."""
@@ -107,7 +119,9 @@ def ingest(
     except IngestRejected as rejected:
         console.print(f"[red]rejected, nothing written:[/] {rejected.report.summary()}")
         for error in rejected.report.errors[:50]:
-            console.print(f"  {error.table} row {error.row} column {error.column}: {error.check} (value {error.value})")
+            console.print(
+                f"  {error.table} row {error.row} column {error.column}: {error.check} (value {error.value})"
+            )
         raise typer.Exit(code=1) from None
     finally:
         store.dispose()
@@ -137,20 +151,31 @@ def export(
 # ---------------------------------------------------------------------------- training
 @app.command()
 def train(
-    truth: Annotated[Path | None, typer.Option(help="simulation folder with hidden truth, for the oracle")] = None,
-    labels: Annotated[Path | None, typer.Option(help="external labels: CSV/Parquet with customer_id, as_of, label")] = None,
+    truth: Annotated[
+        Path | None, typer.Option(help="simulation folder with hidden truth, for the oracle")
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="external labels: CSV/Parquet with customer_id, as_of, label"),
+    ] = None,
     force: Annotated[bool, typer.Option(help="promote even when the gate refuses")] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Train on the event store; register the bundle; the promotion gate decides on `champion`."""
     settings = _training_settings(data_dir)
-    truth_dir = truth if truth is not None else (settings.simulation_dir if settings.simulation_dir.is_dir() else None)
+    truth_dir = (
+        truth
+        if truth is not None
+        else (settings.simulation_dir if settings.simulation_dir.is_dir() else None)
+    )
     result = _train(settings, truth_dir, labels, force)
     if not result.gate.promote:
         raise typer.Exit(code=3)
 
 
-def _train(settings: Any, truth_dir: Path | None, labels: Path | None = None, force: bool = False) -> Any:
+def _train(
+    settings: Any, truth_dir: Path | None, labels: Path | None = None, force: bool = False
+) -> Any:
     import pandas as pd
 
     from training.pipeline import run_training
@@ -160,12 +185,16 @@ def _train(settings: Any, truth_dir: Path | None, labels: Path | None = None, fo
         external = pd.read_parquet(labels) if labels.suffix == ".parquet" else pd.read_csv(labels)
     started = time.perf_counter()
     with _progress() as update:
-        result = run_training(settings, truth_dir=truth_dir, external_labels=external, force=force, progress=update)
+        result = run_training(
+            settings, truth_dir=truth_dir, external_labels=external, force=force, progress=update
+        )
     _print_metrics(result.candidate.metrics)
     colour = "green" if result.gate.promote else "yellow"
     console.print(f"version {result.version}: [{colour}]{result.gate.summary()}[/]")
-    console.print(f"trained on {result.n_snapshots:,} snapshots in {time.perf_counter() - started:.1f} s; "
-                  f"split {json.dumps(result.candidate.split.dates)}")
+    console.print(
+        f"trained on {result.n_snapshots:,} snapshots in {time.perf_counter() - started:.1f} s; "
+        f"split {json.dumps(result.candidate.split.dates)}"
+    )
     return result
 
 
@@ -196,7 +225,9 @@ def models_list(data_dir: DataDir = None) -> None:
         table.add_column(col)
     for row in registry.versions():
         table.add_row(
-            str(row["version"]), ",".join(row["aliases"]), row["gate"],
+            str(row["version"]),
+            ",".join(row["aliases"]),
+            row["gate"],
             f"{row['roc_auc']:.4f}" if row["roc_auc"] is not None else "",
             f"{row['ece']:.4f}" if row["ece"] is not None else "",
         )
@@ -204,7 +235,9 @@ def models_list(data_dir: DataDir = None) -> None:
 
 
 @models_app.command("promote")
-def models_promote(version: Annotated[str, typer.Argument(help="version number")], data_dir: DataDir = None) -> None:
+def models_promote(
+    version: Annotated[str, typer.Argument(help="version number")], data_dir: DataDir = None
+) -> None:
     """Point `champion` at VERSION (a human decision; recorded as such). Reload the service after."""
     from training.registry import Registry
 
@@ -230,7 +263,9 @@ def serve(
 def run(
     host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,
-    customers: Annotated[int, typer.Option(min=100, help="customers to simulate on first run")] = 20_000,
+    customers: Annotated[
+        int, typer.Option(min=100, help="customers to simulate on first run")
+    ] = 20_000,
     workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
 ) -> None:
     """The main job: on first run simulate, ingest, train and promote; then serve."""
@@ -252,7 +287,9 @@ def run(
             console.rule("2/3 ingest the events")
             ingest(settings.simulation_dir, store_url=None, data_dir=None)
         console.rule("3/3 train, register and promote")
-        result = _train(settings, settings.simulation_dir if settings.simulation_dir.is_dir() else None)
+        result = _train(
+            settings, settings.simulation_dir if settings.simulation_dir.is_dir() else None
+        )
         if not result.gate.promote:
             console.print("[red]the first model did not pass the gate; nothing to serve[/]")
             raise typer.Exit(code=3)
@@ -294,15 +331,21 @@ def _print_welcome(settings: Any, host: str, port: int) -> None:
     )
 
 
-
 # ---------------------------------------------------------------------------- import (issue 6)
 @app.command("import")
 def import_statements(
-    source: Annotated[Path, typer.Argument(help="CSV or Parquet: one row per account, column groups per month")],
-    mapping: Annotated[Path, typer.Option(help="mapping config JSON (e.g. training/importers/taiwan.json)")],
+    source: Annotated[
+        Path, typer.Argument(help="CSV or Parquet: one row per account, column groups per month")
+    ],
+    mapping: Annotated[
+        Path, typer.Option(help="mapping config JSON (e.g. training/importers/taiwan.json)")
+    ],
     out: Annotated[Path, typer.Option(help="output folder: event tables + labels")],
     allow_sensitive: Annotated[
-        bool, typer.Option(help="also map the config's sensitive columns (e.g. marital status); off by default")
+        bool,
+        typer.Option(
+            help="also map the config's sensitive columns (e.g. marital status); off by default"
+        ),
     ] = False,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
 ) -> None:
@@ -318,7 +361,9 @@ def import_statements(
     started = time.perf_counter()
     result = import_monthly_statements(frame, config, allow_sensitive=allow_sensitive)
     result.write(out, fmt=fmt)
-    console.print(f"imported {len(frame):,} accounts in {time.perf_counter() - started:.1f} s → {out}")
+    console.print(
+        f"imported {len(frame):,} accounts in {time.perf_counter() - started:.1f} s → {out}"
+    )
     console.print(result.report)
 
 
@@ -326,8 +371,12 @@ def import_statements(
 @app.command("score-batch")
 def score_batch_command(
     out: Annotated[Path, typer.Option(help="output Parquet file")] = Path("scores.parquet"),
-    as_of: Annotated[str | None, typer.Option(help="score as known at the start of this day (default: today)")] = None,
-    model_uri: Annotated[str | None, typer.Option(help="bundle folder or models:/ URI (default: the champion)")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="score as known at the start of this day (default: today)")
+    ] = None,
+    model_uri: Annotated[
+        str | None, typer.Option(help="bundle folder or models:/ URI (default: the champion)")
+    ] = None,
     partition_size: Annotated[int, typer.Option(min=1, help="customers per partition")] = 100_000,
     data_dir: DataDir = None,
 ) -> None:
@@ -345,13 +394,22 @@ def score_batch_command(
     started = time.perf_counter()
     try:
         with _progress() as update:
-            report = score_batch(store, bundle, day, out, partition_size=partition_size,
-                                 progress=lambda done, total: update("score", done, total))
+            report = score_batch(
+                store,
+                bundle,
+                day,
+                out,
+                partition_size=partition_size,
+                progress=lambda done, total: update("score", done, total),
+            )
     finally:
         store.dispose()
     elapsed = time.perf_counter() - started
-    console.print(f"scored {report.customers:,} customers ({report.flagged:,} flagged) in {elapsed:.1f} s "
-                  f"({report.customers / max(elapsed, 1e-9):,.0f}/s) → {out}")
+    console.print(
+        f"scored {report.customers:,} customers ({report.flagged:,} flagged) in {elapsed:.1f} s "
+        f"({report.customers / max(elapsed, 1e-9):,.0f}/s) → {out}"
+    )
+
 
 @app.command("debit-eval")
 def debit_eval(
@@ -369,52 +427,91 @@ def debit_eval(
 
 @app.command("plan-eval")
 def plan_eval(
-    customers: Annotated[int, typer.Option(min=100, help="simulated customers per population")] = 20_000,
+    customers: Annotated[
+        int, typer.Option(min=100, help="simulated customers per population")
+    ] = 20_000,
     months: Annotated[int, typer.Option(min=12, help="simulated months")] = 24,
     train_seed: Annotated[int, typer.Option(help="seed of the training simulation (A)")] = 101,
     eval_seed: Annotated[int, typer.Option(help="seed of the evaluation population (B)")] = 202,
-    bundle: Annotated[Path | None, typer.Option(help="use this bundle instead of training on seed A")] = None,
-    out: Annotated[Path | None, typer.Option(help="write plan_eval.json (and the bundle) here")] = None,
+    bundle: Annotated[
+        Path | None, typer.Option(help="use this bundle instead of training on seed A")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="write plan_eval.json (and the bundle) here")
+    ] = None,
 ) -> None:
     """Payment-plan evidence: tijdig's plans vs debt/5 vs the largest agreed amount (keep rate, repaid in 12 months)."""
     from training.plan_eval import run_plan_eval
 
-    report = run_plan_eval(n_customers=customers, months=months, train_seed=train_seed, eval_seed=eval_seed,
-                           bundle_path=bundle, out=out, log=console.print)
+    report = run_plan_eval(
+        n_customers=customers,
+        months=months,
+        train_seed=train_seed,
+        eval_seed=eval_seed,
+        bundle_path=bundle,
+        out=out,
+        log=console.print,
+    )
     console.print_json(json.dumps(report, default=str))
 
 
 @app.command("bnpl-eval")
 def bnpl_eval(
-    customers: Annotated[int, typer.Option(min=500, help="simulated customers per population")] = 20_000,
+    customers: Annotated[
+        int, typer.Option(min=500, help="simulated customers per population")
+    ] = 20_000,
     months: Annotated[int, typer.Option(min=12, help="simulated months")] = 24,
     train_seed: Annotated[int, typer.Option(help="seed of the training population")] = 101,
     eval_seed: Annotated[int, typer.Option(help="seed of the evaluation population")] = 42,
-    bundle: Annotated[Path | None, typer.Option(help="use this bundle instead of training one")] = None,
-    out: Annotated[Path | None, typer.Option(help="write bnpl_eval.json and the trade-off plot here")] = None,
+    bundle: Annotated[
+        Path | None, typer.Option(help="use this bundle instead of training one")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="write bnpl_eval.json and the trade-off plot here")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Pay-later evidence: approval rate vs orders ending in collection, tijdig vs 'approve all < EUR 1,000'."""
     from training.bnpl_eval import run_bnpl_eval
 
     settings = _training_settings(data_dir)
-    report = run_bnpl_eval(customers, months, train_seed, eval_seed, bundle, out,
-                           settings.mlflow_tracking_uri, log=console.print)
-    keys = ("naive_approve_under_1000", "tijdig_configured_policy", "tijdig_best_within_5_points",
-            "reduction_vs_naive_configured", "reduction_vs_naive_best",
-            "risk_only_at_95pct_approval_reduction", "perfect_foresight_at_95pct_approval_reduction")
+    report = run_bnpl_eval(
+        customers,
+        months,
+        train_seed,
+        eval_seed,
+        bundle,
+        out,
+        settings.mlflow_tracking_uri,
+        log=console.print,
+    )
+    keys = (
+        "naive_approve_under_1000",
+        "tijdig_configured_policy",
+        "tijdig_best_within_5_points",
+        "reduction_vs_naive_configured",
+        "reduction_vs_naive_best",
+        "risk_only_at_95pct_approval_reduction",
+        "perfect_foresight_at_95pct_approval_reduction",
+    )
     console.print_json(json.dumps({k: report.get(k) for k in keys}, default=str))
 
 
-decisions_app = typer.Typer(help="The decision log: export for audits, apply retention.", no_args_is_help=True)
+decisions_app = typer.Typer(
+    help="The decision log: export for audits, apply retention.", no_args_is_help=True
+)
 app.add_typer(decisions_app, name="decisions")
 
 
 @decisions_app.command("export")
 def decisions_export(
     path: Annotated[Path, typer.Argument(help="output file (JSON lines, one decision per line)")],
-    since: Annotated[str | None, typer.Option(help="from this date (YYYY-MM-DD), inclusive")] = None,
-    until: Annotated[str | None, typer.Option(help="until this date (YYYY-MM-DD), exclusive")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="from this date (YYYY-MM-DD), inclusive")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="until this date (YYYY-MM-DD), exclusive")
+    ] = None,
 ) -> None:
     """Export logged decisions (inputs, features, outputs, versions) for an audit."""
     from datetime import UTC, datetime
@@ -435,7 +532,9 @@ def decisions_export(
 
 @decisions_app.command("purge")
 def decisions_purge(
-    days: Annotated[int | None, typer.Option(help="keep this many days (default: the retention setting)")] = None,
+    days: Annotated[
+        int | None, typer.Option(help="keep this many days (default: the retention setting)")
+    ] = None,
 ) -> None:
     """Delete decisions older than the retention period (default at least 183 days)."""
     from service.decision_log import DecisionLog

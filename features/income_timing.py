@@ -41,7 +41,14 @@ import numpy as np
 
 from features.events import RESULT_CODES, SOURCE_CODES, EventArrays
 
-PATTERNS: Final = ("monthly_day", "last_working_day", "four_weekly", "weekly", "irregular", "unknown")
+PATTERNS: Final = (
+    "monthly_day",
+    "last_working_day",
+    "four_weekly",
+    "weekly",
+    "irregular",
+    "unknown",
+)
 MONTHLY_DAY, LAST_WORKING_DAY, FOUR_WEEKLY, WEEKLY, IRREGULAR, UNKNOWN = range(6)
 #: where the timing came from
 SOURCES: Final = ("none", "income_receipts", "debit_history")
@@ -147,10 +154,20 @@ class IncomeTiming:
     def take(self, idx: np.ndarray) -> IncomeTiming:
         return IncomeTiming(
             self.as_of,
-            *(np.asarray(getattr(self, f))[idx] for f in (
-                "pattern", "pay_day_of_month", "period_days", "phase", "shift",
-                "n_receipts", "confidence", "source", "monthly_income_cents",
-            )),
+            *(
+                np.asarray(getattr(self, f))[idx]
+                for f in (
+                    "pattern",
+                    "pay_day_of_month",
+                    "period_days",
+                    "phase",
+                    "shift",
+                    "n_receipts",
+                    "confidence",
+                    "source",
+                    "monthly_income_cents",
+                )
+            ),
         )
 
 
@@ -180,7 +197,11 @@ def detect_income_timing(
     order = np.lexsort((day, cust))
     cust, day, amount = cust[order], day[order], amount[order]
     # one receipt per customer and day (two transfers on one day are one pay)
-    keep = np.r_[True, (cust[1:] != cust[:-1]) | (day[1:] != day[:-1])] if len(cust) else np.zeros(0, bool)
+    keep = (
+        np.r_[True, (cust[1:] != cust[:-1]) | (day[1:] != day[:-1])]
+        if len(cust)
+        else np.zeros(0, bool)
+    )
     cust, day = cust[keep], day[keep]
 
     pattern = np.full(n, UNKNOWN, np.int64)
@@ -193,7 +214,11 @@ def detect_income_timing(
     source = np.full(n, SRC_NONE, np.int64)
 
     all_window = window & (inc["cust"] >= 0)
-    income_sum = np.bincount(inc["cust"][all_window], weights=inc["amount_cents"][all_window].astype(np.float64), minlength=n)
+    income_sum = np.bincount(
+        inc["cust"][all_window],
+        weights=inc["amount_cents"][all_window].astype(np.float64),
+        minlength=n,
+    )
     first_all = np.full(n, as_of, np.int64)
     np.minimum.at(first_all, inc["cust"][all_window], inc["day"][all_window])
     span_months = np.clip((as_of - first_all) / 30.44, 1.0, lookback_days / 30.44)
@@ -206,7 +231,11 @@ def detect_income_timing(
         np.minimum.at(first, cust, day)
         np.maximum.at(last, cust, day)
         span = np.where(count > 0, last - first, 0)
-        months_spanned = np.where(count > 0, _month(np.where(count > 0, last, 0)) - _month(np.where(count > 0, first, 0)) + 1, 0)
+        months_spanned = np.where(
+            count > 0,
+            _month(np.where(count > 0, last, 0)) - _month(np.where(count > 0, first, 0)) + 1,
+            0,
+        )
         denom_month = np.maximum(months_spanned, count).astype(np.float64)
 
         # monthly day D = 1..31, moved back (shift -1) or forward (+1) on closing days
@@ -235,7 +264,9 @@ def detect_income_timing(
 
         # last working day
         last_bd = cal.previous_business_day(_day_in_month(months, np.full(len(day), 31)))
-        lwd_score = _group_sum(cust, (last_bd == day)[:, None], n)[:, 0] / np.maximum(denom_month, 1)
+        lwd_score = _group_sum(cust, (last_bd == day)[:, None], n)[:, 0] / np.maximum(
+            denom_month, 1
+        )
 
         # periodic: nominal days d with d % P == phase, moved back on closing days
         periodic = {}
@@ -262,7 +293,9 @@ def detect_income_timing(
         one = count == 1  # one receipt: a monthly day, with little confidence
         pattern = np.where(one, MONTHLY_DAY, pattern)
         is_m = pattern == MONTHLY_DAY
-        pay_dom = np.where(is_m, monthly_best, np.where(pattern == LAST_WORKING_DAY, 31, np.nan)).astype(np.float64)
+        pay_dom = np.where(
+            is_m, monthly_best, np.where(pattern == LAST_WORKING_DAY, 31, np.nan)
+        ).astype(np.float64)
         shift = np.where(is_m & use_fwd, 1, -1)
         for code, p in ((FOUR_WEEKLY, 28), (WEEKLY, 7)):
             sel = pattern == code
@@ -270,9 +303,9 @@ def detect_income_timing(
             phase[sel] = periodic[code][0][sel]
         # shrink for few receipts: 3 receipts -> x0.75, 6 -> x0.86, 12 -> x0.92
         shrink = count / (count + 1.0)
-        confidence = np.where(
-            pattern == IRREGULAR, 1 - best_score, np.minimum(best_score, 1.0)
-        ) * shrink
+        confidence = (
+            np.where(pattern == IRREGULAR, 1 - best_score, np.minimum(best_score, 1.0)) * shrink
+        )
         confidence = np.where(one, 0.25, confidence)
         source = np.where(count > 0, SRC_RECEIPTS, SRC_NONE)
 
@@ -318,7 +351,11 @@ def infer_from_debits(
     deb = events.debits
     n = timing.n
     need = timing.source == SRC_NONE
-    w = (deb["day"] < timing.as_of) & (deb["day"] >= timing.as_of - lookback_days) & (deb["cust"] >= 0)
+    w = (
+        (deb["day"] < timing.as_of)
+        & (deb["day"] >= timing.as_of - lookback_days)
+        & (deb["cust"] >= 0)
+    )
     w &= need[np.maximum(deb["cust"], 0)]
     w &= deb["result"] != RESULT_CODES["reversed"]
     if not w.any():
@@ -340,7 +377,9 @@ def infer_from_debits(
     expect_ok = offset <= DEBIT_SUCCESS_HORIZON_DAYS
     agree = (expect_ok & ok[:, None]) | (~expect_ok & fail[:, None])
     s = _group_sum(cust, agree, n)
-    fail_offset = _group_sum(cust, np.where(fail[:, None], offset, 0), n) / np.maximum(n_fail, 1)[:, None]
+    fail_offset = (
+        _group_sum(cust, np.where(fail[:, None], offset, 0), n) / np.maximum(n_fail, 1)[:, None]
+    )
     s = s + 0.001 * fail_offset / 31
     best = np.argmax(s, axis=1)
     agreement = np.floor(s[np.arange(n), best]) / np.maximum(n_fail + n_ok, 1)
@@ -389,7 +428,9 @@ def expected_pay_days(
         cands = []
         for dm in (-1, 0, 1, 2):
             nom = _day_in_month(m + dm, dom)
-            cands.append(np.where(sh > 0, cal.next_business_day(nom), cal.previous_business_day(nom)))
+            cands.append(
+                np.where(sh > 0, cal.next_business_day(nom), cal.previous_business_day(nom))
+            )
         c = np.stack(cands, axis=1)
         last[monthly] = np.where(c <= d[:, None], c, -np.inf).max(axis=1)
         nxt[monthly] = np.where(c > d[:, None], c, np.inf).min(axis=1)
@@ -482,7 +523,11 @@ def first_attempts(events: EventArrays, retry_window_days: int = 10) -> np.ndarr
     last_failed = np.maximum.accumulate(idx)
     prev_failed = np.r_[-1, last_failed[:-1]]
     same = (prev_failed >= 0) & (c[np.maximum(prev_failed, 0)] == c)
-    retry = same & (d - d[np.maximum(prev_failed, 0)] <= retry_window_days) & (d > d[np.maximum(prev_failed, 0)])
+    retry = (
+        same
+        & (d - d[np.maximum(prev_failed, 0)] <= retry_window_days)
+        & (d > d[np.maximum(prev_failed, 0)])
+    )
     out = np.empty(k, bool)
     out[order] = ~retry
     return out

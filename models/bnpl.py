@@ -159,7 +159,9 @@ class BnplPolicy:
             "min_age_years": d["min_age_years"],
             "max_order_eur": d["max_order_eur"],
             "risk_cutoff": d["risk_cutoff"],
-            "limits_by_probability": [{"below": b, "limit_eur": lim} for b, lim in self.limits_by_probability],
+            "limits_by_probability": [
+                {"below": b, "limit_eur": lim} for b, lim in self.limits_by_probability
+            ],
             "thin_file": {
                 "min_tenure_days": self.thin_min_tenure_days,
                 "min_invoices_365d": self.thin_min_invoices_365d,

@@ -179,7 +179,9 @@ def detect_income(row: np.ndarray) -> DetectedIncome:
             Confidence.LOW,
             "net income the customer declared earlier; not verified against receipts",
         )
-    return DetectedIncome(None, IncomeMethod.UNKNOWN, Confidence.NONE, "no income data and nothing declared")
+    return DetectedIncome(
+        None, IncomeMethod.UNKNOWN, Confidence.NONE, "no income data and nothing declared"
+    )
 
 
 def budget_view(
@@ -200,11 +202,18 @@ def budget_view(
     detected = detect_income(features_row)
     if declared.net_income_eur is not None:
         income = DetectedIncome(
-            declared.net_income_eur, IncomeMethod.DECLARED_BY_CALLER, Confidence.MEDIUM,
+            declared.net_income_eur,
+            IncomeMethod.DECLARED_BY_CALLER,
+            Confidence.MEDIUM,
             "net income declared in this request",
         )
-        if detected.amount_eur and abs(detected.amount_eur - declared.net_income_eur) > 0.2 * detected.amount_eur:
-            notes.append("declared income differs more than 20% from the income seen on the account")
+        if (
+            detected.amount_eur
+            and abs(detected.amount_eur - declared.net_income_eur) > 0.2 * detected.amount_eur
+        ):
+            notes.append(
+                "declared income differs more than 20% from the income seen on the account"
+            )
     else:
         income = detected
     norm = amounts.bijstandsnorm_cents[household] / 100
@@ -257,7 +266,9 @@ def budget_arrays(X: np.ndarray, as_of_days: np.ndarray) -> tuple[np.ndarray, np
     f = FEATURE_INDEX
     n = X.shape[0]
     income = np.where(
-        X[:, f["has_income_data"]] == 1, X[:, f["income_monthly_365d_eur"]], X[:, f["declared_income_eur"]]
+        X[:, f["has_income_data"]] == 1,
+        X[:, f["income_monthly_365d_eur"]],
+        X[:, f["declared_income_eur"]],
     )
     income = np.where(income > 0, income, np.nan)
     floor = np.zeros(n)
@@ -265,7 +276,10 @@ def budget_arrays(X: np.ndarray, as_of_days: np.ndarray) -> tuple[np.ndarray, np
     households = [
         _household(a, c, p)
         for a, c, p in zip(
-            X[:, f["household_adults"]], X[:, f["household_children"]], X[:, f["household_pensioner"]], strict=True
+            X[:, f["household_adults"]],
+            X[:, f["household_children"]],
+            X[:, f["household_pensioner"]],
+            strict=True,
         )
     ]
     hh = np.asarray(households, dtype=object)

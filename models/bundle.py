@@ -135,7 +135,9 @@ class Bundle:
             metadata = _read_json(directory / "metadata.json")
             bnpl_path = directory / "bnpl_policy.json"
             bnpl_policy = (
-                BnplPolicy.from_dict(_read_json(bnpl_path)) if bnpl_path.is_file() else BnplPolicy.default()
+                BnplPolicy.from_dict(_read_json(bnpl_path))
+                if bnpl_path.is_file()
+                else BnplPolicy.default()
             )
             ref_path = directory / "reference.json"
             reference = _read_json(ref_path) if ref_path.is_file() else {}

@@ -60,7 +60,9 @@ class DebitDatePolicy:
 
     def __post_init__(self) -> None:
         if not 0 <= self.pre_notification_days <= 90:
-            raise ValueError(f"pre_notification_days must be 0..90; got {self.pre_notification_days}")
+            raise ValueError(
+                f"pre_notification_days must be 0..90; got {self.pre_notification_days}"
+            )
         if not 1 <= self.horizon_months <= 24:
             raise ValueError(f"horizon_months must be 1..24; got {self.horizon_months}")
 
@@ -125,7 +127,10 @@ TEXTS: Final[dict[ReasonCode, tuple[str, str]]] = {
 
 _PATTERN_TEXT = {
     "monthly_day": ("on the {dom} of the month", "op de {dom}e van de maand"),
-    "last_working_day": ("on the last working day of the month", "op de laatste werkdag van de maand"),
+    "last_working_day": (
+        "on the last working day of the month",
+        "op de laatste werkdag van de maand",
+    ),
     "four_weekly": ("every 4 weeks", "elke 4 weken"),
     "weekly": ("every week", "elke week"),
     "irregular": ("irregularly", "onregelmatig"),
@@ -195,7 +200,9 @@ def current_debit_days(events: EventArrays, as_of: int, last_n: int = 6) -> np.n
     nominal = day.copy()
     for back in range(1, 4):
         prev = day - back
-        closed = ~cal.is_business_day(prev) & (month_of(prev) == month_of(day)) & (nominal == prev + 1)
+        closed = (
+            ~cal.is_business_day(prev) & (month_of(prev) == month_of(day)) & (nominal == prev + 1)
+        )
         nominal = np.where(closed, prev, nominal)
     dom = np.minimum(day_of_month(nominal), 31)
     counts = np.zeros((events.n, 32))
@@ -266,8 +273,12 @@ def suggest_debit_dates(
     timing = detect_income_timing(events, as_of_day, cal)
     n = events.n
     inferred_days = current_debit_days(events, as_of_day)
-    cur = inferred_days if current_days is None else np.where(
-        np.asarray(current_days) > 0, np.asarray(current_days, dtype=np.int64), inferred_days
+    cur = (
+        inferred_days
+        if current_days is None
+        else np.where(
+            np.asarray(current_days) > 0, np.asarray(current_days, dtype=np.int64), inferred_days
+        )
     )
     amounts = typical_amounts(events, as_of_day)
     if amount_cents is not None:
@@ -280,7 +291,21 @@ def suggest_debit_dates(
 
     out = []
     for i in range(n):
-        out.append(_one(i, events, timing, grid, months, cur[i], int(best[i]), next_pay[i], model, policy, as_of_day))
+        out.append(
+            _one(
+                i,
+                events,
+                timing,
+                grid,
+                months,
+                cur[i],
+                int(best[i]),
+                next_pay[i],
+                model,
+                policy,
+                as_of_day,
+            )
+        )
     return out
 
 
@@ -310,19 +335,22 @@ def _one(
     reasons: list[Reason] = []
     if pattern not in ("irregular", "unknown"):
         en, nl = _PATTERN_TEXT[pattern]
-        reasons.append(_reason(
-            ReasonCode.PAYDAY_DETECTED,
-            pattern_en=en.format(dom=_ordinal(pay_dom) if pay_dom else ""), pattern_nl=nl.format(dom=pay_dom),
-            confidence=conf, n=int(timing.n_receipts[i]),
-        ))
+        reasons.append(
+            _reason(
+                ReasonCode.PAYDAY_DETECTED,
+                pattern_en=en.format(dom=_ordinal(pay_dom) if pay_dom else ""),
+                pattern_nl=nl.format(dom=pay_dom),
+                confidence=conf,
+                n=int(timing.n_receipts[i]),
+            )
+        )
     if int(timing.source[i]) == SRC_DEBITS:
         reasons.append(_reason(ReasonCode.INFERRED_FROM_DEBITS))
 
     cur_rate = float(grid[i, current - 1]) if current >= 1 else None
     best_rate = float(grid[i, best - 1])
-    thin = (
-        int(timing.pattern[i]) in (IRREGULAR, UNKNOWN)
-        or conf < policy.min_confidence * (0.8 if int(timing.source[i]) == SRC_DEBITS else 1.0)
+    thin = int(timing.pattern[i]) in (IRREGULAR, UNKNOWN) or conf < policy.min_confidence * (
+        0.8 if int(timing.source[i]) == SRC_DEBITS else 1.0
     )
     change = False
     if not model.informative:
@@ -345,7 +373,13 @@ def _one(
             before = _days_before_next_pay(timing, i, current, months)
             if before is not None and before <= 7:
                 reasons.append(_reason(ReasonCode.CURRENT_DAY_BEFORE_PAYDAY, days=before))
-        reasons.append(_reason(ReasonCode.COLLECT_AFTER_PAYDAY, cur=cur_rate if cur_rate is not None else float(np.max(grid[i, :MAX_DEBIT_DAY])), new=best_rate))
+        reasons.append(
+            _reason(
+                ReasonCode.COLLECT_AFTER_PAYDAY,
+                cur=cur_rate if cur_rate is not None else float(np.max(grid[i, :MAX_DEBIT_DAY])),
+                new=best_rate,
+            )
+        )
         if int(timing.pattern[i]) in (FOUR_WEEKLY, WEEKLY):
             reasons.append(_reason(ReasonCode.PAY_DRIFTS, period=int(timing.period_days[i])))
     day = best if change or current < 1 else current
@@ -402,7 +436,10 @@ def _rule_text(day: int, pay_dom: int | None) -> tuple[str, str]:
         return base_en, base_nl
     k = day - pay_dom
     if k == 0:
-        return base_en + f" (the usual pay day, the {_ordinal(pay_dom)})", base_nl + f" (de gebruikelijke betaaldag, de {pay_dom}e)"
+        return (
+            base_en + f" (the usual pay day, the {_ordinal(pay_dom)})",
+            base_nl + f" (de gebruikelijke betaaldag, de {pay_dom}e)",
+        )
     return (
         base_en + f" ({k} day(s) after the usual pay day, the {_ordinal(pay_dom)})",
         base_nl + f" ({k} dag(en) na de gebruikelijke betaaldag, de {pay_dom}e)",

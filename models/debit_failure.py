@@ -50,7 +50,9 @@ class DebitFailureModel:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(self.feature_names):
-            raise ValueError(f"feature matrix must be (n, {len(self.feature_names)}); got {X.shape}")
+            raise ValueError(
+                f"feature matrix must be (n, {len(self.feature_names)}); got {X.shape}"
+            )
         if not self.informative:
             return np.full(X.shape[0], self.prior)
         assert self.booster is not None

@@ -310,7 +310,9 @@ class DecisionLog:
             return int(conn.execute(sa.select(sa.func.count()).select_from(decisions)).scalar_one())
 
     # ------------------------------------------------------------------ reviews
-    def add_review(self, decision_id: str, reviewer: str, outcome: str, reason: str) -> dict[str, Any]:
+    def add_review(
+        self, decision_id: str, reviewer: str, outcome: str, reason: str
+    ) -> dict[str, Any]:
         """Record a human review of a logged decision; returns the stored review."""
         review = {
             "review_id": str(uuid.uuid4()),
@@ -350,7 +352,9 @@ class DecisionLog:
             ).first()
         return None if row is None else (row[0], row[1])
 
-    def remember_key(self, scope: str, key: str, request_hash: str, decision_id: str) -> tuple[str, str]:
+    def remember_key(
+        self, scope: str, key: str, request_hash: str, decision_id: str
+    ) -> tuple[str, str]:
         """Bind ``key`` to a decision unless a concurrent call bound it first; returns the
         binding that holds (first writer wins)."""
         dialect = self.engine.dialect.name
@@ -366,8 +370,15 @@ class DecisionLog:
         with self.engine.begin() as conn:
             conn.execute(
                 insert,
-                [{"scope": scope, "key": key, "request_hash": request_hash,
-                  "decision_id": decision_id, "created_at": datetime.now(UTC)}],
+                [
+                    {
+                        "scope": scope,
+                        "key": key,
+                        "request_hash": request_hash,
+                        "decision_id": decision_id,
+                        "created_at": datetime.now(UTC),
+                    }
+                ],
             )
         held = self.decision_for_key(scope, key)
         assert held is not None

@@ -183,7 +183,9 @@ class DecisionOut(BaseModel):
     inputs: dict[str, Any]
     features: dict[str, float | None]
     outputs: dict[str, Any]
-    reviews: list[ReviewOut] = Field(default_factory=list, description="human reviews, oldest first")
+    reviews: list[ReviewOut] = Field(
+        default_factory=list, description="human reviews, oldest first"
+    )
 
 
 class ReviewIn(_Strict):
@@ -191,7 +193,9 @@ class ReviewIn(_Strict):
 
     reviewer: str = Field(min_length=1, max_length=100, description="who reviewed (id or name)")
     outcome: Literal["upheld", "overturned"]
-    reason: str = Field(min_length=1, max_length=4000, description="why, in words the customer can read")
+    reason: str = Field(
+        min_length=1, max_length=4000, description="why, in words the customer can read"
+    )
 
 
 # --------------------------------------------------------------------------- operations

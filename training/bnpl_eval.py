@@ -62,7 +62,9 @@ def train_bundle(n_customers: int, months: int, seed: int) -> Bundle:
 def order_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Every pay-later order with its outcome: did its invoice reach a collection agency?"""
     invoices = tables["invoices"]
-    orders = invoices[invoices["product"] == "bnpl"][["invoice_id", "customer_id", "issue_date", "amount_cents"]]
+    orders = invoices[invoices["product"] == "bnpl"][
+        ["invoice_id", "customer_id", "issue_date", "amount_cents"]
+    ]
     steps = tables["collection_steps"]
     at_agency = set(steps.loc[steps["step"].isin(["agency", "bailiff"]), "invoice_id"])
     orders = orders.assign(collection=orders["invoice_id"].isin(at_agency))
@@ -102,7 +104,9 @@ def evaluate_policy(
     birth_years: np.ndarray,
 ) -> dict[str, float]:
     offer = np.zeros(len(orders), dtype=bool)
-    for i, (amount, issued) in enumerate(zip(orders["amount_cents"], orders["issue_date"], strict=True)):
+    for i, (amount, issued) in enumerate(
+        zip(orders["amount_cents"], orders["issue_date"], strict=True)
+    ):
         born = date(int(birth_years[i]), 7, 1) if np.isfinite(birth_years[i]) else None
         d = decide(
             policy,
@@ -147,8 +151,14 @@ def run_bnpl_eval(
         bundle = train_bundle(n_customers, months, train_seed)
     log(f"simulating seed {eval_seed} under 'approve every order under EUR 1,000'")
     config = SimulationConfig(n_customers=n_customers, months=months, seed=eval_seed)
-    result = simulate(config, policy=replace(CollectionPolicy.current_practice(), approve_bnpl=approve_under_1000,
-                                             name="approve_under_1000"))
+    result = simulate(
+        config,
+        policy=replace(
+            CollectionPolicy.current_practice(),
+            approve_bnpl=approve_under_1000,
+            name="approve_under_1000",
+        ),
+    )
     events = EventArrays.from_frames(result.tables)
     start = pd.Timestamp(config.period()[0]) + pd.DateOffset(months=WARMUP_MONTHS)
     orders = order_table(result.tables)
@@ -159,11 +169,15 @@ def run_bnpl_eval(
     birth = result.tables["customers"].set_index("customer_id")["birth_year"].astype("float64")
     birth_years = orders["customer_id"].map(birth).to_numpy(dtype=np.float64)
 
-    naive = _rates(orders["amount_cents"].to_numpy() < NAIVE_MAX_ORDER_CENTS, orders["collection"].to_numpy())
+    naive = _rates(
+        orders["amount_cents"].to_numpy() < NAIVE_MAX_ORDER_CENTS, orders["collection"].to_numpy()
+    )
     configured = evaluate_policy(bundle.bnpl_policy, orders, X, p, cases, birth_years)
     curve = []
     for cutoff in CUTOFFS:
-        r = evaluate_policy(bundle.bnpl_policy.with_cutoff(min(cutoff, 0.999)), orders, X, p, cases, birth_years)
+        r = evaluate_policy(
+            bundle.bnpl_policy.with_cutoff(min(cutoff, 0.999)), orders, X, p, cases, birth_years
+        )
         curve.append({"cutoff": cutoff, **r})
     # The same orders ranked by the model alone (no hard rules): the whole range up to the
     # naive approval rate, to show what is possible within 5 points of it.
@@ -191,9 +205,11 @@ def run_bnpl_eval(
         - risk_only[2]["collection_rate_approved"] / naive["collection_rate_approved"],
         "perfect_foresight_at_95pct_approval_reduction": perfect,
     }
-    for name, r in (("configured", configured), ("best", best)):
-        if r:
-            report[f"reduction_vs_naive_{name}"] = 1 - r["collection_rate_approved"] / naive["collection_rate_approved"]
+    for name, point in (("configured", configured), ("best", best)):
+        if point:
+            report[f"reduction_vs_naive_{name}"] = (
+                1 - point["collection_rate_approved"] / naive["collection_rate_approved"]
+            )
     if out:
         out.mkdir(parents=True, exist_ok=True)
         (out / "bnpl_eval.json").write_text(json.dumps(report, indent=2, default=str))
@@ -217,35 +233,72 @@ def _plot(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    ax.plot([c["approval_rate"] for c in curve], [c["collection_rate_approved"] for c in curve], "o-", label="tijdig (cut-offs)")
+    ax.plot(
+        [c["approval_rate"] for c in curve],
+        [c["collection_rate_approved"] for c in curve],
+        "o-",
+        label="tijdig (cut-offs)",
+    )
     for c in curve:
-        ax.annotate(f"{c['cutoff']:.2f}", (c["approval_rate"], c["collection_rate_approved"]), fontsize=7)
+        ax.annotate(
+            f"{c['cutoff']:.2f}", (c["approval_rate"], c["collection_rate_approved"]), fontsize=7
+        )
     if risk_only:
-        ax.plot([c["approval_rate"] for c in risk_only], [c["collection_rate_approved"] for c in risk_only],
-                "^--", color="grey", label="model ranking only (no hard rules)")
-    ax.plot([naive["approval_rate"]], [naive["collection_rate_approved"]], "rs", label="approve all < EUR 1,000")
-    ax.set(xlabel="approval rate", ylabel="approved orders ending in collection",
-           title="Pay-later: approval vs collection")
+        ax.plot(
+            [c["approval_rate"] for c in risk_only],
+            [c["collection_rate_approved"] for c in risk_only],
+            "^--",
+            color="grey",
+            label="model ranking only (no hard rules)",
+        )
+    ax.plot(
+        [naive["approval_rate"]],
+        [naive["collection_rate_approved"]],
+        "rs",
+        label="approve all < EUR 1,000",
+    )
+    ax.set(
+        xlabel="approval rate",
+        ylabel="approved orders ending in collection",
+        title="Pay-later: approval vs collection",
+    )
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
-def _log_mlflow(uri: str, report: dict[str, Any], curve: list[dict[str, float]], naive: dict[str, float]) -> None:
+def _log_mlflow(
+    uri: str, report: dict[str, Any], curve: list[dict[str, float]], naive: dict[str, float]
+) -> None:
     import mlflow
 
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("tijdig-bnpl-policy")
     with mlflow.start_run(), tempfile.TemporaryDirectory() as tmp:
-        mlflow.log_params({"customers": report["customers"], "eval_seed": report["eval_seed"],
-                           "policy_version": report["policy_version"], "model_version": report["model_version"]})
+        mlflow.log_params(
+            {
+                "customers": report["customers"],
+                "eval_seed": report["eval_seed"],
+                "policy_version": report["policy_version"],
+                "model_version": report["model_version"],
+            }
+        )
         mlflow.log_metrics({f"naive.{k}": v for k, v in naive.items()})
-        mlflow.log_metrics({f"tijdig.{k}": v for k, v in report["tijdig_configured_policy"].items()})
+        mlflow.log_metrics(
+            {f"tijdig.{k}": v for k, v in report["tijdig_configured_policy"].items()}
+        )
         for step, c in enumerate(curve):
-            mlflow.log_metrics({"curve.approval_rate": c["approval_rate"],
-                                "curve.collection_rate": c["collection_rate_approved"]}, step=step)
-        mlflow.log_artifact(str(_plot(curve, naive, Path(tmp) / "bnpl_tradeoff.png", report["risk_only_curve"])))
+            mlflow.log_metrics(
+                {
+                    "curve.approval_rate": c["approval_rate"],
+                    "curve.collection_rate": c["collection_rate_approved"],
+                },
+                step=step,
+            )
+        mlflow.log_artifact(
+            str(_plot(curve, naive, Path(tmp) / "bnpl_tradeoff.png", report["risk_only_curve"]))
+        )
         (Path(tmp) / "bnpl_eval.json").write_text(json.dumps(report, indent=2, default=str))
         mlflow.log_artifact(str(Path(tmp) / "bnpl_eval.json"))
 
@@ -260,11 +313,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--mlflow-uri")
     args = parser.parse_args(argv)
-    report = run_bnpl_eval(args.customers, args.months, args.train_seed, args.eval_seed, args.bundle,
-                           args.out, args.mlflow_uri)
-    keys = ("naive_approve_under_1000", "tijdig_configured_policy", "tijdig_best_within_5_points",
-            "reduction_vs_naive_configured", "reduction_vs_naive_best",
-            "risk_only_at_95pct_approval_reduction", "perfect_foresight_at_95pct_approval_reduction")
+    report = run_bnpl_eval(
+        args.customers,
+        args.months,
+        args.train_seed,
+        args.eval_seed,
+        args.bundle,
+        args.out,
+        args.mlflow_uri,
+    )
+    keys = (
+        "naive_approve_under_1000",
+        "tijdig_configured_policy",
+        "tijdig_best_within_5_points",
+        "reduction_vs_naive_configured",
+        "reduction_vs_naive_best",
+        "risk_only_at_95pct_approval_reduction",
+        "perfect_foresight_at_95pct_approval_reduction",
+    )
     print(json.dumps({k: report.get(k) for k in keys}, indent=2, default=str))  # noqa: T201
 
 

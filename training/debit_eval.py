@@ -47,7 +47,9 @@ def _month_start(day: date, months: int) -> date:
     return date(idx // 12, idx % 12 + 1, 1)
 
 
-def detection_accuracy(result: Any, population: Any, events: EventArrays, as_of: int) -> dict[str, Any]:
+def detection_accuracy(
+    result: Any, population: Any, events: EventArrays, as_of: int
+) -> dict[str, Any]:
     """Detection at ``as_of`` vs the simulator's truth (customers with >= 3 receipts)."""
     cal = target2()
     timing = detect_income_timing(events, as_of, cal, infer_from_debit_history=False)
@@ -59,7 +61,10 @@ def detection_accuracy(result: Any, population: Any, events: EventArrays, as_of:
         pd.Series(true_pattern[enough], name="truth"), pd.Series(detected[enough], name="detected")
     )
     monthly = enough & (true_pattern == "monthly_day")
-    dom_ok = np.abs(timing.pay_day_of_month[monthly] - truth["pay_day_of_month"].to_numpy()[monthly]) <= 1
+    dom_ok = (
+        np.abs(timing.pay_day_of_month[monthly] - truth["pay_day_of_month"].to_numpy()[monthly])
+        <= 1
+    )
 
     # the real next pay after as_of - 1 from the simulator's income calendar
     start = to_day(population.calendar.start)
@@ -73,7 +78,9 @@ def detection_accuracy(result: Any, population: Any, events: EventArrays, as_of:
     firsts = np.r_[True, pc[after][1:] != pc[after][:-1]] if after.any() else np.zeros(0, bool)
     real_next[pc[after][firsts]] = pd_[after][firsts]
     real_next = real_next[pidx]
-    _, predicted_next = expected_pay_days(timing, np.arange(events.n), np.full(events.n, as_of - 1), cal)
+    _, predicted_next = expected_pay_days(
+        timing, np.arange(events.n), np.full(events.n, as_of - 1), cal
+    )
     next_ok = np.abs(predicted_next - real_next) <= 1
     per_pattern = {}
     for p in PATTERNS[:5]:
@@ -83,15 +90,23 @@ def detection_accuracy(result: Any, population: Any, events: EventArrays, as_of:
             "pattern_correct_share": float((detected[sel] == p).mean()) if sel.any() else None,
             "next_pay_within_1_day_share": float(next_ok[sel].mean()) if sel.any() else None,
         }
-    regular = enough & np.isin(true_pattern, ["monthly_day", "last_working_day", "four_weekly", "weekly"])
+    regular = enough & np.isin(
+        true_pattern, ["monthly_day", "last_working_day", "four_weekly", "weekly"]
+    )
     return {
         "customers_with_3_plus_receipts": int(enough.sum()),
         "monthly_day_pay_day_within_1_day_share": float(dom_ok.mean()) if monthly.any() else None,
         "monthly_day_customers": int(monthly.sum()),
-        "next_pay_within_1_day_share_regular_patterns": float(next_ok[regular].mean()) if regular.any() else None,
-        "pattern_accuracy": float((detected[enough] == true_pattern[enough]).mean()) if enough.any() else None,
+        "next_pay_within_1_day_share_regular_patterns": float(next_ok[regular].mean())
+        if regular.any()
+        else None,
+        "pattern_accuracy": float((detected[enough] == true_pattern[enough]).mean())
+        if enough.any()
+        else None,
         "per_pattern": per_pattern,
-        "confusion": {str(k): {str(c): int(v) for c, v in row.items()} for k, row in confusion.iterrows()},
+        "confusion": {
+            str(k): {str(c): int(v) for c, v in row.items()} for k, row in confusion.iterrows()
+        },
     }
 
 
@@ -136,7 +151,9 @@ def evaluate_debit_dates(
     t = time.perf_counter()
     rows = build_debit_rows(events, until=as_of)
     cal_from = to_day(_month_start(as_of_date, -2))
-    model = fit_debit_failure(rows.subset(rows.as_of < cal_from), rows.subset(rows.as_of >= cal_from))
+    model = fit_debit_failure(
+        rows.subset(rows.as_of < cal_from), rows.subset(rows.as_of >= cal_from)
+    )
     timings["train_s"] = time.perf_counter() - t
 
     # the creditor knows its own current day: pass it (the population's current practice)
@@ -157,12 +174,16 @@ def evaluate_debit_dates(
     moved = simulate(
         config,
         population=population,
-        policy=CollectionPolicy().with_debit_days(suggested, effective_from=effective, name="tijdig"),
+        policy=CollectionPolicy().with_debit_days(
+            suggested, effective_from=effective, name="tijdig"
+        ),
     )
     first_day = simulate(
         config,
         population=population,
-        policy=CollectionPolicy().with_debit_days(np.ones(population.n, np.int64), effective_from=effective, name="always_1st"),
+        policy=CollectionPolicy().with_debit_days(
+            np.ones(population.n, np.int64), effective_from=effective, name="always_1st"
+        ),
     )
     timings["simulate_alternatives_s"] = time.perf_counter() - t
 
@@ -178,7 +199,10 @@ def evaluate_debit_dates(
         "as_of": as_of_date.isoformat(),
         "effective_from": effective.isoformat(),
         "detection": detection,
-        "model": {"kind": model.kind, **{k: v for k, v in model.metadata.items() if k != "split_dates"}},
+        "model": {
+            "kind": model.kind,
+            **{k: v for k, v in model.metadata.items() if k != "split_dates"},
+        },
         "suggestions": {
             "direct_debit_customers": len(dd),
             "changed": len(dd_changed),
@@ -187,7 +211,9 @@ def evaluate_debit_dates(
         "forward_all_direct_debit": forward,
         "forward_changed_customers": forward_changed,
         "cut_vs_current": 1 - sug / cur if cur else None,
-        "cut_always_1st_vs_current": 1 - forward["always_1st"]["failed_first_per_1000"] / cur if cur else None,
+        "cut_always_1st_vs_current": 1 - forward["always_1st"]["failed_first_per_1000"] / cur
+        if cur
+        else None,
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
     }
 
@@ -199,7 +225,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=str, default=None, help="write the JSON here")
     args = parser.parse_args(argv)
-    report = evaluate_debit_dates(SimulationConfig(n_customers=args.customers, months=args.months, seed=args.seed))
+    report = evaluate_debit_dates(
+        SimulationConfig(n_customers=args.customers, months=args.months, seed=args.seed)
+    )
     text = json.dumps(report, indent=2, default=str)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:

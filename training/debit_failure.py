@@ -85,7 +85,9 @@ def build_debit_rows(events: EventArrays, *, until: int | None = None) -> DebitR
     if until is not None:
         keep &= deb["day"] < until
     idx = np.flatnonzero(keep)
-    empty = DebitRows(np.zeros((0, len(FEATURE_NAMES))), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    empty = DebitRows(
+        np.zeros((0, len(FEATURE_NAMES))), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    )
     if len(idx) == 0:
         return empty
     months = month_of(deb["day"][idx])
@@ -121,7 +123,10 @@ def fit_debit_failure(
         return DebitFailureModel(
             kind="prior",
             prior=prior,
-            metadata={"reason": "too few debit attempts to learn from", "rows": len(train) + len(calib)},
+            metadata={
+                "reason": "too few debit attempts to learn from",
+                "rows": len(train) + len(calib),
+            },
         )
     p = {**PARAMS, **(params or {})}
     p["monotone_constraints"] = [MONOTONE.get(n, 0) for n in FEATURE_NAMES]
@@ -142,7 +147,10 @@ def fit_debit_failure(
         prior=prior,
         calibrator=fit_platt(raw, calib.y),
         booster=booster,
-        metadata={"best_iteration": booster.best_iteration, "rows": {"train": len(train), "calibration": len(calib)}},
+        metadata={
+            "best_iteration": booster.best_iteration,
+            "rows": {"train": len(train), "calibration": len(calib)},
+        },
     )
 
 
@@ -189,7 +197,12 @@ def compare_components(
     """Promotion checks: absolute floors, then not worse than the champion's component."""
     if not candidate.informative:
         if champion is not None and getattr(champion, "informative", False):
-            return [(False, "candidate is the prior model (too little data) but the champion's learned one")]
+            return [
+                (
+                    False,
+                    "candidate is the prior model (too little data) but the champion's learned one",
+                )
+            ]
         return [(True, "prior model (too little data): keeps every current debit day")]
     if len(valid) == 0 or len(np.unique(valid.y)) < 2:
         return [(False, "no validation debits with both outcomes: cannot check the model")]
@@ -210,8 +223,18 @@ def compare_components(
         return out
     ok_auc = cand["roc_auc"] >= champ["roc_auc"] - ROC_AUC_TOLERANCE
     ok_brier = cand["brier"] <= champ["brier"] + BRIER_TOLERANCE
-    out.append((ok_auc, f"ROC AUC {cand['roc_auc']:.4f} {'not worse than' if ok_auc else 'worse than'} "
-                        f"champion {champ['roc_auc']:.4f} (tolerance {ROC_AUC_TOLERANCE})"))
-    out.append((ok_brier, f"Brier {cand['brier']:.4f} {'not worse than' if ok_brier else 'worse than'} "
-                          f"champion {champ['brier']:.4f} (tolerance {BRIER_TOLERANCE})"))
+    out.append(
+        (
+            ok_auc,
+            f"ROC AUC {cand['roc_auc']:.4f} {'not worse than' if ok_auc else 'worse than'} "
+            f"champion {champ['roc_auc']:.4f} (tolerance {ROC_AUC_TOLERANCE})",
+        )
+    )
+    out.append(
+        (
+            ok_brier,
+            f"Brier {cand['brier']:.4f} {'not worse than' if ok_brier else 'worse than'} "
+            f"champion {champ['brier']:.4f} (tolerance {BRIER_TOLERANCE})",
+        )
+    )
     return out

@@ -92,10 +92,10 @@ def _fit_booster(
     )
 
 
-def fit_platt(raw: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def fit_platt(raw: np.ndarray | list[float], y: np.ndarray) -> dict[str, float]:
     """Platt scaling on log-odds. Chosen over isotonic: isotonic's flat steps tie scores
     and cost 0.015 PR AUC on the default simulation, at no better ECE."""
-    raw = np.clip(raw, 1e-12, 1 - 1e-12)
+    raw = np.clip(np.asarray(raw, dtype=np.float64), 1e-12, 1 - 1e-12)
     z = np.log(raw / (1 - raw))[:, None]
     lr = LogisticRegression(C=1e6, max_iter=1000).fit(z, y)
     return {"slope": float(lr.coef_[0, 0]), "intercept": float(lr.intercept_[0])}

@@ -46,16 +46,26 @@ class DeclaredBudgetIn(_Strict):
     """What the caller knows about the customer's budget (euros per month)."""
 
     net_income_eur: float | None = _money(MAX_MONTHLY_EUR, "net household income incl. allowances")
-    housing_costs_eur: float | None = _money(MAX_MONTHLY_EUR, "rent or mortgage, net of housing allowance")
-    care_costs_eur: float | None = _money(MAX_MONTHLY_EUR, "health premium minus zorgtoeslag, own risk, care")
-    other_fixed_costs_eur: float | None = _money(MAX_MONTHLY_EUR, "other fixed costs (energy, insurance, ...)")
-    other_arrangements_eur: float | None = _money(MAX_MONTHLY_EUR, "payment arrangements with other creditors")
+    housing_costs_eur: float | None = _money(
+        MAX_MONTHLY_EUR, "rent or mortgage, net of housing allowance"
+    )
+    care_costs_eur: float | None = _money(
+        MAX_MONTHLY_EUR, "health premium minus zorgtoeslag, own risk, care"
+    )
+    other_fixed_costs_eur: float | None = _money(
+        MAX_MONTHLY_EUR, "other fixed costs (energy, insurance, ...)"
+    )
+    other_arrangements_eur: float | None = _money(
+        MAX_MONTHLY_EUR, "payment arrangements with other creditors"
+    )
     household_type: HouseholdType | None = None
 
 
 class AffordabilityRequest(_Strict):
     customer_id: CustomerId
-    debt_amount_eur: float = Field(gt=0, le=MAX_DEBT_EUR, allow_inf_nan=False, description="open debt, euros")
+    debt_amount_eur: float = Field(
+        gt=0, le=MAX_DEBT_EUR, allow_inf_nan=False, description="open debt, euros"
+    )
     as_of: date | None = Field(default=None, ge=EARLIEST_AS_OF)
     budget: DeclaredBudgetIn | None = None
 
@@ -159,7 +169,13 @@ async def affordability(
     row = build_features(events, day)[0]
     policy = PlanPolicy.from_dict(model.policy) if model.policy else PlanPolicy.default()
     declared = _declared(body.budget)
-    budget = budget_view(row, as_of, declared, standard_share=policy.standard_share, maximum_share=policy.maximum_share)
+    budget = budget_view(
+        row,
+        as_of,
+        declared,
+        standard_share=policy.standard_share,
+        maximum_share=policy.maximum_share,
+    )
     debt_cents = round(body.debt_amount_eur * 100)
     advice = advise(model, row, day, as_of, debt_cents, budget, policy)
 
@@ -196,20 +212,36 @@ def _declared(b: DeclaredBudgetIn | None) -> DeclaredBudget:
 
 def _plan_out(p: Plan) -> PlanOut:
     return PlanOut(
-        kind=p.kind, monthly_amount_eur=p.monthly_amount_eur, months=p.months,
-        last_instalment_eur=p.last_instalment_eur, p_kept=p.p_kept,
-        expected_repaid_12m_eur=p.expected_repaid_12m_eur, meets_target=p.meets_target,
+        kind=p.kind,
+        monthly_amount_eur=p.monthly_amount_eur,
+        months=p.months,
+        last_instalment_eur=p.last_instalment_eur,
+        p_kept=p.p_kept,
+        expected_repaid_12m_eur=p.expected_repaid_12m_eur,
+        meets_target=p.meets_target,
     )
 
 
 def _shape(
-    body: AffordabilityRequest, as_of: date, decision_id: str, budget: BudgetView,
-    advice: Advice, policy: PlanPolicy, bundle_version: str,
+    body: AffordabilityRequest,
+    as_of: date,
+    decision_id: str,
+    budget: BudgetView,
+    advice: Advice,
+    policy: PlanPolicy,
+    bundle_version: str,
 ) -> AffordabilityResponse:
     def income(d: Any) -> IncomeOut:
-        return IncomeOut(amount_eur=d.amount_eur, method=d.method.value, confidence=d.confidence.value, detail=d.detail)
+        return IncomeOut(
+            amount_eur=d.amount_eur,
+            method=d.method.value,
+            confidence=d.confidence.value,
+            detail=d.detail,
+        )
 
-    ref_text = REASON_TEXTS.get(PlanReason(advice.referral_reason)) if advice.referral_reason else None
+    ref_text = (
+        REASON_TEXTS.get(PlanReason(advice.referral_reason)) if advice.referral_reason else None
+    )
     e = advice.escalation
     return AffordabilityResponse(
         customer_id=body.customer_id,
@@ -238,17 +270,19 @@ def _shape(
             text_nl=ref_text[1] if ref_text else None,
         ),
         escalation=EscalationOut(
-            principal_eur=e.principal_eur, wik_costs_eur=e.wik_costs_eur,
-            statutory_interest_eur=e.statutory_interest_eur, total_on_top_eur=e.total_on_top_eur,
+            principal_eur=e.principal_eur,
+            wik_costs_eur=e.wik_costs_eur,
+            statutory_interest_eur=e.statutory_interest_eur,
+            total_on_top_eur=e.total_on_top_eur,
             expected_avoided_eur=e.expected_avoided_eur,
         ),
-        reasons=[PlanReasonOut(code=r.value, text_en=REASON_TEXTS[r][0], text_nl=REASON_TEXTS[r][1]) for r in advice.reasons],
+        reasons=[
+            PlanReasonOut(code=r.value, text_en=REASON_TEXTS[r][0], text_nl=REASON_TEXTS[r][1])
+            for r in advice.reasons
+        ],
         target_p_kept=policy.target_p_kept,
         model_version=bundle_version,
         plan_model_version=advice.model_version,
         plan_policy_version=policy.version,
         legal_table_version=budget.legal_table_version,
     )
-
-
-

@@ -38,11 +38,24 @@ router = APIRouter(tags=["checkout"])
 
 #: Request fields that would carry special-category or proxy data (GDPR art. 9, CCD2):
 #: refused with a clear message instead of the generic "extra input".
-SPECIAL_CATEGORY_FIELDS = frozenset({
-    "sex", "gender", "ethnicity", "race", "religion", "health", "disability",
-    "sexual_orientation", "political_opinion", "trade_union", "biometric", "genetic",
-    "marital_status", "nationality",
-})
+SPECIAL_CATEGORY_FIELDS = frozenset(
+    {
+        "sex",
+        "gender",
+        "ethnicity",
+        "race",
+        "religion",
+        "health",
+        "disability",
+        "sexual_orientation",
+        "political_opinion",
+        "trade_union",
+        "biometric",
+        "genetic",
+        "marital_status",
+        "nationality",
+    }
+)
 
 
 class _Strict(BaseModel):
@@ -97,7 +110,9 @@ class BnplDecisionRequest(_Strict):
 
 class BnplReasonOut(BaseModel):
     code: str
-    declines: bool = Field(description="true: this reason declined the order; false: it shaped the limit")
+    declines: bool = Field(
+        description="true: this reason declined the order; false: it shaped the limit"
+    )
     text_en: str
     text_nl: str
 
@@ -113,13 +128,17 @@ class BnplDecisionResponse(BaseModel):
 
     decision_id: str
     offer: bool
-    limit_eur: float = Field(description="pay-later limit for this customer (0 when declined on their situation)")
+    limit_eur: float = Field(
+        description="pay-later limit for this customer (0 when declined on their situation)"
+    )
     available_eur: float = Field(description="limit minus open pay-later orders, before this order")
     order_eur: float
     currency: str
     reasons: list[BnplReasonOut] = Field(description="declining reasons first, most decisive first")
     risk_reasons: list[ReasonOut] = Field(description="the model's reasons when the risk declined")
-    probability: float | None = Field(description="P(payment difficulty within 90 days); null without history")
+    probability: float | None = Field(
+        description="P(payment difficulty within 90 days); null without history"
+    )
     thin_file: bool
     model_version: str
     policy_version: str
@@ -179,7 +198,9 @@ async def bnpl_decision(
         open_case=open_case,
         risk_reasons=risk_reasons,
     )
-    response = _response(new_decision_id(), decision, bundle.version, bundle.bnpl_policy.version, as_of, body)
+    response = _response(
+        new_decision_id(), decision, bundle.version, bundle.bnpl_policy.version, as_of, body
+    )
     row = {
         "decision_id": response.decision_id,
         "created_at": datetime.now(UTC),
@@ -198,7 +219,9 @@ async def bnpl_decision(
             "idempotency_key": idempotency_key,
             "as_of_requested": body.as_of.isoformat() if body.as_of else None,
         },
-        "features": feature_dict(bundle.feature_names, features.tolist()) if features is not None else {},
+        "features": feature_dict(bundle.feature_names, features.tolist())
+        if features is not None
+        else {},
         "outputs": response.model_dump(mode="json", exclude={"decision_id", "idempotent_replay"}),
     }
     await log_decisions(decision_log, [row], settings)
@@ -254,7 +277,9 @@ def _response(
         order_eur=decision.order_eur,
         currency=body.order.currency,
         reasons=[
-            BnplReasonOut(code=r.code.value, declines=r.declines, text_en=r.text_en, text_nl=r.text_nl)
+            BnplReasonOut(
+                code=r.code.value, declines=r.declines, text_en=r.text_en, text_nl=r.text_nl
+            )
             for r in decision.reasons
         ],
         risk_reasons=[

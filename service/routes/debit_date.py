@@ -51,8 +51,12 @@ class ReasonOut(BaseModel):
 
 
 class IncomeTimingOut(BaseModel):
-    pattern: str = Field(description="monthly_day, last_working_day, four_weekly, weekly, irregular or unknown")
-    pay_day_of_month: int | None = Field(description="nominal pay day (monthly_day), 31 = last working day")
+    pattern: str = Field(
+        description="monthly_day, last_working_day, four_weekly, weekly, irregular or unknown"
+    )
+    pay_day_of_month: int | None = Field(
+        description="nominal pay day (monthly_day), 31 = last working day"
+    )
     confidence: float = Field(ge=0, le=1)
     source: str = Field(description="income_receipts, debit_history or none")
     income_receipts: int
@@ -61,7 +65,9 @@ class IncomeTimingOut(BaseModel):
 
 class DayOut(BaseModel):
     day_of_month: int
-    expected_failure_rate: float = Field(ge=0, le=1, description="mean P(debit fails) over the next 12 collections")
+    expected_failure_rate: float = Field(
+        ge=0, le=1, description="mean P(debit fails) over the next 12 collections"
+    )
 
 
 class SuggestedDayOut(DayOut):
@@ -72,7 +78,9 @@ class SuggestedDayOut(DayOut):
 
 class PreNotificationOut(BaseModel):
     days: int = Field(description="SEPA pre-notification period in calendar days")
-    effective_from: date = Field(description="first collection on the suggested day the change can reach")
+    effective_from: date = Field(
+        description="first collection on the suggested day the change can reach"
+    )
     next_dates: list[date]
 
 
@@ -109,12 +117,18 @@ def _check_as_of(value: date | None) -> date | None:
 
 class DebitDateCustomer(_Strict):
     customer_id: CustomerId
-    current_day: int | None = Field(default=None, ge=1, le=31, description="default: from the debit history")
-    amount_cents: int | None = Field(default=None, gt=0, le=100_000_000, description="default: typical debit")
+    current_day: int | None = Field(
+        default=None, ge=1, le=31, description="default: from the debit history"
+    )
+    amount_cents: int | None = Field(
+        default=None, gt=0, le=100_000_000, description="default: typical debit"
+    )
 
 
 class DebitDatesRequest(_Strict):
-    customers: list[DebitDateCustomer] = Field(min_length=1, examples=[[{"customer_id": "C000001"}]])
+    customers: list[DebitDateCustomer] = Field(
+        min_length=1, examples=[[{"customer_id": "C000001"}]]
+    )
     as_of: date | None = None
     pre_notification_days: int = Field(default=14, ge=0, le=90)
 
@@ -122,9 +136,13 @@ class DebitDatesRequest(_Strict):
     @classmethod
     def _distinct(cls, items: list[DebitDateCustomer]) -> list[DebitDateCustomer]:
         seen: set[str] = set()
-        dups = sorted({c.customer_id for c in items if c.customer_id in seen or seen.add(c.customer_id)})  # type: ignore[func-returns-value]
+        dups = sorted(
+            {c.customer_id for c in items if c.customer_id in seen or seen.add(c.customer_id)}
+        )  # type: ignore[func-returns-value]
         if dups:
-            raise ValueError(f"customer ids must be distinct; repeated: {', '.join(map(repr, dups[:10]))}")
+            raise ValueError(
+                f"customer ids must be distinct; repeated: {', '.join(map(repr, dups[:10]))}"
+            )
         return items
 
     @field_validator("as_of")
@@ -150,21 +168,33 @@ async def debit_date(
     decision_log: DecisionLogDep,
     settings: SettingsDep,
     as_of: Annotated[date | None, Query(description="as known at the start of this day")] = None,
-    current_day: Annotated[int | None, Query(ge=1, le=31, description="the creditor's current day")] = None,
+    current_day: Annotated[
+        int | None, Query(ge=1, le=31, description="the creditor's current day")
+    ] = None,
     amount_cents: Annotated[int | None, Query(gt=0, le=100_000_000)] = None,
     pre_notification_days: Annotated[int, Query(ge=0, le=90)] = 14,
 ) -> DebitDateResponse:
     try:
         as_of = _check_as_of(as_of)
     except ValueError as exc:
-        raise RequestValidationError([{"loc": ("query", "as_of"), "msg": str(exc), "type": "value_error"}]) from exc
+        raise RequestValidationError(
+            [{"loc": ("query", "as_of"), "msg": str(exc), "type": "value_error"}]
+        ) from exc
     body = DebitDatesRequest.model_construct(
-        customers=[DebitDateCustomer(customer_id=customer_id, current_day=current_day, amount_cents=amount_cents)],
+        customers=[
+            DebitDateCustomer(
+                customer_id=customer_id, current_day=current_day, amount_cents=amount_cents
+            )
+        ],
         as_of=as_of,
         pre_notification_days=pre_notification_days,
     )
     response = await _answer(body, bundle, store, decision_log, settings, batch=False)
-    return DebitDateResponse(model_version=response.model_version, as_of=response.as_of, **response.results[0].model_dump())
+    return DebitDateResponse(
+        model_version=response.model_version,
+        as_of=response.as_of,
+        **response.results[0].model_dump(),
+    )
 
 
 @router.post(
@@ -195,7 +225,13 @@ async def debit_dates(
 
 
 async def _answer(
-    body: DebitDatesRequest, bundle: Bundle, store: Any, decision_log: Any, settings: Any, *, batch: bool
+    body: DebitDatesRequest,
+    bundle: Bundle,
+    store: Any,
+    decision_log: Any,
+    settings: Any,
+    *,
+    batch: bool,
 ) -> DebitDatesResponse:
     model = bundle.components.get(COMPONENT)
     if model is None:
@@ -212,7 +248,9 @@ async def _answer(
     current = np.array([c.current_day or 0 for c in body.customers], dtype=np.int64)
     amounts = np.array([c.amount_cents or 0 for c in body.customers], dtype=np.int64)
     policy = DebitDatePolicy(pre_notification_days=body.pre_notification_days)
-    suggestions = suggest_debit_dates(events, as_of, model, current_days=current, amount_cents=amounts, policy=policy)
+    suggestions = suggest_debit_dates(
+        events, as_of, model, current_days=current, amount_cents=amounts, policy=policy
+    )
 
     request_id = str(uuid.uuid4())
     now = datetime.now(UTC)
@@ -275,5 +313,7 @@ def _shape(s: DebitDateSuggestion, decision_id: str, pre_notification_days: int)
         pre_notification=PreNotificationOut(
             days=pre_notification_days, effective_from=s.effective_from, next_dates=s.next_dates
         ),
-        reasons=[ReasonOut(code=r.code.value, text_en=r.text_en, text_nl=r.text_nl) for r in s.reasons],
+        reasons=[
+            ReasonOut(code=r.code.value, text_en=r.text_en, text_nl=r.text_nl) for r in s.reasons
+        ],
     )

@@ -56,7 +56,10 @@ def review_decision(decision_id: UUID, body: ReviewIn, decision_log: DecisionLog
     try:
         if decision_log.get(str(decision_id)) is None:
             raise ProblemError(
-                404, ProblemType.UNKNOWN_DECISION, "Unknown decision", f"no decision {decision_id} in the log"
+                404,
+                ProblemType.UNKNOWN_DECISION,
+                "Unknown decision",
+                f"no decision {decision_id} in the log",
             )
         review = decision_log.add_review(str(decision_id), body.reviewer, body.outcome, body.reason)
     except DecisionLogUnavailable as exc:

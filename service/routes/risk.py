@@ -43,7 +43,6 @@ from service.settings import Scope
 router = APIRouter(tags=["collection"])
 
 
-
 @router.post(
     "/v1/risk/scores",
     response_model=RiskScoresResponse,

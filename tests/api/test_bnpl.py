@@ -24,8 +24,12 @@ def order(client, body, key=None, role="checkout"):
 
 
 def body(customer_id="C-low-1", amount_cents=12_000, age=None, **extra):
-    doc = {"order": {"amount_cents": amount_cents, "currency": "EUR"}, "age_verification": age or ADULT,
-           "as_of": "2026-01-15", **extra}
+    doc = {
+        "order": {"amount_cents": amount_cents, "currency": "EUR"},
+        "age_verification": age or ADULT,
+        "as_of": "2026-01-15",
+        **extra,
+    }
     if customer_id is not None:
         doc["customer_id"] = customer_id
     return doc
@@ -68,22 +72,34 @@ def test_a_retry_with_the_same_key_returns_the_same_decision(client):
     }
     other = order(client, body(amount_cents=99_00), key=key)
     assert other.status_code == 409 and other.headers["content-type"].startswith(PROBLEM)
-    assert order(client, body(), key=str(uuid.uuid4())).json()["decision_id"] != first["decision_id"]
+    assert (
+        order(client, body(), key=str(uuid.uuid4())).json()["decision_id"] != first["decision_id"]
+    )
 
 
 def test_the_log_entry_reproduces_the_decision(client, bundle_v1):
     doc = order(client, body(customer_id="C-risk-1", amount_cents=30_000)).json()
     logged = client.get(f"/v1/decisions/{doc['decision_id']}", headers=headers("checkout")).json()
     bundle = Bundle.load(bundle_v1)
-    row = np.array([np.nan if logged["features"][n] is None else logged["features"][n] for n in bundle.feature_names])
+    row = np.array(
+        [
+            np.nan if logged["features"][n] is None else logged["features"][n]
+            for n in bundle.feature_names
+        ]
+    )
     p = float(bundle.predict_proba(row[None, :])[0])
     assert p == pytest.approx(doc["probability"], abs=1e-12)
     inputs = logged["inputs"]
     replayed = decide(
-        bundle.bnpl_policy, order_eur=inputs["order"]["amount_cents"] / 100, currency=inputs["order"]["currency"],
+        bundle.bnpl_policy,
+        order_eur=inputs["order"]["amount_cents"] / 100,
+        currency=inputs["order"]["currency"],
         age=AgeCheck(verified=True, birth_date=date(1990, 4, 1)),
-        on=date.fromisoformat(logged["as_of"]), features=row, probability=p,
-        open_case=inputs["open_collection_case"], risk_reasons=bundle.explain(row[None, :])[0],
+        on=date.fromisoformat(logged["as_of"]),
+        features=row,
+        probability=p,
+        open_case=inputs["open_collection_case"],
+        risk_reasons=bundle.explain(row[None, :])[0],
     )
     assert replayed.offer == doc["offer"] and replayed.limit_eur == doc["limit_eur"]
     assert [r.code.value for r in replayed.reasons] == [r["code"] for r in doc["reasons"]]
@@ -101,7 +117,10 @@ def test_special_category_data_are_refused_and_never_model_input(client, field):
     [
         (body(amount_cents=0), "amount_cents"),
         (body(amount_cents=-5), "amount_cents"),
-        ({"order": {"amount_cents": 100, "currency": "euro"}, "age_verification": ADULT}, "currency"),
+        (
+            {"order": {"amount_cents": 100, "currency": "euro"}, "age_verification": ADULT},
+            "currency",
+        ),
         ({"order": {"amount_cents": 100, "currency": "EUR"}}, "age_verification"),
         (body(age={"verified": True, "birth_date": "2999-01-01"}), "birth_date"),
         (body(customer_id=""), "customer_id"),
@@ -125,9 +144,15 @@ def test_a_person_reviews_a_decline_and_the_review_is_kept(client):
     assert client.post(url, json=review, headers=headers("checkout")).status_code == 403
     r = client.post(url, json=review, headers=headers("review"))
     assert r.status_code == 201, r.text
-    logged = client.get(f"/v1/decisions/{declined['decision_id']}", headers=headers("review")).json()
-    assert [(x["reviewer"], x["outcome"]) for x in logged["reviews"]] == [("agent-17", "overturned")]
+    logged = client.get(
+        f"/v1/decisions/{declined['decision_id']}", headers=headers("review")
+    ).json()
+    assert [(x["reviewer"], x["outcome"]) for x in logged["reviews"]] == [
+        ("agent-17", "overturned")
+    ]
     bad = client.post(url, json={**review, "outcome": "maybe"}, headers=headers("review"))
     assert bad.status_code == 422 and "outcome" in bad.text
-    missing = client.post(f"/v1/decisions/{uuid.uuid4()}/review", json=review, headers=headers("review"))
+    missing = client.post(
+        f"/v1/decisions/{uuid.uuid4()}/review", json=review, headers=headers("review")
+    )
     assert missing.status_code == 404

@@ -31,7 +31,9 @@ def bundle_with_component(api_dir, bundle_v1):
     folder = api_dir / "bundle-debit"
     if not folder.exists():
         shutil.copytree(bundle_v1, folder)
-        fit_debit_failure(rows(4000, 1), rows(2000, 2), {"num_threads": 1}).save(folder / "debit_failure")
+        fit_debit_failure(rows(4000, 1), rows(2000, 2), {"num_threads": 1}).save(
+            folder / "debit_failure"
+        )
     return folder
 
 
@@ -41,18 +43,29 @@ def debit_client(bundle_with_component, settings):
 
     from service.app import create_app
 
-    with TestClient(create_app(settings.model_copy(update={"model_uri": str(bundle_with_component)}))) as c:
+    with TestClient(
+        create_app(settings.model_copy(update={"model_uri": str(bundle_with_component)}))
+    ) as c:
         yield c
 
 
 def test_single_customer_answer(debit_client):
     cid = "C-risk-1"
-    r = debit_client.get(f"/v1/customers/{cid}/debit-date", params={"as_of": AS_OF}, headers=headers("collection"))
+    r = debit_client.get(
+        f"/v1/customers/{cid}/debit-date", params={"as_of": AS_OF}, headers=headers("collection")
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["customer_id"] == cid and body["model_version"] == "test-v1"
     assert body["as_of"] == AS_OF
-    assert set(body["income"]) == {"pattern", "pay_day_of_month", "confidence", "source", "income_receipts", "next_expected_pay"}
+    assert set(body["income"]) == {
+        "pattern",
+        "pay_day_of_month",
+        "confidence",
+        "source",
+        "income_receipts",
+        "next_expected_pay",
+    }
     assert body["current"] is not None and 1 <= body["current"]["day_of_month"] <= 31
     assert 0 <= body["current"]["expected_failure_rate"] <= 1
     assert 1 <= body["suggested"]["day_of_month"] <= 28
@@ -61,7 +74,9 @@ def test_single_customer_answer(debit_client):
     assert pre["days"] == 14
     assert date.fromisoformat(pre["effective_from"]) >= date(2026, 1, 29)
     assert pre["next_dates"][0] == pre["effective_from"]
-    assert body["reasons"] and all(x["code"] and x["text_en"] and x["text_nl"] for x in body["reasons"])
+    assert body["reasons"] and all(
+        x["code"] and x["text_en"] and x["text_nl"] for x in body["reasons"]
+    )
     if not body["change"]:
         assert body["suggested"]["day_of_month"] == body["current"]["day_of_month"]
 
@@ -73,7 +88,12 @@ def test_single_customer_answer(debit_client):
 def test_parameters_change_the_answer(debit_client):
     r = debit_client.get(
         "/v1/customers/C-low-1/debit-date",
-        params={"as_of": AS_OF, "current_day": 3, "pre_notification_days": 30, "amount_cents": 25_000},
+        params={
+            "as_of": AS_OF,
+            "current_day": 3,
+            "pre_notification_days": 30,
+            "amount_cents": 25_000,
+        },
         headers=headers(),
     )
     assert r.status_code == 200, r.text
@@ -99,7 +119,16 @@ def test_batch_answers_every_customer_in_order(debit_client):
     ("method", "path", "kwargs"),
     [
         ("get", "/v1/customers/nobody/debit-date", {"params": {"as_of": AS_OF}}),
-        ("post", "/v1/debit-dates", {"json": {"customers": [{"customer_id": "C-low-1"}, {"customer_id": "nobody"}], "as_of": AS_OF}}),
+        (
+            "post",
+            "/v1/debit-dates",
+            {
+                "json": {
+                    "customers": [{"customer_id": "C-low-1"}, {"customer_id": "nobody"}],
+                    "as_of": AS_OF,
+                }
+            },
+        ),
     ],
 )
 def test_unknown_customers_are_404_problems(debit_client, method, path, kwargs):

@@ -24,7 +24,9 @@ from models.calendar import target2
 AS_OF = to_day("2026-07-01")
 
 
-def _events(receipts: dict[str, list[date]], debits: dict[str, list[tuple[date, str]]] | None = None):
+def _events(
+    receipts: dict[str, list[date]], debits: dict[str, list[tuple[date, str]]] | None = None
+):
     ids = sorted(set(receipts) | set(debits or {}))
     customers = pd.DataFrame(
         {
@@ -36,14 +38,25 @@ def _events(receipts: dict[str, list[date]], debits: dict[str, list[tuple[date, 
         }
     )
     inc = [
-        {"receipt_id": f"{c}-{i}", "customer_id": c, "received_at": pd.Timestamp(d), "amount_cents": 200_000, "source": "salary"}
+        {
+            "receipt_id": f"{c}-{i}",
+            "customer_id": c,
+            "received_at": pd.Timestamp(d),
+            "amount_cents": 200_000,
+            "source": "salary",
+        }
         for c, days in receipts.items()
         for i, d in enumerate(days)
     ]
     deb = [
         {
-            "attempt_id": f"{c}-a{i}", "customer_id": c, "invoice_id": f"{c}-i{i}", "attempted_at": pd.Timestamp(d),
-            "amount_cents": 10_000, "result": r, "reason_code": "AM04" if r == "failed" else None,
+            "attempt_id": f"{c}-a{i}",
+            "customer_id": c,
+            "invoice_id": f"{c}-i{i}",
+            "attempted_at": pd.Timestamp(d),
+            "amount_cents": 10_000,
+            "result": r,
+            "reason_code": "AM04" if r == "failed" else None,
         }
         for c, rows in (debits or {}).items()
         for i, (d, r) in enumerate(rows)
@@ -93,7 +106,11 @@ def _detect(receipts, debits=None):
         (_monthly(1), "monthly_day", 1),  # 1 Jan / 1 Nov 2025 (Sat) move back into the month before
         (_monthly(28), "monthly_day", 28),
         (_monthly(31), "last_working_day", 31),  # the 31st clipped to month ends = last working day
-        (_periodic(date(2025, 6, 5), 28), "four_weekly", None),  # Thursdays, drifting through the month
+        (
+            _periodic(date(2025, 6, 5), 28),
+            "four_weekly",
+            None,
+        ),  # Thursdays, drifting through the month
         (_periodic(date(2025, 6, 6), 7), "weekly", None),
     ],
 )
@@ -119,7 +136,9 @@ def test_four_weekly_pay_drifts_and_next_dates_follow_it():
     receipts = _periodic(date(2025, 6, 5), 28)
     assert len({d.day for d in receipts}) > 8  # it drifts through the month
     _ev, t, pos = _detect({"c": receipts})
-    last, nxt = expected_pay_days(t, np.array([pos["c"]] * 2), np.array([AS_OF - 1, AS_OF + 27]), target2())
+    last, nxt = expected_pay_days(
+        t, np.array([pos["c"]] * 2), np.array([AS_OF - 1, AS_OF + 27]), target2()
+    )
     expected_next = _periodic(date(2025, 6, 5), 28, until=date(2026, 9, 1))
     after = [d for d in expected_next if to_day(d) > AS_OF - 1]
     assert from_day(int(nxt[0])) == after[0]
@@ -129,7 +148,9 @@ def test_four_weekly_pay_drifts_and_next_dates_follow_it():
 
 def test_irregular_and_unknown():
     rng = np.random.default_rng(3)
-    irregular = sorted({date(2025, 7, 1) + timedelta(days=int(x)) for x in rng.integers(0, 360, 20)})
+    irregular = sorted(
+        {date(2025, 7, 1) + timedelta(days=int(x)) for x in rng.integers(0, 360, 20)}
+    )
     _, t, pos = _detect({"irr": irregular, "none": [], "one": [date(2026, 5, 25)]})
     assert PATTERNS[t.pattern[pos["irr"]]] == "irregular"
     assert PATTERNS[t.pattern[pos["none"]]] == "unknown"
@@ -150,7 +171,10 @@ def test_without_receipts_the_pay_day_is_inferred_from_debits():
     rows = []
     for m in range(1, 7):  # debit on the 20th fails, the retry 5 business days later succeeds
         fail = date(2026, m, 20)
-        rows += [(fail, "failed"), (from_day(int(target2().add_business_days(to_day(fail), 5))), "success")]
+        rows += [
+            (fail, "failed"),
+            (from_day(int(target2().add_business_days(to_day(fail), 5))), "success"),
+        ]
     _, t, pos = _detect({}, {"d": rows})
     i = pos["d"]
     assert SOURCES[t.source[i]] == "debit_history"
@@ -160,11 +184,22 @@ def test_without_receipts_the_pay_day_is_inferred_from_debits():
 
 
 def test_retries_are_not_first_attempts_and_rows_have_the_contract_shape():
-    rows = [(date(2026, 5, 20), "failed"), (date(2026, 5, 27), "success"), (date(2026, 6, 20), "success")]
+    rows = [
+        (date(2026, 5, 20), "failed"),
+        (date(2026, 5, 27), "success"),
+        (date(2026, 6, 20), "success"),
+    ]
     ev, t, pos = _detect({"c": _monthly(25)}, {"c": rows})
     np.testing.assert_array_equal(first_attempts(ev), [True, False, True])
     h = debit_history(ev, AS_OF)
-    X = debit_rows(t, h, np.array([pos["c"]] * 2), np.array([to_day("2026-07-27"), to_day("2026-07-22")]), np.array([10_000] * 2), target2())
+    X = debit_rows(
+        t,
+        h,
+        np.array([pos["c"]] * 2),
+        np.array([to_day("2026-07-27"), to_day("2026-07-22")]),
+        np.array([10_000] * 2),
+        target2(),
+    )
     assert X.shape == (2, len(FEATURE_NAMES))
     since = X[:, FEATURE_NAMES.index("days_since_pay")]
     assert since[0] < since[1]  # the 27th is just after pay, the 22nd long after the last

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 
 import numpy as np
@@ -19,9 +20,15 @@ def customer(**values: float) -> np.ndarray:
     """A customer with a long, clean history and a comfortable income, plus overrides."""
     row = np.zeros(len(FEATURE_NAMES))
     base = {
-        "tenure_days": 700, "invoices_365d": 12, "has_income_data": 1,
-        "income_monthly_365d_eur": 4800, "income_monthly_90d_eur": 4800, "household_adults": 1,
-        "household_children": 0, "household_pensioner": 0, "monthly_billed_eur": 120,
+        "tenure_days": 700,
+        "invoices_365d": 12,
+        "has_income_data": 1,
+        "income_monthly_365d_eur": 4800,
+        "income_monthly_90d_eur": 4800,
+        "household_adults": 1,
+        "household_children": 0,
+        "household_pensioner": 0,
+        "monthly_billed_eur": 120,
         "declared_income_eur": np.nan,
     }
     for name, value in {**base, **values}.items():
@@ -30,8 +37,16 @@ def customer(**values: float) -> np.ndarray:
 
 
 def run(row=None, p=0.01, order=200.0, age=ADULT, open_case=False, currency="EUR", policy=POLICY):
-    return decide(policy, order_eur=order, currency=currency, age=age, on=ON,
-                  features=row if row is not None else customer(), probability=p, open_case=open_case)
+    return decide(
+        policy,
+        order_eur=order,
+        currency=currency,
+        age=age,
+        on=ON,
+        features=row if row is not None else customer(),
+        probability=p,
+        open_case=open_case,
+    )
 
 
 def test_a_clean_customer_gets_the_offer_and_the_limit_of_their_band():
@@ -69,7 +84,9 @@ def test_age_is_checked_on_the_decision_day():
 def test_several_problems_are_all_named_most_decisive_first():
     d = run(age=AgeCheck(verified=False), open_case=True, p=0.9)
     assert d.declined_by == [
-        BnplReasonCode.AGE_NOT_VERIFIED, BnplReasonCode.COLLECTION_CASE, BnplReasonCode.HIGH_RISK
+        BnplReasonCode.AGE_NOT_VERIFIED,
+        BnplReasonCode.COLLECTION_CASE,
+        BnplReasonCode.HIGH_RISK,
     ]
     assert d.limit_eur == 0.0
 
@@ -79,12 +96,28 @@ def test_arrears_within_the_grace_days_do_not_decline():
 
 
 def test_a_new_customer_gets_a_starter_limit_not_a_blanket_answer():
-    new = decide(POLICY, order_eur=100, currency="EUR", age=ADULT, on=ON, features=None,
-                 probability=None, open_case=False)
+    new = decide(
+        POLICY,
+        order_eur=100,
+        currency="EUR",
+        age=ADULT,
+        on=ON,
+        features=None,
+        probability=None,
+        open_case=False,
+    )
     assert new.offer and new.thin_file and new.limit_eur == POLICY.starter_limit_eur
     assert BnplReasonCode.THIN_FILE in [r.code for r in new.reasons]
-    too_much = decide(POLICY, order_eur=POLICY.starter_limit_eur + 1, currency="EUR", age=ADULT, on=ON,
-                      features=None, probability=None, open_case=False)
+    too_much = decide(
+        POLICY,
+        order_eur=POLICY.starter_limit_eur + 1,
+        currency="EUR",
+        age=ADULT,
+        on=ON,
+        features=None,
+        probability=None,
+        open_case=False,
+    )
     assert not too_much.offer and too_much.declined_by == [BnplReasonCode.EXPOSURE_LIMIT]
 
 
@@ -103,7 +136,7 @@ def test_the_limit_respects_the_budget_where_income_is_known():
 
 def test_higher_risk_never_raises_the_limit():
     limits = [run(p=p).limit_eur for p in np.linspace(0.0, 0.2, 41)]
-    assert all(a >= b for a, b in zip(limits, limits[1:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(limits))
 
 
 def test_policy_round_trips_and_rejects_nonsense():

@@ -49,13 +49,37 @@ def _events(pay_dom: int | None, debit_dom: int, fail: bool, months: int = 12) -
         y, m = divmod(2026 * 12 + 5 - k, 12)  # June 2026 backwards
         if pay_dom is not None:
             pay = from_day(int(cal.previous_business_day(to_day(date(y, m + 1, pay_dom)))))
-            inc.append({"receipt_id": f"r{k}", "customer_id": "c", "received_at": pd.Timestamp(pay), "amount_cents": 200_000, "source": "salary"})
+            inc.append(
+                {
+                    "receipt_id": f"r{k}",
+                    "customer_id": "c",
+                    "received_at": pd.Timestamp(pay),
+                    "amount_cents": 200_000,
+                    "source": "salary",
+                }
+            )
         d = from_day(int(cal.next_business_day(to_day(date(y, m + 1, debit_dom)))))
-        deb.append({"attempt_id": f"a{k}", "customer_id": "c", "invoice_id": f"i{k}", "attempted_at": pd.Timestamp(d),
-                    "amount_cents": 15_000, "result": "failed" if fail else "success", "reason_code": "AM04" if fail else None})
+        deb.append(
+            {
+                "attempt_id": f"a{k}",
+                "customer_id": "c",
+                "invoice_id": f"i{k}",
+                "attempted_at": pd.Timestamp(d),
+                "amount_cents": 15_000,
+                "result": "failed" if fail else "success",
+                "reason_code": "AM04" if fail else None,
+            }
+        )
     frames = {
-        "customers": pd.DataFrame({"customer_id": ["c"], "household_type": ["single"], "birth_year": [1980],
-                                   "declared_net_income_cents": [None], "created_at": [pd.Timestamp("2020-01-01")]}),
+        "customers": pd.DataFrame(
+            {
+                "customer_id": ["c"],
+                "household_type": ["single"],
+                "birth_year": [1980],
+                "declared_net_income_cents": [None],
+                "created_at": [pd.Timestamp("2020-01-01")],
+            }
+        ),
         "debit_attempts": pd.DataFrame(deb),
     }
     if inc:
@@ -92,8 +116,12 @@ def test_suggests_just_after_payday_when_collecting_just_before(model):
 
 def test_pre_notification_period_is_configurable(model):
     events = _events(pay_dom=25, debit_dom=22, fail=True)
-    [short] = suggest_debit_dates(events, AS_OF, model, policy=DebitDatePolicy(pre_notification_days=3))
-    [long] = suggest_debit_dates(events, AS_OF, model, policy=DebitDatePolicy(pre_notification_days=40))
+    [short] = suggest_debit_dates(
+        events, AS_OF, model, policy=DebitDatePolicy(pre_notification_days=3)
+    )
+    [long] = suggest_debit_dates(
+        events, AS_OF, model, policy=DebitDatePolicy(pre_notification_days=40)
+    )
     assert short.effective_from >= AS_OF + timedelta(days=3)
     assert long.effective_from >= AS_OF + timedelta(days=40)
     assert long.effective_from > short.effective_from
@@ -164,13 +192,19 @@ def test_trained_bundle_carries_a_gated_debit_failure_component(trained):
 def test_simulator_reruns_a_customers_months_with_another_debit_day():
     from training.simulator import CollectionPolicy, SimulationConfig, build_population, simulate
 
-    config = SimulationConfig(n_customers=60, months=4, seed=5, end_date=date(2026, 7, 1), late_joiner_share=0.0)
+    config = SimulationConfig(
+        n_customers=60, months=4, seed=5, end_date=date(2026, 7, 1), late_joiner_share=0.0
+    )
     pop = build_population(config)
     base = simulate(config, population=pop)
     days = pop.debit_day.copy()
     who = int(np.flatnonzero(pop.method == 0)[0])
     days[who] = 3 if days[who] != 3 else 17
-    moved = simulate(config, population=pop, policy=CollectionPolicy().with_debit_days(days, effective_from=date(2026, 5, 1)))
+    moved = simulate(
+        config,
+        population=pop,
+        policy=CollectionPolicy().with_debit_days(days, effective_from=date(2026, 5, 1)),
+    )
     cid = pop.customer_ids[who]
 
     def doms(result):

@@ -366,7 +366,10 @@ def test_dunning_walks_the_steps_in_order_and_stops_when_paid(result: Simulation
     # pay-later: an early free reminder, the agency only after 90 days (DOMAIN.md §4)
     bnpl = steps["product"] == "bnpl"
     for step, days, bnpl_days in [
-        ("reminder", 7, 2), ("fourteen_day_letter", 21, 21), ("agency", 37, 90), ("bailiff", 120, 180)
+        ("reminder", 7, 2),
+        ("fourteen_day_letter", 21, 21),
+        ("agency", 37, 90),
+        ("bailiff", 120, 180),
     ]:
         at = steps["step"] == step
         assert (lag[at & ~bnpl] >= days).all(), step

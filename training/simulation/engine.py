@@ -103,7 +103,6 @@ def _next_event(
 
 
 @dataclass
-
 class RawEvents:
     """Integer-coded events straight from the loop (indices into the population)."""
 
@@ -268,7 +267,9 @@ def run(
         inv["product"][s], inv["method"][s] = product, method
         inv["paid"][s] = 0
         inv["stage"][s] = 0
-        inv["next_step"][s] = due + np.where(product == PRODUCT_BNPL, BNPL_STEP_OFFSETS[0], STEP_OFFSETS[0])
+        inv["next_step"][s] = due + np.where(
+            product == PRODUCT_BNPL, BNPL_STEP_OFFSETS[0], STEP_OFFSETS[0]
+        )
         inv["next_debit"][s] = np.where(method == 0, due, -1)
         inv["n_debits"][s] = 0
         inv["manual"][s] = False
@@ -611,7 +612,9 @@ def run(
             step_log.add(inv=ii, day=d, step=stage, cost=cost)
             inv["stage"][ii] = stage + 1
             offsets = np.where(
-                inv["product"][ii] == PRODUCT_BNPL, BNPL_STEP_OFFSETS[stage + 1], STEP_OFFSETS[stage + 1]
+                inv["product"][ii] == PRODUCT_BNPL,
+                BNPL_STEP_OFFSETS[stage + 1],
+                STEP_OFFSETS[stage + 1],
             )
             inv["next_step"][ii] = inv["due"][ii] + offsets
             # arrangements offered at the agency step (sometimes at the 14-day letter)
@@ -642,7 +645,7 @@ def run(
                 cand = cand[debt[cand] > 0]
                 if len(cand):
                     debt_c = debt[cand].astype(np.int64)
-                    request = ArrangementRequest(
+                    arrangement_request = ArrangementRequest(
                         day=cal.date_of(d),
                         customer_index=cand,
                         customer_id=pop.customer_ids[cand],
@@ -651,7 +654,9 @@ def run(
                         observed=observed_so_far,
                     )
                     monthly = np.clip(
-                        np.asarray(policy.arrangement_monthly(request), dtype=np.int64), 1, debt_c
+                        np.asarray(policy.arrangement_monthly(arrangement_request), dtype=np.int64),
+                        1,
+                        debt_c,
                     )
                     monthly = np.maximum(monthly, -(-debt_c // 120))
                     term = -(-debt_c // monthly)

@@ -22,7 +22,9 @@ _OUTCOMES = np.array(["active", "kept", "broken"], dtype=object)
 _SOURCES = np.array(["salary", "benefit", "pension", "allowance"], dtype=object)
 
 
-def observed_event_arrays(pop: PopulationState, raw: RawEvents, customers: np.ndarray) -> EventArrays:
+def observed_event_arrays(
+    pop: PopulationState, raw: RawEvents, customers: np.ndarray
+) -> EventArrays:
     """The events of ``customers`` (population indices) in ``raw``, in that batch order."""
     cal = pop.calendar
     dt = cal.to_datetime64
@@ -36,7 +38,11 @@ def observed_event_arrays(pop: PopulationState, raw: RawEvents, customers: np.nd
     inv_id = np.arange(len(raw.inv_cust)).astype(object)  # invoice position as its id
 
     def by_invoice(log: dict[str, np.ndarray]) -> np.ndarray:
-        return np.flatnonzero(wanted[raw.inv_cust[log["inv"]]]) if len(log["inv"]) else np.zeros(0, np.int64)
+        return (
+            np.flatnonzero(wanted[raw.inv_cust[log["inv"]]])
+            if len(log["inv"])
+            else np.zeros(0, np.int64)
+        )
 
     p, d, s = raw.payments, raw.debits, raw.steps
     pk, dk, sk = by_invoice(p), by_invoice(d), by_invoice(s)
@@ -77,7 +83,9 @@ def observed_event_arrays(pop: PopulationState, raw: RawEvents, customers: np.nd
             "attempted_at": dt(d["day"][dk]),
             "amount_cents": d["amount"][dk],
             "result": _RESULTS[d["result"][dk]],
-            "reason_code": np.where(d["reason"][dk] >= 0, _REASONS[np.maximum(d["reason"][dk], 0)], None),
+            "reason_code": np.where(
+                d["reason"][dk] >= 0, _REASONS[np.maximum(d["reason"][dk], 0)], None
+            ),
         },
         "collection_steps": {
             "customer_id": cid[raw.inv_cust[s["inv"][sk]]],

@@ -59,16 +59,20 @@ class SimulationResult:
             df.to_parquet(directory / f"{name}.parquet", index=False)
         # hidden truth in its own folder: the event folder stays ingestible as it is
         (directory / TRUTH_DIR).mkdir(parents=True, exist_ok=True)
-        self.truth_customers.to_parquet(directory / TRUTH_DIR / "truth_customers.parquet", index=False)
+        self.truth_customers.to_parquet(
+            directory / TRUTH_DIR / "truth_customers.parquet", index=False
+        )
         self.truth_monthly.to_parquet(directory / TRUTH_DIR / "truth_monthly.parquet", index=False)
         meta = {"config": self.config.to_dict(), "policy": self.policy_name}
-        (directory / TRUTH_DIR / "simulation.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        (directory / TRUTH_DIR / "simulation.json").write_text(
+            json.dumps(meta, indent=2), encoding="utf-8"
+        )
 
     @classmethod
     def read(cls, directory: Path) -> SimulationResult:
         directory = Path(directory)
         meta = json.loads((directory / TRUTH_DIR / "simulation.json").read_text(encoding="utf-8"))
-        tables = {}
+        tables: dict[str, pd.DataFrame] = {}
         for name, (schema, _, _) in TABLES.items():
             df = pd.read_parquet(directory / f"{name}.parquet")
             tables[name] = schema.validate(df)
