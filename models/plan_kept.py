@@ -28,7 +28,11 @@ from models.budget import budget_arrays
 PLAN_FEATURES: Final[tuple[tuple[str, int, str], ...]] = (
     ("plan_monthly_eur", -1, "monthly amount of the plan, euros"),
     ("plan_amount_to_income", -1, "monthly amount / estimated monthly income"),
-    ("plan_amount_to_free_room", -1, "monthly amount / estimated free room (free room floored at EUR 10)"),
+    (
+        "plan_amount_to_free_room",
+        -1,
+        "monthly amount / estimated free room (free room floored at EUR 10)",
+    ),
     ("plan_debt_eur", 0, "debt the plan covers, euros"),
     ("plan_income_eur", 0, "estimated monthly income, euros"),
     ("plan_free_room_eur", 0, "estimated free room per month, euros"),
@@ -163,7 +167,9 @@ class PlanKeptModel:
             if self.booster is None or self.booster.num_feature() != len(self.feature_names):
                 raise ValueError("plan_kept booster missing or of the wrong width")
             if not self.calibrator.get("slope", 0) > 0:
-                raise ValueError(f"plan_kept calibrator slope must be positive; got {self.calibrator}")
+                raise ValueError(
+                    f"plan_kept calibrator slope must be positive; got {self.calibrator}"
+                )
         base = np.full((1, len(FEATURE_NAMES)), np.nan)
         amounts = np.array([10.0, 50.0, 100.0, 250.0, 1000.0])
         X = plan_matrix(np.repeat(base, len(amounts), 0), 20_000, amounts, np.full(5, 500.0))

@@ -10,7 +10,11 @@ the suggestion maximises the expected amount repaid within the horizon (12 month
     E[repaid] = P(kept) × min(debt, monthly × min(term, H))
               + (1 − P(kept)) × broken_share × monthly × min(term, H)
 
-preferring the shortest term within ``tie_tolerance`` of the best. No acceptable plan
+preferring the shortest term within ``tie_tolerance`` of the best. For each term the
+grid uses the smallest whole-step amount that repays the debt in that term: any larger
+amount with the same term has a lower P(kept) (monotone model) and, for terms within the
+horizon, repays no more — so searching terms 1..``max_months`` covers every amount worth
+considering (beyond the horizon it is a one-amount-per-term approximation). No acceptable plan
 within ``max_months`` (18, the debt-scheme length) or no free room → a referral to debt
 help instead of a plan (CCD2 art. 36), with the reason. Policy numbers live in
 ``models/config/plan_policy.json`` (versioned), never here.
@@ -130,6 +134,7 @@ class PlanGrid:
     valid: np.ndarray  # (n, T) bool: a distinct, allowed amount for that term
     choice: np.ndarray  # (n,) index into terms, -1 = referral
     best_effort: np.ndarray  # (n,) index of the highest-P(kept) valid term
+    best_expected: np.ndarray  # (n,) index of the valid term with the highest expected repaid
     referral: np.ndarray  # (n,) bool
     referral_reason: np.ndarray  # (n,) object: ReferralReason value or None
 
@@ -154,7 +159,9 @@ def plan_grid(
     terms = np.arange(1, policy.max_months + 1)
     step = policy.amount_step_cents
     raw = np.ceil(debt[:, None] / terms[None, :] / step) * step
-    monthly = np.minimum(np.maximum(raw, policy.min_monthly_amount_cents), debt[:, None]).astype(np.int64)
+    monthly = np.minimum(np.maximum(raw, policy.min_monthly_amount_cents), debt[:, None]).astype(
+        np.int64
+    )
     real_terms = -(-debt[:, None] // monthly)  # the term the amount really gives
     valid = real_terms == terms[None, :]  # drop duplicates (same amount, other nominal term)
     days = np.broadcast_to(np.asarray(as_of_days, dtype=np.int64), (n,))
@@ -165,7 +172,9 @@ def plan_grid(
         monthly.reshape(-1) / 100,
         np.repeat(debt, T) / 100,
         income_eur=None if income_eur is None else np.repeat(np.asarray(income_eur, float), T),
-        free_room_eur=None if free_room_eur is None else np.repeat(np.asarray(free_room_eur, float), T),
+        free_room_eur=None
+        if free_room_eur is None
+        else np.repeat(np.asarray(free_room_eur, float), T),
     )
     p = model.predict(rows).reshape(n, T)
     h = np.minimum(terms, policy.horizon_months)[None, :]
@@ -191,11 +200,28 @@ def plan_grid(
     near = acceptable & (score >= (1 - policy.tie_tolerance) * best[:, None])
     choice = np.where(acceptable.any(axis=1), np.argmax(near, axis=1), -1)
     best_effort = np.argmax(np.where(valid, p, -np.inf), axis=1)
+    # the fallback when there is no acceptable plan (a simulator cannot refer): the most
+    # expected repayment among plans that fit the budget, else among all valid plans
+    fit_valid = valid & fits
+    pool = np.where(fit_valid.any(axis=1)[:, None], fit_valid, valid)
+    best_expected = np.argmax(np.where(pool, expected, -np.inf), axis=1)
     referral = choice < 0
     reason = np.full(n, None, dtype=object)
     reason[referral] = ReferralReason.NO_PLAN_MEETS_TARGET.value
     reason[referral & no_room] = ReferralReason.NO_FREE_ROOM.value
-    return PlanGrid(terms, monthly, p, expected, acceptable, valid, choice, best_effort, referral, reason)
+    return PlanGrid(
+        terms,
+        monthly,
+        p,
+        expected,
+        acceptable,
+        valid,
+        choice,
+        best_effort,
+        best_expected,
+        referral,
+        reason,
+    )
 
 
 # ---------------------------------------------------------------------------- one customer
@@ -252,7 +278,9 @@ def _plan(grid: PlanGrid, j: int, debt_cents: int, kind: str) -> Plan:
     )
 
 
-def escalation_comparison(debt_cents: int, on: date, months: int, p_kept: float) -> EscalationComparison:
+def escalation_comparison(
+    debt_cents: int, on: date, months: int, p_kept: float
+) -> EscalationComparison:
     table = legal_table_on(on)
     wik = table.wik.costs_cents(debt_cents) / 100
     interest = debt_cents / 100 * table.statutory_interest_consumer_pct / 100 * max(months, 1) / 12
@@ -311,15 +339,21 @@ def advise(
         longer = [k for k in acceptable if k > j]
         if shorter:
             # the nearest shorter plan, flagged when it misses the target
-            alternatives.append(_plan(grid, shorter[-1], debt_cents, "shorter"))
+            alternatives.append(_plan(grid, int(shorter[-1]), debt_cents, "shorter"))
         if longer:
-            k = longer[min(len(longer) - 1, 2)]
+            k = int(longer[min(len(longer) - 1, 2)])
             alternatives.append(_plan(grid, k, debt_cents, "longer"))
-        if acceptable[-1] != j and (not longer or acceptable[-1] != longer[min(len(longer) - 1, 2)]):
+        if acceptable[-1] != j and (
+            not longer or acceptable[-1] != longer[min(len(longer) - 1, 2)]
+        ):
             alternatives.append(_plan(grid, int(acceptable[-1]), debt_cents, "lowest_amount"))
         if budget.free_room_eur is not None and budget.free_room_eur > 0:
             reasons.append(PlanReason.FITS_FREE_ROOM)
-        if any(grid.p_kept[0, k] >= policy.target_p_kept and not grid.acceptable[0, k] for k in valid if k < j):
+        if any(
+            grid.p_kept[0, k] >= policy.target_p_kept and not grid.acceptable[0, k]
+            for k in valid
+            if k < j
+        ):
             reasons.append(PlanReason.CAPPED_BY_CAPACITY)
         if any(grid.p_kept[0, k] < policy.target_p_kept for k in valid if k < j):
             reasons.append(PlanReason.LONGER_FOR_KEEPING)

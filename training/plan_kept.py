@@ -11,6 +11,16 @@ Split out of time by the risk model's calibration / validation dates; when a seg
 would be too thin (or hold one class) it falls back to start-date quantiles (60/20/20).
 With too few arrangements overall it returns the conservative ``prior`` component, never
 an error.
+
+**What data it needs.** To learn how much a *lower* monthly amount helps, the history must
+hold plans whose amount varies independently of what the customer can pay. A history with
+one fixed rule (e.g. ``debt / 5``: the amount just follows the debt) teaches little about
+the amount: the model then under-rates low amounts and the plan search refers too many
+customers. In the simulation the evidence run trains on a creditor that varies plan sizes
+(:class:`training.simulation.policy.VariedArrangementAmounts`, ``training.plan_eval``);
+with real data, use a period or segment where amounts were set by hand or varied, and
+check the held-out ECE per amount band before trusting suggestions outside the amounts
+seen.
 """
 
 from __future__ import annotations
@@ -99,8 +109,12 @@ def arrangement_rows(events: EventArrays) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def _last_event_day(events: EventArrays) -> int:
     days = [
-        events.invoices["issue_day"], events.payments["day"], events.income["day"],
-        events.debits["day"], events.steps["day"], events.balances["day"],
+        events.invoices["issue_day"],
+        events.payments["day"],
+        events.income["day"],
+        events.debits["day"],
+        events.steps["day"],
+        events.balances["day"],
     ]
     values = [int(d[d < NEVER].max()) for d in days if len(d) and (d < NEVER).any()]
     return max(values) if values else 0
@@ -165,14 +179,24 @@ class PlanKeptTrainer:
         calibrator = fit_platt(booster.predict(X[ca]), y[ca])
         if not calibrator["slope"] > 0:  # an uninformative booster: fall back, stay monotone
             return self._prior(y, policy, meta)
-        meta.update({
-            "split": str(how),
-            "rows": {"train": int(tr.sum()), "calibration": int(ca.sum()), "validation": int(va.sum())},
-            "best_iteration": booster.best_iteration,
-        })
+        meta.update(
+            {
+                "split": str(how),
+                "rows": {
+                    "train": int(tr.sum()),
+                    "calibration": int(ca.sum()),
+                    "validation": int(va.sum()),
+                },
+                "best_iteration": booster.best_iteration,
+            }
+        )
         model = PlanKeptModel(
-            booster=booster, calibrator=calibrator, mode="lightgbm",
-            prior_kept_rate=float(y[tr].mean()), policy=policy.to_dict(), metadata=meta,
+            booster=booster,
+            calibrator=calibrator,
+            mode="lightgbm",
+            prior_kept_rate=float(y[tr].mean()),
+            policy=policy.to_dict(),
+            metadata=meta,
         )
         model.metadata["version"] = f"plan_kept:{policy.version}:{len(y)}"
         p_val = model.predict(X[va])
@@ -188,14 +212,22 @@ class PlanKeptTrainer:
     def _prior(self, y: np.ndarray, policy: PlanPolicy, meta: dict[str, Any]) -> FittedComponent:
         rate = float(np.clip(y.mean(), 0.05, 0.95)) if len(y) else 0.5
         model = PlanKeptModel(
-            booster=None, calibrator={"slope": 1.0, "intercept": 0.0}, mode="prior",
-            prior_kept_rate=rate, policy=policy.to_dict(),
+            booster=None,
+            calibrator={"slope": 1.0, "intercept": 0.0},
+            mode="prior",
+            prior_kept_rate=rate,
+            policy=policy.to_dict(),
             metadata={**meta, "version": f"plan_kept:{policy.version}:prior"},
         )
         metrics = {"rows": float(len(y)), "kept_rate": rate, "prior_mode": 1.0}
 
         def compare(champion: Any | None) -> list[tuple[bool, str]]:
-            return [(True, f"plan_kept: too few arrangements ({len(y)}) to learn; conservative prior kept")]
+            return [
+                (
+                    True,
+                    f"plan_kept: too few arrangements ({len(y)}) to learn; conservative prior kept",
+                )
+            ]
 
         return FittedComponent(self.name, model, metrics, compare)
 
@@ -210,7 +242,12 @@ def _compare(
         out.append((auc >= AUC_FLOOR, f"plan_kept ROC AUC {auc:.3f} (floor {AUC_FLOOR})"))
         out.append((ece <= ECE_CEILING, f"plan_kept ECE {ece:.3f} (ceiling {ECE_CEILING})"))
     else:
-        out.append((True, f"plan_kept: {n} validation arrangements, floors not applied (< {FLOOR_MIN_VALIDATION})"))
+        out.append(
+            (
+                True,
+                f"plan_kept: {n} validation arrangements, floors not applied (< {FLOOR_MIN_VALIDATION})",
+            )
+        )
     if champion is None:
         out.append((True, "plan_kept: no champion component to compare with"))
         return out
@@ -221,12 +258,16 @@ def _compare(
         return out
     champ = plan_metrics(yv, p_champ)
     if np.isfinite(champ["roc_auc"]) and np.isfinite(metrics["roc_auc"]):
-        out.append((
-            metrics["roc_auc"] >= champ["roc_auc"] - AUC_TOLERANCE,
-            f"plan_kept ROC AUC {metrics['roc_auc']:.3f} vs champion {champ['roc_auc']:.3f} (tolerance {AUC_TOLERANCE})",
-        ))
-    out.append((
-        metrics["brier"] <= champ["brier"] + BRIER_TOLERANCE,
-        f"plan_kept Brier {metrics['brier']:.4f} vs champion {champ['brier']:.4f} (tolerance {BRIER_TOLERANCE})",
-    ))
+        out.append(
+            (
+                metrics["roc_auc"] >= champ["roc_auc"] - AUC_TOLERANCE,
+                f"plan_kept ROC AUC {metrics['roc_auc']:.3f} vs champion {champ['roc_auc']:.3f} (tolerance {AUC_TOLERANCE})",
+            )
+        )
+    out.append(
+        (
+            metrics["brier"] <= champ["brier"] + BRIER_TOLERANCE,
+            f"plan_kept Brier {metrics['brier']:.4f} vs champion {champ['brier']:.4f} (tolerance {BRIER_TOLERANCE})",
+        )
+    )
     return out

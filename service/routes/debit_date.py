@@ -14,6 +14,7 @@ A bundle without the ``debit_failure`` component answers 503 problem+json.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -135,10 +136,8 @@ class DebitDatesRequest(_Strict):
     @field_validator("customers")
     @classmethod
     def _distinct(cls, items: list[DebitDateCustomer]) -> list[DebitDateCustomer]:
-        seen: set[str] = set()
-        dups = sorted(
-            {c.customer_id for c in items if c.customer_id in seen or seen.add(c.customer_id)}
-        )  # type: ignore[func-returns-value]
+        counts = Counter(c.customer_id for c in items)
+        dups = sorted(cid for cid, n in counts.items() if n > 1)
         if dups:
             raise ValueError(
                 f"customer ids must be distinct; repeated: {', '.join(map(repr, dups[:10]))}"

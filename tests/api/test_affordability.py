@@ -56,14 +56,19 @@ def test_answer_names_budget_plan_versions_and_is_logged(plan_client):
     else:
         plan = doc["suggested_plan"]
         assert plan["p_kept"] >= doc["target_p_kept"] and plan["months"] <= 18
-        assert plan["monthly_amount_eur"] * (plan["months"] - 1) + plan["last_instalment_eur"] == pytest.approx(500)
+        assert plan["monthly_amount_eur"] * (plan["months"] - 1) + plan[
+            "last_instalment_eur"
+        ] == pytest.approx(500)
     got = plan_client.get(f"/v1/decisions/{doc['decision_id']}", headers=headers("collection"))
     assert got.status_code == 200, got.text
     assert got.json()["kind"] == "affordability"
 
 
 def test_no_free_room_is_a_referral_with_reason(plan_client):
-    body = {**BODY, "budget": {"net_income_eur": 900, "housing_costs_eur": 700, "household_type": "couple"}}
+    body = {
+        **BODY,
+        "budget": {"net_income_eur": 900, "housing_costs_eur": 700, "household_type": "couple"},
+    }
     doc = ask(plan_client, body).json()
     assert doc["referral"]["refer_to_debt_help"] is True
     assert doc["referral"]["reason"] == "no_free_room"

@@ -55,8 +55,14 @@ def test_higher_monthly_amount_never_raises_p_kept(component, customers):
         assert np.all(np.diff(P, axis=1) <= 1e-12), "asking more per month raised P(kept)"
         # also with a declared budget
         P2 = component.predict(
-            plan_matrix(np.repeat(rows, k, 0), day, np.tile(amounts, n), np.full(n * k, debt),
-                        income_eur=np.full(n * k, 1800.0), free_room_eur=np.full(n * k, 120.0))
+            plan_matrix(
+                np.repeat(rows, k, 0),
+                day,
+                np.tile(amounts, n),
+                np.full(n * k, debt),
+                income_eur=np.full(n * k, 1800.0),
+                free_room_eur=np.full(n * k, 120.0),
+            )
         ).reshape(n, k)
         assert np.all(np.diff(P2, axis=1) <= 1e-12)
 
@@ -80,7 +86,9 @@ def test_thin_data_gives_a_valid_conservative_component(population_events):
         population_events.payments,
         population_events.debits,
         population_events.steps,
-        population_events.arrangements.__class__({k: v[:3] for k, v in population_events.arrangements.cols.items()}),
+        population_events.arrangements.__class__(
+            {k: v[:3] for k, v in population_events.arrangements.cols.items()}
+        ),
         population_events.income,
         population_events.balances,
     )
@@ -101,7 +109,70 @@ def test_plans_respect_target_max_months_and_referral(component, customers):
     p = grid.p_kept[rows, grid.choice[rows]]
     assert np.all(p >= policy.target_p_kept)
     assert grid.terms.max() == policy.max_months
-    assert np.all(grid.monthly_cents[rows, grid.choice[rows]] * grid.terms[grid.choice[rows]] >= 500_00)
+    assert np.all(
+        grid.monthly_cents[rows, grid.choice[rows]] * grid.terms[grid.choice[rows]] >= 500_00
+    )
     # no free room -> referral with that reason, whatever the model says
     g2 = plan_grid(component, X[:5], day, debt[:5], policy, free_room_eur=np.full(5, -10.0))
     assert g2.referral.all() and set(g2.referral_reason) == {"no_free_room"}
+
+
+def test_search_maximises_expected_repaid_subject_to_target(component, customers):
+    X, day = customers
+    policy = PlanPolicy.default()
+    debt = np.random.default_rng(5).integers(50_00, 3000_00, len(X))
+    grid = plan_grid(component, X, day, debt, policy)
+    rows = np.flatnonzero(~grid.referral)
+    for i in rows[:200]:
+        best = grid.expected_repaid_cents[i][grid.acceptable[i]].max()
+        chosen = grid.expected_repaid_cents[i, grid.choice[i]]
+        assert grid.acceptable[i, grid.choice[i]]
+        assert chosen >= (1 - policy.tie_tolerance) * best - 1e-6
+    # the grid holds, per term, the smallest step amount that repays in that term
+    m, t = grid.monthly_cents, grid.terms[None, :]
+    smaller = np.maximum(m - policy.amount_step_cents, 1)
+    cut = grid.valid & (m - policy.amount_step_cents >= policy.min_monthly_amount_cents)
+    assert np.all((-(-debt[:, None] // smaller) > t)[cut])
+
+
+def test_fallback_is_the_most_expected_repaid_plan(component, customers):
+    X, day = customers
+    policy = PlanPolicy.default()
+    debt = np.full(len(X), 800_00)
+    grid = plan_grid(component, X, day, debt, policy)
+    exp = np.where(grid.valid, grid.expected_repaid_cents, -np.inf)
+    i = np.arange(len(X))
+    assert np.all(grid.valid[i, grid.best_expected])
+    np.testing.assert_allclose(exp[i, grid.best_expected], exp.max(axis=1))
+    # with a capacity, the fallback fits it when any valid plan does
+    cap = np.full(len(X), 60.0)
+    g2 = plan_grid(
+        component, X, day, debt, policy, standard_capacity_eur=cap, maximum_capacity_eur=cap
+    )
+    assert np.all(g2.monthly_cents[i, g2.best_expected] <= 60_00)
+
+
+def test_varied_training_amounts_are_deterministic_and_span_1_to_18_parts():
+    from datetime import date
+
+    from training.simulation.policy import ArrangementRequest, VariedArrangementAmounts
+
+    debt = np.full(5000, 900_00)
+    req = ArrangementRequest(
+        date(2025, 3, 4), np.arange(5000), np.arange(5000), debt, population=None
+    )
+    a, b = VariedArrangementAmounts(seed=1)(req), VariedArrangementAmounts(seed=1)(req)
+    np.testing.assert_array_equal(a, b)
+    parts = -(-debt // a)
+    assert parts.min() == 1 and parts.max() == 18 and len(np.unique(parts)) == 18
+    assert np.all(a % 100 == 0) and np.all(a >= 10_00)
+    small = VariedArrangementAmounts(seed=1)(
+        ArrangementRequest(
+            date(2025, 3, 4),
+            np.arange(3),
+            np.arange(3),
+            np.array([30_00, 5_00, 100_00]),
+            population=None,
+        )
+    )
+    assert np.all(small <= np.array([30_00, 5_00, 100_00])) and small[1] == 5_00

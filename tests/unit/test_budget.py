@@ -41,25 +41,40 @@ def test_protected_minimum_is_vtlb_share_of_the_norm_plus_housing_and_care():
     norm = legal_table_on(ON).bijstandsnorm_incl_holiday_cents["single"] / 100
     b = view(row(), DeclaredBudget(net_income_eur=2000, household_type="single"))
     assert b.protected_minimum_eur == pytest.approx(round(amounts.vtlb_share * norm, 2))
-    b2 = view(row(), DeclaredBudget(net_income_eur=2000, housing_costs_eur=700, care_costs_eur=40, household_type="single"))
+    b2 = view(
+        row(),
+        DeclaredBudget(
+            net_income_eur=2000, housing_costs_eur=700, care_costs_eur=40, household_type="single"
+        ),
+    )
     excess = 700 - amounts.norm_rent_cents / 100
-    assert b2.protected_minimum_eur == pytest.approx(b.protected_minimum_eur + excess + 40, abs=0.01)
+    assert b2.protected_minimum_eur == pytest.approx(
+        b.protected_minimum_eur + excess + 40, abs=0.01
+    )
     # rent above the counted maximum raises the correction no further
-    b3 = view(row(), DeclaredBudget(net_income_eur=2000, housing_costs_eur=5000, household_type="single"))
+    b3 = view(
+        row(), DeclaredBudget(net_income_eur=2000, housing_costs_eur=5000, household_type="single")
+    )
     assert b3.protected_minimum_eur == pytest.approx(
-        b.protected_minimum_eur + (amounts.max_rent_counted_cents - amounts.norm_rent_cents) / 100, abs=0.01
+        b.protected_minimum_eur + (amounts.max_rent_counted_cents - amounts.norm_rent_cents) / 100,
+        abs=0.01,
     )
     assert b.legal_table_version == legal_table_on(ON).version
 
 
 def test_free_room_uses_the_higher_floor_and_subtracts_arrangements():
     declared = DeclaredBudget(
-        net_income_eur=2000, housing_costs_eur=800, other_fixed_costs_eur=600,
-        other_arrangements_eur=50, household_type="single",
+        net_income_eur=2000,
+        housing_costs_eur=800,
+        other_fixed_costs_eur=600,
+        other_arrangements_eur=50,
+        household_type="single",
     )
     b = view(row(arrangement_monthly_eur=25.0, monthly_billed_eur=30.0), declared)
     assert b.fixed_costs_eur == pytest.approx(800 + 600 + 30)
-    assert b.nibud_floor_eur == pytest.approx(b.fixed_costs_eur + amounts_on(ON).nibud_min_living_cents["single"] / 100)
+    assert b.nibud_floor_eur == pytest.approx(
+        b.fixed_costs_eur + amounts_on(ON).nibud_min_living_cents["single"] / 100
+    )
     floor = max(b.protected_minimum_eur, b.nibud_floor_eur)
     assert b.free_room_eur == pytest.approx(2000 - floor - 75, abs=0.01)
     assert b.standard_capacity_eur == pytest.approx(0.65 * max(b.free_room_eur, 0), abs=0.01)
@@ -85,14 +100,31 @@ def test_household_from_features_selects_the_norm():
 
 
 def test_income_detection_says_how_and_how_sure():
-    seen = row(has_income_data=1, income_monthly_365d_eur=2100, income_monthly_90d_eur=2100,
-               income_variability_180d=0.02, days_since_income=10)
+    seen = row(
+        has_income_data=1,
+        income_monthly_365d_eur=2100,
+        income_monthly_90d_eur=2100,
+        income_variability_180d=0.02,
+        days_since_income=10,
+    )
     d = detect_income(seen)
-    assert (d.method, d.confidence, d.amount_eur) == (IncomeMethod.OPEN_BANKING_RECEIPTS, Confidence.HIGH, 2100)
-    short = row(has_income_data=1, income_monthly_365d_eur=2100, income_monthly_90d_eur=2100, days_since_income=10)
+    assert (d.method, d.confidence, d.amount_eur) == (
+        IncomeMethod.OPEN_BANKING_RECEIPTS,
+        Confidence.HIGH,
+        2100,
+    )
+    short = row(
+        has_income_data=1,
+        income_monthly_365d_eur=2100,
+        income_monthly_90d_eur=2100,
+        days_since_income=10,
+    )
     assert detect_income(short).confidence == Confidence.MEDIUM
     declared = detect_income(row(declared_income_eur=1800))
-    assert (declared.method, declared.confidence) == (IncomeMethod.DECLARED_ON_RECORD, Confidence.LOW)
+    assert (declared.method, declared.confidence) == (
+        IncomeMethod.DECLARED_ON_RECORD,
+        Confidence.LOW,
+    )
     none = detect_income(row())
     assert (none.method, none.amount_eur) == (IncomeMethod.UNKNOWN, None)
     b = view(row())
@@ -100,7 +132,12 @@ def test_income_detection_says_how_and_how_sure():
 
 
 def test_caller_declared_income_wins_but_the_detected_one_is_shown():
-    seen = row(has_income_data=1, income_monthly_365d_eur=2500, income_monthly_90d_eur=2500, days_since_income=5)
+    seen = row(
+        has_income_data=1,
+        income_monthly_365d_eur=2500,
+        income_monthly_90d_eur=2500,
+        days_since_income=5,
+    )
     b = view(seen, DeclaredBudget(net_income_eur=1500))
     assert b.income.method == IncomeMethod.DECLARED_BY_CALLER and b.income.amount_eur == 1500
     assert b.detected_income.amount_eur == 2500
@@ -108,8 +145,14 @@ def test_caller_declared_income_wins_but_the_detected_one_is_shown():
 
 
 def test_columnar_budget_matches_the_single_view():
-    r = row(has_income_data=1, income_monthly_365d_eur=2300, income_monthly_90d_eur=2300,
-            monthly_billed_eur=40, arrangement_monthly_eur=20, days_since_income=3)
+    r = row(
+        has_income_data=1,
+        income_monthly_365d_eur=2300,
+        income_monthly_90d_eur=2300,
+        monthly_billed_eur=40,
+        arrangement_monthly_eur=20,
+        days_since_income=3,
+    )
     from features.events import to_day
 
     income, room = budget_arrays(r.reshape(1, -1), np.array([to_day(ON)]))

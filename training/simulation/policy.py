@@ -53,6 +53,34 @@ def debt_over_five_months(request: ArrangementRequest) -> np.ndarray:
     return np.minimum(np.maximum(monthly, 25_00), request.debt_cents).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class VariedArrangementAmounts:
+    """A creditor experimenting with plan sizes: the debt in N parts, N drawn per plan.
+
+    N is uniform on ``min_parts..max_parts`` (default 1..18, the debt-scheme length), so
+    the monthly amount varies independently of what the customer can pay — the data the
+    P(kept) model needs to learn how much a lower amount helps (under ``debt / 5`` the
+    amount just follows the debt). Deterministic per (seed, day): the same simulation gives
+    the same draws. Whole euros, at least ``min_monthly_cents``. A training-data policy
+    (``training.plan_eval``); the default simulation keeps :func:`debt_over_five_months`.
+    """
+
+    seed: int = 0
+    min_parts: int = 1
+    max_parts: int = 18
+    min_monthly_cents: int = 10_00
+
+    def __call__(self, request: ArrangementRequest) -> np.ndarray:
+        if not 1 <= self.min_parts <= self.max_parts:
+            raise ValueError("need 1 <= min_parts <= max_parts")
+        rng = np.random.default_rng([self.seed, request.day.toordinal()])
+        parts = rng.integers(self.min_parts, self.max_parts + 1, len(request.debt_cents))
+        monthly = np.ceil(request.debt_cents / parts / 100) * 100
+        return np.minimum(np.maximum(monthly, self.min_monthly_cents), request.debt_cents).astype(
+            np.int64
+        )
+
+
 def accept_unless_at_agency(request: BnplRequest) -> np.ndarray:
     """Current practice: accept every order unless the customer has a claim at the agency."""
     return request.open_agency_claims == 0
