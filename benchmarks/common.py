@@ -228,6 +228,16 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
             f"Throughput ratio score/bare: **{r['ratio_rps']:.3f}** (goal ≥ 0.20: "
             f"{'met' if r['ratio_rps'] >= 0.2 else 'missed'}); score p99 {r['load']['score']['p99_ms']:.2f} ms "
             f"(goal ≤ 15 ms: {'met' if r['load']['score']['p99_ms'] <= 15 else 'missed'}).",
+            *(
+                [
+                    "",
+                    f"Pay-later decisions (`POST /v1/bnpl/decisions`), same server: ratio bnpl/bare "
+                    f"**{r['ratio_rps_bnpl']:.3f}**, p99 {r['load']['bnpl']['p99_ms']:.2f} ms, "
+                    f"errors {r['load']['bnpl']['errors']} (issue 5 goal: 0 errors, p99 ≤ 15 ms, ratio ≥ 0.20).",
+                ]
+                if "ratio_rps_bnpl" in r
+                else []
+            ),
             "",
             "In-process cost per request (one customer, median of repeats, µs):",
             "",

@@ -206,6 +206,24 @@ def load_test(
     bodies = [
         json.dumps({"customer_ids": [c], "as_of": as_of.isoformat()}).encode() for c in customer_ids
     ]
+    # pay-later at checkout (issue 5): one order per request, amounts EUR 20-400 as in the
+    # simulator, a verified adult; no idempotency key (every request is a new decision)
+    rng = random.Random(5)
+    bnpl_bodies = [
+        json.dumps(
+            {
+                "customer_id": c,
+                "order": {"amount_cents": rng.randint(2_000, 40_000), "currency": "EUR"},
+                "age_verification": {
+                    "verified": True,
+                    "method": "idin",
+                    "birth_date": "1990-04-01",
+                },
+                "as_of": as_of.isoformat(),
+            }
+        ).encode()
+        for c in customer_ids
+    ]
     headers = {"Content-Type": "application/json", "X-API-Key": "dev-key"}
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     out: dict[str, Any] = {}
@@ -264,6 +282,9 @@ def load_test(
         out["score"] = asyncio.run(
             _load(f"http://127.0.0.1:{port}/v1/risk/scores", bodies, headers, duration_s)
         )
+        bnpl_url = f"http://127.0.0.1:{port}/v1/bnpl/decisions"
+        asyncio.run(_load(bnpl_url, bnpl_bodies, headers, 3.0))
+        out["bnpl"] = asyncio.run(_load(bnpl_url, bnpl_bodies, headers, duration_s))
     finally:
         _stop(score)
     return out
@@ -369,6 +390,7 @@ def run(quick: bool = False, world: Path | None = None) -> dict[str, Any]:
         load = load_test(world, as_of, sample, duration)
         split = in_process_split(world, as_of, sample, repeats=3 if quick else 5)
     ratio = load["score"]["rps"] / load["bare"]["rps"]
+    ratio_bnpl = load["bnpl"]["rps"] / load["bare"]["rps"]
     return {
         "name": "online",
         "setup": (
@@ -380,6 +402,7 @@ def run(quick: bool = False, world: Path | None = None) -> dict[str, Any]:
         "world": {k: v for k, v in built.items() if k != "metrics"},
         "load": load,
         "ratio_rps": ratio,
+        "ratio_rps_bnpl": ratio_bnpl,
         "split": split,
         "notes": [],
     }

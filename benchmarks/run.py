@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from benchmarks import common
@@ -44,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         "(the shared world is one more point)",
     )
     parser.add_argument(
+        "--world",
+        type=Path,
+        help="reuse this data folder (e.g. .tijdig after `make run`) as the shared world "
+        "instead of simulating, ingesting and training a new one",
+    )
+    parser.add_argument(
         "--render-only",
         action="store_true",
         help="only rebuild RESULTS.md from the results files (keeps the last run's header)",
@@ -68,12 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     started = time.perf_counter()
     import tempfile
-    from pathlib import Path
 
     tmp = tempfile.TemporaryDirectory(prefix="tijdig-bench-world-")
     world: Path | None = None
     world_info: dict[str, Any] = {}
-    if {"online", "batch", "scaling"} & set(chosen):
+    if args.world is not None:
+        world = args.world.resolve()
+        world_info = {"reused": str(world)}
+    elif {"online", "batch", "scaling"} & set(chosen):
         from benchmarks.online import prepare_world
 
         world = Path(tmp.name) / "world"
