@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from features.schemas import EARLIEST_DATE
+from models.reasons import Reason
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 EARLIEST_AS_OF = EARLIEST_DATE.date()
@@ -85,6 +86,17 @@ class ReasonOut(BaseModel):
     contribution: float = Field(description="added log-odds of payment difficulty (SHAP)")
     text_en: str
     text_nl: str
+
+    @classmethod
+    def of(cls, reason: Reason) -> ReasonOut:
+        return cls(
+            code=reason.code.value,
+            feature=reason.feature,
+            value=reason.value,
+            contribution=reason.contribution,
+            text_en=reason.text_en,
+            text_nl=reason.text_nl,
+        )
 
 
 class ActionOut(BaseModel):

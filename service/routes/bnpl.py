@@ -282,17 +282,7 @@ def _response(
             )
             for r in decision.reasons
         ],
-        risk_reasons=[
-            ReasonOut(
-                code=r.code.value,
-                feature=r.feature,
-                value=r.value,
-                contribution=r.contribution,
-                text_en=r.text_en,
-                text_nl=r.text_nl,
-            )
-            for r in decision.risk_reasons
-        ],
+        risk_reasons=[ReasonOut.of(r) for r in decision.risk_reasons],
         probability=decision.probability,
         thin_file=decision.thin_file,
         model_version=model_version,

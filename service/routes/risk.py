@@ -101,17 +101,7 @@ def _shape(
     rows: list[dict[str, Any]] = []
     for a in assessments:
         decision_id = new_decision_id()
-        reasons = [
-            ReasonOut(
-                code=r.code.value,
-                feature=r.feature,
-                value=r.value,
-                contribution=r.contribution,
-                text_en=r.text_en,
-                text_nl=r.text_nl,
-            )
-            for r in a.reasons
-        ]
+        reasons = [ReasonOut.of(r) for r in a.reasons]
         action = ActionOut(
             action=a.action.value,
             channel=a.action_channel,

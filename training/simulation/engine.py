@@ -312,8 +312,8 @@ def run(
         "cust", "month", "balance", "income", "unemployed", "income_cut", "in_shock", "free_room"
     )
 
-    def observed_so_far() -> RawEvents:
-        """The events logged so far (for policies that may only use what a creditor sees)."""
+    def events_so_far(truth_monthly: dict[str, np.ndarray], debit_days: np.ndarray) -> RawEvents:
+        """The events logged up to now (the loop's state is read at call time)."""
         arrangements = {k: v[:n_arr].copy() for k, v in arr.items()}
         arrangements["fits"] = arr_fits[:n_arr].copy()
         return RawEvents(
@@ -330,9 +330,13 @@ def run(
             arrangements=arrangements,
             receipts=rec_log.arrays(),
             balances=bal_log.arrays(),
-            truth_monthly={},
-            debit_day_used=np.zeros(0, np.int64),
+            truth_monthly=truth_monthly,
+            debit_day_used=debit_days,
         )
+
+    def observed_so_far() -> RawEvents:
+        """What a creditor could observe so far (for policies that may use only that)."""
+        return events_so_far({}, np.zeros(0, np.int64))
 
     pay_ptr = np.searchsorted(pop.pay_day, np.arange(T + 1))
     allow_ptr = np.searchsorted(pop.allow_day, np.arange(T + 1))
@@ -718,22 +722,4 @@ def run(
         if progress is not None and (d + 1 == T or cal.dom[ci + 1] == 1):
             progress(d + 1, T)
 
-    arrangements = {k: v[:n_arr].copy() for k, v in arr.items()}
-    arrangements["fits"] = arr_fits[:n_arr].copy()
-    return RawEvents(
-        inv_cust=inv["cust"][:n_inv].copy(),
-        inv_issue=inv["issue"][:n_inv].copy(),
-        inv_due=inv["due"][:n_inv].copy(),
-        inv_amount=inv["amount"][:n_inv].copy(),
-        inv_product=inv["product"][:n_inv].copy(),
-        inv_method=inv["method"][:n_inv].copy(),
-        inv_settled=inv["settled"][:n_inv].copy(),
-        payments=pay_log.arrays(),
-        debits=deb_log.arrays(),
-        steps=step_log.arrays(),
-        arrangements=arrangements,
-        receipts=rec_log.arrays(),
-        balances=bal_log.arrays(),
-        truth_monthly=truth_log.arrays(),
-        debit_day_used=np.asarray(debit_day_used, dtype=np.int64),
-    )
+    return events_so_far(truth_log.arrays(), np.asarray(debit_day_used, dtype=np.int64))
