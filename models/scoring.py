@@ -57,13 +57,18 @@ def assess(
 
     ``explain=False`` skips SHAP reasons for customers without an early-warning flag
     (``pred_contrib`` costs far more than predict; batch scoring only explains flagged
-    customers). Flagged customers always get reasons.
+    customers). Flagged customers always get reasons; customers in the low band never do.
     """
     X = build_features(events, as_of)
     probability = bundle.predict_proba(X)
     policy = bundle.policy
     flagged = probability >= policy.early_warning_threshold
-    need = np.flatnonzero(flagged | explain)
+    # Reasons say why a risk is *elevated*. In the low band nothing is: SHAP would still
+    # name the features that lift the score a little above the average customer, and the
+    # texts would then assert things that are not true of this customer (a "low balance"
+    # for someone with a healthy one). So the low band gets no reasons (and no action).
+    elevated = probability >= policy.bands[0][1]
+    need = np.flatnonzero(flagged | (explain & elevated))
     reasons_by_row: dict[int, list[Reason]] = {}
     if need.size:
         for row, reasons in zip(need.tolist(), bundle.explain(X[need]), strict=True):

@@ -56,3 +56,19 @@ def test_model_beats_logistic_regression_and_the_rule(trained):
     # on this small population LR can come close; the model must not be clearly worse
     assert m["model"]["roc_auc"] > m["logistic_regression"]["roc_auc"] - 0.01
     assert m["model"]["roc_auc"] > 0.7
+
+
+def test_reasons_explain_elevated_risk_only(trained, population_events):
+    """Low band: no reasons (they would assert untrue things); elevated: reasons that raise it."""
+    from datetime import date
+
+    from models.scoring import assess
+
+    assessments = assess(trained.bundle, population_events, date(2026, 3, 1))
+    low_bound = trained.bundle.policy.bands[0][1]
+    low = [a for a in assessments if a.probability < low_bound]
+    elevated = [a for a in assessments if a.probability >= low_bound]
+    assert low and elevated
+    assert all(not a.reasons and a.action.value == "none" for a in low)
+    assert sum(bool(a.reasons) for a in elevated) >= 0.95 * len(elevated)
+    assert all(r.contribution > 0 for a in elevated for r in a.reasons)
