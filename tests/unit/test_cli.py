@@ -1,0 +1,40 @@
+"""The command line: `tijdig ingest` is all or nothing and says what was wrong."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from cli.main import app
+from features.io import write_event_dir
+from features.store import EventStore
+
+runner = CliRunner()
+
+
+def test_ingest_a_folder_then_again_changes_nothing(population, tmp_path, monkeypatch):
+    monkeypatch.setenv("TIJDIG_DATA_DIR", str(tmp_path / "state"))
+    folder = tmp_path / "events"
+    write_event_dir(population.tables, folder, fmt="parquet")
+    first = runner.invoke(app, ["ingest", str(folder)])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["ingest", str(folder)])
+    assert again.exit_code == 0 and "0 inserted" in again.output.replace("\n", " ")
+    store = EventStore(f"sqlite:///{tmp_path / 'state' / 'events.db'}")
+    assert store.count("invoices") == len(population.tables["invoices"])
+    store.dispose()
+
+
+def test_a_bad_folder_is_rejected_naming_the_column_and_writes_nothing(
+    population, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TIJDIG_DATA_DIR", str(tmp_path / "state"))
+    tables = {name: df.copy() for name, df in population.tables.items()}
+    tables["invoices"].loc[3, "amount_cents"] = -500
+    folder = tmp_path / "bad"
+    write_event_dir(tables, folder, fmt="csv")
+    result = runner.invoke(app, ["ingest", str(folder)])
+    assert result.exit_code == 1
+    assert "rejected, nothing written" in result.output and "amount_cents" in result.output
+    store = EventStore(f"sqlite:///{tmp_path / 'state' / 'events.db'}")
+    assert store.count("customers") == 0 and store.count("invoices") == 0
+    store.dispose()
