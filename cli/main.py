@@ -472,7 +472,7 @@ def bnpl_eval(
     data_dir: DataDir = None,
 ) -> None:
     """Pay-later evidence: approval rate vs orders ending in collection, tijdig vs 'approve all < EUR 1,000'."""
-    from training.bnpl_eval import run_bnpl_eval
+    from training.bnpl_eval import run_bnpl_eval, summary
 
     settings = _training_settings(data_dir)
     report = run_bnpl_eval(
@@ -485,16 +485,7 @@ def bnpl_eval(
         settings.mlflow_tracking_uri,
         log=console.print,
     )
-    keys = (
-        "naive_approve_under_1000",
-        "tijdig_configured_policy",
-        "tijdig_best_within_5_points",
-        "reduction_vs_naive_configured",
-        "reduction_vs_naive_best",
-        "risk_only_at_95pct_approval_reduction",
-        "perfect_foresight_at_95pct_approval_reduction",
-    )
-    console.print_json(json.dumps({k: report.get(k) for k in keys}, default=str))
+    console.print_json(json.dumps(summary(report), default=str))
 
 
 decisions_app = typer.Typer(

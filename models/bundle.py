@@ -29,6 +29,7 @@ import lightgbm as lgb
 import numpy as np
 
 from models.bnpl import BnplPolicy
+from models.calibration import apply_platt
 from models.components import COMPONENT_CLASSES, load_component
 from models.policy import RiskPolicy
 from models.reasons import Reason, top_reasons
@@ -67,9 +68,7 @@ class Bundle:
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
         """Platt scaling on log-odds: strictly monotone, so ranking (ROC/PR AUC) is kept."""
-        raw = np.clip(raw, 1e-12, 1 - 1e-12)
-        z = self.calibrator["slope"] * np.log(raw / (1 - raw)) + self.calibrator["intercept"]
-        return 1.0 / (1.0 + np.exp(-z))
+        return apply_platt(raw, self.calibrator)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """SHAP contributions in log-odds, shape (n, features + 1); last column = bias."""

@@ -26,6 +26,7 @@ import lightgbm as lgb
 import numpy as np
 
 from features.income_timing import FEATURE_NAMES
+from models.calibration import apply_platt
 
 FORMAT: Final = 1
 KINDS: Final = ("lightgbm", "prior")
@@ -57,9 +58,8 @@ class DebitFailureModel:
             return np.full(X.shape[0], self.prior)
         assert self.booster is not None
         threads = 1 if X.shape[0] < 4096 else 2
-        raw = np.clip(np.asarray(self.booster.predict(X, num_threads=threads)), 1e-9, 1 - 1e-9)
-        z = self.calibrator["slope"] * np.log(raw / (1 - raw)) + self.calibrator["intercept"]
-        return 1.0 / (1.0 + np.exp(-z))
+        raw = np.asarray(self.booster.predict(X, num_threads=threads))
+        return apply_platt(raw, self.calibrator, eps=1e-9)
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 
 from features.build import FEATURE_NAMES
 from models.budget import budget_arrays
+from models.calibration import apply_platt
 
 PLAN_FEATURES: Final[tuple[tuple[str, int, str], ...]] = (
     ("plan_monthly_eur", -1, "monthly amount of the plan, euros"),
@@ -101,9 +102,7 @@ class PlanKeptModel:
         return self.calibrate(raw)
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
-        raw = np.clip(raw, 1e-9, 1 - 1e-9)
-        z = self.calibrator["slope"] * np.log(raw / (1 - raw)) + self.calibrator["intercept"]
-        return 1.0 / (1.0 + np.exp(-z))
+        return apply_platt(raw, self.calibrator, eps=1e-9)
 
     def predict_plans(
         self,

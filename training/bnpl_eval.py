@@ -303,6 +303,23 @@ def _log_mlflow(
         mlflow.log_artifact(str(Path(tmp) / "bnpl_eval.json"))
 
 
+#: The headline figures of a report (what the CLI and ``main`` print).
+SUMMARY_KEYS = (
+    "naive_approve_under_1000",
+    "tijdig_configured_policy",
+    "tijdig_best_within_5_points",
+    "reduction_vs_naive_configured",
+    "reduction_vs_naive_best",
+    "risk_only_at_95pct_approval_reduction",
+    "perfect_foresight_at_95pct_approval_reduction",
+)
+
+
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures of a :func:`run_bnpl_eval` report."""
+    return {k: report.get(k) for k in SUMMARY_KEYS}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--customers", type=int, default=20_000)
@@ -322,16 +339,7 @@ def main(argv: list[str] | None = None) -> None:
         args.out,
         args.mlflow_uri,
     )
-    keys = (
-        "naive_approve_under_1000",
-        "tijdig_configured_policy",
-        "tijdig_best_within_5_points",
-        "reduction_vs_naive_configured",
-        "reduction_vs_naive_best",
-        "risk_only_at_95pct_approval_reduction",
-        "perfect_foresight_at_95pct_approval_reduction",
-    )
-    print(json.dumps({k: report.get(k) for k in keys}, indent=2, default=str))  # noqa: T201
+    print(json.dumps(summary(report), indent=2, default=str))  # noqa: T201
 
 
 if __name__ == "__main__":

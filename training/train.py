@@ -25,6 +25,7 @@ from features.build import FEATURE_SET_VERSION, monotone_constraints
 from features.events import EventArrays
 from features.labels import LabelConfig
 from models.bundle import Bundle
+from models.calibration import apply_platt
 from models.policy import RiskPolicy
 from training.components import FittedComponent, TrainingContext, component_trainers
 from training.dataset import (
@@ -165,10 +166,7 @@ def train_candidate(
         Xo_va, _ = oracle_features(events, va, truth_customers, truth_monthly)
         oracle = _fit_booster(Xo_tr, tr.y, Xo_ca, ca.y, names_o, params, constrained=False)
         platt = fit_platt(np.asarray(oracle.predict(Xo_ca)), ca.y)
-        raw = np.clip(oracle.predict(Xo_va), 1e-12, 1 - 1e-12)
-        scores["oracle"] = 1 / (
-            1 + np.exp(-(platt["slope"] * np.log(raw / (1 - raw)) + platt["intercept"]))
-        )
+        scores["oracle"] = apply_platt(np.asarray(oracle.predict(Xo_va)), platt)
 
     context = TrainingContext(
         events, snaps, split, label_config, truth_customers, truth_monthly, params

@@ -9,6 +9,7 @@ A bundle without the ``plan_kept`` component answers 503 problem+json, never 500
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -211,15 +212,7 @@ def _declared(b: DeclaredBudgetIn | None) -> DeclaredBudget:
 
 
 def _plan_out(p: Plan) -> PlanOut:
-    return PlanOut(
-        kind=p.kind,
-        monthly_amount_eur=p.monthly_amount_eur,
-        months=p.months,
-        last_instalment_eur=p.last_instalment_eur,
-        p_kept=p.p_kept,
-        expected_repaid_12m_eur=p.expected_repaid_12m_eur,
-        meets_target=p.meets_target,
-    )
+    return PlanOut.model_validate(asdict(p))
 
 
 def _shape(
