@@ -378,6 +378,10 @@ def score_batch_command(
         str | None, typer.Option(help="bundle folder or models:/ URI (default: the champion)")
     ] = None,
     partition_size: Annotated[int, typer.Option(min=1, help="customers per partition")] = 100_000,
+    serving_rows: Annotated[
+        bool,
+        typer.Option(help="read valid serving rows and store the computed ones (see `features`)"),
+    ] = True,
     data_dir: DataDir = None,
 ) -> None:
     """Score every customer in the store: probabilities, bands, reasons for flagged customers."""
@@ -401,6 +405,7 @@ def score_batch_command(
                 out,
                 partition_size=partition_size,
                 progress=lambda done, total: update("score", done, total),
+                serving_rows=serving_rows,
             )
     finally:
         store.dispose()
@@ -486,6 +491,66 @@ def bnpl_eval(
         log=console.print,
     )
     console.print_json(json.dumps(summary(report), default=str))
+
+
+features_app = typer.Typer(
+    help="Materialised serving rows: what real-time decisions read.", no_args_is_help=True
+)
+app.add_typer(features_app, name="features")
+
+
+@features_app.command("refresh")
+def features_refresh(
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="rows as known at the start of this day (default: today, Amsterdam)"),
+    ] = None,
+    model_uri: Annotated[
+        str | None, typer.Option(help="bundle folder or models:/ URI (default: the champion)")
+    ] = None,
+    partition_size: Annotated[int, typer.Option(min=1, help="customers per partition")] = 50_000,
+    keep_days: Annotated[
+        int, typer.Option(min=0, help="delete rows of days more than this before as_of")
+    ] = 7,
+    data_dir: DataDir = None,
+) -> None:
+    """Compute every customer's serving row (features, probability, SHAP where reasons may
+    be shown) as of a day: run nightly and after a bulk ingest. Incremental: rows still
+    valid are kept; customers with new events are recomputed."""
+    from datetime import date
+
+    from features.events import to_day
+    from features.store import EventStore
+    from models.bundle import load_bundle
+    from models.serving import ServingRows
+    from service.schemas import today
+
+    settings = _training_settings(data_dir)
+    bundle = load_bundle(model_uri or "models:/tijdig-risk@champion", settings.mlflow_tracking_uri)
+    day = date.fromisoformat(as_of) if as_of else today()
+    store = EventStore(settings.store_url)
+    started = time.perf_counter()
+    try:
+        store.create_schema()
+        total = store.count("customers")
+        done = [0]
+        with _progress() as update:
+
+            def tick(n: int) -> None:
+                done[0] += n
+                update("refresh serving rows", done[0], total)
+
+            computed = ServingRows(store).refresh(
+                bundle, day, partition_size=partition_size, progress=tick
+            )
+        purged = store.purge_serving_rows(to_day(day) - keep_days)
+    finally:
+        store.dispose()
+    elapsed = time.perf_counter() - started
+    console.print(
+        f"serving rows as of {day}: {computed:,} of {total:,} customers computed, "
+        f"{total - computed:,} still valid; {purged:,} old rows purged ({elapsed:.1f} s)"
+    )
 
 
 decisions_app = typer.Typer(

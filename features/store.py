@@ -48,6 +48,8 @@ __all__ = [
     "IngestError",
     "IngestRejected",
     "IngestReport",
+    "ServingRow",
+    "StoreUnavailable",
     "TableCounts",
 ]
 
@@ -106,6 +108,51 @@ def _build_table(table: str) -> sa.Table:
 
 
 SQL_TABLES: Final[dict[str, sa.Table]] = {t: _build_table(t) for t in TABLES}
+
+# --------------------------------------------------------------------------- serving rows
+# Materialised serving rows (ARCHITECTURE.md, "online feature rows"): the features (and,
+# per model version, the scores) of a customer as of a day, so a request reads one row
+# instead of the customer's whole history. Validity is a version check, not a TTL:
+# every ingest that stores an event of a customer bumps that customer's version in the
+# same transaction, and a row is served only while it carries the current version. A
+# row computed from a read that raced an ingest carries the old version and is never
+# served, so no invalidation can be lost.
+
+_ID_TYPE: Final = _sql_type("customer_id", STR)
+
+CUSTOMER_VERSIONS: Final = sa.Table(
+    "customer_versions",
+    METADATA,
+    sa.Column("customer_id", _ID_TYPE, primary_key=True),
+    sa.Column("version", sa.BigInteger(), nullable=False),
+)
+
+SERVING_ROWS: Final = sa.Table(
+    "serving_rows",
+    METADATA,
+    sa.Column("customer_id", _ID_TYPE, primary_key=True),
+    sa.Column("as_of_day", sa.Integer(), primary_key=True),  # days since 1970-01-01
+    sa.Column("feature_set", sa.String(64), primary_key=True),
+    sa.Column("version", sa.BigInteger(), nullable=False),  # customer_versions at the read
+    sa.Column("features", sa.LargeBinary(), nullable=False),
+    sa.Column("model_version", sa.String(128), nullable=True),
+    sa.Column("scores", sa.LargeBinary(), nullable=True),
+    sa.Index("ix_serving_rows_as_of_day", "as_of_day"),
+)
+
+
+@dataclass(frozen=True)
+class ServingRow:
+    """One materialised row as stored; the payloads are opaque bytes to the store."""
+
+    customer_id: str
+    as_of_day: int
+    feature_set: str
+    version: int
+    features: bytes
+    model_version: str | None = None
+    scores: bytes | None = None
+
 
 # --------------------------------------------------------------------------- the report
 
@@ -203,6 +250,10 @@ class IngestReport:
             f"Rejected: {self.error_count:,} errors{more} in {where}; nothing was written "
             f"of the {self.received:,} rows received ({sent_txt}).{conflicts} First: {first}"
         )
+
+
+class StoreUnavailable(RuntimeError):
+    """The store could not be read (down, locked, unreachable): the caller answers 503."""
 
 
 class IngestRejected(Exception):
@@ -324,6 +375,12 @@ _EPOCH_JD: Final = 2440587.5  # julianday('1970-01-01')
 _FETCH_ROWS: Final = 100_000
 _SQLITE_IN_CHUNK: Final = 900  # ids per IN (...) list on SQLite (read paths)
 _SQLITE_LOOKUP_CHUNK: Final = 5_000  # ids per IN (...) list for ingest look-ups
+# Every *known* customer's version; one ingested before versions existed is at 0.
+_VERSIONS_SELECT: Final = (
+    "SELECT c.customer_id, COALESCE(v.version, 0) FROM customers c "
+    "LEFT JOIN customer_versions v ON v.customer_id = c.customer_id WHERE "
+)
+_VERSIONS_SQL_PG: Final = _VERSIONS_SELECT + "c.customer_id = ANY(%s)"
 
 
 class EventStore:
@@ -626,11 +683,27 @@ class EventStore:
             where = " WHERE " + self._in_clause("customer_id", n)
         return self._select_sql[table] + where + self._order_by(table)
 
-    def _read_columns_sqlite(self, ids: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    def read_columns_versioned(
+        self, customer_ids: Sequence[str]
+    ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, int]]:
+        """:meth:`read_columns` plus each customer's version, from the same snapshot.
+
+        What a serving row computed from these events must carry (see ``SERVING_ROWS``).
+        """
+        ids = sorted(set(customer_ids))
+        if not ids:
+            return {t: _to_request_arrays(t, _empty_raw(t)) for t in TABLES}, {}
+        if self.dialect == "sqlite":
+            return self._read_columns_sqlite(ids, versions={})
+        return self._read_columns_pg(ids, versions={})
+
+    def _read_columns_sqlite(self, ids: list[str], versions: dict[str, int] | None = None) -> Any:
         conn = self._fast_sqlite()
         out: dict[str, dict[str, np.ndarray]] = {}
         conn.execute("BEGIN")  # one snapshot for all tables
         try:
+            if versions is not None:
+                versions.update(self._versions(conn, ids))
             for i in range(0, len(ids), _SQLITE_IN_CHUNK):
                 chunk = ids[i : i + _SQLITE_IN_CHUNK]
                 for table in TABLES:
@@ -647,7 +720,7 @@ class EventStore:
                         out[table] = _to_request_arrays(table, raw)
         finally:
             conn.execute("COMMIT")
-        return out
+        return out if versions is None else (out, versions)
 
     def _fast_pg(self) -> Any:
         """This thread's own psycopg connection for the request path.
@@ -665,7 +738,7 @@ class EventStore:
                 self._fast_conns.append(conn)
         return conn
 
-    def _read_columns_pg(self, ids: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    def _read_columns_pg(self, ids: list[str], versions: dict[str, int] | None = None) -> Any:
         import psycopg
 
         params: tuple[Any, ...] = (ids[0],) if len(ids) == 1 else (ids,)
@@ -680,8 +753,13 @@ class EventStore:
                         cur = conn.cursor()
                         cur.execute(self._request_sql(table, len(ids)), params, prepare=True)
                         curs.append(cur)
+                    if versions is not None:
+                        vcur = conn.cursor()
+                        vcur.execute(_VERSIONS_SQL_PG, (ids,), prepare=True)
                     conn.rollback()
                 rows = [cur.fetchall() for cur in curs]
+                if versions is not None:
+                    versions.update({str(c): int(v) for c, v in vcur.fetchall()})
                 break
             except psycopg.OperationalError:
                 # The server went away (restart, idle timeout): reconnect once.
@@ -692,10 +770,190 @@ class EventStore:
                 self._local.conn = None
                 if attempt == 2:
                     raise
-        return {
+        out = {
             table: _to_request_arrays(table, _decode_columns(table, r))
             for table, r in zip(TABLES, rows, strict=True)
         }
+        return out if versions is None else (out, versions)
+
+    # ------------------------------------------------------------------ serving rows
+
+    def _versions(self, conn: Any, ids: list[str]) -> dict[str, int]:
+        """customer id -> version for the known customers among ``ids``."""
+        cur = conn.cursor()
+        found: dict[str, int] = {}
+        if self.dialect == "postgresql":
+            cur.execute(_VERSIONS_SQL_PG, (ids,))
+            found = {str(c): int(v) for c, v in cur.fetchall()}
+        else:
+            for i in range(0, len(ids), _SQLITE_IN_CHUNK):
+                chunk = ids[i : i + _SQLITE_IN_CHUNK]
+                cur.execute(_VERSIONS_SELECT + self._in_clause("c.customer_id", len(chunk)), chunk)
+                found.update({str(c): int(v) for c, v in cur.fetchall()})
+        cur.close()
+        return found
+
+    def read_frames_versioned(
+        self, customer_ids: Sequence[str]
+    ) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+        """:meth:`read_frames` for ``customer_ids`` plus their versions, one snapshot."""
+        ids = sorted(set(customer_ids))
+        out: dict[str, pd.DataFrame] = {}
+        with _gc_paused(), self._raw(snapshot=True) as conn:
+            versions = self._versions(conn, ids) if ids else {}
+            for table in TABLES:
+                out[table] = _to_frame(table, self._read_raw(conn, table, ids))
+        return out, versions
+
+    def _serving_sql(self, n: int) -> str:
+        where = (
+            "s.customer_id = ANY(%s)"
+            if self.dialect == "postgresql"
+            else (self._in_clause("s.customer_id", n))
+        )
+        p = self._param
+        return (
+            "SELECT s.customer_id, s.version, s.features, s.model_version, s.scores "
+            "FROM serving_rows s LEFT JOIN customer_versions v ON v.customer_id = s.customer_id "
+            f"WHERE {where} AND s.as_of_day = {p} AND s.feature_set = {p} "
+            "AND s.version = COALESCE(v.version, 0)"
+        )
+
+    def read_serving_rows(
+        self, customer_ids: Sequence[str], as_of_day: int, feature_set: str
+    ) -> dict[str, ServingRow]:
+        """The *valid* materialised rows of ``customer_ids`` (one query on the request
+        path): rows whose version is the customer's current one. Missing = not valid."""
+        ids = sorted(set(customer_ids))
+        if not ids:
+            return {}
+        rows: list[tuple[Any, ...]] = []
+        if self.dialect == "sqlite":
+            conn = self._fast_sqlite()
+            for i in range(0, len(ids), _SQLITE_IN_CHUNK):
+                chunk = ids[i : i + _SQLITE_IN_CHUNK]
+                rows += conn.execute(
+                    self._serving_sql(len(chunk)), [*chunk, int(as_of_day), feature_set]
+                ).fetchall()
+        elif len(ids) <= _SQLITE_IN_CHUNK:
+            rows = self._pg_request(self._serving_sql(len(ids)), (ids, int(as_of_day), feature_set))
+        else:
+            with self._raw(snapshot=False) as conn:
+                cur = conn.cursor()
+                cur.execute(self._serving_sql(len(ids)), (ids, int(as_of_day), feature_set))
+                rows = cur.fetchall()
+                cur.close()
+        return {
+            str(c): ServingRow(
+                str(c),
+                int(as_of_day),
+                feature_set,
+                int(v),
+                bytes(f),
+                m,
+                None if sc is None else bytes(sc),
+            )
+            for c, v, f, m, sc in rows
+        }
+
+    def _pg_request(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """One read on this thread's request connection (reconnect once if it dropped)."""
+        import psycopg
+
+        for attempt in (1, 2):
+            conn = self._fast_pg()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(sql, params, prepare=True)
+                    rows = cur.fetchall()
+                conn.rollback()
+                return rows
+            except psycopg.OperationalError:
+                with self._lock:
+                    if conn in self._fast_conns:
+                        self._fast_conns.remove(conn)
+                conn.close()
+                self._local.conn = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def write_serving_rows(self, rows: Sequence[ServingRow]) -> int:
+        """Upsert materialised rows; a row never replaces one of a newer version."""
+        if not rows:
+            return 0
+        cols = (
+            "customer_id",
+            "as_of_day",
+            "feature_set",
+            "version",
+            "features",
+            "model_version",
+            "scores",
+        )
+        marks = ", ".join([self._param] * len(cols))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols[3:])
+        sql = (
+            f"INSERT INTO serving_rows ({', '.join(cols)}) VALUES ({marks}) "
+            "ON CONFLICT (customer_id, as_of_day, feature_set) DO UPDATE SET "
+            f"{updates} WHERE excluded.version >= serving_rows.version"
+        )
+        params = [
+            (
+                r.customer_id,
+                int(r.as_of_day),
+                r.feature_set,
+                int(r.version),
+                r.features,
+                r.model_version,
+                r.scores,
+            )
+            for r in rows
+        ]
+        with self._write_connection() as conn, conn.begin():
+            dbapi: Any = conn.connection.driver_connection
+            cur = dbapi.cursor()
+            cur.executemany(sql, params)
+            cur.close()
+        return len(params)
+
+    def purge_serving_rows(self, before_day: int) -> int:
+        """Delete materialised rows of days before ``before_day``; returns how many."""
+        with self._write_connection() as conn, conn.begin():
+            result = conn.execute(
+                sa.delete(SERVING_ROWS).where(SERVING_ROWS.c.as_of_day < int(before_day))
+            )
+            return int(result.rowcount or 0)
+
+    def count_serving_rows(self, as_of_day: int | None = None) -> int:
+        stmt = sa.select(sa.func.count()).select_from(SERVING_ROWS)
+        if as_of_day is not None:
+            stmt = stmt.where(SERVING_ROWS.c.as_of_day == int(as_of_day))
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def _bump_versions(self, conn: sa.Connection, customer_ids: set[str]) -> None:
+        """Inside the ingest transaction: every customer with a new event gets a new
+        version, so their materialised rows stop being served."""
+        if not customer_ids:
+            return
+        ids = sorted(customer_ids)
+        dbapi: Any = conn.connection.driver_connection
+        cur = dbapi.cursor()
+        if self.dialect == "postgresql":
+            cur.execute(
+                "INSERT INTO customer_versions (customer_id, version) "
+                "SELECT unnest(%s::text[]), 1 ON CONFLICT (customer_id) "
+                "DO UPDATE SET version = customer_versions.version + 1",
+                (ids,),
+            )
+        else:
+            cur.executemany(
+                "INSERT INTO customer_versions (customer_id, version) VALUES (?, 1) "
+                "ON CONFLICT (customer_id) DO UPDATE SET version = version + 1",
+                [(i,) for i in ids],
+            )
+        cur.close()
 
     # ------------------------------------------------------------------ ingest
 
@@ -760,9 +1018,12 @@ class EventStore:
             if errors:
                 # Raises inside the transaction, which rolls it back (nothing written yet).
                 self._finish(report, errors)
+            touched: set[str] = set()
             for table, df in new_rows.items():
                 if len(df):
                     report.tables[table].inserted = self._insert(conn, table, df)
+                    touched.update(str(c) for c in pd.unique(df["customer_id"].to_numpy(object)))
+            self._bump_versions(conn, touched)
         return self._finish(report, errors)
 
     def _finish(self, report: IngestReport, errors: _Errors) -> IngestReport:

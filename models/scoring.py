@@ -11,11 +11,11 @@ from datetime import date
 
 import numpy as np
 
-from features.build import build_features
 from features.events import EventArrays
 from models.bundle import Bundle
 from models.policy import ACTION_TEXTS, RecommendedAction, RiskBand
 from models.reasons import Reason
+from models.serving import ServingState, compute_state
 
 
 @dataclass(frozen=True)
@@ -53,14 +53,24 @@ def assess(
     *,
     explain: bool = True,
 ) -> list[RiskAssessment]:
-    """Score every customer of ``events`` at ``as_of``.
+    """Score every customer of ``events`` at ``as_of`` (features built from the events)."""
+    return assess_state(bundle, compute_state(bundle, events, as_of), as_of, explain=explain)
+
+
+def assess_state(
+    bundle: Bundle,
+    state: ServingState,
+    as_of: date,
+    *,
+    explain: bool = True,
+) -> list[RiskAssessment]:
+    """The assessments of a serving state (features, probabilities, known contributions).
 
     ``explain=False`` skips SHAP reasons for customers without an early-warning flag
     (``pred_contrib`` costs far more than predict; batch scoring only explains flagged
     customers). Flagged customers always get reasons; customers in the low band never do.
     """
-    X = build_features(events, as_of)
-    probability = bundle.predict_proba(X)
+    probability = state.probability
     policy = bundle.policy
     flagged = probability >= policy.early_warning_threshold
     # Reasons say why a risk is *elevated*. In the low band nothing is: SHAP would still
@@ -68,13 +78,10 @@ def assess(
     # texts would then assert things that are not true of this customer (a "low balance"
     # for someone with a healthy one). So the low band gets no reasons (and no action).
     elevated = probability >= policy.bands[0][1]
-    need = np.flatnonzero(flagged | (explain & elevated))
-    reasons_by_row: dict[int, list[Reason]] = {}
-    if need.size:
-        for row, reasons in zip(need.tolist(), bundle.explain(X[need]), strict=True):
-            reasons_by_row[row] = reasons
+    need = np.flatnonzero(flagged | (explain & elevated)).tolist()
+    reasons_by_row = dict(zip(need, state.reasons(bundle, need), strict=True))
     out = []
-    for i, customer_id in enumerate(events.customer_ids.tolist()):
+    for i, customer_id in enumerate(state.customer_ids):
         p = float(probability[i])
         reasons = reasons_by_row.get(i, [])
         out.append(
@@ -88,7 +95,7 @@ def assess(
                 action=policy.action(p, reasons),
                 model_version=bundle.version,
                 policy_version=policy.version,
-                features=X[i],
+                features=state.X[i],
             )
         )
     return out

@@ -65,6 +65,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.bundle_error = "not loaded yet"
     app.state.store = None
     app.state.store_error = "not opened yet"
+    app.state.serving = None
     app.state.decision_log = None
     app.state.decision_log_error = "not opened yet"
     install_error_handlers(app)
@@ -87,12 +88,14 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
 def _start(app: FastAPI, settings: ServiceSettings, metrics: Metrics) -> None:
     from features.store import EventStore
+    from models.serving import ServingRows
 
     state = app.state
     try:
         store = EventStore(settings.store_url)
         store.create_schema()
         state.store, state.store_error = store, None
+        state.serving = ServingRows(store, enabled=settings.serving_rows)
     except Exception as exc:
         state.store, state.store_error = None, f"{type(exc).__name__}: {exc}"
         log.error("store_unavailable", error=state.store_error)
@@ -134,6 +137,9 @@ def _stop(app: FastAPI) -> None:
     if state.decision_log is not None:
         state.decision_log.close()  # flushes queued decisions first
         state.decision_log = None
+    if getattr(state, "serving", None) is not None:
+        state.serving.close()  # writes the rows still queued
+        state.serving = None
     if state.store is not None:
         state.store.dispose()
         state.store = None

@@ -20,6 +20,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from models.bundle import Bundle
+from models.serving import ServingRows
 from service.decision_log import DecisionLog
 from service.errors import ProblemError, ProblemType
 from service.metrics import Metrics
@@ -48,6 +49,17 @@ async def get_store(request: Request) -> EventStore:
             "the event store could not be opened; see /readyz",
         )
     return store
+
+
+async def get_serving(request: Request) -> ServingRows:
+    """Serving rows over the open store (made here if a test swapped the store in)."""
+    state = request.app.state
+    store = await get_store(request)
+    serving = getattr(state, "serving", None)
+    if serving is None or serving.store is not store:
+        serving = ServingRows(store, enabled=state.settings.serving_rows)
+        state.serving = serving
+    return serving
 
 
 async def get_bundle(request: Request) -> Bundle:
@@ -83,6 +95,7 @@ SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 StoreDep = Annotated["EventStore", Depends(get_store)]
 BundleDep = Annotated[Bundle, Depends(get_bundle)]
 DecisionLogDep = Annotated[DecisionLog, Depends(get_decision_log)]
+ServingDep = Annotated[ServingRows, Depends(get_serving)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 

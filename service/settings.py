@@ -74,6 +74,11 @@ class ServiceSettings(BaseSettings):
         default=1024 * 1024, ge=1024, description="every other request body"
     )
     default_as_of: date | None = Field(default=None, description="None = today (Europe/Amsterdam)")
+    serving_rows: bool = Field(
+        default=True,
+        description="read materialised serving rows (features, scores) where valid and store "
+        "the ones computed on a miss; False always computes from the events",
+    )
 
     @model_validator(mode="after")
     def _fill_and_check(self) -> Self:

@@ -25,12 +25,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from features.build import build_features
-from models.bnpl import AgeCheck, BnplDecision, decide, open_collection_cases
+from models.bnpl import AgeCheck, BnplDecision, decide
 from service.decision_log import feature_dict, new_decision_id
-from service.deps import BundleDep, DecisionLogDep, SettingsDep, StoreDep, require_scope
+from service.deps import BundleDep, DecisionLogDep, ServingDep, SettingsDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
-from service.routes.common import log_decisions, read_events
+from service.routes.common import log_decisions, serving_state
 from service.schemas import EARLIEST_AS_OF, CustomerId, ReasonOut, today
 from service.settings import Scope
 
@@ -157,7 +156,7 @@ class BnplDecisionResponse(BaseModel):
 async def bnpl_decision(
     body: BnplDecisionRequest,
     bundle: BundleDep,
-    store: StoreDep,
+    serving: ServingDep,
     decision_log: DecisionLogDep,
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
@@ -174,14 +173,15 @@ async def bnpl_decision(
     features = probability = None
     risk_reasons = []
     open_case = False
+    serving_row = None
     if body.customer_id is not None:
-        events = await read_events(store, [body.customer_id])
-        X = build_features(events, as_of)
-        features = X[0]
-        probability = float(bundle.predict_proba(X)[0])
-        open_case = bool(open_collection_cases(events, as_of)[0])
+        state = await serving_state(serving, bundle, [body.customer_id], as_of)
+        features = state.X[0]
+        probability = float(state.probability[0])
+        open_case = bool(state.open_case[0])
+        serving_row = "materialised" if state.materialised[0] else "computed"
         if probability >= bundle.bnpl_policy.risk_cutoff:
-            risk_reasons = bundle.explain(X)[0]  # pred_contrib only where a decline needs it
+            risk_reasons = state.reasons(bundle, [0])[0]  # only where a decline needs it
     age = AgeCheck(
         verified=body.age_verification.verified,
         birth_date=body.age_verification.birth_date,
@@ -218,6 +218,7 @@ async def bnpl_decision(
             "open_collection_case": open_case,
             "idempotency_key": idempotency_key,
             "as_of_requested": body.as_of.isoformat() if body.as_of else None,
+            "serving_row": serving_row,
         },
         "features": feature_dict(bundle.feature_names, features.tolist())
         if features is not None

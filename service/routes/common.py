@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
 from features.events import EventArrays
-from features.store import EventStore
+from features.store import EventStore, StoreUnavailable
+from models.bundle import Bundle
+from models.serving import ServingRows, ServingState
 from service.decision_log import DecisionLog, DecisionLogUnavailable
 from service.errors import ProblemError, ProblemType
 from service.settings import ServiceSettings
@@ -29,12 +32,47 @@ async def read_events(store: EventStore, ids: Sequence[str]) -> EventArrays:
         else:
             columns = await run_in_threadpool(store.read_columns, list(ids))
     except Exception as exc:
-        raise ProblemError(
-            503,
-            ProblemType.STORE_UNAVAILABLE,
-            "Event store unavailable",
-            f"the event store could not be read ({type(exc).__name__})",
-        ) from exc
+        raise _store_unavailable(exc) from exc
+    return _known_events(columns, ids)
+
+
+async def serving_state(
+    serving: ServingRows, bundle: Bundle, ids: Sequence[str], as_of: date
+) -> ServingState:
+    """Features, probabilities and stored reasons of ``ids`` (request order): one read of
+    their materialised serving rows; customers without a valid row are computed from
+    their events (404 problem naming every unknown id). Inline on SQLite, in the
+    threadpool on PostgreSQL, as :func:`read_events`."""
+    store = serving.store
+
+    def read_versioned(misses: Sequence[str]) -> tuple[EventArrays, dict[str, int]]:
+        try:
+            columns, versions = store.read_columns_versioned(list(misses))
+        except Exception as exc:
+            raise _store_unavailable(exc) from exc
+        return _known_events(columns, misses), versions
+
+    def run() -> ServingState:
+        try:
+            return serving.state(bundle, ids, as_of, read_events=read_versioned)
+        except StoreUnavailable as exc:
+            raise _store_unavailable(exc) from exc
+
+    if getattr(store, "dialect", "sqlite") == "sqlite":
+        return run()
+    return await run_in_threadpool(run)
+
+
+def _store_unavailable(exc: Exception) -> ProblemError:
+    return ProblemError(
+        503,
+        ProblemType.STORE_UNAVAILABLE,
+        "Event store unavailable",
+        f"the event store could not be read ({type(exc).__name__})",
+    )
+
+
+def _known_events(columns: dict[str, dict[str, Any]], ids: Sequence[str]) -> EventArrays:
     known = set(columns["customers"]["customer_id"].tolist())
     unknown = [i for i in ids if i not in known]
     if unknown:

@@ -25,11 +25,19 @@ from fastapi import APIRouter, Depends
 from fastapi.exceptions import RequestValidationError
 
 from models.bundle import Bundle
-from models.scoring import RiskAssessment, assess
+from models.scoring import RiskAssessment, assess_state
+from models.serving import ServingState
 from service.decision_log import feature_dict, new_decision_id
-from service.deps import BundleDep, DecisionLogDep, MetricsDep, SettingsDep, StoreDep, require_scope
+from service.deps import (
+    BundleDep,
+    DecisionLogDep,
+    MetricsDep,
+    ServingDep,
+    SettingsDep,
+    require_scope,
+)
 from service.errors import problem_responses
-from service.routes.common import log_decisions, read_events
+from service.routes.common import log_decisions, serving_state
 from service.schemas import (
     ActionOut,
     ReasonOut,
@@ -53,7 +61,7 @@ router = APIRouter(tags=["collection"])
 async def risk_scores(
     body: RiskScoresRequest,
     bundle: BundleDep,
-    store: StoreDep,
+    serving: ServingDep,
     decision_log: DecisionLogDep,
     settings: SettingsDep,
     metrics: MetricsDep,
@@ -71,11 +79,11 @@ async def risk_scores(
         )
     as_of = body.as_of or settings.default_as_of or today()
 
-    events = await read_events(store, ids)
-    assessments = assess(bundle, events, as_of, explain=body.explain)
+    state = await serving_state(serving, bundle, ids, as_of)
+    assessments = assess_state(bundle, state, as_of, explain=body.explain)
 
     request_id = str(uuid.uuid4())
-    results, rows = _shape(assessments, bundle, body, as_of, request_id)
+    results, rows = _shape(assessments, state, bundle, body, as_of, request_id)
     await log_decisions(decision_log, rows, settings)
     for r in results:
         metrics.scores.labels(r.band).inc()
@@ -90,6 +98,7 @@ async def risk_scores(
 
 def _shape(
     assessments: list[RiskAssessment],
+    state: ServingState,
     bundle: Bundle,
     body: RiskScoresRequest,
     as_of: date,
@@ -99,7 +108,7 @@ def _shape(
     now = datetime.now(UTC)
     results: list[RiskResult] = []
     rows: list[dict[str, Any]] = []
-    for a in assessments:
+    for i, a in enumerate(assessments):
         decision_id = new_decision_id()
         reasons = [ReasonOut.of(r) for r in a.reasons]
         action = ActionOut(
@@ -133,6 +142,7 @@ def _shape(
                     "as_of_requested": body.as_of.isoformat() if body.as_of else None,
                     "explain": body.explain,
                     "batch_size": len(body.customer_ids),
+                    "serving_row": "materialised" if state.materialised[i] else "computed",
                 },
                 "features": feature_dict(bundle.feature_names, a.features.tolist()),
                 "outputs": result.model_dump(mode="json", exclude={"decision_id", "customer_id"}),

@@ -160,7 +160,7 @@ def test_unexpected_errors_are_a_logged_500_problem(make_client, monkeypatch):
     def boom(*_a, **_k):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr("service.routes.risk.assess", boom)
+    monkeypatch.setattr("service.routes.risk.assess_state", boom)
     r = c.post("/v1/risk/scores", json={"customer_ids": ["C-low-1"]}, headers=headers())
     assert r.status_code == 500
     assert r.headers["content-type"] == "application/problem+json"

@@ -1,0 +1,407 @@
+"""Materialised serving rows: a request reads one row instead of a customer's history.
+
+Checkout and collection systems ask about the same customers day after day, and the
+answer for (customer, day, model) only changes when an event of that customer arrives.
+So the expensive part of a decision — reading the history, building the 63 features,
+TreeSHAP contributions for customers whose risk is elevated — is computed once and kept
+as a *serving row* in the event store (``features.store.SERVING_ROWS``):
+
+``features``  the one feature definition (:func:`features.build.build_features`) plus
+              the open-collection-case flag, float64, as of the start of the day
+``scores``    per model fingerprint: the calibrated probability and, where the policy
+              shows reasons (probability at or above the lowest band that explains or the
+              pay-later cut-off), the SHAP contributions
+
+Who fills them:
+
+* ``tijdig features refresh`` (the nightly / after-ingest job) and ``tijdig
+  score-batch`` compute rows for every customer in partitions (:meth:`ServingRows.refresh`);
+* a request that finds no valid row computes the answer from the events as before and
+  hands the row to a write-behind thread, so the next request for that customer is fast.
+
+Correctness does not depend on anyone remembering to invalidate: each ingest bumps the
+version of every customer it stored an event for, in the same transaction, and a row is
+served only while its version is current (see ``features.store``). A row written from a
+read that raced an ingest carries the old version and is never served. The cached answer
+equals the computed one by construction (same functions, same float64 row); the parity
+tests in ``tests/test_serving_rows.py`` hold it to that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import structlog
+
+from features.build import FEATURE_NAMES, FEATURE_SET_VERSION, build_features
+from features.events import EventArrays, to_day
+from features.store import EventStore, ServingRow, StoreUnavailable
+from models.bnpl import open_collection_cases
+from models.bundle import Bundle
+from models.reasons import Reason, top_reasons
+
+log = structlog.get_logger(__name__)
+
+#: Identifies the feature definition a row was built with; a new definition never reads
+#: rows of an old one.
+FEATURE_SET_KEY = (
+    FEATURE_SET_VERSION
+    + ":"
+    + hashlib.sha256(json.dumps(list(FEATURE_NAMES)).encode()).hexdigest()[:12]
+)
+
+
+def model_key(bundle: Bundle) -> str:
+    """What scores in a row are valid for: the bundle version and a fingerprint of
+    everything that shapes a probability or its reasons (booster, calibrator, the
+    thresholds). Two unregistered bundles never share scores."""
+    cached = getattr(bundle, "_serving_key", None)
+    if cached is not None:
+        return str(cached)
+    h = hashlib.sha256(bundle.booster.model_to_string().encode())
+    h.update(json.dumps(bundle.calibrator, sort_keys=True).encode())
+    h.update(repr(reasons_threshold(bundle)).encode())
+    key = f"{bundle.version}#{h.hexdigest()[:16]}"
+    bundle._serving_key = key  # type: ignore[attr-defined]
+    return key
+
+
+def reasons_threshold(bundle: Bundle) -> float:
+    """Rows at or above this probability may need reasons (elevated risk band, or a
+    pay-later decline on risk), so their contributions are kept with the row."""
+    return float(min(bundle.policy.bands[0][1], bundle.bnpl_policy.risk_cutoff))
+
+
+@dataclass
+class ServingState:
+    """What every real-time decision needs for a batch of customers, in request order."""
+
+    customer_ids: list[str]
+    X: np.ndarray  # (n, features), bundle.feature_names order
+    open_case: np.ndarray  # bool (n,): a claim at the agency or bailiff still unpaid
+    probability: np.ndarray  # calibrated, (n,)
+    contributions: np.ndarray  # (n, features + 1) SHAP log-odds; NaN rows = not computed
+    materialised: np.ndarray  # bool (n,): came from a stored serving row
+    versions: dict[str, int] = field(default_factory=dict)  # of computed rows
+
+    def reasons(
+        self, bundle: Bundle, rows: Sequence[int], k: int | None = None
+    ) -> list[list[Reason]]:
+        """Top reasons of ``rows``; contributions not yet known are computed now."""
+        rows = list(rows)
+        if not rows:
+            return []
+        missing = [r for r in rows if np.isnan(self.contributions[r, -1])]
+        if missing:
+            self.contributions[missing] = bundle.contributions(self.X[missing])
+        k = bundle.policy.top_reasons if k is None else k
+        return [
+            top_reasons(
+                self.contributions[r, :-1].tolist(), self.X[r].tolist(), bundle.feature_names, k
+            )
+            for r in rows
+        ]
+
+
+def compute_state(
+    bundle: Bundle, events: EventArrays, as_of: date, *, contributions: bool = False
+) -> ServingState:
+    """The state from the events (the slow path, and the definition the rows must equal).
+
+    ``contributions=True`` also computes SHAP for every row at or above
+    :func:`reasons_threshold` (what a stored row keeps).
+    """
+    _check_feature_names(bundle)
+    X = build_features(events, as_of)
+    probability = bundle.predict_proba(X)
+    contrib = np.full((events.n, X.shape[1] + 1), np.nan)
+    if contributions:
+        need = np.flatnonzero(probability >= reasons_threshold(bundle))
+        if need.size:
+            contrib[need] = bundle.contributions(X[need])
+    return ServingState(
+        customer_ids=[str(c) for c in events.customer_ids.tolist()],
+        X=X,
+        open_case=open_collection_cases(events, as_of),
+        probability=probability,
+        contributions=contrib,
+        materialised=np.zeros(events.n, dtype=bool),
+    )
+
+
+def encode_rows(
+    bundle: Bundle, state: ServingState, as_of: date, versions: dict[str, int]
+) -> list[ServingRow]:
+    """Serving rows for every customer of ``state`` whose version is known; a row keeps
+    contributions only where :func:`reasons_threshold` says reasons may be shown."""
+    key = model_key(bundle)
+    day = to_day(as_of)
+    threshold = reasons_threshold(bundle)
+    out: list[ServingRow] = []
+    for i, cid in enumerate(state.customer_ids):
+        if cid not in versions:
+            continue
+        p = float(state.probability[i])
+        scores = [p]
+        if p >= threshold:
+            if np.isnan(state.contributions[i, -1]):
+                continue  # not explained yet: a row without its reasons would be incomplete
+            scores += state.contributions[i].tolist()
+        feats = np.append(state.X[i], float(state.open_case[i]))
+        out.append(
+            ServingRow(
+                customer_id=cid,
+                as_of_day=day,
+                feature_set=FEATURE_SET_KEY,
+                version=int(versions[cid]),
+                features=feats.astype("<f8").tobytes(),
+                model_version=key,
+                scores=np.asarray(scores, dtype="<f8").tobytes(),
+            )
+        )
+    return out
+
+
+class ServingRows:
+    """Read-through access to materialised serving rows for one event store.
+
+    ``enabled=False`` always computes from the events (the baseline the benchmark
+    compares against, and an escape hatch). Rows computed on a miss are written by one
+    background thread in batches: a request never waits for that write, and losing one
+    (a crash, a full queue) only means the next request computes it again.
+    """
+
+    def __init__(self, store: EventStore, *, enabled: bool = True, max_pending: int = 10_000):
+        self.store = store
+        self.enabled = enabled
+        self._queue: queue.Queue[list[ServingRow] | None] = queue.Queue(maxsize=max_pending)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.dropped = 0
+
+    # ------------------------------------------------------------------ request path
+    def state(
+        self,
+        bundle: Bundle,
+        customer_ids: Sequence[str],
+        as_of: date,
+        read_events: Callable[[Sequence[str]], tuple[EventArrays, dict[str, int]]] | None = None,
+    ) -> ServingState:
+        """The state of ``customer_ids`` (request order): stored rows where valid, the
+        rest computed from their events (``read_events`` reads them; it raises for
+        unknown customers) and queued to be stored."""
+        ids = [str(c) for c in customer_ids]
+        found: dict[str, ServingRow] = {}
+        if self.enabled:
+            try:
+                found = self.store.read_serving_rows(ids, to_day(as_of), FEATURE_SET_KEY)
+            except Exception as exc:
+                raise StoreUnavailable(
+                    f"serving rows could not be read ({type(exc).__name__})"
+                ) from exc
+        misses = [c for c in ids if c not in found]
+        computed: ServingState | None = None
+        if misses:
+            if read_events is None:
+                try:
+                    columns, versions = self.store.read_columns_versioned(misses)
+                except Exception as exc:
+                    raise StoreUnavailable(
+                        f"events could not be read ({type(exc).__name__})"
+                    ) from exc
+                events = EventArrays.from_columns(columns, misses)
+            else:
+                events, versions = read_events(misses)
+            computed = compute_state(bundle, events, as_of, contributions=self.enabled)
+            computed.versions = versions
+            if self.enabled:
+                self._write_behind(encode_rows(bundle, computed, as_of, versions))
+        if not found:
+            assert computed is not None
+            return computed
+        return self._merge(bundle, ids, found, misses, computed)
+
+    def _merge(
+        self,
+        bundle: Bundle,
+        ids: list[str],
+        found: dict[str, ServingRow],
+        misses: list[str],
+        computed: ServingState | None,
+    ) -> ServingState:
+        n, f = len(ids), len(bundle.feature_names)
+        X = np.empty((n, f))
+        open_case = np.zeros(n, dtype=bool)
+        probability = np.empty(n)
+        contrib = np.full((n, f + 1), np.nan)
+        materialised = np.array([c in found for c in ids], dtype=bool)
+        hit = np.flatnonzero(materialised)
+        rows = [found[ids[i]] for i in hit.tolist()]
+        feats = np.frombuffer(b"".join(r.features for r in rows), dtype="<f8").reshape(-1, f + 1)
+        X[hit] = feats[:, :f]
+        open_case[hit] = feats[:, f] != 0
+        key = model_key(bundle)
+        rescore: list[int] = []
+        for i, row in zip(hit.tolist(), rows, strict=True):
+            if row.model_version == key and row.scores is not None:
+                scores = np.frombuffer(row.scores, dtype="<f8")
+                probability[i] = scores[0]
+                if scores.size > 1:
+                    contrib[i] = scores[1:]
+            else:
+                rescore.append(i)  # features valid, scores of another model
+        if rescore:
+            probability[rescore] = bundle.predict_proba(X[rescore])
+        if computed is not None:
+            miss = np.flatnonzero(~materialised)
+            order = {c: j for j, c in enumerate(computed.customer_ids)}
+            take = np.array([order[ids[i]] for i in miss.tolist()], dtype=np.intp)
+            X[miss] = computed.X[take]
+            open_case[miss] = computed.open_case[take]
+            probability[miss] = computed.probability[take]
+            contrib[miss] = computed.contributions[take]
+        return ServingState(ids, X, open_case, probability, contrib, materialised)
+
+    # ------------------------------------------------------------------ bulk
+    def partition_state(
+        self,
+        bundle: Bundle,
+        customer_ids: Sequence[str],
+        as_of: date,
+        timings: dict[str, float] | None = None,
+    ) -> ServingState:
+        """Bulk :meth:`state` for batch jobs: valid rows are read, the rest computed from
+        one columnar read of their events and stored before returning."""
+        clock = _Clock(timings)
+        ids = [str(c) for c in customer_ids]
+        found: dict[str, ServingRow] = {}
+        if self.enabled:
+            found = self.store.read_serving_rows(ids, to_day(as_of), FEATURE_SET_KEY)
+        clock.lap("serving rows read")
+        misses = [c for c in ids if c not in found]
+        computed: ServingState | None = None
+        if misses:
+            frames, versions = self.store.read_frames_versioned(misses)
+            clock.lap("store read (misses)")
+            events = EventArrays.from_frames(frames, misses)
+            computed = compute_state(bundle, events, as_of, contributions=True)
+            clock.lap("features, predict, SHAP (misses)")
+            if self.enabled:
+                self.store.write_serving_rows(encode_rows(bundle, computed, as_of, versions))
+                clock.lap("serving rows write")
+        state = self._merge(bundle, ids, found, misses, computed)
+        clock.lap("decode rows")
+        return state
+
+    def refresh(
+        self,
+        bundle: Bundle,
+        as_of: date,
+        *,
+        partition_size: int = 50_000,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Make every customer's row as of ``as_of`` valid; returns how many were
+        (re)computed. Incremental: customers whose row is still valid cost one read."""
+        computed = 0
+        for part in self.store.iter_customer_partitions(partition_size):
+            state = self.partition_state(bundle, part, as_of)
+            computed += int((~state.materialised).sum())
+            if progress:
+                progress(len(part))
+        return computed
+
+    # ------------------------------------------------------------------ write-behind
+    def _write_behind(self, rows: list[ServingRow]) -> None:
+        if not rows:
+            return
+        self._ensure_thread()
+        try:
+            self._queue.put_nowait(rows)
+        except queue.Full:
+            self.dropped += len(rows)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="tijdig-serving-rows", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while len(items) < 256:  # group what has queued up into one transaction
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(item is None for item in items)
+            batch = [row for item in items if item is not None for row in item]
+            try:
+                if batch:
+                    self.store.write_serving_rows(batch)
+            except Exception as exc:  # a cache write: log it, never fail a request
+                self.dropped += len(batch)
+                log.warning("serving_rows_write_failed", rows=len(batch), error=repr(exc))
+            finally:
+                for _ in items:
+                    self._queue.task_done()
+            if stop:
+                return
+
+    def flush(self) -> None:
+        """Wait until every queued row is written (tests, shutdown)."""
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.join()
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer."""
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout=10.0)
+        self._thread = None
+
+
+class _Clock:
+    """Adds the seconds between laps to ``timings[step]`` (no-op without a dict)."""
+
+    def __init__(self, timings: dict[str, float] | None):
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[step] = self.timings.get(step, 0.0) + now - self.last
+        self.last = now
+
+
+def _check_feature_names(bundle: Bundle) -> None:
+    if tuple(bundle.feature_names) != FEATURE_NAMES:
+        raise ValueError(
+            f"bundle {bundle.version} expects features {len(bundle.feature_names)} that are not "
+            f"this build's feature set {FEATURE_SET_KEY}; retrain"
+        )
+
+
+__all__ = [
+    "FEATURE_SET_KEY",
+    "ServingRows",
+    "ServingState",
+    "compute_state",
+    "encode_rows",
+    "model_key",
+    "reasons_threshold",
+]
