@@ -495,6 +495,25 @@ def test_pay_later_orders_come_mostly_from_young_customers(result: SimulationRes
     assert 0.6 < (regular["collection_method"] == "direct_debit").mean() < 0.8
 
 
+def test_pay_later_orders_reach_the_agency_about_as_rarely_as_afm_reports(
+    result: SimulationResult,
+) -> None:
+    # AFM 2024 (DOMAIN.md §4): ~13% of pay-later transactions get a default notice, ~1.1%
+    # reach a collection agency; the lenient track must not hand over like a regular bill
+    inv, steps = result.tables["invoices"], result.tables["collection_steps"]
+    end = pd.Timestamp(result.config.period()[1])
+    mature = inv[inv["due_date"] + pd.Timedelta(days=120) < end]
+    bnpl = mature["product"] == "bnpl"
+
+    def reached(step: str) -> pd.Series:
+        return mature["invoice_id"].isin(steps.loc[steps["step"] == step, "invoice_id"])
+
+    assert bnpl.sum() > 500
+    assert 0.05 < reached("reminder")[bnpl].mean() < 0.25
+    assert reached("agency")[bnpl].mean() < 0.04
+    assert reached("agency")[bnpl].mean() < reached("agency")[~bnpl].mean()
+
+
 def test_a_declining_bnpl_policy_is_honoured(population) -> None:
     policy = CollectionPolicy(
         approve_bnpl=lambda req: np.zeros(len(req.customer_index), bool), name="no_bnpl"

@@ -26,6 +26,9 @@ Conventions (documented choices):
   ``end_date`` is the day of the last instalment (kept) or the day the grace period of
   a missed instalment ran out (broken).
 * Payments against an invoice at the agency or bailiff stage have method ``agency``.
+* Pay-later invoices are paid voluntarily before the regular ones, on their own terms
+  (``BNPL_P_PAY``; less of the living costs kept back; the overdraft may be used), and an
+  approved order replaces part of the living spending that follows (see SimulationConfig).
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ STEP_OFFSETS = np.array(
 # NL BNPL code of conduct: more lenient reminders and collection).
 BNPL_STEP_OFFSETS = np.array([2, 21, 90, 180, NEVER], dtype=np.int64)
 PRODUCT_BNPL = 3
+# pay-later goods replace living spending at 1/BNPL_SUBSTITUTE_DAYS of what is left per day
+# (about 60% within 14 days, the shorter payment term; see SimulationConfig)
+BNPL_SUBSTITUTE_DAYS = 15.0
 ARRANGEMENT_GRACE = 14  # days after an instalment's date before it counts as missed
 FIRST_INSTALMENT_AFTER = 7
 # pay methods (order of features.schemas.PaymentMethod)
@@ -79,6 +85,19 @@ P_PAY = np.array(
         [0.02, 0.03, 0.35, 0.50, 0.55, 0.60],
         [0.05, 0.06, 0.10, 0.15, 0.20, 0.30],
         [0.00, 0.00, 0.00, 0.01, 0.10, 0.35],
+    ]
+)
+# the same for pay-later invoices (stages at BNPL_STEP_OFFSETS: reminder +2 days, letter +21,
+# agency +90). Assumptions (DOMAIN.md §4, §6): the provider's app reminds before the due date
+# and payment is one tap, so forgetful customers mostly pay on time; the goods were chosen
+# and further pay-later use is blocked while a payment is overdue, so unwilling customers
+# pay late rather than not at all. Willing and cannot-cope rows as for other invoices.
+BNPL_P_PAY = np.array(
+    [
+        [0.15, 0.30, 0.45, 0.55, 0.60, 0.60],
+        [0.08, 0.10, 0.35, 0.50, 0.55, 0.60],
+        [0.05, 0.06, 0.10, 0.15, 0.20, 0.30],
+        [0.01, 0.01, 0.02, 0.04, 0.10, 0.35],
     ]
 )
 # share of the money needed until the next pay (rent still to come + living costs) that a
@@ -226,6 +245,8 @@ def run(
     main_income = pop.net_income.astype(np.float64).copy()
     last_shock = np.full(n, -NEVER, np.int64)
     active_arr = np.full(n, -1, np.int64)
+    # pay-later goods not yet "used up": they replace living spending while this runs down
+    bnpl_substitute = np.zeros(n)
     behaviour = pop.behaviour
     salary = pop.source == 0
     monthly_pattern = pop.pattern <= 1
@@ -482,6 +503,7 @@ def run(
                 )
                 ok = np.asarray(policy.approve_bnpl(request), dtype=bool)
                 k = int(ok.sum())
+                np.add.at(bnpl_substitute, orders[ok], cfg.bnpl_substitution_share * amount[ok])
                 add_invoices(
                     orders[ok],
                     np.full(k, d),
@@ -557,11 +579,17 @@ def run(
                 active_list = active_list[arr["outcome"][active_list] == AO_ACTIVE]
 
         # ---- voluntary payments ----
-        o = open_idx
-        out = inv["amount"][o] - inv["paid"][o]
-        elig = (inv["arr"][o] < 0) & (out > 0) & ((inv["method"][o] == 1) | inv["manual"][o])
+        # Pay-later invoices first, on their own: a separate small debt in the provider's
+        # app, paid when the money covers it, not queued behind the customer's older
+        # invoices; then the regular invoices, oldest first (see SimulationConfig).
         u = rng_pay.random((2, n))
-        if elig.any():
+        for bnpl_pass, u_pay in ((True, u[1]), (False, u[0])):
+            o = open_idx
+            out = inv["amount"][o] - inv["paid"][o]
+            elig = (inv["arr"][o] < 0) & (out > 0) & ((inv["method"][o] == 1) | inv["manual"][o])
+            elig &= (inv["product"][o] == PRODUCT_BNPL) == bnpl_pass
+            if not elig.any():
+                continue
             ii = o[elig]
             cc = inv["cust"][ii]
             out = out[elig]
@@ -577,14 +605,18 @@ def run(
             oldest = np.zeros(n)
             oldest[cs[first]] = out[order][first]
             to_pay = np.maximum(next_pay - d, 1)
-            reserve = reserve_share * (
-                living_daily * to_pay + np.where(next_rent < next_pay, fixed_other, 0)
-            )
+            rent_due = np.where(next_rent < next_pay, fixed_other, 0)
+            if bnpl_pass:
+                reserve = cfg.bnpl_living_reserve_share * living_daily * to_pay + rent_due
+            else:
+                reserve = reserve_share * (living_daily * to_pay + rent_due)
             budget = np.floor(bal - reserve - pop.margin)
-            p = P_PAY[behaviour, cust_stage]
+            if bnpl_pass:
+                budget += cfg.bnpl_overdraft_share * pop.overdraft
+            p = (BNPL_P_PAY if bnpl_pass else P_PAY)[behaviour, cust_stage]
             has = total > 0
-            full = has & (u[0] < p) & (budget >= oldest)
-            partial = has & ~full & (u[0] < 0.4 * p) & (cust_stage >= 2) & (budget >= 20_00)
+            full = has & (u_pay < p) & (budget >= oldest)
+            partial = has & ~full & (u_pay < 0.4 * p) & (cust_stage >= 2) & (budget >= 20_00)
             amount = np.where(
                 full, np.minimum(total, budget), np.where(partial, budget // 100 * 100, 0)
             )
@@ -708,7 +740,9 @@ def run(
         # ---- living costs ----
         noise = rng_spend.lognormal(-0.125, 0.5, n)
         essential = 0.4 * living_daily
-        desired = np.maximum(living_daily * noise + extra, essential)
+        substitute = bnpl_substitute / BNPL_SUBSTITUTE_DAYS
+        bnpl_substitute -= substitute
+        desired = np.maximum(living_daily * noise + extra - substitute, essential)
         spend = np.maximum(
             np.minimum(desired, np.maximum(bal + pop.overdraft, 0)), np.minimum(desired, essential)
         )
