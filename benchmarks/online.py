@@ -8,9 +8,14 @@ a pure-Python asyncio load generator (keep-alive HTTP/1.1 on raw streams) keeps 
 2 cores as the servers, so absolute figures understate the servers (most of all the bare
 one: the ratio is conservative).
 
-The in-process split times the functions the route calls, one customer at a time:
-store read, features (EventArrays + build_features), predict, reasons (pred_contrib),
-response (pydantic models + JSON).
+Serving rows (:mod:`models.serving`) are refreshed for every customer before the load,
+as ``tijdig features refresh`` does nightly; the score endpoint then runs twice: with
+serving rows (one row read per request) and with them off (history read, features,
+predict and SHAP on the request path), so both paths are measured in the same run.
+
+The in-process split times the functions the route calls, one customer at a time, for
+both paths: computed (store read, features, predict, reasons, response) and served
+(serving row read, assess with stored SHAP, response).
 """
 
 from __future__ import annotations
@@ -258,35 +263,51 @@ def load_test(
     finally:
         _stop(bare)
 
-    port = free_port()
-    senv = {**env, "TIJDIG_DATA_DIR": str(world), "TIJDIG_DEFAULT_AS_OF": as_of.isoformat()}
-    senv.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    score = _start(
-        [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(WORKERS),
-        ],
-        senv,
-        f"http://127.0.0.1:{port}/readyz",
-    )
-    try:
-        asyncio.run(_load(f"http://127.0.0.1:{port}/v1/risk/scores", bodies, headers, 3.0))
-        out["score"] = asyncio.run(
-            _load(f"http://127.0.0.1:{port}/v1/risk/scores", bodies, headers, duration_s)
+    def serve_and_load(extra_env: dict[str, str], runs: list[tuple[str, str, list[bytes]]]) -> None:
+        port = free_port()
+        senv = {
+            **env,
+            "TIJDIG_DATA_DIR": str(world),
+            "TIJDIG_DEFAULT_AS_OF": as_of.isoformat(),
+            **extra_env,
+        }
+        senv.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        server = _start(
+            [
+                sys.executable,
+                "-m",
+                "cli.main",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(WORKERS),
+            ],
+            senv,
+            f"http://127.0.0.1:{port}/readyz",
         )
-        bnpl_url = f"http://127.0.0.1:{port}/v1/bnpl/decisions"
-        asyncio.run(_load(bnpl_url, bnpl_bodies, headers, 3.0))
-        out["bnpl"] = asyncio.run(_load(bnpl_url, bnpl_bodies, headers, duration_s))
-    finally:
-        _stop(score)
+        try:
+            for name, path, payloads in runs:
+                url = f"http://127.0.0.1:{port}{path}"
+                asyncio.run(_load(url, payloads, headers, 3.0))  # warm-up
+                out[name] = asyncio.run(_load(url, payloads, headers, duration_s))
+        finally:
+            _stop(server)
+
+    # Serving rows refreshed before the run (what `tijdig features refresh` does nightly and
+    # after an ingest): every request reads one materialised row.
+    serve_and_load(
+        {"TIJDIG_SERVING_ROWS": "true"},
+        [("score", "/v1/risk/scores", bodies), ("bnpl", "/v1/bnpl/decisions", bnpl_bodies)],
+    )
+    # The same server with serving rows off: every request reads the history and builds
+    # features, predicts and explains on the request path (a customer with events since the
+    # last refresh, or a day whose rows were not refreshed, takes this path).
+    serve_and_load(
+        {"TIJDIG_SERVING_ROWS": "false"}, [("score_computed", "/v1/risk/scores", bodies)]
+    )
     return out
 
 
@@ -361,6 +382,88 @@ def in_process_split(
     return out
 
 
+def in_process_split_served(
+    world: Path, as_of: date, customer_ids: list[str], repeats: int = 5, per_repeat: int = 500
+) -> dict[str, Any]:
+    """The same split on the served path: one refreshed serving row per request."""
+    import gc
+
+    from features.store import EventStore
+    from models.scoring import assess_state
+    from models.serving import ServingRows
+    from service.model import load_checked_bundle
+    from service.schemas import ReasonOut, RiskResult
+    from service.settings import ServiceSettings
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    settings = ServiceSettings(data_dir=world)
+    bundle = load_checked_bundle(settings.model_uri, settings.mlflow_tracking_uri)
+    store = EventStore(settings.store_url)
+    serving = ServingRows(store)
+    gc.collect()
+    gc.freeze()
+    steps = ("serving row read", "assess (stored SHAP)", "response")
+    runs: dict[str, list[float]] = {s: [] for s in steps}
+    rng = random.Random(0)
+    misses = 0
+    try:
+        for _ in range(repeats + 1):
+            sample = [rng.choice(customer_ids) for _ in range(per_repeat)]
+            acc = dict.fromkeys(steps, 0.0)
+            for cid in sample:
+                t0 = time.perf_counter()
+                state = serving.state(bundle, [cid], as_of)
+                t1 = time.perf_counter()
+                a = assess_state(bundle, state, as_of)[0]
+                t2 = time.perf_counter()
+                RiskResult(
+                    customer_id=cid,
+                    probability=a.probability,
+                    band=a.band.value,
+                    early_warning=a.early_warning,
+                    reasons=[ReasonOut.of(r) for r in a.reasons],
+                    recommended_action=_action(bundle, a.probability, a.reasons),
+                    decision_id="00000000-0000-0000-0000-000000000000",
+                ).model_dump_json()
+                t3 = time.perf_counter()
+                misses += int(not state.materialised[0])
+                for s, dt in zip(steps, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+                    acc[s] += dt
+            for s in steps:
+                runs[s].append(acc[s] / per_repeat * 1e6)
+    finally:
+        serving.close()
+        store.dispose()
+        gc.unfreeze()
+    out: dict[str, Any] = {}
+    for s in steps:
+        st = stats(runs[s][1:])
+        out[s] = {"median_us": st["median"], "iqr_us": st["iqr"], "min_us": st["min"]}
+    out["misses"] = misses
+    return out
+
+
+def refresh_rows(world: Path, as_of: date) -> dict[str, Any]:
+    """``tijdig features refresh`` for the world: every customer's serving row as of ``as_of``."""
+    from features.store import EventStore
+    from models.serving import ServingRows
+    from service.model import load_checked_bundle
+    from service.settings import ServiceSettings
+
+    settings = ServiceSettings(data_dir=world)
+    bundle = load_checked_bundle(settings.model_uri, settings.mlflow_tracking_uri)
+    store = EventStore(settings.store_url)
+    try:
+        store.create_schema()
+        started = time.perf_counter()
+        computed = ServingRows(store).refresh(bundle, as_of)
+        seconds = time.perf_counter() - started
+        total = store.count("customers")
+    finally:
+        store.dispose()
+    return {"customers": total, "computed": computed, "seconds": seconds}
+
+
 def _action(bundle: Any, p: float, reasons: list[Any]) -> Any:
     from models.policy import ACTION_TEXTS
     from service.schemas import ActionOut
@@ -386,23 +489,30 @@ def run(quick: bool = False, world: Path | None = None) -> dict[str, Any]:
         store = EventStore(url)
         ids = store.customer_ids()
         store.dispose()
-        sample = random.Random(1).sample(ids, min(2_000, len(ids)))
+        refresh = refresh_rows(world, as_of)
+        sample = random.Random(1).sample(ids, len(ids))  # every customer, shuffled
         load = load_test(world, as_of, sample, duration)
         split = in_process_split(world, as_of, sample, repeats=3 if quick else 5)
+        split_served = in_process_split_served(world, as_of, sample, repeats=3 if quick else 5)
     ratio = load["score"]["rps"] / load["bare"]["rps"]
     ratio_bnpl = load["bnpl"]["rps"] / load["bare"]["rps"]
+    ratio_computed = load["score_computed"]["rps"] / load["bare"]["rps"]
     return {
         "name": "online",
         "setup": (
             f"{customers:,} simulated customers in a SQLite store, champion trained and promoted in a temp folder; "
             f"uvicorn {WORKERS} workers on 127.0.0.1; asyncio keep-alive load generator, {CONCURRENCY} connections, "
-            f"{duration:.0f} s per endpoint after 3 s warm-up, one random customer per request (as_of {as_of}); "
+            f"{duration:.0f} s per endpoint after 3 s warm-up, one random customer per request (as_of {as_of}), "
+            "drawn from all customers; serving rows refreshed before the load; "
             "the load generator shares the 2 cores with the servers."
         ),
         "world": {k: v for k, v in built.items() if k != "metrics"},
         "load": load,
         "ratio_rps": ratio,
         "ratio_rps_bnpl": ratio_bnpl,
+        "ratio_rps_computed": ratio_computed,
+        "refresh": refresh,
         "split": split,
+        "split_served": split_served,
         "notes": [],
     }

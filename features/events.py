@@ -36,8 +36,13 @@ RESULT_CODES = {r.value: i for i, r in enumerate(schemas.DebitResult)}
 INSUFFICIENT_FUNDS_CODES = frozenset({"AM04", "MS03"})
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
 def to_day(value: date | np.datetime64 | pd.Timestamp | str) -> int:
     """A calendar day as days since 1970-01-01."""
+    if type(value) is date:  # the request path: plain arithmetic, no pandas (~50x faster)
+        return value.toordinal() - _EPOCH_ORDINAL
     return int((np.datetime64(pd.Timestamp(value).date(), "D") - _EPOCH).astype(np.int64))
 
 
