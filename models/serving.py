@@ -92,6 +92,14 @@ class ServingState:
     materialised: np.ndarray  # bool (n,): came from a stored serving row
     versions: dict[str, int] = field(default_factory=dict)  # of computed rows
 
+    def contributions_of(self, bundle: Bundle, rows: Sequence[int]) -> np.ndarray:
+        """SHAP contributions of ``rows`` (n, features + 1), computing the unknown ones."""
+        rows = list(rows)
+        missing = [r for r in rows if np.isnan(self.contributions[r, -1])]
+        if missing:
+            self.contributions[missing] = bundle.contributions(self.X[missing])
+        return self.contributions[rows]
+
     def reasons(
         self, bundle: Bundle, rows: Sequence[int], k: int | None = None
     ) -> list[list[Reason]]:
@@ -99,9 +107,7 @@ class ServingState:
         rows = list(rows)
         if not rows:
             return []
-        missing = [r for r in rows if np.isnan(self.contributions[r, -1])]
-        if missing:
-            self.contributions[missing] = bundle.contributions(self.X[missing])
+        self.contributions_of(bundle, rows)
         k = bundle.policy.top_reasons if k is None else k
         return [
             top_reasons(

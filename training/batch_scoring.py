@@ -25,6 +25,7 @@ import pandas as pd
 
 from features.store import EventStore
 from models.bundle import Bundle
+from models.reasons import top_reason_codes
 from models.serving import ServingRows
 
 
@@ -74,12 +75,10 @@ def score_batch(
             p = state.probability
             t3 = time.perf_counter()
             flagged = np.flatnonzero(p >= threshold)
-            reasons = [[""] * len(ids) for _ in range(k)]
+            reasons = np.full((len(ids), k), "", dtype=object)
             if flagged.size:
-                explained = state.reasons(bundle, flagged.tolist())
-                for row, rs in zip(flagged.tolist(), explained, strict=True):
-                    for j, r in enumerate(rs[:k]):
-                        reasons[j][row] = r.code.value
+                contrib = state.contributions_of(bundle, flagged.tolist())
+                reasons[flagged] = top_reason_codes(contrib[:, :-1], bundle.feature_names, k)
             t4 = time.perf_counter()
             band = labels[np.searchsorted(edges, p, side="right")]
             table = pa.table(
@@ -89,7 +88,10 @@ def score_batch(
                     "probability": pa.array(p),
                     "band": pa.array(band.tolist(), pa.string()),
                     "early_warning": pa.array(p >= threshold),
-                    **{f"reason_{j + 1}": pa.array(reasons[j], pa.string()) for j in range(k)},
+                    **{
+                        f"reason_{j + 1}": pa.array(reasons[:, j].tolist(), pa.string())
+                        for j in range(k)
+                    },
                     "model_version": pa.array([bundle.version] * len(ids), pa.string()),
                     "policy_version": pa.array([bundle.policy.version] * len(ids), pa.string()),
                 }

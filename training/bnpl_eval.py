@@ -102,8 +102,15 @@ def evaluate_policy(
     p: np.ndarray,
     cases: np.ndarray,
     birth_years: np.ndarray,
+    declines: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, float]:
+    """Approval and collection rates of ``policy`` on the orders. With ``declines`` given,
+    it is filled per decline reason: the share of orders it declines, the share it alone
+    declines, and how often those orders reached an agency under the naive run."""
     offer = np.zeros(len(orders), dtype=bool)
+    collection = orders["collection"].to_numpy()
+    by_code: dict[str, list[int]] = {}
+    alone: dict[str, int] = {}
     for i, (amount, issued) in enumerate(
         zip(orders["amount_cents"], orders["issue_date"], strict=True)
     ):
@@ -119,7 +126,21 @@ def evaluate_policy(
             open_case=bool(cases[i]),
         )
         offer[i] = d.offer
-    return _rates(offer, orders["collection"].to_numpy())
+        if declines is not None:
+            codes = [r.code.value for r in d.reasons if r.declines]
+            for code in codes:
+                by_code.setdefault(code, []).append(i)
+            if len(codes) == 1:
+                alone[codes[0]] = alone.get(codes[0], 0) + 1
+    if declines is not None:
+        n = max(len(orders), 1)
+        for code, rows in sorted(by_code.items(), key=lambda kv: -len(kv[1])):
+            declines[code] = {
+                "declined_share": len(rows) / n,
+                "declined_alone_share": alone.get(code, 0) / n,
+                "collection_rate_declined": float(collection[rows].mean()),
+            }
+    return _rates(offer, collection)
 
 
 def _rates(approved: np.ndarray, collection: np.ndarray) -> dict[str, float]:
@@ -172,7 +193,12 @@ def run_bnpl_eval(
     naive = _rates(
         orders["amount_cents"].to_numpy() < NAIVE_MAX_ORDER_CENTS, orders["collection"].to_numpy()
     )
-    configured = evaluate_policy(bundle.bnpl_policy, orders, X, p, cases, birth_years)
+    declines: dict[str, dict[str, float]] = {}
+    configured = evaluate_policy(bundle.bnpl_policy, orders, X, p, cases, birth_years, declines)
+    rule_declines: dict[str, dict[str, float]] = {}
+    evaluate_policy(
+        bundle.bnpl_policy.with_cutoff(0.999), orders, X, p, cases, birth_years, rule_declines
+    )
     curve = []
     for cutoff in CUTOFFS:
         r = evaluate_policy(
@@ -199,6 +225,10 @@ def run_bnpl_eval(
         "naive_approve_under_1000": naive,
         "tijdig_configured_policy": {"cutoff": bundle.bnpl_policy.risk_cutoff, **configured},
         "tijdig_best_within_5_points": best,
+        # why orders are declined: by the configured policy, and by the rules alone (no
+        # risk cut-off) - the floor under any approval rate the policy can reach
+        "declines_configured": declines,
+        "declines_rules_only": rule_declines,
         "curve": curve,
         "risk_only_curve": risk_only,
         "risk_only_at_95pct_approval_reduction": 1
@@ -308,6 +338,7 @@ SUMMARY_KEYS = (
     "naive_approve_under_1000",
     "tijdig_configured_policy",
     "tijdig_best_within_5_points",
+    "declines_rules_only",
     "reduction_vs_naive_configured",
     "reduction_vs_naive_best",
     "risk_only_at_95pct_approval_reduction",

@@ -177,3 +177,26 @@ def test_customers_ingested_before_versions_existed_are_served(seeded):
     assert serving.refresh(bundle, AS_OF) == len(ids)
     assert serving.state(bundle, ids, AS_OF).materialised.all()
     assert serving.refresh(bundle, AS_OF) == 0  # incremental: nothing left to compute
+
+
+def test_score_batch_cold_and_warm_write_the_answers_of_assess(seeded, tmp_path):
+    from training.batch_scoring import score_batch
+
+    store, bundle, ids, _ = seeded
+    expected = {
+        a.customer_id: a
+        for a in assess(bundle, EventArrays.from_frames(store.read_frames(ids), ids), AS_OF)
+    }
+    cold = score_batch(store, bundle, AS_OF, tmp_path / "cold.parquet", partition_size=25)
+    warm = score_batch(store, bundle, AS_OF, tmp_path / "warm.parquet", partition_size=25)
+    assert (cold.materialised, warm.materialised) == (0, len(ids))
+    for name in ("cold", "warm"):
+        out = pd.read_parquet(tmp_path / f"{name}.parquet").set_index("customer_id")
+        assert sorted(out.index) == sorted(ids)
+        for cid, a in expected.items():
+            row = out.loc[cid]
+            assert row["probability"] == a.probability
+            assert row["band"] == a.band.value
+            codes = [row[f"reason_{j}"] for j in (1, 2, 3)]
+            want = [r.code.value for r in a.reasons] if a.early_warning else []
+            assert codes == want + [""] * (3 - len(want))

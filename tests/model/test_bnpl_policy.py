@@ -143,3 +143,35 @@ def test_policy_round_trips_and_rejects_nonsense():
     assert BnplPolicy.from_dict(POLICY.to_dict()) == POLICY
     with pytest.raises(ValueError, match="risk_cutoff must be in"):
         POLICY.with_cutoff(1.5)
+
+
+def test_the_evaluation_counts_what_declines_each_order():
+    """bnpl-eval's decline table: share declined per reason, and by that reason alone."""
+    import pandas as pd
+
+    from training.bnpl_eval import evaluate_policy
+
+    rows = np.vstack([customer(), customer(current_days_past_due=40), customer()])
+    orders = pd.DataFrame(
+        {
+            "amount_cents": [5_000, 5_000, 5_000],
+            "issue_date": pd.to_datetime([ON] * 3),
+            "collection": [False, True, True],
+        }
+    )
+    declines: dict[str, dict[str, float]] = {}
+    rates = evaluate_policy(
+        POLICY,
+        orders,
+        rows,
+        np.array([0.01, 0.5, 0.01]),  # the one in arrears is also above the cut-off
+        np.array([False, False, True]),  # the last has a claim at an agency
+        np.array([1990.0, 1990.0, 1990.0]),
+        declines,
+    )
+    assert rates["approval_rate"] == pytest.approx(1 / 3)
+    assert rates["collection_rate_approved"] == 0.0
+    assert declines[BnplReasonCode.OPEN_ARREARS.value]["declined_share"] == pytest.approx(1 / 3)
+    assert declines[BnplReasonCode.OPEN_ARREARS.value]["declined_alone_share"] == 0.0
+    assert declines[BnplReasonCode.COLLECTION_CASE.value]["declined_alone_share"] == pytest.approx(1 / 3)
+    assert declines[BnplReasonCode.COLLECTION_CASE.value]["collection_rate_declined"] == 1.0
