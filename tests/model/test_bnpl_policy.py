@@ -173,5 +173,7 @@ def test_the_evaluation_counts_what_declines_each_order():
     assert rates["collection_rate_approved"] == 0.0
     assert declines[BnplReasonCode.OPEN_ARREARS.value]["declined_share"] == pytest.approx(1 / 3)
     assert declines[BnplReasonCode.OPEN_ARREARS.value]["declined_alone_share"] == 0.0
-    assert declines[BnplReasonCode.COLLECTION_CASE.value]["declined_alone_share"] == pytest.approx(1 / 3)
+    assert declines[BnplReasonCode.COLLECTION_CASE.value]["declined_alone_share"] == pytest.approx(
+        1 / 3
+    )
     assert declines[BnplReasonCode.COLLECTION_CASE.value]["collection_rate_declined"] == 1.0
