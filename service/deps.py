@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request, Security
@@ -114,40 +115,82 @@ def require_scope(scope: Scope | str, *alternatives: Scope | str) -> Callable[..
     the ``alternatives``): 401 problem+json when the key is missing or unknown, 403 when
     it lacks every one of them. Returns the scope that admitted the caller.
     """
-    needed = Scope(scope)
-    accepted = [needed, *(Scope(a) for a in alternatives)]
+    accepted = [Scope(scope), *(Scope(a) for a in alternatives)]
 
     async def check(
         settings: SettingsDep,
         api_key: Annotated[str | None, Security(_api_key_header)] = None,
     ) -> Scope:
-        if not api_key:
-            raise ProblemError(
-                401,
-                ProblemType.UNAUTHORIZED,
-                "API key required",
-                f"send an API key in the {API_KEY_HEADER} header",
-                headers={"WWW-Authenticate": "ApiKey"},
-            )
-        scopes = _scopes_of(api_key, settings.api_keys)
-        if scopes is None:
-            raise ProblemError(
-                401,
-                ProblemType.UNAUTHORIZED,
-                "Unknown API key",
-                "the API key is not known",
-                headers={"WWW-Authenticate": "ApiKey"},
-            )
-        granted = [s for s in accepted if s in scopes]
-        if not granted:
-            names = " or ".join(repr(s.value) for s in accepted)
-            raise ProblemError(
-                403,
-                ProblemType.FORBIDDEN,
-                "Scope missing",
-                f"this API key lacks the {names} scope",
-            )
-        return granted[0]
+        return _authorise(settings, api_key, accepted)
 
     check.__name__ = "require_scope_" + "_or_".join(s.value for s in accepted)
     return check
+
+
+def _authorise(settings: ServiceSettings, api_key: str | None, accepted: list[Scope]) -> Scope:
+    """The scope that admits ``api_key`` (401 without or with an unknown key, 403 when it
+    carries none of ``accepted``)."""
+    if not api_key:
+        raise ProblemError(
+            401,
+            ProblemType.UNAUTHORIZED,
+            "API key required",
+            f"send an API key in the {API_KEY_HEADER} header",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+    scopes = _scopes_of(api_key, settings.api_keys)
+    if scopes is None:
+        raise ProblemError(
+            401,
+            ProblemType.UNAUTHORIZED,
+            "Unknown API key",
+            "the API key is not known",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+    granted = [s for s in accepted if s in scopes]
+    if not granted:
+        names = " or ".join(repr(s.value) for s in accepted)
+        raise ProblemError(
+            403,
+            ProblemType.FORBIDDEN,
+            "Scope missing",
+            f"this API key lacks the {names} scope",
+        )
+    return granted[0]
+
+
+@dataclass(frozen=True)
+class ScoringContext:
+    """Everything a scoring route needs, resolved by one dependency."""
+
+    scope: Scope
+    settings: ServiceSettings
+    bundle: Bundle
+    serving: ServingRows
+    decision_log: DecisionLog
+    metrics: Metrics
+
+
+def scoring_context(scope: Scope | str) -> Callable[..., Any]:
+    """One dependency for the real-time scoring routes: the API-key check of
+    :func:`require_scope`, then bundle, serving rows, decision log, settings and metrics.
+
+    Same answers and the same order of errors (401/403 before any 503) as the separate
+    dependencies; FastAPI resolves one node instead of nine, which was about a fifth of
+    the CPU of a served request (cProfile of the risk route, 2,000 requests).
+    """
+    accepted = [Scope(scope)]
+
+    async def context(
+        request: Request,
+        api_key: Annotated[str | None, Security(_api_key_header)] = None,
+    ) -> ScoringContext:
+        state = request.app.state
+        granted = _authorise(state.settings, api_key, accepted)
+        bundle = await get_bundle(request)
+        serving = await get_serving(request)
+        decision_log = await get_decision_log(request)
+        return ScoringContext(granted, state.settings, bundle, serving, decision_log, state.metrics)
+
+    context.__name__ = f"scoring_context_{accepted[0].value}"
+    return context

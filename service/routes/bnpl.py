@@ -22,14 +22,14 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models.bnpl import AgeCheck, BnplDecision, decide
 from service.decision_log import feature_dict, new_decision_id
-from service.deps import BundleDep, DecisionLogDep, ServingDep, SettingsDep, require_scope
+from service.deps import ScoringContext, scoring_context
 from service.errors import ProblemError, ProblemType, problem_responses
-from service.routes.common import log_decisions, serving_state
+from service.routes.common import json_response, log_decisions, serving_state
 from service.schemas import EARLIEST_AS_OF, CustomerId, ReasonOut, today
 from service.settings import Scope
 
@@ -149,25 +149,22 @@ class BnplDecisionResponse(BaseModel):
 @router.post(
     "/v1/bnpl/decisions",
     response_model=BnplDecisionResponse,
-    dependencies=[Depends(require_scope(Scope.CHECKOUT))],
     responses=problem_responses(401, 403, 404, 409, 422, 503),
     summary="Pay-later at checkout: offer or decline, a limit, reasons",
 )
 async def bnpl_decision(
     body: BnplDecisionRequest,
-    bundle: BundleDep,
-    serving: ServingDep,
-    decision_log: DecisionLogDep,
-    settings: SettingsDep,
+    ctx: Annotated[ScoringContext, Depends(scoring_context(Scope.CHECKOUT))],
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> BnplDecisionResponse:
+) -> Response:
+    bundle, settings, decision_log = ctx.bundle, ctx.settings, ctx.decision_log
     request_hash = hashlib.sha256(
         json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
     ).hexdigest()
     if idempotency_key:
         replay = _replay(decision_log, idempotency_key, request_hash)
         if replay is not None:
-            return replay
+            return json_response(replay)
 
     as_of = body.as_of or settings.default_as_of or today()
     features = probability = None
@@ -175,7 +172,7 @@ async def bnpl_decision(
     open_case = False
     serving_row = None
     if body.customer_id is not None:
-        state = await serving_state(serving, bundle, [body.customer_id], as_of)
+        state = await serving_state(ctx.serving, bundle, [body.customer_id], as_of)
         features = state.X[0]
         probability = float(state.probability[0])
         open_case = bool(state.open_case[0])
@@ -233,8 +230,8 @@ async def bnpl_decision(
         if held_id != response.decision_id:  # a concurrent retry bound the key first
             replay = _replay(decision_log, idempotency_key, request_hash)
             if replay is not None:
-                return replay
-    return response
+                return json_response(replay)
+    return json_response(response)
 
 
 def _replay(decision_log: Any, key: str, request_hash: str) -> BnplDecisionResponse | None:

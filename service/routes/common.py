@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from fastapi import Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 
 from features.events import EventArrays
 from features.store import EventStore, StoreUnavailable
@@ -61,6 +63,13 @@ async def serving_state(
     if getattr(store, "dialect", "sqlite") == "sqlite":
         return run()
     return await run_in_threadpool(run)
+
+
+def json_response(model: BaseModel) -> Response:
+    """``model`` as the JSON body. The route's ``response_model`` still documents it, but
+    FastAPI does not validate and serialise it a second time: the model was built and
+    validated in the route (that second pass was ~10 % of a served request's CPU)."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def _store_unavailable(exc: Exception) -> ProblemError:

@@ -19,25 +19,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from fastapi.exceptions import RequestValidationError
 
 from models.bundle import Bundle
 from models.scoring import RiskAssessment, assess_state
 from models.serving import ServingState
 from service.decision_log import feature_dict, new_decision_id
-from service.deps import (
-    BundleDep,
-    DecisionLogDep,
-    MetricsDep,
-    ServingDep,
-    SettingsDep,
-    require_scope,
-)
+from service.deps import ScoringContext, scoring_context
 from service.errors import problem_responses
-from service.routes.common import log_decisions, serving_state
+from service.routes.common import json_response, log_decisions, serving_state
 from service.schemas import (
     ActionOut,
     ReasonOut,
@@ -54,18 +47,14 @@ router = APIRouter(tags=["collection"])
 @router.post(
     "/v1/risk/scores",
     response_model=RiskScoresResponse,
-    dependencies=[Depends(require_scope(Scope.COLLECTION))],
     responses=problem_responses(401, 403, 404, 422, 503),
     summary="Early-warning risk scores with reasons and a recommended action",
 )
 async def risk_scores(
     body: RiskScoresRequest,
-    bundle: BundleDep,
-    serving: ServingDep,
-    decision_log: DecisionLogDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
-) -> RiskScoresResponse:
+    ctx: Annotated[ScoringContext, Depends(scoring_context(Scope.COLLECTION))],
+) -> Response:
+    bundle, settings, metrics = ctx.bundle, ctx.settings, ctx.metrics
     ids = body.customer_ids
     if len(ids) > settings.max_batch_customers:
         raise RequestValidationError(
@@ -79,21 +68,22 @@ async def risk_scores(
         )
     as_of = body.as_of or settings.default_as_of or today()
 
-    state = await serving_state(serving, bundle, ids, as_of)
+    state = await serving_state(ctx.serving, bundle, ids, as_of)
     assessments = assess_state(bundle, state, as_of, explain=body.explain)
 
     request_id = str(uuid.uuid4())
     results, rows = _shape(assessments, state, bundle, body, as_of, request_id)
-    await log_decisions(decision_log, rows, settings)
+    await log_decisions(ctx.decision_log, rows, settings)
     for r in results:
         metrics.scores.labels(r.band).inc()
     metrics.decisions_logged.inc(len(rows))
-    return RiskScoresResponse(
+    response = RiskScoresResponse(
         model_version=bundle.version,
         policy_version=bundle.policy.version,
         as_of=as_of,
         results=results,
     )
+    return json_response(response)
 
 
 def _shape(
