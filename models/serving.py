@@ -244,6 +244,8 @@ class ServingRows:
         computed: ServingState | None,
     ) -> ServingState:
         n, f = len(ids), len(bundle.feature_names)
+        if n == 1 and computed is None:  # the checkout path: one stored row, no arrays to fill
+            return self._one(bundle, ids[0], found[ids[0]])
         X = np.empty((n, f))
         open_case = np.zeros(n, dtype=bool)
         probability = np.empty(n)
@@ -275,6 +277,26 @@ class ServingRows:
             probability[miss] = computed.probability[take]
             contrib[miss] = computed.contributions[take]
         return ServingState(ids, X, open_case, probability, contrib, materialised)
+
+    def _one(self, bundle: Bundle, customer_id: str, row: ServingRow) -> ServingState:
+        f = len(bundle.feature_names)
+        feats = np.frombuffer(row.features, dtype="<f8")
+        contrib = np.full((1, f + 1), np.nan)
+        if row.model_version == model_key(bundle) and row.scores is not None:
+            scores = np.frombuffer(row.scores, dtype="<f8")
+            probability = scores[:1].copy()
+            if scores.size > 1:
+                contrib[0] = scores[1:]
+        else:
+            probability = bundle.predict_proba(feats[None, :f])
+        return ServingState(
+            [customer_id],
+            feats[None, :f].copy(),
+            np.array([feats[f] != 0]),
+            probability,
+            contrib,
+            np.ones(1, dtype=bool),
+        )
 
     # ------------------------------------------------------------------ bulk
     def partition_state(

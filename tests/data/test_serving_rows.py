@@ -49,6 +49,12 @@ def test_refreshed_rows_equal_the_state_computed_from_events(seeded):
     np.testing.assert_array_equal(served.open_case, expected.open_case)
     stored = ~np.isnan(served.contributions[:, -1])
     np.testing.assert_array_equal(served.contributions[stored], expected.contributions[stored])
+    one = serving.state(bundle, [ids[7]], AS_OF)  # the single-customer (checkout) path
+    assert one.materialised.all()
+    alone = _computed(store, bundle, [ids[7]])
+    np.testing.assert_array_equal(one.X, alone.X)
+    np.testing.assert_array_equal(one.probability, alone.probability)
+    np.testing.assert_array_equal(one.open_case, alone.open_case)
     # and the whole answer, reasons included, equals the one computed from the events
     events = EventArrays.from_frames(store.read_frames(ids), ids[::-1])
     assert [
