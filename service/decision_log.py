@@ -102,7 +102,23 @@ class Decision:
     features: dict[str, float | None]
     outputs: dict[str, Any]
 
+    def row(self) -> dict[str, Any]:
+        """The ``decisions`` table row (dates as dates: the column types convert them)."""
+        return {
+            "decision_id": self.decision_id,
+            "created_at": self.created_at,
+            "kind": self.kind,
+            "customer_id": self.customer_id,
+            "as_of": self.as_of,
+            "model_version": self.model_version,
+            "policy_version": self.policy_version,
+            "inputs": self.inputs,
+            "features": self.features,
+            "outputs": self.outputs,
+        }
+
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (dates as ISO strings): the export and the API."""
         return {
             "decision_id": self.decision_id,
             "created_at": self.created_at.isoformat(),
@@ -210,10 +226,10 @@ class DecisionLog:
             conn.execute(sa.select(1))
 
     # ------------------------------------------------------------------ writing
-    def submit(self, rows: Sequence[dict[str, Any]]) -> Future[int]:
-        """Queue rows for the writer; the future resolves once they are committed.
+    def submit(self, rows: Sequence[Decision]) -> Future[int]:
+        """Queue decisions for the writer; the future resolves once they are committed.
 
-        Rows carry the columns of :data:`decisions`. Raises :class:`DecisionLogUnavailable`
+        Raises :class:`DecisionLogUnavailable`
         when the writer is not running or the queue is full (never blocks).
         """
         fut: Future[int] = Future()
@@ -225,7 +241,7 @@ class DecisionLog:
             raise DecisionLogUnavailable("decision log queue is full") from exc
         return fut
 
-    def write(self, rows: Sequence[dict[str, Any]], timeout_s: float = 10.0) -> int:
+    def write(self, rows: Sequence[Decision], timeout_s: float = 10.0) -> int:
         """Submit and wait for the commit (synchronous callers)."""
         return self.submit(rows).result(timeout_s)
 
@@ -263,8 +279,8 @@ class DecisionLog:
             if stop:
                 return
 
-    def _commit(self, batch: list[tuple[list[dict[str, Any]], Future[int]]]) -> None:
-        rows = [row for rows, _ in batch for row in rows]
+    def _commit(self, batch: list[tuple[list[Decision], Future[int]]]) -> None:
+        rows = [d.row() for decisions_, _ in batch for d in decisions_]
         try:
             if rows:
                 self._insert(rows)

@@ -21,7 +21,7 @@ from features.events import to_day
 from features.schemas import HouseholdType
 from models.budget import BudgetView, DeclaredBudget, budget_view
 from models.plans import REASON_TEXTS, Advice, Plan, PlanPolicy, PlanReason, advise
-from service.decision_log import feature_dict, new_decision_id
+from service.decision_log import Decision, feature_dict, new_decision_id
 from service.deps import BundleDep, DecisionLogDep, SettingsDep, StoreDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
 from service.routes.common import log_decisions, read_events
@@ -182,19 +182,19 @@ async def affordability(
 
     decision_id = new_decision_id()
     response = _shape(body, as_of, decision_id, budget, advice, policy, bundle.version)
-    log_row = {
-        "decision_id": decision_id,
-        "created_at": datetime.now(UTC),
-        "kind": "affordability",
-        "customer_id": body.customer_id,
-        "as_of": as_of,
-        "model_version": bundle.version,
-        "policy_version": policy.version,
-        "inputs": {"request_id": str(uuid.uuid4()), **body.model_dump(mode="json")},
-        "features": feature_dict(bundle.feature_names, row.tolist()),
-        "outputs": response.model_dump(mode="json", exclude={"decision_id", "customer_id"}),
-    }
-    await log_decisions(decision_log, [log_row], settings)
+    decision = Decision(
+        decision_id=decision_id,
+        created_at=datetime.now(UTC),
+        kind="affordability",
+        customer_id=body.customer_id,
+        as_of=as_of,
+        model_version=bundle.version,
+        policy_version=policy.version,
+        inputs={"request_id": str(uuid.uuid4()), **body.model_dump(mode="json")},
+        features=feature_dict(bundle.feature_names, row.tolist()),
+        outputs=response.model_dump(mode="json", exclude={"decision_id", "customer_id"}),
+    )
+    await log_decisions(decision_log, [decision], settings)
     return response
 
 

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, Header, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models.bnpl import AgeCheck, BnplDecision, decide
-from service.decision_log import feature_dict, new_decision_id
+from service.decision_log import Decision, feature_dict, new_decision_id
 from service.deps import ScoringContext, scoring_context
 from service.errors import ProblemError, ProblemType, problem_responses
 from service.routes.common import json_response, log_decisions, serving_state
@@ -198,15 +198,15 @@ async def bnpl_decision(
     response = _response(
         new_decision_id(), decision, bundle.version, bundle.bnpl_policy.version, as_of, body
     )
-    row = {
-        "decision_id": response.decision_id,
-        "created_at": datetime.now(UTC),
-        "kind": "bnpl_decision",
-        "customer_id": body.customer_id or "",
-        "as_of": as_of,
-        "model_version": bundle.version,
-        "policy_version": bundle.bnpl_policy.version,
-        "inputs": {
+    logged = Decision(
+        decision_id=response.decision_id,
+        created_at=datetime.now(UTC),
+        kind="bnpl_decision",
+        customer_id=body.customer_id or "",
+        as_of=as_of,
+        model_version=bundle.version,
+        policy_version=bundle.bnpl_policy.version,
+        inputs={
             "request_id": str(uuid.uuid4()),
             "order": body.order.model_dump(),
             "age_verified": age.verified,
@@ -217,12 +217,12 @@ async def bnpl_decision(
             "as_of_requested": body.as_of.isoformat() if body.as_of else None,
             "serving_row": serving_row,
         },
-        "features": feature_dict(bundle.feature_names, features.tolist())
+        features=feature_dict(bundle.feature_names, features.tolist())
         if features is not None
         else {},
-        "outputs": response.model_dump(mode="json", exclude={"decision_id", "idempotent_replay"}),
-    }
-    await log_decisions(decision_log, [row], settings)
+        outputs=response.model_dump(mode="json", exclude={"decision_id", "idempotent_replay"}),
+    )
+    await log_decisions(decision_log, [logged], settings)
     if idempotency_key:
         _, held_id = decision_log.remember_key(
             Scope.CHECKOUT.value, idempotency_key, request_hash, response.decision_id

@@ -15,7 +15,7 @@ from features.events import EventArrays
 from features.store import EventStore, StoreUnavailable
 from models.bundle import Bundle
 from models.serving import ServingRows, ServingState
-from service.decision_log import DecisionLog, DecisionLogUnavailable
+from service.decision_log import Decision, DecisionLog, DecisionLogUnavailable
 from service.errors import ProblemError, ProblemType
 from service.settings import ServiceSettings
 
@@ -96,7 +96,7 @@ def _known_events(columns: dict[str, dict[str, Any]], ids: Sequence[str]) -> Eve
 
 
 async def log_decisions(
-    decision_log: DecisionLog, rows: list[dict[str, Any]], settings: ServiceSettings
+    decision_log: DecisionLog, rows: list[Decision], settings: ServiceSettings
 ) -> None:
     """Write ``rows`` to the decision log (awaiting the commit when configured).
 

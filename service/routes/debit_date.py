@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.bundle import Bundle
 from models.debit_date import DebitDatePolicy, DebitDateSuggestion, suggest_debit_dates
-from service.decision_log import new_decision_id
+from service.decision_log import Decision, new_decision_id
 from service.deps import BundleDep, DecisionLogDep, SettingsDep, StoreDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
 from service.routes.common import log_decisions, read_events
@@ -253,20 +253,21 @@ async def _answer(
 
     request_id = str(uuid.uuid4())
     now = datetime.now(UTC)
-    results, rows = [], []
+    results: list[DebitDateResult] = []
+    rows: list[Decision] = []
     for item, s in zip(body.customers, suggestions, strict=True):
         result = _shape(s, new_decision_id(), body.pre_notification_days)
         results.append(result)
         rows.append(
-            {
-                "decision_id": result.decision_id,
-                "created_at": now,
-                "kind": KIND,
-                "customer_id": s.customer_id,
-                "as_of": as_of,
-                "model_version": bundle.version,
-                "policy_version": bundle.policy.version,
-                "inputs": {
+            Decision(
+                decision_id=result.decision_id,
+                created_at=now,
+                kind=KIND,
+                customer_id=s.customer_id,
+                as_of=as_of,
+                model_version=bundle.version,
+                policy_version=bundle.policy.version,
+                inputs={
                     "request_id": request_id,
                     "customer_id": s.customer_id,
                     "as_of_requested": body.as_of.isoformat() if body.as_of else None,
@@ -275,9 +276,9 @@ async def _answer(
                     "pre_notification_days": body.pre_notification_days,
                     "batch_size": len(ids) if batch else 1,
                 },
-                "features": {},
-                "outputs": result.model_dump(mode="json", exclude={"decision_id", "customer_id"}),
-            }
+                features={},
+                outputs=result.model_dump(mode="json", exclude={"decision_id", "customer_id"}),
+            )
         )
     await log_decisions(decision_log, rows, settings)
     return DebitDatesResponse(model_version=bundle.version, as_of=as_of, results=results)

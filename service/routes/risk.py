@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.exceptions import RequestValidationError
@@ -27,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from models.bundle import Bundle
 from models.scoring import RiskAssessment, assess_state
 from models.serving import ServingState
-from service.decision_log import feature_dict, new_decision_id
+from service.decision_log import Decision, feature_dict, new_decision_id
 from service.deps import ScoringContext, scoring_context
 from service.errors import problem_responses
 from service.routes.common import json_response, log_decisions, serving_state
@@ -93,11 +93,11 @@ def _shape(
     body: RiskScoresRequest,
     as_of: date,
     request_id: str,
-) -> tuple[list[RiskResult], list[dict[str, Any]]]:
+) -> tuple[list[RiskResult], list[Decision]]:
     """Response items and decision-log rows, one per customer, sharing the decision id."""
     now = datetime.now(UTC)
     results: list[RiskResult] = []
-    rows: list[dict[str, Any]] = []
+    rows: list[Decision] = []
     for i, a in enumerate(assessments):
         decision_id = new_decision_id()
         reasons = [ReasonOut.of(r) for r in a.reasons]
@@ -118,15 +118,15 @@ def _shape(
         )
         results.append(result)
         rows.append(
-            {
-                "decision_id": decision_id,
-                "created_at": now,
-                "kind": "risk_score",
-                "customer_id": a.customer_id,
-                "as_of": as_of,
-                "model_version": a.model_version,
-                "policy_version": a.policy_version,
-                "inputs": {
+            Decision(
+                decision_id=decision_id,
+                created_at=now,
+                kind="risk_score",
+                customer_id=a.customer_id,
+                as_of=as_of,
+                model_version=a.model_version,
+                policy_version=a.policy_version,
+                inputs={
                     "request_id": request_id,
                     "customer_id": a.customer_id,
                     "as_of_requested": body.as_of.isoformat() if body.as_of else None,
@@ -134,8 +134,8 @@ def _shape(
                     "batch_size": len(body.customer_ids),
                     "serving_row": "materialised" if state.materialised[i] else "computed",
                 },
-                "features": feature_dict(bundle.feature_names, a.features.tolist()),
-                "outputs": result.model_dump(mode="json", exclude={"decision_id", "customer_id"}),
-            }
+                features=feature_dict(bundle.feature_names, a.features.tolist()),
+                outputs=result.model_dump(mode="json", exclude={"decision_id", "customer_id"}),
+            )
         )
     return results, rows

@@ -7,22 +7,28 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from service.decision_log import DecisionLog, DecisionLogUnavailable, feature_dict, new_decision_id
+from service.decision_log import (
+    Decision,
+    DecisionLog,
+    DecisionLogUnavailable,
+    feature_dict,
+    new_decision_id,
+)
 
 
 def row(customer_id="C1", created_at=None):
-    return {
-        "decision_id": new_decision_id(),
-        "created_at": created_at or datetime.now(UTC),
-        "kind": "risk_score",
-        "customer_id": customer_id,
-        "as_of": date(2026, 1, 15),
-        "model_version": "m1",
-        "policy_version": "p1",
-        "inputs": {"explain": True},
-        "features": feature_dict(["a", "b"], [1.0, float("nan")]),
-        "outputs": {"probability": 0.2, "band": "high"},
-    }
+    return Decision(
+        decision_id=new_decision_id(),
+        created_at=created_at or datetime.now(UTC),
+        kind="risk_score",
+        customer_id=customer_id,
+        as_of=date(2026, 1, 15),
+        model_version="m1",
+        policy_version="p1",
+        inputs={"explain": True},
+        features=feature_dict(["a", "b"], [1.0, float("nan")]),
+        outputs={"probability": 0.2, "band": "high"},
+    )
 
 
 @pytest.fixture
@@ -36,7 +42,7 @@ def test_submitted_rows_commit_and_read_back(log):
     rows = [row(f"C{i}") for i in range(20)]
     futures = [log.submit([r]) for r in rows]
     assert [f.result(5) for f in futures] == [1] * 20
-    got = log.get(rows[7]["decision_id"])
+    got = log.get(rows[7].decision_id)
     assert got is not None
     assert got.customer_id == "C7"
     assert got.features == {"a": 1.0, "b": None}
@@ -47,7 +53,7 @@ def test_submitted_rows_commit_and_read_back(log):
 def test_get_sees_a_decision_right_after_submit_without_waiting(log):
     r = row()
     log.submit([r])  # not awaited
-    assert log.get(r["decision_id"]) is not None
+    assert log.get(r.decision_id) is not None
 
 
 def test_close_flushes_what_is_queued(tmp_path):
@@ -72,8 +78,8 @@ def test_purge_keeps_the_retention_window(log):
     )
     log.write([old, recent])
     assert log.purge_older_than(183) == 1
-    assert log.get(old["decision_id"]) is None
-    assert log.get(recent["decision_id"]) is not None
+    assert log.get(old.decision_id) is None
+    assert log.get(recent.decision_id) is not None
 
 
 def test_export_writes_json_lines(log, tmp_path):
