@@ -158,10 +158,11 @@ async def bnpl_decision(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     bundle, settings, decision_log = ctx.bundle, ctx.settings, ctx.decision_log
-    request_hash = hashlib.sha256(
-        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
-    ).hexdigest()
-    if idempotency_key:
+    request_hash = ""
+    if idempotency_key:  # the request's fingerprint is only needed to check a retry
+        request_hash = hashlib.sha256(
+            json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
+        ).hexdigest()
         replay = _replay(decision_log, idempotency_key, request_hash)
         if replay is not None:
             return json_response(replay)
