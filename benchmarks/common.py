@@ -290,8 +290,10 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
             lines += ["", *[f"- {n}" for n in r["notes"]]]
         lines.append("")
 
-    if "batch" in results:
-        r = results["batch"]
+    for batch_key in ("batch", "batch_large"):
+        if batch_key not in results:
+            continue
+        r = results[batch_key]
         lines += [
             "## Batch: `tijdig score-batch`",
             "",
