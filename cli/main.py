@@ -301,6 +301,16 @@ def run(
         # or the weeks without data would read as missed income for everyone
         os.environ["TIJDIG_DEFAULT_AS_OF"] = simulated_today
         console.print(f"simulated data: default as_of is the simulation's end, {simulated_today}")
+    # serving rows for "now", so the first requests read one row each (incremental: a
+    # second start finds them valid and only checks)
+    console.rule("serving rows")
+    features_refresh(
+        as_of=os.environ.get("TIJDIG_DEFAULT_AS_OF"),
+        model_uri=None,
+        partition_size=50_000,
+        keep_days=7,
+        data_dir=None,
+    )
     _print_welcome(settings, host, port)
     serve(host=host, port=port, workers=workers)
 
