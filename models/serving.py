@@ -259,12 +259,7 @@ class ServingRows:
         key = model_key(bundle)
         rescore: list[int] = []
         for i, row in zip(hit.tolist(), rows, strict=True):
-            if row.model_version == key and row.scores is not None:
-                scores = np.frombuffer(row.scores, dtype="<f8")
-                probability[i] = scores[0]
-                if scores.size > 1:
-                    contrib[i] = scores[1:]
-            else:
+            if not _decode_scores(row, key, probability[i : i + 1], contrib[i]):
                 rescore.append(i)  # features valid, scores of another model
         if rescore:
             probability[rescore] = bundle.predict_proba(X[rescore])
@@ -282,12 +277,8 @@ class ServingRows:
         f = len(bundle.feature_names)
         feats = np.frombuffer(row.features, dtype="<f8")
         contrib = np.full((1, f + 1), np.nan)
-        if row.model_version == model_key(bundle) and row.scores is not None:
-            scores = np.frombuffer(row.scores, dtype="<f8")
-            probability = scores[:1].copy()
-            if scores.size > 1:
-                contrib[0] = scores[1:]
-        else:
+        probability = np.empty(1)
+        if not _decode_scores(row, model_key(bundle), probability, contrib[0]):
             probability = bundle.predict_proba(feats[None, :f])
         return ServingState(
             [customer_id],
@@ -400,6 +391,20 @@ class ServingRows:
             self._queue.put(None)
             self._thread.join(timeout=10.0)
         self._thread = None
+
+
+def _decode_scores(
+    row: ServingRow, key: str, probability: np.ndarray, contributions: np.ndarray
+) -> bool:
+    """Fill ``probability[0]`` (and ``contributions`` where stored) from a row's scores;
+    False when the row holds no scores of the model ``key``."""
+    if row.model_version != key or row.scores is None:
+        return False
+    scores = np.frombuffer(row.scores, dtype="<f8")
+    probability[0] = scores[0]
+    if scores.size > 1:
+        contributions[:] = scores[1:]
+    return True
 
 
 class _Clock:
