@@ -38,3 +38,29 @@ def test_a_bad_folder_is_rejected_naming_the_column_and_writes_nothing(
     store = EventStore(f"sqlite:///{tmp_path / 'state' / 'events.db'}")
     assert store.count("customers") == 0 and store.count("invoices") == 0
     store.dispose()
+
+
+def test_features_refresh_then_score_batch_read_the_rows(
+    population, bundle_dir, tmp_path, monkeypatch
+):
+    import pandas as pd
+
+    monkeypatch.setenv("TIJDIG_DATA_DIR", str(tmp_path / "state"))
+    ids = population.tables["customers"]["customer_id"].iloc[:40].tolist()
+    folder = tmp_path / "events"
+    write_event_dir(
+        {n: df[df["customer_id"].isin(ids)] for n, df in population.tables.items()},
+        folder,
+        fmt="parquet",
+    )
+    assert runner.invoke(app, ["ingest", str(folder)]).exit_code == 0
+    args = ["--as-of", "2026-06-01", "--model-uri", str(bundle_dir)]
+    first = runner.invoke(app, ["features", "refresh", *args])
+    assert first.exit_code == 0, first.output
+    assert "40 of 40 customers computed" in first.output.replace("\n", " ")
+    again = runner.invoke(app, ["features", "refresh", *args])
+    assert "0 of 40 customers computed, 40 still valid" in again.output.replace("\n", " ")
+    out = tmp_path / "scores.parquet"
+    scored = runner.invoke(app, ["score-batch", *args, "--out", str(out)])
+    assert scored.exit_code == 0, scored.output
+    assert sorted(pd.read_parquet(out)["customer_id"]) == sorted(ids)
