@@ -856,6 +856,37 @@ class EventStore:
             for c, v, f, m, sc in rows
         }
 
+    def read_serving_rows_between(
+        self, first: str, last: str, as_of_day: int, feature_set: str
+    ) -> dict[str, ServingRow]:
+        """The valid rows of every customer id from ``first`` to ``last`` (inclusive): one
+        range scan of the primary key for a whole partition of
+        :meth:`iter_customer_partitions` instead of an ``IN`` list per 900 ids."""
+        p = self._param
+        sql = (
+            "SELECT s.customer_id, s.version, s.features, s.model_version, s.scores "
+            "FROM serving_rows s LEFT JOIN customer_versions v ON v.customer_id = s.customer_id "
+            f"WHERE s.customer_id BETWEEN {p} AND {p} AND s.as_of_day = {p} "
+            f"AND s.feature_set = {p} AND s.version = COALESCE(v.version, 0)"
+        )
+        with self._raw(snapshot=False) as conn:
+            cur = conn.cursor()
+            cur.execute(sql, (first, last, int(as_of_day), feature_set))
+            rows = cur.fetchall()
+            cur.close()
+        return {
+            str(c): ServingRow(
+                str(c),
+                int(as_of_day),
+                feature_set,
+                int(v),
+                bytes(f),
+                m,
+                None if sc is None else bytes(sc),
+            )
+            for c, v, f, m, sc in rows
+        }
+
     def _pg_request(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """One read on this thread's request connection (reconnect once if it dropped)."""
         import psycopg

@@ -296,13 +296,23 @@ class ServingRows:
         customer_ids: Sequence[str],
         as_of: date,
         timings: dict[str, float] | None = None,
+        *,
+        contiguous: bool = False,
     ) -> ServingState:
         """Bulk :meth:`state` for batch jobs: valid rows are read, the rest computed from
-        one columnar read of their events and stored before returning."""
+        one columnar read of their events and stored before returning.
+
+        ``contiguous``: the ids are a sorted partition of
+        :meth:`~features.store.EventStore.iter_customer_partitions` (every stored id between
+        the first and the last), so the rows are read with one range scan."""
         clock = _Clock(timings)
         ids = [str(c) for c in customer_ids]
         found: dict[str, ServingRow] = {}
-        if self.enabled:
+        if self.enabled and contiguous and ids:
+            found = self.store.read_serving_rows_between(
+                ids[0], ids[-1], to_day(as_of), FEATURE_SET_KEY
+            )
+        elif self.enabled:
             found = self.store.read_serving_rows(ids, to_day(as_of), FEATURE_SET_KEY)
         clock.lap("serving rows read")
         misses = [c for c in ids if c not in found]
@@ -332,7 +342,7 @@ class ServingRows:
         (re)computed. Incremental: customers whose row is still valid cost one read."""
         computed = 0
         for part in self.store.iter_customer_partitions(partition_size):
-            state = self.partition_state(bundle, part, as_of)
+            state = self.partition_state(bundle, part, as_of, contiguous=True)
             computed += int((~state.materialised).sum())
             if progress:
                 progress(len(part))

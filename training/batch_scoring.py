@@ -71,7 +71,9 @@ def score_batch(
     writer: pq.ParquetWriter | None = None
     try:
         for ids in store.iter_customer_partitions(partition_size):
-            state = serving.partition_state(bundle, ids, as_of, timings=report.seconds)
+            state = serving.partition_state(
+                bundle, ids, as_of, timings=report.seconds, contiguous=True
+            )
             p = state.probability
             t3 = time.perf_counter()
             flagged = np.flatnonzero(p >= threshold)
