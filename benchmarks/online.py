@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -299,134 +300,124 @@ def load_test(
     return out
 
 
-def in_process_split(
-    world: Path, as_of: date, customer_ids: list[str], repeats: int = 5, per_repeat: int = 200
+def _time_steps(
+    steps: tuple[str, ...],
+    one: Callable[[str], Sequence[float]],
+    customer_ids: list[str],
+    repeats: int,
+    per_repeat: int,
 ) -> dict[str, Any]:
-    """Median µs per request of each step the route takes, one customer per request."""
+    """Median µs per request of each step: ``one(customer_id)`` answers one request and
+    returns the seconds of each step. The first repeat warms caches and is dropped."""
     import gc
 
-    from features.build import build_features
-    from features.events import EventArrays
-    from features.store import EventStore
-    from service.model import load_checked_bundle
-    from service.schemas import ReasonOut, RiskResult
-    from service.settings import ServiceSettings
-
     os.environ["OMP_NUM_THREADS"] = "1"
-    settings = ServiceSettings(data_dir=world)
-    bundle = load_checked_bundle(settings.model_uri, settings.mlflow_tracking_uri)
-    store = EventStore(settings.store_url)
     gc.collect()
     gc.freeze()
-    steps = ("store read", "features", "predict", "reasons", "response")
     runs: dict[str, list[float]] = {s: [] for s in steps}
     rng = random.Random(0)
     try:
-        for _ in range(repeats + 1):  # the first repeat warms caches and is dropped
-            sample = [rng.choice(customer_ids) for _ in range(per_repeat)]
+        for _ in range(repeats + 1):
             acc = dict.fromkeys(steps, 0.0)
-            for cid in sample:
-                t0 = time.perf_counter()
-                cols = store.read_columns([cid])
-                t1 = time.perf_counter()
-                X = build_features(EventArrays.from_columns(cols, [cid]), as_of)
-                t2 = time.perf_counter()
-                p = bundle.predict_proba(X)
-                t3 = time.perf_counter()
-                reasons = bundle.explain(X)[0]
-                t4 = time.perf_counter()
-                result = RiskResult(
-                    customer_id=cid,
-                    probability=float(p[0]),
-                    band=bundle.policy.band(float(p[0])).value,
-                    early_warning=bool(p[0] >= bundle.policy.early_warning_threshold),
-                    reasons=[
-                        ReasonOut(
-                            code=r.code.value,
-                            feature=r.feature,
-                            value=r.value,
-                            contribution=r.contribution,
-                            text_en=r.text_en,
-                            text_nl=r.text_nl,
-                        )
-                        for r in reasons
-                    ],
-                    recommended_action=_action(bundle, float(p[0]), reasons),
-                    decision_id="00000000-0000-0000-0000-000000000000",
-                )
-                result.model_dump_json()
-                t5 = time.perf_counter()
-                for s, dt in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            for _ in range(per_repeat):
+                for s, dt in zip(steps, one(rng.choice(customer_ids)), strict=True):
                     acc[s] += dt
             for s in steps:
                 runs[s].append(acc[s] / per_repeat * 1e6)
     finally:
-        store.dispose()
         gc.unfreeze()
-    out = {}
+    out: dict[str, Any] = {}
     for s in steps:
         st = stats(runs[s][1:])
         out[s] = {"median_us": st["median"], "iqr_us": st["iqr"], "min_us": st["min"]}
     return out
 
 
+def _result_json(bundle: Any, cid: str, p: float, reasons: list[Any]) -> str:
+    """The response item the route would send, serialised."""
+    from service.schemas import ReasonOut, RiskResult
+
+    return RiskResult(
+        customer_id=cid,
+        probability=p,
+        band=bundle.policy.band(p).value,
+        early_warning=bool(p >= bundle.policy.early_warning_threshold),
+        reasons=[ReasonOut.of(r) for r in reasons],
+        recommended_action=_action(bundle, p, reasons),
+        decision_id="00000000-0000-0000-0000-000000000000",
+    ).model_dump_json()
+
+
+def in_process_split(
+    world: Path, as_of: date, customer_ids: list[str], repeats: int = 5, per_repeat: int = 200
+) -> dict[str, Any]:
+    """Median µs per request of each step the route takes when it computes from the events,
+    one customer per request."""
+    from features.build import build_features
+    from features.events import EventArrays
+    from features.store import EventStore
+    from service.model import load_checked_bundle
+    from service.settings import ServiceSettings
+
+    settings = ServiceSettings(data_dir=world)
+    bundle = load_checked_bundle(settings.model_uri, settings.mlflow_tracking_uri)
+    store = EventStore(settings.store_url)
+
+    def one(cid: str) -> tuple[float, ...]:
+        t0 = time.perf_counter()
+        cols = store.read_columns([cid])
+        t1 = time.perf_counter()
+        X = build_features(EventArrays.from_columns(cols, [cid]), as_of)
+        t2 = time.perf_counter()
+        p = float(bundle.predict_proba(X)[0])
+        t3 = time.perf_counter()
+        reasons = bundle.explain(X)[0]
+        t4 = time.perf_counter()
+        _result_json(bundle, cid, p, reasons)
+        t5 = time.perf_counter()
+        return t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4
+
+    try:
+        steps = ("store read", "features", "predict", "reasons", "response")
+        return _time_steps(steps, one, customer_ids, repeats, per_repeat)
+    finally:
+        store.dispose()
+
+
 def in_process_split_served(
     world: Path, as_of: date, customer_ids: list[str], repeats: int = 5, per_repeat: int = 500
 ) -> dict[str, Any]:
     """The same split on the served path: one refreshed serving row per request."""
-    import gc
-
     from features.store import EventStore
     from models.scoring import assess_state
     from models.serving import ServingRows
     from service.model import load_checked_bundle
-    from service.schemas import ReasonOut, RiskResult
     from service.settings import ServiceSettings
 
-    os.environ["OMP_NUM_THREADS"] = "1"
     settings = ServiceSettings(data_dir=world)
     bundle = load_checked_bundle(settings.model_uri, settings.mlflow_tracking_uri)
     store = EventStore(settings.store_url)
     serving = ServingRows(store)
-    gc.collect()
-    gc.freeze()
-    steps = ("serving row read", "assess (stored SHAP)", "response")
-    runs: dict[str, list[float]] = {s: [] for s in steps}
-    rng = random.Random(0)
     misses = 0
+
+    def one(cid: str) -> tuple[float, ...]:
+        nonlocal misses
+        t0 = time.perf_counter()
+        state = serving.state(bundle, [cid], as_of)
+        t1 = time.perf_counter()
+        a = assess_state(bundle, state, as_of)[0]
+        t2 = time.perf_counter()
+        _result_json(bundle, cid, a.probability, a.reasons)
+        t3 = time.perf_counter()
+        misses += int(not state.materialised[0])
+        return t1 - t0, t2 - t1, t3 - t2
+
     try:
-        for _ in range(repeats + 1):
-            sample = [rng.choice(customer_ids) for _ in range(per_repeat)]
-            acc = dict.fromkeys(steps, 0.0)
-            for cid in sample:
-                t0 = time.perf_counter()
-                state = serving.state(bundle, [cid], as_of)
-                t1 = time.perf_counter()
-                a = assess_state(bundle, state, as_of)[0]
-                t2 = time.perf_counter()
-                RiskResult(
-                    customer_id=cid,
-                    probability=a.probability,
-                    band=a.band.value,
-                    early_warning=a.early_warning,
-                    reasons=[ReasonOut.of(r) for r in a.reasons],
-                    recommended_action=_action(bundle, a.probability, a.reasons),
-                    decision_id="00000000-0000-0000-0000-000000000000",
-                ).model_dump_json()
-                t3 = time.perf_counter()
-                misses += int(not state.materialised[0])
-                for s, dt in zip(steps, (t1 - t0, t2 - t1, t3 - t2), strict=True):
-                    acc[s] += dt
-            for s in steps:
-                runs[s].append(acc[s] / per_repeat * 1e6)
+        steps = ("serving row read", "assess (stored SHAP)", "response")
+        out = _time_steps(steps, one, customer_ids, repeats, per_repeat)
     finally:
         serving.close()
         store.dispose()
-        gc.unfreeze()
-    out: dict[str, Any] = {}
-    for s in steps:
-        st = stats(runs[s][1:])
-        out[s] = {"median_us": st["median"], "iqr_us": st["iqr"], "min_us": st["min"]}
     out["misses"] = misses
     return out
 

@@ -653,12 +653,17 @@ class EventStore:
         ``object`` (None for null). Rows sorted by customer, date, id, as in
         :meth:`read_frames`. No pandas, no pandera.
         """
+        return self._read_columns(customer_ids, with_versions=False)[0]
+
+    def _read_columns(
+        self, customer_ids: Sequence[str], *, with_versions: bool
+    ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, int]]:
         ids = sorted(set(customer_ids))
         if not ids:
-            return {t: _to_request_arrays(t, _empty_raw(t)) for t in TABLES}
+            return {t: _to_request_arrays(t, _empty_raw(t)) for t in TABLES}, {}
         if self.dialect == "sqlite":
-            return self._read_columns_sqlite(ids)
-        return self._read_columns_pg(ids)
+            return self._read_columns_sqlite(ids, with_versions)
+        return self._read_columns_pg(ids, with_versions)
 
     def _fast_sqlite(self) -> Any:
         conn = getattr(self._local, "conn", None)
@@ -690,20 +695,16 @@ class EventStore:
 
         What a serving row computed from these events must carry (see ``SERVING_ROWS``).
         """
-        ids = sorted(set(customer_ids))
-        if not ids:
-            return {t: _to_request_arrays(t, _empty_raw(t)) for t in TABLES}, {}
-        if self.dialect == "sqlite":
-            return self._read_columns_sqlite(ids, versions={})
-        return self._read_columns_pg(ids, versions={})
+        return self._read_columns(customer_ids, with_versions=True)
 
-    def _read_columns_sqlite(self, ids: list[str], versions: dict[str, int] | None = None) -> Any:
+    def _read_columns_sqlite(
+        self, ids: list[str], with_versions: bool
+    ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, int]]:
         conn = self._fast_sqlite()
         out: dict[str, dict[str, np.ndarray]] = {}
         conn.execute("BEGIN")  # one snapshot for all tables
         try:
-            if versions is not None:
-                versions.update(self._versions(conn, ids))
+            versions = self._versions(conn, ids) if with_versions else {}
             for i in range(0, len(ids), _SQLITE_IN_CHUNK):
                 chunk = ids[i : i + _SQLITE_IN_CHUNK]
                 for table in TABLES:
@@ -720,7 +721,7 @@ class EventStore:
                         out[table] = _to_request_arrays(table, raw)
         finally:
             conn.execute("COMMIT")
-        return out if versions is None else (out, versions)
+        return out, versions
 
     def _fast_pg(self) -> Any:
         """This thread's own psycopg connection for the request path.
@@ -738,10 +739,22 @@ class EventStore:
                 self._fast_conns.append(conn)
         return conn
 
-    def _read_columns_pg(self, ids: list[str], versions: dict[str, int] | None = None) -> Any:
+    def _drop_fast_pg(self, conn: Any) -> None:
+        """Forget this thread's request connection after the server went away (restart,
+        idle timeout); the next :meth:`_fast_pg` reconnects."""
+        with self._lock:
+            if conn in self._fast_conns:
+                self._fast_conns.remove(conn)
+        conn.close()
+        self._local.conn = None
+
+    def _read_columns_pg(
+        self, ids: list[str], with_versions: bool
+    ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, int]]:
         import psycopg
 
         params: tuple[Any, ...] = (ids[0],) if len(ids) == 1 else (ids,)
+        versions: dict[str, int] = {}
         for attempt in (1, 2):
             conn = self._fast_pg()
             try:
@@ -753,28 +766,23 @@ class EventStore:
                         cur = conn.cursor()
                         cur.execute(self._request_sql(table, len(ids)), params, prepare=True)
                         curs.append(cur)
-                    if versions is not None:
+                    if with_versions:
                         vcur = conn.cursor()
                         vcur.execute(_VERSIONS_SQL_PG, (ids,), prepare=True)
                     conn.rollback()
                 rows = [cur.fetchall() for cur in curs]
-                if versions is not None:
-                    versions.update({str(c): int(v) for c, v in vcur.fetchall()})
+                if with_versions:
+                    versions = {str(c): int(v) for c, v in vcur.fetchall()}
                 break
             except psycopg.OperationalError:
-                # The server went away (restart, idle timeout): reconnect once.
-                with self._lock:
-                    if conn in self._fast_conns:
-                        self._fast_conns.remove(conn)
-                conn.close()
-                self._local.conn = None
+                self._drop_fast_pg(conn)
                 if attempt == 2:
                     raise
         out = {
             table: _to_request_arrays(table, _decode_columns(table, r))
             for table, r in zip(TABLES, rows, strict=True)
         }
-        return out if versions is None else (out, versions)
+        return out, versions
 
     # ------------------------------------------------------------------ serving rows
 
@@ -806,11 +814,15 @@ class EventStore:
         return out, versions
 
     def _serving_sql(self, n: int) -> str:
+        """Valid rows of ``n`` ids (``IN`` list on SQLite, ``ANY`` on PostgreSQL)."""
         where = (
             "s.customer_id = ANY(%s)"
             if self.dialect == "postgresql"
             else (self._in_clause("s.customer_id", n))
         )
+        return self._serving_select(where)
+
+    def _serving_select(self, where: str) -> str:
         p = self._param
         return (
             "SELECT s.customer_id, s.version, s.features, s.model_version, s.scores "
@@ -843,18 +855,7 @@ class EventStore:
                 cur.execute(self._serving_sql(len(ids)), (ids, int(as_of_day), feature_set))
                 rows = cur.fetchall()
                 cur.close()
-        return {
-            str(c): ServingRow(
-                str(c),
-                int(as_of_day),
-                feature_set,
-                int(v),
-                bytes(f),
-                m,
-                None if sc is None else bytes(sc),
-            )
-            for c, v, f, m, sc in rows
-        }
+        return _serving_rows(rows, as_of_day, feature_set)
 
     def read_serving_rows_between(
         self, first: str, last: str, as_of_day: int, feature_set: str
@@ -863,29 +864,13 @@ class EventStore:
         range scan of the primary key for a whole partition of
         :meth:`iter_customer_partitions` instead of an ``IN`` list per 900 ids."""
         p = self._param
-        sql = (
-            "SELECT s.customer_id, s.version, s.features, s.model_version, s.scores "
-            "FROM serving_rows s LEFT JOIN customer_versions v ON v.customer_id = s.customer_id "
-            f"WHERE s.customer_id BETWEEN {p} AND {p} AND s.as_of_day = {p} "
-            f"AND s.feature_set = {p} AND s.version = COALESCE(v.version, 0)"
-        )
+        sql = self._serving_select(f"s.customer_id BETWEEN {p} AND {p}")
         with self._raw(snapshot=False) as conn:
             cur = conn.cursor()
             cur.execute(sql, (first, last, int(as_of_day), feature_set))
             rows = cur.fetchall()
             cur.close()
-        return {
-            str(c): ServingRow(
-                str(c),
-                int(as_of_day),
-                feature_set,
-                int(v),
-                bytes(f),
-                m,
-                None if sc is None else bytes(sc),
-            )
-            for c, v, f, m, sc in rows
-        }
+        return _serving_rows(rows, as_of_day, feature_set)
 
     def _pg_request(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """One read on this thread's request connection (reconnect once if it dropped)."""
@@ -900,11 +885,7 @@ class EventStore:
                 conn.rollback()
                 return rows
             except psycopg.OperationalError:
-                with self._lock:
-                    if conn in self._fast_conns:
-                        self._fast_conns.remove(conn)
-                conn.close()
-                self._local.conn = None
+                self._drop_fast_pg(conn)
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
@@ -1294,6 +1275,24 @@ class EventStore:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _serving_rows(
+    rows: list[tuple[Any, ...]], as_of_day: int, feature_set: str
+) -> dict[str, ServingRow]:
+    """customer id -> :class:`ServingRow` from ``_serving_select`` result tuples."""
+    return {
+        str(c): ServingRow(
+            str(c),
+            int(as_of_day),
+            feature_set,
+            int(v),
+            bytes(f),
+            m,
+            None if sc is None else bytes(sc),
+        )
+        for c, v, f, m, sc in rows
+    }
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -53,13 +53,9 @@ async def get_store(request: Request) -> EventStore:
 
 
 async def get_serving(request: Request) -> ServingRows:
-    """Serving rows over the open store (made here if a test swapped the store in)."""
-    state = request.app.state
-    store = await get_store(request)
-    serving = getattr(state, "serving", None)
-    if serving is None or serving.store is not store:
-        serving = ServingRows(store, enabled=state.settings.serving_rows)
-        state.serving = serving
+    """Serving rows over the open store (opened with it in the lifespan)."""
+    await get_store(request)  # 503 problem when the store is not open
+    serving: ServingRows = request.app.state.serving
     return serving
 
 
