@@ -454,6 +454,12 @@ def plan_eval(
     out: Annotated[
         Path | None, typer.Option(help="write plan_eval.json (and the bundle) here")
     ] = None,
+    target: Annotated[
+        list[float] | None,
+        typer.Option(
+            min=0.0, max=1.0, help="also run tijdig with this P(kept) target (repeatable)"
+        ),
+    ] = None,
 ) -> None:
     """Payment-plan evidence: tijdig's plans vs debt/5 vs the largest agreed amount (keep rate, repaid in 12 months)."""
     from training.plan_eval import run_plan_eval
@@ -466,6 +472,7 @@ def plan_eval(
         bundle_path=bundle,
         out=out,
         log=console.print,
+        other_targets=tuple(target or ()),
     )
     console.print_json(json.dumps(report, default=str))
 

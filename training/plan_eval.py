@@ -20,16 +20,19 @@ Protocol (``tijdig plan-eval``):
      models the customer's answer with the simulator's hidden truth;
    * ``tijdig`` — uses ONLY what the creditor observes: the customer's events up to that
      day (``request.observed()``) → ``build_features`` → budget estimate → the bundle's
-     P(kept) model → :func:`models.plans.plan_grid`. A referral (no plan reaches the
-     target within 18 months) cannot be expressed in the simulator, which always makes
-     the arrangement: those customers get the plan with the highest expected repayment
-     within 12 months (P(kept)-weighted, :attr:`models.plans.PlanGrid.best_expected`) and
-     are reported separately. The API still answers "refer" for them.
+     P(kept) model → :func:`models.plans.plan_grid`. Where no plan reaches the P(kept)
+     target within 18 months, or there is no free room, tijdig answers with a **referral
+     to debt help** (CCD2 art. 36) instead of a plan; the simulator acts it out
+     (``SimulationConfig.referral_pause_days``: no escalation during the debt-help intake,
+     voluntary payments go on, then the creditor's dunning path resumes).
 
-3. For every arrangement that started at least 12 months before the end of the data:
-   kept within 12 months (not broken by start + 365 days) and euros repaid within 12
-   months on the debt it covered (any payment method, until the customer's next
-   arrangement so nothing is counted twice).
+3. The cohort is every customer's FIRST arrangement request (the customers in arrears the
+   policies answer; observable when it lies at least 12 months before the end of the
+   data). Per policy: how many got a plan and how many a referral, the plans kept within
+   12 months (not broken by start + 365 days), the euros repaid within 12 months on the
+   debt the request covered (overdue, unpaid invoices; any payment method), and the
+   collection costs charged on that debt in those 12 months (WIK, bailiff: what escalation
+   put on top of the principal).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -82,14 +85,45 @@ def largest_agreed(request: ArrangementRequest) -> np.ndarray:
 
 
 @dataclass
+class RecordedPolicy:
+    """An arrangement policy that records every request and its answer (0 = referral)."""
+
+    policy: Callable[[ArrangementRequest], np.ndarray]
+
+    def __post_init__(self) -> None:
+        self._parts: list[pd.DataFrame] = []
+
+    def __call__(self, request: ArrangementRequest) -> np.ndarray:
+        monthly = np.asarray(self.policy(request), dtype=np.int64)
+        part = pd.DataFrame(
+            {
+                "customer_id": np.asarray(request.customer_id),
+                "start_date": pd.Timestamp(request.day),
+                "debt_cents": np.asarray(request.debt_cents, dtype=np.int64),
+                "monthly_cents": monthly,
+                "referral": monthly <= 0,
+            }
+        )
+        details = getattr(self.policy, "last_details", None)
+        if details is not None:
+            part = pd.concat([part, details.reset_index(drop=True)], axis=1)
+        self._parts.append(part)
+        return monthly
+
+    def requests(self) -> pd.DataFrame:
+        return pd.concat(self._parts, ignore_index=True) if self._parts else pd.DataFrame()
+
+
+@dataclass
 class TijdigPlanPolicy:
-    """tijdig's plan as a simulator policy; records what it decided for the report."""
+    """tijdig's plan as a simulator policy: the suggested plan's monthly amount, or 0 (a
+    referral to debt help) where :func:`models.plans.plan_grid` refers."""
 
     model: PlanKeptModel
     policy: PlanPolicy
 
     def __post_init__(self) -> None:
-        self.decisions: list[dict[str, Any]] = []
+        self.last_details: pd.DataFrame | None = None
 
     def __call__(self, request: ArrangementRequest) -> np.ndarray:
         if request.observed is None:
@@ -117,91 +151,138 @@ class TijdigPlanPolicy:
                 np.isfinite(room), self.policy.maximum_share * room_pos, np.nan
             ),
         )
-        pick = np.where(grid.referral, grid.best_expected, grid.choice)
-        rows = np.arange(len(pick))
-        monthly = grid.monthly_cents[rows, pick]
-        for i in rows:
-            self.decisions.append(
-                {
-                    "customer_id": request.customer_id[i],
-                    "start_day": day,
-                    "referral": bool(grid.referral[i]),
-                    "referral_reason": grid.referral_reason[i],
-                    "p_kept": float(grid.p_kept[i, pick[i]]),
-                    "months": int(grid.terms[pick[i]]),
-                }
-            )
-        return monthly
+        rows = np.arange(len(grid.choice))
+        pick = np.where(grid.referral, grid.best_effort, grid.choice)
+        self.last_details = pd.DataFrame(
+            {
+                "referral_reason": grid.referral_reason,
+                "p_kept": np.where(grid.referral, np.nan, grid.p_kept[rows, pick]),
+                "best_p_kept": grid.p_kept[rows, grid.best_effort],
+                "months": np.where(grid.referral, 0, grid.terms[pick]),
+            }
+        )
+        return np.where(grid.referral, 0, grid.monthly_cents[rows, pick]).astype(np.int64)
 
 
-def arrangement_outcomes(
-    tables: dict[str, pd.DataFrame], horizon_days: int = HORIZON_DAYS
-) -> pd.DataFrame:
-    """Per arrangement: kept within the horizon and euros repaid on its debt within it."""
-    arr = tables["arrangements"].copy()
-    inv = tables["invoices"][
-        ["invoice_id", "customer_id", "issue_date", "due_date", "amount_cents"]
-    ]
+def _last_day(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
+    return max(tables["payments"]["paid_at"].max(), tables["invoices"]["issue_date"].max())
+
+
+def debt_outcomes(tables: dict[str, pd.DataFrame], starts: pd.DataFrame) -> pd.DataFrame:
+    """Per row of ``starts`` (``key``, ``customer_id``, ``start_date``, ``window_end``): the
+    debt it covered (the customer's invoices overdue and not fully paid at the start), the
+    euros repaid on that debt in [start, window_end) by any route, and the collection costs
+    charged on it after the start day, within the window (WIK, bailiff: what escalation
+    put on top)."""
+    inv = tables["invoices"][["invoice_id", "customer_id", "due_date", "amount_cents"]]
     pay = tables["payments"][["invoice_id", "paid_at", "amount_cents"]]
-    last = max(tables["payments"]["paid_at"].max(), tables["invoices"]["issue_date"].max())
-    arr = arr.sort_values(["customer_id", "start_date"]).reset_index(drop=True)
-    arr["next_start"] = arr.groupby("customer_id")["start_date"].shift(-1)
-    horizon = pd.Timedelta(days=horizon_days)
-    arr["window_end"] = (arr["start_date"] + horizon).where(
-        arr["next_start"].isna() | (arr["next_start"] > arr["start_date"] + horizon),
-        arr["next_start"],
-    )
-    arr["observable"] = arr["start_date"] + horizon <= last
-    broken_in = (arr["outcome"] == "broken") & (arr["end_date"] < arr["start_date"] + horizon)
-    arr["kept_12m"] = ~broken_in
-    arr["kept_final"] = arr["outcome"] == "kept"
-    # the debt it covered: invoices overdue and not fully paid at the start
-    pairs = arr[["arrangement_id", "customer_id", "start_date", "window_end"]].merge(
-        inv, on="customer_id"
-    )
+    steps = tables["collection_steps"][["invoice_id", "step_date", "cost_cents"]]
+    pairs = starts[["key", "customer_id", "start_date", "window_end"]].merge(inv, on="customer_id")
     pairs = pairs[pairs["due_date"] < pairs["start_date"]]
-    pp = pairs[["arrangement_id", "invoice_id", "start_date", "window_end", "amount_cents"]].merge(
+    pp = pairs[["key", "invoice_id", "start_date", "window_end", "amount_cents"]].merge(
         pay, on="invoice_id", how="left", suffixes=("", "_paid")
     )
     before = pp["paid_at"] < pp["start_date"]
     during = (pp["paid_at"] >= pp["start_date"]) & (pp["paid_at"] < pp["window_end"])
     pp["before"] = np.where(before, pp["amount_cents_paid"], 0)
     pp["during"] = np.where(during, pp["amount_cents_paid"], 0)
-    per_inv = pp.groupby(["arrangement_id", "invoice_id"]).agg(
-        amount=("amount_cents", "first"), before=("before", "sum"), during=("during", "sum")
+    per_inv = pp.groupby(["key", "invoice_id"]).agg(
+        amount=("amount_cents", "first"),
+        before=("before", "sum"),
+        during=("during", "sum"),
+        start_date=("start_date", "first"),
+        window_end=("window_end", "first"),
     )
     per_inv = per_inv[per_inv["before"] < per_inv["amount"]]
     per_inv["during"] = np.minimum(per_inv["during"], per_inv["amount"] - per_inv["before"])
-    repaid = per_inv.groupby("arrangement_id")["during"].sum()
-    arr["repaid_12m_cents"] = arr["arrangement_id"].map(repaid).fillna(0).astype(np.int64)
-    return arr
+    covered = per_inv.reset_index()[["key", "invoice_id", "start_date", "window_end"]]
+    cs = covered.merge(steps, on="invoice_id")
+    # after the decision day: the step that led to the request was charged either way
+    cs = cs[(cs["step_date"] > cs["start_date"]) & (cs["step_date"] < cs["window_end"])]
+    out = pd.DataFrame(index=pd.Index(starts["key"], name="key"))
+    out["repaid_12m_cents"] = per_inv.groupby("key")["during"].sum()
+    out["costs_12m_cents"] = cs.groupby("key")["cost_cents"].sum()
+    return out.fillna(0).astype(np.int64)
 
 
-def first_plan_cohort(
+def arrangement_outcomes(
     tables: dict[str, pd.DataFrame], horizon_days: int = HORIZON_DAYS
 ) -> pd.DataFrame:
-    """Each customer's FIRST arrangement, repaid on its debt within the horizon by any route
-    (the plan, later plans, agency payments): what the policy achieved on the arrears."""
-    arr = tables["arrangements"].sort_values(["customer_id", "start_date"])
-    first = arr.groupby("customer_id", as_index=False).head(1)
-    sub = {**tables, "arrangements": first}
-    return arrangement_outcomes(sub, horizon_days)
+    """Per arrangement: kept within the horizon and euros repaid on its debt within it
+    (until the customer's next arrangement, so nothing is counted twice)."""
+    arr = tables["arrangements"].sort_values(["customer_id", "start_date"]).reset_index(drop=True)
+    arr["next_start"] = arr.groupby("customer_id")["start_date"].shift(-1)
+    horizon = pd.Timedelta(days=horizon_days)
+    arr["window_end"] = (arr["start_date"] + horizon).where(
+        arr["next_start"].isna() | (arr["next_start"] > arr["start_date"] + horizon),
+        arr["next_start"],
+    )
+    arr["observable"] = arr["start_date"] + horizon <= _last_day(tables)
+    broken_in = (arr["outcome"] == "broken") & (arr["end_date"] < arr["start_date"] + horizon)
+    arr["kept_12m"] = ~broken_in
+    arr["kept_final"] = arr["outcome"] == "kept"
+    done = debt_outcomes(tables, arr.assign(key=arr["arrangement_id"]))
+    return arr.join(done, on="arrangement_id")
 
 
-def summarise(outcomes: pd.DataFrame) -> dict[str, float]:
-    o = outcomes[outcomes["observable"]]
+def first_request_cohort(
+    tables: dict[str, pd.DataFrame], requests: pd.DataFrame, horizon_days: int = HORIZON_DAYS
+) -> pd.DataFrame:
+    """Each customer's FIRST arrangement request (a plan or a referral) with what followed
+    on its debt within the horizon by any route — what the policy achieved on the arrears."""
+    first = (
+        requests.sort_values(["customer_id", "start_date"])
+        .groupby("customer_id", as_index=False)
+        .head(1)
+        .reset_index(drop=True)
+    )
+    horizon = pd.Timedelta(days=horizon_days)
+    first["key"] = np.arange(len(first))
+    first["window_end"] = first["start_date"] + horizon
+    first["observable"] = first["window_end"] <= _last_day(tables)
+    arr = tables["arrangements"][["customer_id", "start_date", "outcome", "end_date", "term_months"]]
+    first = first.merge(arr, on=["customer_id", "start_date"], how="left")
+    plan = ~first["referral"]
+    broken_in = (first["outcome"] == "broken") & (first["end_date"] < first["window_end"])
+    first["kept_12m"] = np.where(plan, ~broken_in, np.nan)
+    done = debt_outcomes(tables, first)
+    return first.join(done, on="key")
+
+
+def summarise(arrangements: pd.DataFrame) -> dict[str, float]:
+    """Every observable arrangement of a run (later plans included)."""
+    o = arrangements[arrangements["observable"]]
     return {
         "arrangements": len(o),
-        "customers": int(o["customer_id"].nunique()),
-        "debt_eur": float(o["debt_cents"].sum() / 100),
         "keep_rate_12m": float(o["kept_12m"].mean()) if len(o) else float("nan"),
         "kept_final_rate": float(o["kept_final"].mean()) if len(o) else float("nan"),
+    }
+
+
+def summarise_cohort(cohort: pd.DataFrame) -> dict[str, Any]:
+    """The first-request cohort of a run: plans, referrals, kept, repaid, costs."""
+    o = cohort[cohort["observable"]]
+    plans = o[~o["referral"]]
+    debt = max(int(o["debt_cents"].sum()), 1)
+    return {
+        "customers": len(o),
+        "debt_eur": float(o["debt_cents"].sum() / 100),
+        "plans": len(plans),
+        "referrals": int(o["referral"].sum()),
+        "referral_share": float(o["referral"].mean()) if len(o) else float("nan"),
+        "plans_keep_rate_12m": float(plans["kept_12m"].mean()) if len(plans) else float("nan"),
         "repaid_12m_eur": float(o["repaid_12m_cents"].sum() / 100),
-        "repaid_share_of_debt": float(o["repaid_12m_cents"].sum() / max(o["debt_cents"].sum(), 1)),
-        "mean_monthly_eur": float(o["monthly_amount_cents"].mean() / 100)
-        if len(o)
+        "repaid_share_of_debt": float(o["repaid_12m_cents"].sum() / debt),
+        "plans_repaid_12m_eur": float(plans["repaid_12m_cents"].sum() / 100),
+        "referrals_repaid_12m_eur": float(o.loc[o["referral"], "repaid_12m_cents"].sum() / 100),
+        "collection_costs_12m_eur": float(o["costs_12m_cents"].sum() / 100),
+        "collection_costs_share_of_debt": float(o["costs_12m_cents"].sum() / debt),
+        "plans_mean_monthly_eur": float(plans["monthly_cents"].mean() / 100)
+        if len(plans)
         else float("nan"),
-        "mean_term_months": float(o["term_months"].mean()) if len(o) else float("nan"),
+        "plans_mean_term_months": float(plans["term_months"].mean())
+        if len(plans)
+        else float("nan"),
     }
 
 
@@ -253,8 +334,12 @@ def run_plan_eval(
     out: Path | None = None,
     log: Callable[[str], None] = lambda _: None,
     varied_training_amounts: bool = True,
+    other_targets: tuple[float, ...] = (),
 ) -> dict[str, Any]:
-    """The whole protocol (module doc); returns (and optionally writes) the report."""
+    """The whole protocol (module doc); returns (and optionally writes) the report.
+
+    ``other_targets``: also run tijdig with these P(kept) targets instead of the policy's
+    (``tijdig_target_0.70`` …), the trade-off between plans kept and customers referred."""
     started = time.perf_counter()
     if bundle_path is not None:
         bundle = load_bundle(str(bundle_path))
@@ -276,12 +361,14 @@ def run_plan_eval(
         n_customers=n_customers, months=months, seed=eval_seed, end_date=end_date
     )
     population = build_population(config)
-    tijdig = TijdigPlanPolicy(model, policy)
     policies: dict[str, Callable[[ArrangementRequest], np.ndarray]] = {
         "debt_over_5_months": debt_over_five_months,
         "largest_agreed": largest_agreed,
-        "tijdig": tijdig,
+        "tijdig": TijdigPlanPolicy(model, policy),
     }
+    for target in other_targets:
+        variant = replace(policy, target_p_kept=float(target))
+        policies[f"tijdig_target_{target:.2f}"] = TijdigPlanPolicy(model, variant)
     report: dict[str, Any] = {
         "train_seed": train_seed if bundle_path is None else None,
         "train_arrangements": bundle.metadata.get("plan_eval_train_arrangements"),
@@ -298,47 +385,27 @@ def run_plan_eval(
     cohorts: dict[str, pd.DataFrame] = {}
     for name, fn in policies.items():
         t0 = time.perf_counter()
+        recorded = RecordedPolicy(fn)
         sim = simulate(
             config,
-            policy=CollectionPolicy(arrangement_monthly=fn, name=name),
+            policy=CollectionPolicy(arrangement_monthly=recorded, name=name),
             population=population,
         )
-        outcomes = arrangement_outcomes(sim.tables)
-        summary: dict[str, Any] = dict(summarise(outcomes))
-        first = first_plan_cohort(sim.tables)
-        cohorts[name] = first
-        cohort = summarise(first)
-        summary.update({f"first_plan_{k}": v for k, v in cohort.items()})
-        if name == "tijdig":
-            dec = pd.DataFrame(tijdig.decisions)
-            dec["start_date"] = pd.to_datetime(dec["start_day"], unit="D")
-            joined = outcomes.merge(dec, on=["customer_id", "start_date"], how="left")
-            obs = joined[joined["observable"]]
-            plans, refs = (
-                obs[~obs["referral"].fillna(False).astype(bool)],
-                obs[obs["referral"].fillna(False).astype(bool)],
+        cohort = first_request_cohort(sim.tables, recorded.requests())
+        cohorts[name] = cohort
+        summary: dict[str, Any] = summarise_cohort(cohort)
+        summary["all_arrangements"] = summarise(arrangement_outcomes(sim.tables))
+        if "p_kept" in cohort:
+            o = cohort[cohort["observable"]]
+            plans, refs = o[~o["referral"]], o[o["referral"]]
+            summary["plans_mean_p_kept"] = float(plans["p_kept"].mean())
+            summary["plans_ece"] = _ece(
+                plans["kept_12m"].to_numpy(float), plans["p_kept"].to_numpy(float)
             )
-            summary.update(
-                {
-                    "plans_keep_rate_12m": float(plans["kept_12m"].mean())
-                    if len(plans)
-                    else float("nan"),
-                    "plans_repaid_12m_eur": float(plans["repaid_12m_cents"].sum() / 100),
-                    "plans_mean_p_kept": float(plans["p_kept"].mean())
-                    if len(plans)
-                    else float("nan"),
-                    "referrals": len(refs),
-                    "referral_share": float(len(refs) / max(len(obs), 1)),
-                    "referrals_keep_rate_12m_fallback": float(refs["kept_12m"].mean())
-                    if len(refs)
-                    else float("nan"),
-                    "referrals_repaid_12m_eur": float(refs["repaid_12m_cents"].sum() / 100),
-                    "referral_reasons": refs["referral_reason"].value_counts().to_dict(),
-                    "plans_ece": _ece(
-                        plans["kept_12m"].to_numpy(float), plans["p_kept"].to_numpy(float)
-                    ),
-                }
-            )
+            summary["referral_reasons"] = refs["referral_reason"].value_counts().to_dict()
+            summary["referrals_best_p_kept_quartiles"] = [
+                round(float(q), 3) for q in refs["best_p_kept"].quantile([0.25, 0.5, 0.75])
+            ]
         summary["seconds"] = round(time.perf_counter() - t0, 1)
         report["policies"][name] = summary
         log(f"{name}: {json.dumps(summary, default=str)}")
@@ -354,27 +421,18 @@ def run_plan_eval(
 
 
 def same_customers(cohorts: dict[str, pd.DataFrame]) -> dict[str, Any]:
-    """First plans of the customers who got one (observable for 12 months) under every
-    policy: keep rate and euros repaid within 12 months on the same customers. (Their start
-    day and debt can differ a little between runs: once plans differ, so do later draws.)"""
-    keys = ["customer_id"]
-    common: pd.DataFrame | None = None
+    """The customers whose first request is observable under every policy: plans kept,
+    euros repaid and costs charged within 12 months on the same customers. (Their start
+    day and debt can differ a little between runs: once answers differ, so do later draws.)"""
+    common: pd.Series | None = None
     for frame in cohorts.values():
-        k = frame.loc[frame["observable"], keys]
-        common = k if common is None else common.merge(k, on=keys)
+        ids = frame.loc[frame["observable"], "customer_id"]
+        common = ids if common is None else common[common.isin(ids)]
     out: dict[str, Any] = {"customers": 0 if common is None else len(common)}
     if common is None or common.empty:
         return out
     for name, frame in cohorts.items():
-        o = frame.merge(common, on=keys)
-        out[name] = {
-            "debt_eur": float(o["debt_cents"].sum() / 100),
-            "keep_rate_12m": float(o["kept_12m"].mean()),
-            "repaid_12m_eur": float(o["repaid_12m_cents"].sum() / 100),
-            "repaid_share_of_debt": float(
-                o["repaid_12m_cents"].sum() / max(o["debt_cents"].sum(), 1)
-            ),
-        }
+        out[name] = summarise_cohort(frame[frame["customer_id"].isin(common)])
     return out
 
 

@@ -521,3 +521,41 @@ def test_a_declining_bnpl_policy_is_honoured(population) -> None:
     r = simulate(CONFIG, population=population, policy=policy)
     assert (r.tables["invoices"]["product"] != "bnpl").all()
     assert r.policy_name == "no_bnpl"
+
+
+def test_a_referral_makes_no_plan_and_pauses_escalation(population) -> None:
+    """Answering 0 refers the customer to debt help: no arrangement, and the invoices it
+    covered get no dunning step for ``referral_pause_days``; the path resumes after."""
+    requests: list[pd.DataFrame] = []
+
+    def refer_everyone(request) -> np.ndarray:
+        requests.append(
+            pd.DataFrame(
+                {"customer_id": request.customer_id, "day": pd.Timestamp(request.day)}
+            )
+        )
+        return np.zeros(len(request.customer_index), np.int64)
+
+    r = simulate(
+        CONFIG,
+        population=population,
+        policy=CollectionPolicy(arrangement_monthly=refer_everyone, name="refer"),
+    )
+    assert r.tables["arrangements"].empty
+    asked = pd.concat(requests, ignore_index=True)
+    assert len(asked) > 20
+    inv = r.tables["invoices"][["invoice_id", "customer_id", "due_date"]]
+    steps = r.tables["collection_steps"].merge(inv, on=["invoice_id", "customer_id"])
+    # the invoices overdue at the referral: no step in the pause, later steps allowed
+    joined = steps.merge(asked, on="customer_id")
+    covered = joined[joined["due_date"] < joined["day"]]
+    gap = (covered["step_date"] - covered["day"]).dt.days
+    assert not ((gap > 0) & (gap < CONFIG.referral_pause_days)).any()
+    assert (gap >= CONFIG.referral_pause_days).any()  # the dunning path resumes
+    # voluntary payments go on during the pause
+    pay = r.tables["payments"].merge(inv, on="invoice_id", suffixes=("", "_inv"))
+    during = pay.merge(asked, on="customer_id")
+    in_pause = (during["paid_at"] > during["day"]) & (
+        during["paid_at"] < during["day"] + pd.Timedelta(days=CONFIG.referral_pause_days)
+    )
+    assert (in_pause & (during["due_date"] < during["day"])).any()

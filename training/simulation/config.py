@@ -65,6 +65,8 @@ class SimulationConfig:
     # collection process
     arrangement_offer_rate: float = 0.5  # at the agency step
     arrangement_offer_rate_letter: float = 0.1  # at the 14-day letter
+    # a referral to debt help instead of a plan: no dunning step during the intake (DOMAIN.md)
+    referral_pause_days: int = 120
     reversal_rate: float = 0.03  # per successful debit of an "unwilling" customer (MD06)
     bailiff_cost_cents: int = 12_000
     validate: bool = True  # validate every table against its pandera schema

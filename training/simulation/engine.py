@@ -25,6 +25,10 @@ Conventions (documented choices):
   ``payments`` rows with method ``arrangement`` (allocated oldest invoice first).
   ``end_date`` is the day of the last instalment (kept) or the day the grace period of
   a missed instalment ran out (broken).
+* A policy may answer an arrangement request with 0 for a customer: no plan, a referral
+  to debt help (CCD2 art. 36). The covered invoices then get no dunning step for
+  ``referral_pause_days`` (the intake; DOMAIN.md: phase 1 takes about 4 months), while
+  voluntary payments go on; after it the creditor's dunning path resumes.
 * Payments against an invoice at the agency or bailiff stage have method ``agency``.
 * Pay-later invoices are paid voluntarily before the regular ones, on their own terms
   (``BNPL_P_PAY``; less of the living costs kept back; the overdraft may be used), and an
@@ -689,11 +693,24 @@ def run(
                         population=pop,
                         observed=observed_so_far,
                     )
-                    monthly = np.clip(
-                        np.asarray(policy.arrangement_monthly(arrangement_request), dtype=np.int64),
-                        1,
-                        debt_c,
+                    asked = np.asarray(
+                        policy.arrangement_monthly(arrangement_request), dtype=np.int64
                     )
+                    # 0 = no plan: referred to debt help. Escalation of the covered
+                    # invoices pauses for the intake; the dunning path resumes after it.
+                    refer = asked <= 0
+                    if refer.any():
+                        referred = np.zeros(n, bool)
+                        referred[cand[refer]] = True
+                        held = cover[referred[inv["cust"][cover]]]
+                        inv["next_step"][held] = np.maximum(
+                            inv["next_step"][held], d + cfg.referral_pause_days
+                        )
+                        keep = ~refer
+                        cand, debt_c, asked = cand[keep], debt_c[keep], asked[keep]
+                        cover = cover[~referred[inv["cust"][cover]]]
+                if len(cand):
+                    monthly = np.clip(asked, 1, debt_c)
                     monthly = np.maximum(monthly, -(-debt_c // 120))
                     term = -(-debt_c // monthly)
                     k = len(cand)
