@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scaling-sizes",
         default="10000,100000",
-        help="sizes simulated, ingested and trained in their own processes "
-        "(the shared world is one more point)",
+        help="sizes simulated, ingested and trained in their own processes (the shared world "
+        "is one more point); above 100,000 the store is built from 100,000-customer simulations",
     )
     parser.add_argument(
         "--world",

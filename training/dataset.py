@@ -4,12 +4,17 @@ A snapshot is (customer, ``as_of``) → features known before ``as_of`` and the 
 observed in the horizon after it. Snapshots are split by time into train, calibration
 and validation with a purge gap of one horizon between the segments, so no training
 label window overlaps a later segment's period (a true out-of-time evaluation).
+
+Memory: the feature matrix is the one large thing here (customers × dates × features,
+float64). It is allocated once and filled in place, its features computed one partition
+of customers at a time (so the feature computation's per-event temporaries are those of
+one partition), and the out-of-time segments are views of it, not copies.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -17,8 +22,17 @@ import numpy as np
 import pandas as pd
 
 from features.build import FEATURE_NAMES, build_features
-from features.events import NEVER, STEP_CODES, EventArrays, from_day, to_day
+from features.events import NEVER, STEP_CODES, EventArrays, Table, from_day, to_day
 from features.labels import LabelConfig, make_labels
+
+#: Customers per partition when building snapshot features. The feature computation
+#: allocates a few dozen arrays per event row; a partition of this size keeps them to a
+#: few hundred MB whatever the population, and each slice still costs a pass over all
+#: events, so smaller partitions only add passes.
+PARTITION_CUSTOMERS = 50_000
+
+#: The per-event tables of :class:`EventArrays` (``customers`` is per customer).
+_EVENT_TABLES = ("invoices", "payments", "debits", "steps", "arrangements", "income", "balances")
 
 
 @dataclass
@@ -35,15 +49,28 @@ class Snapshots:
         return len(self.y)
 
     def subset(self, mask: np.ndarray) -> Snapshots:
+        """The rows of a boolean ``mask``: views when they are one contiguous run.
+
+        Snapshots are stacked date by date, so a segment of dates (the out-of-time split)
+        is one run of rows and costs no copy of the feature matrix.
+        """
+        rows = np.flatnonzero(mask)
+        if rows.size and rows[-1] - rows[0] + 1 == rows.size:
+            take: slice | np.ndarray = slice(int(rows[0]), int(rows[-1]) + 1)
+        else:
+            take = mask
         return Snapshots(
-            self.X[mask], self.y[mask], self.customer[mask], self.as_of[mask], self.feature_names
+            self.X[take], self.y[take], self.customer[take], self.as_of[take], self.feature_names
         )
 
     def fingerprint(self) -> str:
-        """A short hash of the exact training data (features, labels, dates)."""
+        """A short hash of the exact training data (features, labels, dates).
+
+        Hashes the arrays' buffers in place (``tobytes`` would copy the feature matrix).
+        """
         h = hashlib.sha256()
         for arr in (self.X, self.y, self.customer, self.as_of):
-            h.update(np.ascontiguousarray(arr).tobytes())
+            h.update(np.ascontiguousarray(arr).data)
         return h.hexdigest()[:16]
 
 
@@ -67,23 +94,110 @@ def build_snapshots(
     events: EventArrays,
     as_of_dates: Sequence[date],
     config: LabelConfig = LabelConfig(),
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    partition_customers: int = PARTITION_CUSTOMERS,
 ) -> Snapshots:
-    """Features and labels for every eligible customer at each date."""
-    parts = []
-    for as_of in as_of_dates:
-        labels = make_labels(events, as_of, config)
-        X = build_features(events, as_of)
-        keep = labels.eligible
-        idx = np.flatnonzero(keep)
-        parts.append((X[keep], labels.y[keep], idx, np.full(idx.size, to_day(as_of))))
+    """Features and labels for every eligible customer at each date.
+
+    Rows are stacked date by date, customers in batch order within a date. The labels
+    (cheap) come first and fix where each date's rows go; the features are then written
+    into their place one partition of ``partition_customers`` at a time (a customer's
+    features depend on their own events only). ``progress(done, total)`` counts
+    partitions.
+    """
+    labels = [make_labels(events, as_of, config) for as_of in as_of_dates]
+    members = [np.flatnonzero(lab.eligible) for lab in labels]
+    starts = np.cumsum([0, *(m.size for m in members)])
+    X = np.empty((int(starts[-1]), len(FEATURE_NAMES)))
+    total = -(-events.n // partition_customers)
+    for done, (lo, hi, part) in enumerate(customer_partitions(events, partition_customers), 1):
+        for k, as_of in enumerate(as_of_dates):
+            first, last = starts[k] + np.searchsorted(members[k], [lo, hi])
+            X[first:last] = build_features(part, as_of)[labels[k].eligible[lo:hi]]
         if progress:
-            progress(1)
+            progress(done, total)
     return Snapshots(
-        X=np.concatenate([p[0] for p in parts]),
-        y=np.concatenate([p[1] for p in parts]),
-        customer=np.concatenate([p[2] for p in parts]),
-        as_of=np.concatenate([p[3] for p in parts]).astype(np.int64),
+        X=X,
+        y=np.concatenate([lab.y[m] for lab, m in zip(labels, members, strict=True)]),
+        customer=np.concatenate(members).astype(np.int64),
+        as_of=np.repeat([to_day(d) for d in as_of_dates], np.diff(starts)).astype(np.int64),
+    )
+
+
+def customer_subset(events: EventArrays, customers: np.ndarray) -> EventArrays:
+    """The customers at sorted, distinct positions ``customers`` with their events,
+    renumbered from 0 in that order.
+
+    Invoice references (payments, collection steps) never cross customers, so they are
+    renumbered within the subset and each customer's features are those of the whole batch.
+    """
+    customers = np.asarray(customers, dtype=np.int64)
+    # one spare slot at the end: events of no customer (cust -1) index it and are dropped
+    member = np.zeros(events.n + 1, dtype=bool)
+    member[customers] = True
+    position = np.cumsum(member[:-1]) - 1  # old customer position -> new
+
+    def take(table: Table) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        keep = member[table["cust"]]
+        cols = {name: col[keep] for name, col in table.cols.items()}
+        cols["cust"] = position[cols["cust"]]
+        return cols, keep
+
+    tables = {name: take(getattr(events, name)) for name in ("customers", *_EVENT_TABLES)}
+    renumber = np.cumsum(tables["invoices"][1]) - 1  # invoice row -> row within the subset
+    for name in ("payments", "steps"):
+        ref = tables[name][0]["invoice"]
+        tables[name][0]["invoice"] = np.where(ref >= 0, renumber[np.maximum(ref, 0)], -1)
+    return EventArrays(
+        events.customer_ids[customers],
+        **{name: Table(cols) for name, (cols, _) in tables.items()},
+    )
+
+
+def customer_slice(events: EventArrays, start: int, stop: int) -> EventArrays:
+    """Customers ``start:stop`` of ``events`` with their events, renumbered from 0."""
+    return customer_subset(events, np.arange(start, stop))
+
+
+def customer_partitions(
+    events: EventArrays, size: int = PARTITION_CUSTOMERS
+) -> Iterator[tuple[int, int, EventArrays]]:
+    """``(start, stop, slice)`` for consecutive partitions of at most ``size`` customers.
+
+    For computations whose per-event temporaries would not fit for everyone at once:
+    a customer's point-in-time features depend on their own events only.
+    """
+    for start in range(0, events.n, size):
+        stop = min(start + size, events.n)
+        yield start, stop, customer_slice(events, start, stop)
+
+
+def concat_events(parts: Sequence[EventArrays]) -> EventArrays:
+    """One batch from batches of distinct customers, in order (the inverse of slicing).
+
+    Customer positions and invoice references of each part are shifted by the customers
+    and invoices of the parts before it.
+    """
+    if not parts:
+        return EventArrays.from_frames({})
+    customers = np.cumsum([0, *(p.n for p in parts[:-1])])
+    invoices = np.cumsum([0, *(len(p.invoices) for p in parts[:-1])])
+
+    def join(name: str) -> Table:
+        tables = [getattr(p, name) for p in parts]
+        cols = {}
+        for col in tables[0].cols:
+            pieces = [t[col] for t in tables]
+            if col == "cust":
+                pieces = [x + o for x, o in zip(pieces, customers, strict=True)]
+            elif col == "invoice":
+                pieces = [np.where(x >= 0, x + o, x) for x, o in zip(pieces, invoices, strict=True)]
+            cols[col] = np.concatenate(pieces)
+        return Table(cols)
+
+    return EventArrays(
+        np.concatenate([p.customer_ids for p in parts]),
+        **{name: join(name) for name in ("customers", *_EVENT_TABLES)},
     )
 
 

@@ -34,6 +34,7 @@ from features.income_timing import (
 from models.calendar import month_of, target2
 from models.debit_failure import DebitFailureModel
 from training.components import FittedComponent, TrainingContext
+from training.dataset import PARTITION_CUSTOMERS, customer_partitions
 from training.evaluate import binary_metrics
 
 NAME: Final = "debit_failure"
@@ -77,36 +78,48 @@ class DebitRows:
         return len(self.y)
 
 
-def build_debit_rows(events: EventArrays, *, until: int | None = None) -> DebitRows:
-    """One row per first debit attempt (before ``until``), described as of its month's 1st."""
+def build_debit_rows(
+    events: EventArrays,
+    *,
+    until: int | None = None,
+    partition_customers: int = PARTITION_CUSTOMERS,
+) -> DebitRows:
+    """One row per first debit attempt (before ``until``), described as of its month's 1st.
+
+    Rows month by month, attempts in store order within a month. Income timing and debit
+    history are computed one partition of customers at a time (their temporaries are per
+    event), which gives each customer the same values as a pass over everyone.
+    """
     cal = target2()
     deb = events.debits
     keep = first_attempts(events) & (deb["cust"] >= 0) & (deb["result"] != RESULT_CODES["reversed"])
     if until is not None:
         keep &= deb["day"] < until
     idx = np.flatnonzero(keep)
-    empty = DebitRows(
-        np.zeros((0, len(FEATURE_NAMES))), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    )
     if len(idx) == 0:
-        return empty
+        return DebitRows(
+            np.zeros((0, len(FEATURE_NAMES))),
+            np.zeros(0),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+        )
     months = month_of(deb["day"][idx])
-    parts = []
-    for m in np.unique(months):
-        rows = idx[months == m]
-        as_of = int(np.datetime64(int(m), "M").astype("datetime64[D]").astype(np.int64))
-        timing = detect_income_timing(events, as_of, cal)
-        history = debit_history(events, as_of)
-        c = deb["cust"][rows]
-        X = debit_rows(timing, history, c, deb["day"][rows], deb["amount_cents"][rows], cal)
-        y = (deb["result"][rows] == RESULT_CODES["failed"]).astype(np.float64)
-        parts.append(DebitRows(X, y, np.full(len(rows), as_of, np.int64), c))
-    return DebitRows(
-        np.concatenate([p.X for p in parts]),
-        np.concatenate([p.y for p in parts]),
-        np.concatenate([p.as_of for p in parts]),
-        np.concatenate([p.cust for p in parts]),
-    )
+    order = np.argsort(months, kind="stable")
+    idx, months = idx[order], months[order]
+    first_day = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    cust = deb["cust"][idx]
+    X = np.empty((len(idx), len(FEATURE_NAMES)))
+    for lo, hi, part in customer_partitions(events, partition_customers):
+        in_part = np.flatnonzero((cust >= lo) & (cust < hi))
+        for m in np.unique(months[in_part]):
+            rows = in_part[months[in_part] == m]
+            as_of = int(first_day[rows[0]])
+            timing = detect_income_timing(part, as_of, cal)
+            history = debit_history(part, as_of)
+            days, amounts = deb["day"][idx[rows]], deb["amount_cents"][idx[rows]]
+            X[rows] = debit_rows(timing, history, cust[rows] - lo, days, amounts, cal)
+    y = (deb["result"][idx] == RESULT_CODES["failed"]).astype(np.float64)
+    return DebitRows(X, y, first_day, cust.astype(np.int64))
 
 
 def _enough(part: DebitRows) -> bool:

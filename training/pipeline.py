@@ -13,13 +13,23 @@ import pandas as pd
 from features.events import EventArrays
 from features.labels import LabelConfig
 from features.store import EventStore
-from training.dataset import build_snapshots, monthly_as_of_dates, snapshots_from_external_labels
+from training.dataset import (
+    build_snapshots,
+    concat_events,
+    monthly_as_of_dates,
+    snapshots_from_external_labels,
+)
 from training.evaluate import save_plots
 from training.registry import GateDecision, GateRules, Registry, promotion_gate
 from training.settings import TrainingSettings
 from training.train import CandidateModel, train_candidate
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
+
+#: Customers per read from the event store. Building :class:`EventArrays` from a
+#: partition's frames takes about 60 KB per customer for a while (a string object per id
+#: per event, dictionaries from ids to positions): 0.6 GB at this size.
+READ_PARTITION_CUSTOMERS = 10_000
 
 
 @dataclass
@@ -45,6 +55,24 @@ def load_truth(directory: Path | None) -> tuple[pd.DataFrame | None, pd.DataFram
     return pd.read_parquet(tc), pd.read_parquet(tm)
 
 
+def read_events(
+    store: EventStore, partition_customers: int = READ_PARTITION_CUSTOMERS
+) -> EventArrays:
+    """Every customer's events, read and converted one partition of customers at a time.
+
+    Read whole, the store's frames and their conversion were most of training's peak
+    memory (6.5 GB for 100,000 customers' events that take 0.5 GB as :class:`EventArrays`).
+    Each partition is one read snapshot of its customers: an ingest running meanwhile
+    may land between partitions, never within a customer's history.
+    """
+    return concat_events(
+        [
+            EventArrays.from_frames(store.read_frames(ids))
+            for ids in store.iter_customer_partitions(partition_customers)
+        ]
+    )
+
+
 def run_training(
     settings: TrainingSettings,
     *,
@@ -63,10 +91,9 @@ def run_training(
     store = EventStore(settings.store_url)
     try:
         report("read events", 0, 1)
-        frames = store.read_frames()
+        events = read_events(store)
     finally:
         store.dispose()
-    events = EventArrays.from_frames(frames)
     report("read events", 1, 1)
     if events.n == 0:
         raise ValueError(
@@ -80,13 +107,12 @@ def run_training(
         snaps = snapshots_from_external_labels(events, external_labels)
     else:
         dates = monthly_as_of_dates(events, label_config)
-        done = [0]
-
-        def tick(n: int) -> None:
-            done[0] += n
-            report("build snapshots", done[0], len(dates))
-
-        snaps = build_snapshots(events, dates, label_config, progress=tick)
+        snaps = build_snapshots(
+            events,
+            dates,
+            label_config,
+            progress=lambda done, total: report("build snapshots", done, total),
+        )
 
     truth_customers, truth_monthly = load_truth(truth_dir)
     report("fit model and baselines", 0, 1)

@@ -240,7 +240,9 @@ def first_request_cohort(
     first["key"] = np.arange(len(first))
     first["window_end"] = first["start_date"] + horizon
     first["observable"] = first["window_end"] <= _last_day(tables)
-    arr = tables["arrangements"][["customer_id", "start_date", "outcome", "end_date", "term_months"]]
+    arr = tables["arrangements"][
+        ["customer_id", "start_date", "outcome", "end_date", "term_months"]
+    ]
     first = first.merge(arr, on=["customer_id", "start_date"], how="left")
     plan = ~first["referral"]
     broken_in = (first["outcome"] == "broken") & (first["end_date"] < first["window_end"])

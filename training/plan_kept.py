@@ -36,6 +36,7 @@ from features.events import NEVER, OUTCOME_CODES, EventArrays, to_day
 from models.plan_kept import ALL_FEATURE_NAMES, MONOTONE, PlanKeptModel, plan_matrix
 from models.plans import PlanPolicy
 from training.components import FittedComponent, TrainingContext
+from training.dataset import customer_subset
 
 MIN_ROWS = 60  # fewer labelled arrangements than this -> prior component
 MIN_SEGMENT = 25
@@ -85,10 +86,15 @@ def arrangement_rows(events: EventArrays) -> tuple[np.ndarray, np.ndarray, np.nd
     term = -(-debt // np.maximum(monthly, 1))
     ended = np.isin(ar["outcome"], [_KEPT, _BROKEN])
     knowable = ar["start_day"] + 31 * (term + 1) <= last_day
-    idx = np.flatnonzero(ended & knowable)
+    idx = np.flatnonzero(ended & knowable & (ar["cust"] >= 0))
     if len(idx) == 0:
         return np.zeros((0, len(ALL_FEATURE_NAMES))), np.zeros(0, int), np.zeros(0, np.int64)
-    cust, start = ar["cust"][idx], ar["start_day"][idx]
+    start = ar["start_day"][idx]
+    # features of the customers with arrangements only (a few percent of a population):
+    # the same values as a pass over everyone, for a fraction of the per-event temporaries
+    with_plans = np.unique(ar["cust"][idx])
+    cust = np.searchsorted(with_plans, ar["cust"][idx])
+    planners = customer_subset(events, with_plans)
     # one build_features call per "k-th arrangement of a customer": as_of per customer
     order = np.lexsort((start, cust))
     rank = np.zeros(len(idx), np.int64)
@@ -99,9 +105,9 @@ def arrangement_rows(events: EventArrays) -> tuple[np.ndarray, np.ndarray, np.nd
     base = np.full((len(idx), len(FEATURE_NAMES)), np.nan)
     for k in range(int(rank.max()) + 1):
         rows = np.flatnonzero(rank == k)
-        as_of = np.full(events.n, int(start.min()), dtype=np.int64)
+        as_of = np.full(planners.n, int(start.min()), dtype=np.int64)
         as_of[cust[rows]] = start[rows]
-        base[rows] = build_features(events, as_of)[cust[rows]]
+        base[rows] = build_features(planners, as_of)[cust[rows]]
     X = plan_matrix(base, start, monthly[idx] / 100, debt[idx] / 100)
     y = (ar["outcome"][idx] == _KEPT).astype(int)
     return X, y, start

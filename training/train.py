@@ -54,6 +54,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 MAX_ROUNDS = 600
 EARLY_STOPPING_ROUNDS = 50
+#: training rows for the logistic-regression baseline (a seeded sample above this)
+LR_MAX_ROWS = 1_000_000
 
 
 @dataclass
@@ -152,21 +154,13 @@ def train_candidate(
     )
     scores = {"model": bundle.predict_proba(va.X)}
 
-    lr = make_pipeline(
-        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-        StandardScaler(),
-        LogisticRegression(max_iter=2000, C=1.0),
-    ).fit(tr.X, tr.y)
-    scores["logistic_regression"] = lr.predict_proba(va.X)[:, 1]
+    scores["logistic_regression"] = _logistic_regression_scores(tr, va, seed=params["seed"])
     scores["rule_second_reminder"] = second_reminder_rule(events, va)
 
     if truth_customers is not None and truth_monthly is not None:
-        Xo_tr, names_o = oracle_features(events, tr, truth_customers, truth_monthly)
-        Xo_ca, _ = oracle_features(events, ca, truth_customers, truth_monthly)
-        Xo_va, _ = oracle_features(events, va, truth_customers, truth_monthly)
-        oracle = _fit_booster(Xo_tr, tr.y, Xo_ca, ca.y, names_o, params, constrained=False)
-        platt = fit_platt(np.asarray(oracle.predict(Xo_ca)), ca.y)
-        scores["oracle"] = apply_platt(np.asarray(oracle.predict(Xo_va)), platt)
+        scores["oracle"] = _oracle_scores(
+            events, tr, ca, va, truth_customers, truth_monthly, params
+        )
 
     context = TrainingContext(
         events, snaps, split, label_config, truth_customers, truth_monthly, params
@@ -183,6 +177,51 @@ def train_candidate(
     gain = booster.feature_importance("gain")
     importance = {n: float(g) for n, g in zip(snaps.feature_names, gain, strict=True)}
     return CandidateModel(bundle, split, metrics, scores, va.y, params, importance, fitted)
+
+
+def _logistic_regression_scores(train: Snapshots, valid: Snapshots, seed: int) -> np.ndarray:
+    """Validation scores of the logistic-regression baseline on the same features.
+
+    Fitted on at most :data:`LR_MAX_ROWS` training rows (a seeded sample) and scored in
+    chunks: its imputer and scaler copy what they are given, three copies of the whole
+    training matrix at a million customers, and a linear model has learnt all it can
+    long before that many rows.
+    """
+    X, y = train.X, train.y
+    if len(y) > LR_MAX_ROWS:
+        rows = np.sort(np.random.default_rng(seed).choice(len(y), LR_MAX_ROWS, replace=False))
+        X, y = X[rows], y[rows]
+    lr = make_pipeline(
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+        StandardScaler(),
+        LogisticRegression(max_iter=2000, C=1.0),
+    ).fit(X, y)
+    chunks = range(0, len(valid), LR_MAX_ROWS // 4)
+    return np.concatenate(
+        [lr.predict_proba(valid.X[i : i + LR_MAX_ROWS // 4])[:, 1] for i in chunks] or [np.zeros(0)]
+    )
+
+
+def _oracle_scores(
+    events: EventArrays,
+    train: Snapshots,
+    calib: Snapshots,
+    valid: Snapshots,
+    truth_customers: pd.DataFrame,
+    truth_monthly: pd.DataFrame,
+    params: dict[str, Any],
+) -> np.ndarray:
+    """Calibrated validation scores of the oracle (a booster that also sees the hidden state).
+
+    Its own copies of the segments' features live only in here, so they are freed before
+    the components are trained.
+    """
+    X_tr, names = oracle_features(events, train, truth_customers, truth_monthly)
+    X_ca, _ = oracle_features(events, calib, truth_customers, truth_monthly)
+    X_va, _ = oracle_features(events, valid, truth_customers, truth_monthly)
+    oracle = _fit_booster(X_tr, train.y, X_ca, calib.y, names, params, constrained=False)
+    platt = fit_platt(np.asarray(oracle.predict(X_ca)), calib.y)
+    return apply_platt(np.asarray(oracle.predict(X_va)), platt)
 
 
 def reference_distributions(X: np.ndarray, names: tuple[str, ...]) -> dict[str, Any]:

@@ -530,9 +530,7 @@ def test_a_referral_makes_no_plan_and_pauses_escalation(population) -> None:
 
     def refer_everyone(request) -> np.ndarray:
         requests.append(
-            pd.DataFrame(
-                {"customer_id": request.customer_id, "day": pd.Timestamp(request.day)}
-            )
+            pd.DataFrame({"customer_id": request.customer_id, "day": pd.Timestamp(request.day)})
         )
         return np.zeros(len(request.customer_index), np.int64)
 
