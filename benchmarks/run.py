@@ -45,6 +45,18 @@ def main(argv: list[str] | None = None) -> int:
         "is one more point); above 100,000 the store is built from 100,000-customer simulations",
     )
     parser.add_argument(
+        "--scaling-store",
+        type=Path,
+        help="folder for scaling sizes above 100,000 (kept; reused when it already holds that "
+        "size) instead of a temporary one; score it afterwards with --batch-world",
+    )
+    parser.add_argument(
+        "--batch-world",
+        type=Path,
+        help="batch scoring on this data folder with its own champion (e.g. the --scaling-store "
+        "folder after a 1,000,000-customer scaling run)",
+    )
+    parser.add_argument(
         "--world",
         type=Path,
         help="reuse this data folder (e.g. .tijdig after `make run`) as the shared world "
@@ -105,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "batch":
             from benchmarks import batch
 
-            if args.batch_customers:
+            if args.batch_world:
+                result = batch.run(quick=args.quick, world=args.batch_world.resolve())
+                if result["customers"] > batch.BIG:
+                    result["name"] = "batch_large"
+            elif args.batch_customers:
                 result = batch.run(
                     quick=args.quick, customers=args.batch_customers, model_world=world
                 )
@@ -117,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import scaling
 
             sizes = tuple(int(s) for s in args.scaling_sizes.split(","))
-            result = scaling.run(quick=args.quick, sizes=sizes, shared_world=world_info)
+            result = scaling.run(
+                quick=args.quick, sizes=sizes, shared_world=world_info, store_dir=args.scaling_store
+            )
         result["wall_s"] = round(time.perf_counter() - t0, 1)
         path = common.write_result(result)
         print(f"   {path} ({result['wall_s']} s)", file=sys.stderr, flush=True)
