@@ -336,13 +336,17 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
             "",
             f"Measured {r['date']}. {r['setup']}",
             "",
-            "| customers | simulate s | ingest s | events | events/s ingested | train s | peak MB |",
-            "|---|---|---|---|---|---|---|",
+            "| customers | simulate s | ingest s | events | events/s ingested | train s "
+            "| peak MB: simulate + ingest | peak MB: train |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for v in r["sizes"]:
+            build_peak = v.get("build_peak_rss_mb")  # absent: one peak for the whole process
+            train_peak = v.get("train_peak_rss_mb", v.get("peak_rss_mb"))
             lines.append(
                 f"| {v['customers']:,} | {v['simulate_s']:.1f} | {v['ingest_s']:.1f} | {v['events']:,} | "
-                f"{v['events_per_s']:,.0f} | {v['train_s']:.1f} | {v['peak_rss_mb']:,.0f} |"
+                f"{v['events_per_s']:,.0f} | {v['train_s']:.1f} | {_f(build_peak, 0)} | "
+                f"{_f(train_peak, 0)} |"
             )
         if r.get("growth"):
             lines += [
@@ -355,14 +359,16 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
                 "",
                 "Out-of-time quality on the simulator (issue 2 metrics), per size:",
                 "",
-                "| customers | model ROC AUC | PR AUC | Brier | ECE | LR ROC AUC | rule ROC AUC |",
-                "|---|---|---|---|---|---|---|",
+                "| customers | model ROC AUC | PR AUC | Brier | ECE | LR ROC AUC | rule ROC AUC "
+                "| oracle ROC AUC |",
+                "|---|---|---|---|---|---|---|---|",
             ]
-            for n, q in r["quality"].items():
+            for n, q in sorted(r["quality"].items(), key=lambda kv: int(kv[0].replace(",", ""))):
                 lines.append(
                     f"| {n} | {_f(q['model']['roc_auc'])} | {_f(q['model']['pr_auc'])} | {_f(q['model']['brier'])} | "
                     f"{_f(q['model']['ece'])} | {_f(q.get('logistic_regression', {}).get('roc_auc'))} | "
-                    f"{_f(q.get('rule_second_reminder', {}).get('roc_auc'))} |"
+                    f"{_f(q.get('rule_second_reminder', {}).get('roc_auc'))} | "
+                    f"{_f(q.get('oracle', {}).get('roc_auc'))} |"
                 )
         if r.get("notes"):
             lines += ["", *[f"- {n}" for n in r["notes"]]]
