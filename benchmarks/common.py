@@ -31,7 +31,7 @@ PACKAGES = (
     "scikit-learn",
     "fastapi",
     "uvicorn",
-    "httpx",
+    "httpx2",
     "pandera",
     "sqlalchemy",
 )

@@ -92,14 +92,14 @@ def world_as_of(store_url: str) -> date:
 
 
 def _wait_ready(url: str, timeout_s: float = 90.0) -> None:
-    import httpx
+    import httpx2
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
+            if httpx2.get(url, timeout=1.0).status_code == 200:
                 return
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             pass
         time.sleep(0.3)
     raise RuntimeError(f"server at {url} not ready after {timeout_s} s")

@@ -140,6 +140,9 @@ BAD_INPUTS = [
     BAD_INPUTS,
     ids=[f"{i}-{m}-{p[:30]}" for i, (m, p, _, _) in enumerate(BAD_INPUTS)],
 )
+# pandas warns while coercing an absurd number (a birth year of 1e300) before pandera
+# reports it; the answer is the 422 this test checks
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")
 def test_bad_input_is_a_problem_never_a_500(client, method, path, kwargs, status):
     r = client.request(method, path, **kwargs)
     assert r.status_code != 500
