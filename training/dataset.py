@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 
 import numpy as np
@@ -31,8 +31,8 @@ from features.labels import LabelConfig, make_labels
 #: events, so smaller partitions only add passes.
 PARTITION_CUSTOMERS = 50_000
 
-#: The per-event tables of :class:`EventArrays` (``customers`` is per customer).
-_EVENT_TABLES = ("invoices", "payments", "debits", "steps", "arrangements", "income", "balances")
+#: The tables of :class:`EventArrays` (every field but the ids), read off the class.
+TABLES = tuple(f.name for f in fields(EventArrays) if f.name != "customer_ids")
 
 
 @dataclass
@@ -143,7 +143,7 @@ def customer_subset(events: EventArrays, customers: np.ndarray) -> EventArrays:
         cols["cust"] = position[cols["cust"]]
         return cols, keep
 
-    tables = {name: take(getattr(events, name)) for name in ("customers", *_EVENT_TABLES)}
+    tables = {name: take(getattr(events, name)) for name in TABLES}
     renumber = np.cumsum(tables["invoices"][1]) - 1  # invoice row -> row within the subset
     for name in ("payments", "steps"):
         ref = tables[name][0]["invoice"]
@@ -197,7 +197,7 @@ def concat_events(parts: Sequence[EventArrays]) -> EventArrays:
 
     return EventArrays(
         np.concatenate([p.customer_ids for p in parts]),
-        **{name: join(name) for name in ("customers", *_EVENT_TABLES)},
+        **{name: join(name) for name in TABLES},
     )
 
 

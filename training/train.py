@@ -196,9 +196,9 @@ def _logistic_regression_scores(train: Snapshots, valid: Snapshots, seed: int) -
         StandardScaler(),
         LogisticRegression(max_iter=2000, C=1.0),
     ).fit(X, y)
-    chunks = range(0, len(valid), LR_MAX_ROWS // 4)
+    step = LR_MAX_ROWS // 4
     return np.concatenate(
-        [lr.predict_proba(valid.X[i : i + LR_MAX_ROWS // 4])[:, 1] for i in chunks] or [np.zeros(0)]
+        [lr.predict_proba(valid.X[i : i + step])[:, 1] for i in range(0, len(valid), step)]
     )
 
 

@@ -9,6 +9,7 @@ from features.build import FEATURE_NAMES, build_features
 from features.events import EventArrays, to_day
 from features.labels import make_labels
 from training.dataset import (
+    TABLES,
     Snapshots,
     build_snapshots,
     customer_slice,
@@ -19,16 +20,7 @@ from training.dataset import (
 
 def _assert_same_events(a: EventArrays, b: EventArrays) -> None:
     assert a.customer_ids.tolist() == b.customer_ids.tolist()
-    for table in (
-        "customers",
-        "invoices",
-        "payments",
-        "debits",
-        "steps",
-        "arrangements",
-        "income",
-        "balances",
-    ):
+    for table in TABLES:
         ta, tb = getattr(a, table), getattr(b, table)
         assert ta.cols.keys() == tb.cols.keys(), table
         for col in ta.cols:
