@@ -95,13 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         world = args.world.resolve()
         world_info = {"reused": str(world)}
     elif {"online", "batch", "scaling"} & set(chosen):
-        from benchmarks.online import prepare_world
+        from benchmarks.online import prepare_world_in_child
 
         world = Path(tmp.name) / "world"
         size = 5_000 if args.quick else args.world_customers
         print(f"== shared world: {size:,} customers", file=sys.stderr, flush=True)
-        world_info = prepare_world(world, customers=size)
-        world_info["peak_rss_mb"] = common.peak_rss_mb()
+        world_info = prepare_world_in_child(world, customers=size)
     for name in chosen:
         t0 = time.perf_counter()
         print(f"== {name}", file=sys.stderr, flush=True)
