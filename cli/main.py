@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from training.simulation.config import DEFAULT_END_DATE
 
 app = typer.Typer(
     help="tijdig — risk and affordability scoring for social collection.",
@@ -64,6 +67,13 @@ def simulate(
     customers: Annotated[int, typer.Option(min=10, help="number of customers")] = 20_000,
     months: Annotated[int, typer.Option(min=6, help="months of history")] = 24,
     seed: Annotated[int, typer.Option(help="random seed")] = 42,
+    end: Annotated[
+        str,
+        typer.Option(
+            help="first day after the simulated period (YYYY-MM-DD; the default world's end, "
+            "so its figures reproduce), or 'now' for the first day of the current month"
+        ),
+    ] = DEFAULT_END_DATE.isoformat(),
     out: Annotated[
         Path | None, typer.Option(help="output folder (default <data_dir>/simulation)")
     ] = None,
@@ -76,7 +86,13 @@ def simulate(
     settings = _training_settings(data_dir)
     target = out or settings.simulation_dir
     started = time.perf_counter()
-    config = SimulationConfig(n_customers=customers, months=months, seed=seed)
+    try:
+        end_date = None if end == "now" else date.fromisoformat(end)
+    except ValueError:
+        raise typer.BadParameter(
+            f"not a date (YYYY-MM-DD) or 'now': {end!r}", param_hint="--end"
+        ) from None
+    config = SimulationConfig(n_customers=customers, months=months, seed=seed, end_date=end_date)
     # record the concrete period, so the simulated world's "today" is known later
     config = dataclasses.replace(config, end_date=config.period()[1])
     with _progress() as update:
@@ -395,7 +411,6 @@ def score_batch_command(
     data_dir: DataDir = None,
 ) -> None:
     """Score every customer in the store: probabilities, bands, reasons for flagged customers."""
-    from datetime import date
 
     from features.store import EventStore
     from models.bundle import load_bundle
@@ -534,7 +549,6 @@ def features_refresh(
     """Compute every customer's serving row (features, probability, SHAP where reasons may
     be shown) as of a day: run nightly and after a bulk ingest. Incremental: rows still
     valid are kept; customers with new events are recomputed."""
-    from datetime import date
 
     from features.events import to_day
     from features.store import EventStore

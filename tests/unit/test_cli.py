@@ -64,3 +64,34 @@ def test_features_refresh_then_score_batch_read_the_rows(
     scored = runner.invoke(app, ["score-batch", *args, "--out", str(out)])
     assert scored.exit_code == 0, scored.output
     assert sorted(pd.read_parquet(out)["customer_id"]) == sorted(ids)
+
+
+def test_the_default_world_ends_on_a_fixed_day_so_its_figures_reproduce(tmp_path):
+    import json
+    from datetime import date
+
+    from training.simulation.config import DEFAULT_END_DATE, SimulationConfig
+
+    assert SimulationConfig().period() == (date(2024, 11, 1), DEFAULT_END_DATE)
+    out = tmp_path / "sim"
+    result = runner.invoke(
+        app, ["simulate", "--customers", "20", "--months", "6", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    written = json.loads((out / "truth" / "simulation.json").read_text())["config"]
+    assert written["end_date"] == DEFAULT_END_DATE.isoformat()
+
+
+def test_simulate_now_ends_the_world_this_month_and_a_bad_end_is_refused(tmp_path):
+    import json
+    from datetime import date
+
+    out = tmp_path / "sim"
+    now = runner.invoke(
+        app, ["simulate", "--customers", "20", "--months", "6", "--end", "now", "--out", str(out)]
+    )
+    assert now.exit_code == 0, now.output
+    end = json.loads((out / "truth" / "simulation.json").read_text())["config"]["end_date"]
+    assert end == date.today().replace(day=1).isoformat()
+    bad = runner.invoke(app, ["simulate", "--customers", "20", "--end", "1 Nov", "--out", str(out)])
+    assert bad.exit_code == 2 and "--end" in bad.output

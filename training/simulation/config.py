@@ -14,13 +14,21 @@ def _add_months(day: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+#: Where the default simulated world ends (exclusive): the month its figures were measured.
+DEFAULT_END_DATE = date(2026, 11, 1)
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
     """What to simulate. Rates are per customer per month unless said otherwise."""
 
     n_customers: int = 20_000
     months: int = 24
-    end_date: date | None = None  # exclusive; None -> first day of the current month
+    # exclusive. A fixed default, so that the default world, and every figure measured on
+    # it (README, RESULTS.md), is the same whenever it is simulated; a world anchored to
+    # the current month moved every figure each month (model ROC AUC 0.9255 in a world
+    # ending 1 Nov 2026, 0.9312 in one ending 1 Dec). None -> the first day of the current month.
+    end_date: date | None = DEFAULT_END_DATE
     seed: int = 42
     # population
     behaviour_shares: tuple[float, float, float, float] = (
