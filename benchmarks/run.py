@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.world is not None:
         world = args.world.resolve()
         world_info = {"reused": str(world)}
-    elif {"online", "batch", "scaling"} & set(chosen):
+    elif {"online", "scaling"} & set(chosen) or ("batch" in chosen and not args.batch_world):
+        # batch on its own --batch-world needs no shared world
         from benchmarks.online import prepare_world_in_child
 
         world = Path(tmp.name) / "world"
