@@ -495,7 +495,7 @@ def _notes(load: dict[str, Any], split_served: dict[str, Any]) -> list[str]:
         "key check, the Prometheus samples and the JSON request log line) and the durable "
         "decision log (a JSON row of ~2 KB with the 63 features, inserted and committed before "
         "the answer leaves).",
-        "Measured this session (`py-spy` on one worker, `--gil`): the decision-log writer was the "
+        "Measured by hand on 23 Nov 2026 (`py-spy` on one worker, `--gil`): the decision-log writer was the "
         "largest single cost; waiting for its commit is what keeps an answer from ever leaving "
         "unlogged. With the commit not awaited (`TIJDIG_DECISION_LOG_WAIT_FOR_COMMIT=false`) "
         "the same server answered 1,543 instead of 892 requests/s; taking SQLite's write lock "
