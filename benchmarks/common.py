@@ -117,6 +117,27 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def run_child(code: str, *args: str, timeout_s: float | None = None) -> tuple[Any, str]:
+    """Run ``code`` in a fresh interpreter at the project root; (its ``RESULT<json>`` line
+    parsed, or None when it printed none; the tail of its stderr).
+
+    A fresh process measures its own peak memory and gives all of it back when it ends.
+    Raises :class:`subprocess.TimeoutExpired` after ``timeout_s``.
+    """
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
+    return (None if line is None else json.loads(line[len("RESULT") :])), proc.stderr[-2000:]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

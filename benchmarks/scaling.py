@@ -21,14 +21,13 @@ import contextlib
 import json
 import math
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks.batch import CHUNK
-from benchmarks.common import ROOT, peak_rss_mb
+from benchmarks.common import peak_rss_mb, run_child
 
 _CHILD = """
 import json, sys
@@ -136,22 +135,13 @@ def run(
         with tempfile.TemporaryDirectory(prefix="tijdig-bench-scale-") as tmp:
             folder = store_dir if store_dir is not None and n > CHUNK else Path(tmp) / "w"
             try:
-                proc = subprocess.run(
-                    [sys.executable, "-c", _CHILD, str(folder), str(n)],
-                    cwd=ROOT,
-                    capture_output=True,
-                    text=True,
-                    timeout=limit,
-                    check=False,
-                )
+                r, stderr = run_child(_CHILD, str(folder), str(n), timeout_s=limit)
             except subprocess.TimeoutExpired:
                 notes.append(f"{n:,} customers: stopped after {limit:.0f} s")
                 continue
-            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
-            if line is None:
-                notes.append(f"{n:,} customers failed: {proc.stderr[-400:]}")
+            if r is None:
+                notes.append(f"{n:,} customers failed: {stderr[-400:]}")
                 continue
-            r = json.loads(line[6:])
         rows.append(
             {
                 "customers": n,
