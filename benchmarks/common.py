@@ -316,9 +316,10 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
             continue
         r = results[batch_key]
         lines += [
-            "## Batch: `tijdig score-batch`",
+            f"## Batch: `tijdig score-batch`, {r['customers']:,} customers",
             "",
-            f"Measured {r['date']}. {r['setup']}",
+            f"Measured {r['date']}. {r['setup']}"
+            + (f" The champion has {r['model_trees']} trees." if "model_trees" in r else ""),
             "",
             "| what | customers/s (median) | range (max−min) | seconds |",
             "|---|---|---|---|",
