@@ -194,6 +194,8 @@ class DecisionLog:
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
         self.committed = 0  # rows committed since open (for metrics and tests)
+        self._sqlite_sql: str | None = None  # see _sqlite_insert
+        self._sqlite_binds: list[tuple[str, Any]] = []
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> DecisionLog:
@@ -321,7 +323,8 @@ class DecisionLog:
                             raise
                         time.sleep(0.0002)
                 try:
-                    conn.execute(decisions.insert(), rows)
+                    sql, params = self._sqlite_insert(conn.dialect, rows)
+                    dbapi.executemany(sql, params)
                     dbapi.execute("COMMIT")
                 except BaseException:
                     dbapi.execute("ROLLBACK")
@@ -329,6 +332,33 @@ class DecisionLog:
             finally:
                 dbapi.execute("PRAGMA busy_timeout=5000")
                 conn.rollback()  # SQLAlchemy's own (empty) transaction, if it began one
+
+    def _sqlite_insert(
+        self, dialect: sa.engine.Dialect, rows: list[dict[str, Any]]
+    ) -> tuple[str, list[tuple[Any, ...]]]:
+        """The INSERT and its parameters for the DB-API directly, values converted by the
+        columns' own SQLAlchemy bind processors (so rows are stored exactly as
+        ``decisions.insert()`` stores them, and read back by the same types).
+
+        Why: a one-row commit through SQLAlchemy's executemany took 219 µs, 63 µs of it
+        SQLite's; the writer does one such commit per request or two under load.
+        """
+        if self._sqlite_sql is None:
+            cols = [c.name for c in decisions.columns]
+            self._sqlite_sql = (
+                f"INSERT INTO {decisions.name} ({', '.join(cols)}) "
+                f"VALUES ({', '.join('?' for _ in cols)})"
+            )
+            self._sqlite_binds = [
+                (c.name, c.type.dialect_impl(dialect).bind_processor(dialect))
+                for c in decisions.columns
+            ]
+        binds = self._sqlite_binds
+        params = [
+            tuple(row[name] if bind is None else bind(row[name]) for name, bind in binds)
+            for row in rows
+        ]
+        return self._sqlite_sql, params
 
     # ------------------------------------------------------------------ reading
     def get(self, decision_id: str) -> Decision | None:

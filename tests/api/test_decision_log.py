@@ -50,6 +50,24 @@ def test_submitted_rows_commit_and_read_back(log):
     assert log.get(new_decision_id()) is None
 
 
+def test_the_sqlite_writer_stores_rows_exactly_as_sqlalchemy_would(log):
+    """The writer's direct DB-API insert (speed) must not change a stored byte."""
+    import sqlite3
+
+    from service.decision_log import decisions
+
+    ours = Decision(**{**row("C\u00e9").__dict__, "inputs": {"note": "caf\u00e9", "n": [1, 2]}})
+    theirs = Decision(**{**ours.__dict__, "decision_id": new_decision_id()})
+    log.write([ours])
+    with log.engine.begin() as conn:
+        conn.execute(decisions.insert(), [theirs.row()])
+    con = sqlite3.connect(log.engine.url.database)
+    raw = {r[0]: r[1:] for r in con.execute("SELECT * FROM decisions")}
+    con.close()
+    assert raw[ours.decision_id] == raw[theirs.decision_id]
+    assert log.get(ours.decision_id) == ours
+
+
 def test_get_sees_a_decision_right_after_submit_without_waiting(log):
     r = row()
     log.submit([r])  # not awaited
