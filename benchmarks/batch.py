@@ -20,7 +20,6 @@ rows, which equal the features built from the events bit for bit
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import tempfile
 import time
@@ -29,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import peak_rss_mb, stats
+from benchmarks.common import peak_rss_mb, run_child, stats
 from benchmarks.online import prepare_world, world_as_of
 
 CHUNK = 100_000  # customers per simulation in a chunk-built store
@@ -79,8 +78,11 @@ def build_chunked_store(store_url: str, customers: int, seed: int = 1000) -> dic
     return out
 
 
-def _build_in_child(store_url: str, customers: int, queue: Any) -> None:
-    queue.put(build_chunked_store(store_url, customers))
+_BUILD_CHILD = """
+import json, sys
+from benchmarks.batch import build_chunked_store
+print("RESULT" + json.dumps(build_chunked_store(sys.argv[1], int(sys.argv[2])), default=float))
+"""
 
 
 def run(
@@ -114,12 +116,9 @@ def run(
             settings = TrainingSettings(data_dir=Path(tmp) / "world")
             settings.data_dir.mkdir(parents=True)
             model_settings = TrainingSettings(data_dir=model_world)
-            ctx = multiprocessing.get_context("spawn")
-            queue = ctx.Queue()
-            child = ctx.Process(target=_build_in_child, args=(settings.store_url, customers, queue))
-            child.start()
-            built = queue.get()
-            child.join()
+            built, stderr = run_child(_BUILD_CHILD, settings.store_url, str(customers))
+            if built is None:
+                raise RuntimeError(f"building the {customers:,}-customer store failed: {stderr}")
         else:
             built = prepare_world(Path(tmp) / "world", customers=customers)
             settings = model_settings = TrainingSettings(data_dir=Path(tmp) / "world")

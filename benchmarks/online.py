@@ -498,7 +498,7 @@ def _notes(load: dict[str, Any], split_served: dict[str, Any]) -> list[str]:
         "local server, same world and load) the score ratio was 0.134 and bnpl 0.099, against "
         "0.150 and 0.179 with SQLite, because the database server takes its share of the same "
         "2 cores. The SQLite writer then bypassed SQLAlchemy's per-statement work (the DB-API "
-        "executemany with the columns' own bind processors: a one-row commit 219 -> ~85 µs); "
+        "executemany with the columns' own bind processors: a one-row commit 219 -> ~100 µs); "
         "two runs after it gave score ratios 0.204 and 0.230 (p99 22.1 and 17.7 ms) and bnpl "
         "0.148 and 0.164, the bnpl change within this machine's run-to-run noise. What closes the rest: a log shipped by a separate host or process; fewer bytes per logged row "
         "(features as a vector with a feature-set id instead of 63 named keys); more cores "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -56,8 +57,8 @@ def test_the_sqlite_writer_stores_rows_exactly_as_sqlalchemy_would(log):
 
     from service.decision_log import decisions
 
-    ours = Decision(**{**row("C\u00e9").__dict__, "inputs": {"note": "caf\u00e9", "n": [1, 2]}})
-    theirs = Decision(**{**ours.__dict__, "decision_id": new_decision_id()})
+    ours = replace(row("C\u00e9"), inputs={"note": "caf\u00e9", "n": [1, 2]})
+    theirs = replace(ours, decision_id=new_decision_id())
     log.write([ours])
     with log.engine.begin() as conn:
         conn.execute(decisions.insert(), [theirs.row()])
