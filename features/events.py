@@ -48,7 +48,7 @@ def to_day(value: date | np.datetime64 | pd.Timestamp | str) -> int:
 
 def from_day(day: int) -> date:
     """Inverse of :func:`to_day`."""
-    return (pd.Timestamp("1970-01-01") + pd.Timedelta(days=int(day))).date()
+    return date.fromordinal(int(day) + _EPOCH_ORDINAL)
 
 
 def _days(values: Any) -> np.ndarray:

@@ -22,6 +22,7 @@ a decision is reproducible from its log entry (features + policy + model version
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -269,7 +270,8 @@ def decide(
     if features is not None:
         if features[f["current_days_past_due"]] > policy.arrears_grace_days:
             decline(BnplReasonCode.OPEN_ARREARS)
-        exposure = float(np.nan_to_num(features[f["bnpl_open_eur"]]))
+        open_eur = float(features[f["bnpl_open_eur"]])
+        exposure = 0.0 if math.isnan(open_eur) else open_eur
         tenure = features[f["tenure_days"]]
         thin = not (
             np.isfinite(tenure)

@@ -159,3 +159,45 @@ def test_columnar_budget_matches_the_single_view():
     b = view(r)
     assert income[0] == pytest.approx(2300)
     assert room[0] == pytest.approx(b.free_room_eur, abs=0.01)
+
+
+def test_columnar_budget_matches_the_single_view_for_every_household_income_and_day():
+    """One matrix mixing households, income sources and legal-table days: each row's
+    columnar answer equals the single view's (the pay-later limit and the P(kept)
+    model's free-room feature rest on the columnar one)."""
+    from features.events import to_day
+
+    rows, days = [], []
+    households = [(1, 0, 0), (1, 1, 0), (2, 0, 0), (2, 1, 0), (1, 0, 1), (2, 0, 1), (np.nan,) * 3]
+    incomes = [
+        {"has_income_data": 1, "income_monthly_365d_eur": 2300.0},
+        {"has_income_data": 0, "declared_income_eur": 1800.0},
+        {"has_income_data": 1, "income_monthly_365d_eur": np.nan, "declared_income_eur": 1700.0},
+        {"has_income_data": 0},  # nothing known: NaN, like the view's None
+    ]
+    for on in (date(2024, 6, 1), ON, date(2026, 11, 1)):
+        for adults, children, pensioner in households:
+            for income in incomes:
+                r = row(monthly_billed_eur=40, arrangement_monthly_eur=20, **income)
+                r[FEATURE_INDEX["household_adults"]] = adults
+                r[FEATURE_INDEX["household_children"]] = children
+                r[FEATURE_INDEX["household_pensioner"]] = pensioner
+                rows.append(r)
+                days.append(to_day(on))
+    X, as_of = np.vstack(rows), np.array(days)
+
+    income, room = budget_arrays(X, as_of)
+    for i, r in enumerate(X):
+        one_day = budget_arrays(r.reshape(1, -1), as_of[i : i + 1])
+        assert (one_day[0][0], one_day[1][0]) == pytest.approx((income[i], room[i]), nan_ok=True)
+        b = budget_view(
+            r,
+            date.fromordinal(date(1970, 1, 1).toordinal() + int(as_of[i])),
+            standard_share=0.65,
+            maximum_share=1.0,
+        )
+        if b.free_room_eur is None:
+            assert np.isnan(room[i]) and np.isnan(income[i]), i
+        else:
+            assert income[i] == pytest.approx(b.income.amount_eur, abs=0.005), i
+            assert room[i] == pytest.approx(b.free_room_eur, abs=0.005), i
