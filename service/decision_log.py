@@ -18,11 +18,25 @@ A full queue (the database stalled) is refused with :class:`DecisionLogUnavailab
 rather than holding memory or blocking: no answer without a log entry.
 :meth:`close` flushes everything queued.
 
-SQLite runs in WAL mode (``synchronous=NORMAL``); PostgreSQL works with the same code.
+On SQLite the routes take a shorter path, :meth:`DecisionLog.log`: the rows of every
+request handled in one turn of the event loop are committed together *on the loop
+thread*, by a callback scheduled right after them, on a connection of its own. No thread
+hop, no cross-thread future: with the writer thread the hand-over (queue, futures, waking
+the loop, the GIL passed back and forth) cost more than the insert itself — one worker
+under load answered ~45 % more requests with logging stubbed out. The commit is a
+``BEGIN IMMEDIATE`` tried once: when another process holds the write lock, the batch
+goes to the writer thread instead of the loop waiting for it. The loop's connection
+never checkpoints the WAL (a checkpoint can take milliseconds); it asks the writer
+thread to, every :data:`CHECKPOINT_EVERY_ROWS` rows.
+
+SQLite runs in WAL mode (``synchronous=NORMAL``); PostgreSQL works with the same code
+(through the writer thread: a network round trip must not block the loop).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import math
 import os
@@ -39,7 +53,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import Engine
+
+_log = structlog.get_logger("tijdig.decision_log")
 
 metadata = sa.MetaData()
 
@@ -157,6 +174,16 @@ def new_decision_id() -> str:
     return str(uuid.UUID(int=value))
 
 
+def _commit_failed(exc: Exception) -> DecisionLogUnavailable:
+    return DecisionLogUnavailable(f"decision log commit failed: {type(exc).__name__}: {exc}")
+
+
+def _log_unawaited_failure(done: asyncio.Future[int]) -> None:
+    """An unawaited commit that failed still says so (the caller already answered)."""
+    if not done.cancelled() and done.exception() is not None:
+        _log.error("decision_log_commit_failed_unawaited", error=str(done.exception()))
+
+
 def feature_dict(names: Sequence[str], values: Sequence[float]) -> dict[str, float | None]:
     """Feature vector as JSON-safe name -> value (NaN, i.e. unknown, becomes None)."""
     return {
@@ -166,7 +193,11 @@ def feature_dict(names: Sequence[str], values: Sequence[float]) -> dict[str, flo
 
 
 _STOP = object()
+_CHECKPOINT = object()
 SQLITE_LOCK_WAIT_S = 5.0  # the writer gives up (503 to the requests) after this long
+#: Rows committed from the event loop between two WAL checkpoints run by the writer
+#: thread (about SQLite's own default of 1,000 pages: a logged row fills about a page).
+CHECKPOINT_EVERY_ROWS = 1000
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -243,6 +274,10 @@ class DecisionLog:
         self.committed = 0  # rows committed since open (for metrics and tests)
         self._sqlite_insert: _DirectInsert | None = None  # set by open() on SQLite
         self._writer_conn: Any = None  # the writer thread's own connection (SQLite)
+        self._loop_conn: Any = None  # the event loops' connection (SQLite), see log()
+        self._loop_conn_lock = threading.Lock()
+        self._pending: dict[asyncio.AbstractEventLoop, list[tuple[list[Decision], Any]]] = {}
+        self._rows_since_checkpoint = 0
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> DecisionLog:
@@ -255,6 +290,9 @@ class DecisionLog:
             # and two PRAGMAs per commit were ~30 µs of every request's share.
             self._writer_conn = self._engine.raw_connection()
             self._writer_conn.driver_connection.execute("PRAGMA busy_timeout=0")
+            self._loop_conn = self._engine.raw_connection()
+            self._loop_conn.driver_connection.execute("PRAGMA busy_timeout=0")
+            self._loop_conn.driver_connection.execute("PRAGMA wal_autocheckpoint=0")
         self._closed.clear()
         self._thread = threading.Thread(target=self._run, name="decision-log-writer", daemon=True)
         self._thread.start()
@@ -262,14 +300,18 @@ class DecisionLog:
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Commit everything queued, stop the writer and release the database."""
+        for loop in list(self._pending):  # not yet flushed by their loop: via the writer
+            self._hand_to_writer(loop, self._pending.pop(loop, []))
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join(timeout_s)
         self._thread = None
         self._closed.set()
-        if self._writer_conn is not None:
-            self._writer_conn.close()  # back to the pool, to be disposed with it
-            self._writer_conn = None
+        with self._loop_conn_lock:
+            for conn in (self._writer_conn, self._loop_conn):
+                if conn is not None:
+                    conn.close()  # back to the pool, to be disposed with it
+            self._writer_conn = self._loop_conn = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -309,9 +351,127 @@ class DecisionLog:
         if self._thread is not None and self._thread.is_alive():
             self.submit([]).result(timeout_s)
 
+    async def log(self, rows: Sequence[Decision], *, wait: bool, timeout_s: float) -> None:
+        """Log decisions from an event loop; with ``wait``, return once they are committed.
+
+        On SQLite the rows join the loop's pending batch, committed on the loop thread by
+        one callback after every request of this turn has added its rows (see the module
+        docstring); elsewhere they go to the writer thread. Raises
+        :class:`DecisionLogUnavailable` (the log is closed, or the commit failed) or
+        ``TimeoutError`` (no commit within ``timeout_s``).
+        """
+        if self._thread is None or not self._thread.is_alive():
+            raise DecisionLogUnavailable("decision log writer is not running")
+        if self._loop_conn is None:  # PostgreSQL: the writer thread
+            future = self.submit(rows)
+            if wait:
+                async with asyncio.timeout(timeout_s):
+                    await asyncio.wrap_future(future)
+            return
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[int] = loop.create_future()
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._flush_loop_batch, loop)
+        pending.append((list(rows), done))
+        if not wait:
+            done.add_done_callback(_log_unawaited_failure)
+            return
+        async with asyncio.timeout(timeout_s):
+            await done
+
+    def _flush_loop_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Commit the loop's pending rows on the loop thread (the callback :meth:`log`
+        scheduled); the write lock held elsewhere hands them to the writer thread."""
+        batch = self._pending.pop(loop, [])
+        if not batch:
+            return
+        rows = [d.row() for decisions_, _ in batch for d in decisions_]
+        try:
+            committed = self._insert_from_loop(rows)
+        except Exception as exc:
+            if len(batch) > 1:  # one bad request must not fail the others with it
+                for one in batch:
+                    self._pending[loop] = [one]
+                    self._flush_loop_batch(loop)
+                return
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(_commit_failed(exc))
+            return
+        if not committed:
+            self._hand_to_writer(loop, batch)
+            return
+        self.committed += len(rows)
+        for decisions_, done in batch:
+            if not done.done():
+                done.set_result(len(decisions_))
+        self._rows_since_checkpoint += len(rows)
+        if self._rows_since_checkpoint >= CHECKPOINT_EVERY_ROWS:
+            self._rows_since_checkpoint = 0
+            with contextlib.suppress(queue.Full):  # the next one will ask again
+                self._queue.put_nowait(_CHECKPOINT)
+
+    def _insert_from_loop(self, rows: list[dict[str, Any]]) -> bool:
+        """Insert and commit on the loop's connection; False, having written nothing, when
+        the write lock is held elsewhere (the loop must not wait for it)."""
+        if not self._loop_conn_lock.acquire(blocking=False):
+            return False  # another thread's loop is committing on this connection
+        try:
+            if self._loop_conn is None:
+                raise DecisionLogUnavailable("decision log is closed")
+            dbapi = self._loop_conn.driver_connection
+            try:
+                dbapi.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc):
+                    return False
+                raise
+            assert self._sqlite_insert is not None  # set with the loop connection
+            try:
+                self._sqlite_insert.executemany(dbapi, rows)
+                dbapi.execute("COMMIT")
+            except BaseException:
+                dbapi.execute("ROLLBACK")
+                raise
+            return True
+        finally:
+            self._loop_conn_lock.release()
+
+    def _hand_to_writer(
+        self, loop: asyncio.AbstractEventLoop, batch: list[tuple[list[Decision], Any]]
+    ) -> None:
+        """Commit a loop's batch through the writer thread; its futures resolve on their loop."""
+        if not batch:
+            return
+
+        def settle(result: Future[int]) -> None:
+            error = result.exception()
+            for decisions_, done in batch:
+                if done.done():
+                    continue
+                if error is not None:
+                    done.set_exception(error)
+                else:
+                    done.set_result(len(decisions_))
+
+        try:
+            future = self.submit([d for decisions_, _ in batch for d in decisions_])
+        except DecisionLogUnavailable as exc:
+            failed: Future[int] = Future()
+            failed.set_exception(exc)
+            future = failed
+        if loop.is_closed():
+            return
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(settle, f))
+
     def _run(self) -> None:
         while True:
             item = self._queue.get()
+            if item is _CHECKPOINT:
+                self._checkpoint()
+                continue
             stop = item is _STOP
             batch = [] if stop else [item]
             rows = 0 if stop else len(item[0])
@@ -320,6 +480,8 @@ class DecisionLog:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
+                if nxt is _CHECKPOINT:
+                    continue  # the commit below may checkpoint by itself; else the next ask
                 if nxt is _STOP:
                     stop = True
                     break
@@ -331,12 +493,20 @@ class DecisionLog:
                         nxt = self._queue.get_nowait()
                     except queue.Empty:
                         break
-                    if nxt is not _STOP:
+                    if nxt is not _STOP and nxt is not _CHECKPOINT:
                         batch.append(nxt)
             if batch:
                 self._commit(batch)
             if stop:
                 return
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL back into the database without waiting for readers (PASSIVE), on
+        the writer thread: the loops' connection never checkpoints by itself."""
+        try:
+            self._writer_conn.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception as exc:  # a missed checkpoint only lets the WAL grow until the next
+            _log.warning("decision_log_checkpoint_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _commit(self, batch: list[tuple[list[Decision], Future[int]]]) -> None:
         rows = [d.row() for decisions_, _ in batch for d in decisions_]
@@ -344,9 +514,11 @@ class DecisionLog:
             if rows:
                 self._insert(rows)
         except Exception as exc:
-            error = DecisionLogUnavailable(
-                f"decision log commit failed: {type(exc).__name__}: {exc}"
-            )
+            if len(batch) > 1:  # one bad submission must not fail the others with it
+                for one in batch:
+                    self._commit([one])
+                return
+            error = _commit_failed(exc)
             for _, fut in batch:
                 if fut.set_running_or_notify_cancel():
                     fut.set_exception(error)

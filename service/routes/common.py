@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -103,12 +102,9 @@ async def log_decisions(
     No answer without a log entry: a log that cannot take them is a 503.
     """
     try:
-        future = decision_log.submit(rows)
-        if settings.decision_log_wait_for_commit:
-            # asyncio.timeout, not wait_for: no extra task per request (measured: the
-            # wait was 10 % of the GIL time of a served request)
-            async with asyncio.timeout(DECISION_LOG_TIMEOUT_S):
-                await asyncio.wrap_future(future)
+        await decision_log.log(
+            rows, wait=settings.decision_log_wait_for_commit, timeout_s=DECISION_LOG_TIMEOUT_S
+        )
     except (DecisionLogUnavailable, TimeoutError) as exc:
         raise ProblemError(
             503,

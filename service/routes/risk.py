@@ -11,8 +11,9 @@ other (best medians 3.4 vs 3.5 ms per request), so it stays inline and spares th
 hop. On PostgreSQL a network round trip would stall every other request on the loop, so
 there it goes to the threadpool.
 
-The decision log is written by group commit and awaited before answering (see
-:mod:`service.decision_log`): that cost ~0.3 ms per request in the same measurement.
+The decision log row is committed before answering, on SQLite by the event loop itself
+together with the other requests of the same loop turn (see :mod:`service.decision_log`;
+the step's cost is in the in-process split of ``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations

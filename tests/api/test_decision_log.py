@@ -131,10 +131,10 @@ def test_decision_log_failure_means_no_answer(make_client, monkeypatch):
 
     c = make_client()
 
-    def refuse(_rows):
+    async def refuse(_rows, **_kwargs):
         raise DecisionLogUnavailable("queue full")
 
-    monkeypatch.setattr(c.app.state.decision_log, "submit", refuse)
+    monkeypatch.setattr(c.app.state.decision_log, "log", refuse)
     r = c.post("/v1/risk/scores", json={"customer_ids": ["C-low-1"]}, headers=headers())
     assert r.status_code == 503
     assert r.json()["type"] == "urn:tijdig:problem:decision-log-unavailable"
@@ -167,3 +167,165 @@ def test_decision_ids_are_uuid7_and_sort_by_creation_time():
     millis = parsed[0].int >> 80
     assert abs(millis - time.time_ns() // 1_000_000) < 60_000
     assert len(set(new_decision_id() for _ in range(10_000))) == 10_000
+
+
+# ---------------------------------------------------------------- from the event loop
+
+
+def test_rows_logged_in_one_loop_turn_commit_together_on_the_loop(log, monkeypatch):
+    """SQLite: requests of one loop turn share one commit on the loop thread, no writer hop."""
+    import asyncio
+
+    handed = []
+    monkeypatch.setattr(log, "submit", lambda rows: handed.append(rows))  # must not be used
+    commits = []
+    real = log._insert_from_loop
+    monkeypatch.setattr(
+        log, "_insert_from_loop", lambda rows: commits.append(len(rows)) or real(rows)
+    )
+    rows = [row(f"C{i}") for i in range(12)]
+
+    async def main():
+        await asyncio.gather(*(log.log([r], wait=True, timeout_s=5) for r in rows))
+
+    asyncio.run(main())
+    assert commits == [12] and handed == []
+    monkeypatch.undo()  # get() flushes the writer thread
+    assert all(log.get(r.decision_id) == r for r in rows)
+
+
+def test_a_write_lock_held_elsewhere_goes_to_the_writer_and_never_blocks_the_loop(log):
+    """Another process holding SQLite's write lock: the loop does not wait for it; the
+    rows commit through the writer thread once the lock is free."""
+    import asyncio
+    import sqlite3
+    import threading
+
+    other = sqlite3.connect(log.engine.url.database, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # holds the write lock
+    r = row()
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    async def main():
+        tick = asyncio.create_task(ticker())
+        threading.Timer(0.15, other.rollback).start()  # lock released after 150 ms
+        await log.log([r], wait=True, timeout_s=5)
+        tick.cancel()
+
+    asyncio.run(main())
+    other.close()
+    assert ticks >= 50  # the loop ran on while the commit waited for the lock
+    assert log.get(r.decision_id) == r
+
+
+def test_a_failed_commit_from_the_loop_fails_that_request_not_the_log(log):
+    import asyncio
+
+    r = row()
+    log.write([r])
+
+    async def main():
+        with pytest.raises(DecisionLogUnavailable):
+            await log.log([r], wait=True, timeout_s=5)  # same primary key
+        await log.log([row()], wait=True, timeout_s=5)
+
+    asyncio.run(main())
+    assert log.count() == 2
+
+
+def test_close_commits_rows_a_loop_has_not_flushed_yet(tmp_path):
+    import asyncio
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    lg = DecisionLog(url).open()
+    rows = [row() for _ in range(5)]
+
+    async def main():
+        for r in rows:
+            await lg.log([r], wait=False, timeout_s=5)
+        lg.close()  # before the loop ran its flush callback
+
+    asyncio.run(main())
+    again = DecisionLog(url).open()
+    try:
+        assert again.count() == 5
+    finally:
+        again.close()
+
+
+def test_the_writer_checkpoints_for_the_loop(log, monkeypatch):
+    """The loop's connection never checkpoints the WAL; the writer thread is asked to."""
+    import asyncio
+
+    import service.decision_log as module
+
+    monkeypatch.setattr(module, "CHECKPOINT_EVERY_ROWS", 5)
+    asked = []
+    monkeypatch.setattr(log, "_checkpoint", lambda: asked.append(True))
+
+    async def main():
+        for _ in range(12):
+            await log.log([row()], wait=True, timeout_s=5)
+
+    asyncio.run(main())
+    log.flush()
+    assert len(asked) == 2
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_log(request, tmp_path):
+    """An open decision log on each back end (PostgreSQL: a fresh database, dropped after;
+    skipped with the reason when no server answers)."""
+    if request.param == "sqlite":
+        lg = DecisionLog(f"sqlite:///{tmp_path / 'decisions.db'}").open()
+        yield lg
+        lg.close()
+        return
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import _libpq_conninfo, _pg_unreachable_reason, pg_test_url
+
+    reason = _pg_unreachable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    base = pg_test_url()
+    name = f"dlog_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq_conninfo(base), connect_timeout=5, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    lg = DecisionLog(make_url(base).set(database=name).render_as_string(hide_password=False))
+    try:
+        yield lg.open()
+    finally:
+        lg.close()
+        with psycopg.connect(_libpq_conninfo(base), connect_timeout=5, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_logging_from_the_loop_commits_and_fails_alike_on_both_back_ends(any_log):
+    """The route's path (``log``): concurrent requests all land, awaited or not; a failed
+    commit fails its request and the log lives on."""
+    import asyncio
+
+    awaited = [row(f"A{i}") for i in range(10)]
+    unawaited = [row(f"U{i}") for i in range(3)]
+
+    async def main():
+        await asyncio.gather(*(any_log.log([r], wait=True, timeout_s=5) for r in awaited))
+        for r in unawaited:
+            await any_log.log([r], wait=False, timeout_s=5)
+        with pytest.raises(DecisionLogUnavailable):
+            await any_log.log([awaited[0]], wait=True, timeout_s=5)  # same primary key
+
+    asyncio.run(main())
+    any_log.flush()
+    assert any_log.count() == 13
+    assert all(any_log.get(r.decision_id) == r for r in awaited + unawaited)
