@@ -307,6 +307,22 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
                     f"| {step} | {v['median_us']:,.0f} | {v['iqr_us']:,.0f} | {v['median_us'] / total:.0%} |"
                 )
             lines.append(f"| total | {total:,.0f} | | |")
+        if "asgi" in r:
+            a = r["asgi"]
+            lines += [
+                "",
+                "In-process, the whole app, one request at a time as direct ASGI calls (no "
+                "sockets, no load generator; CPU per request, the decision-log writer thread "
+                "included; median of interleaved repeats):",
+                "",
+                "| app | CPU µs per request | IQR µs | throughput ratio to bare |",
+                "|---|---|---|---|",
+                f"| bare | {a['bare']['cpu_us']:,.0f} | {a['bare']['iqr_us']:,.0f} | 1 |",
+                f"| score (served row) | {a['score']['cpu_us']:,.0f} | {a['score']['iqr_us']:,.0f} "
+                f"| {a['ratio_score']:.3f} |",
+                f"| bnpl (served row) | {a['bnpl']['cpu_us']:,.0f} | {a['bnpl']['iqr_us']:,.0f} "
+                f"| {a['ratio_bnpl']:.3f} |",
+            ]
         if r.get("notes"):
             lines += ["", *[f"- {n}" for n in r["notes"]]]
         lines.append("")
