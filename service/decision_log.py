@@ -1,9 +1,9 @@
 """The decision log: every answer the service gives, written durably for audit and replay.
 
 Each risk answer becomes one row: ``decision_id`` (a time-ordered UUIDv7), ``created_at``
-(UTC), ``kind``,
-``customer_id``, ``as_of``, ``model_version``, ``policy_version``, the request inputs, the
-feature vector (name -> value) and the outputs (probability, band, flag, reasons, action).
+(UTC), ``kind``, ``customer_id``, ``as_of``, ``model_version``, ``policy_version``, the
+request inputs, the feature vector (name -> value) and the outputs (probability, band,
+flag, reasons, action).
 With the bundle named by ``model_version`` and its policy, a decision can be replayed.
 
 Write strategy — **group commit**. Requests hand their rows to :meth:`DecisionLog.submit`
@@ -462,9 +462,12 @@ class DecisionLog:
             failed: Future[int] = Future()
             failed.set_exception(exc)
             future = failed
-        if loop.is_closed():
-            return
-        future.add_done_callback(lambda f: loop.call_soon_threadsafe(settle, f))
+
+        def resolve_on_loop(result: Future[int]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: no one waits
+                loop.call_soon_threadsafe(settle, result)
+
+        future.add_done_callback(resolve_on_loop)
 
     def _run(self) -> None:
         while True:
