@@ -135,19 +135,7 @@ class BudgetView:
 
 def household_from_features(row: np.ndarray) -> str:
     """The household type implied by the customer features (single when unknown)."""
-    adults = row[FEATURE_INDEX["household_adults"]]
-    children = row[FEATURE_INDEX["household_children"]]
-    pensioner = row[FEATURE_INDEX["household_pensioner"]]
-    return _household(adults, children, pensioner)
-
-
-def _household(adults: float, children: float, pensioner: float) -> str:
-    two = adults == 2
-    if pensioner == 1:
-        return "pensioner_couple" if two else "pensioner_single"
-    if two:
-        return "couple_with_children" if children == 1 else "couple"
-    return "single_parent" if children == 1 else "single"
+    return HOUSEHOLD_TYPES[int(_household_codes(row.reshape(1, -1))[0])]
 
 
 def detect_income(row: np.ndarray) -> DetectedIncome:
@@ -298,7 +286,8 @@ def _nan_to_zero(values: np.ndarray) -> np.ndarray:
 
 
 def _household_codes(X: np.ndarray) -> np.ndarray:
-    """Per row, the index in HOUSEHOLD_TYPES of what :func:`_household` says (columnar)."""
+    """Per row, the index in HOUSEHOLD_TYPES of the household the features imply: a
+    pensioner flag, two adults, children; single when unknown (NaN compares false)."""
     f = FEATURE_INDEX
     two = X[:, f["household_adults"]] == 2
     children = X[:, f["household_children"]] == 1

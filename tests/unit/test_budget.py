@@ -201,3 +201,25 @@ def test_columnar_budget_matches_the_single_view_for_every_household_income_and_
         else:
             assert income[i] == pytest.approx(b.income.amount_eur, abs=0.005), i
             assert room[i] == pytest.approx(b.free_room_eur, abs=0.005), i
+
+
+@pytest.mark.parametrize(
+    ("adults", "children", "pensioner", "expected"),
+    [
+        (1, 0, 0, "single"),
+        (1, 1, 0, "single_parent"),
+        (2, 0, 0, "couple"),
+        (2, 1, 0, "couple_with_children"),
+        (1, 0, 1, "pensioner_single"),
+        (2, 1, 1, "pensioner_couple"),
+        (np.nan, np.nan, np.nan, "single"),  # unknown: the lowest norm, never a higher one
+    ],
+)
+def test_household_type_from_features(adults, children, pensioner, expected):
+    from models.budget import household_from_features
+
+    r = row()
+    r[FEATURE_INDEX["household_adults"]] = adults
+    r[FEATURE_INDEX["household_children"]] = children
+    r[FEATURE_INDEX["household_pensioner"]] = pensioner
+    assert household_from_features(r) == expected
