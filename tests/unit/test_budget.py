@@ -212,7 +212,7 @@ def test_columnar_budget_matches_the_single_view_for_every_household_income_and_
         (2, 1, 0, "couple_with_children"),
         (1, 0, 1, "pensioner_single"),
         (2, 1, 1, "pensioner_couple"),
-        (np.nan, np.nan, np.nan, "single"),  # unknown: the lowest norm, never a higher one
+        (np.nan, np.nan, np.nan, "single"),  # unknown: single, as documented
     ],
 )
 def test_household_type_from_features(adults, children, pensioner, expected):
