@@ -621,6 +621,11 @@ def _notes(load: dict[str, Any], split_served: dict[str, Any], asgi: dict[str, A
         f"7 ms, i.e. about {CONCURRENCY / 0.007:,.0f} requests/s: the p99 goal is a throughput "
         f"goal in disguise, {CONCURRENCY / 0.007 / (0.2 * bare['rps']):.1f} times the throughput "
         "the ratio goal asks for in this run.",
+        f"The tail is the machine's as much as the route's: the bare endpoint's p99 is "
+        f"{bare['p99_ms'] / bare['p50_ms']:.1f} times its p50, the score endpoint's "
+        f"{score['p99_ms'] / score['p50_ms']:.1f} times. Three busy processes (the load "
+        "generator and 2 workers) share 2 cores, and a request waits whenever its worker "
+        "or the load generator is off the CPU for a scheduler time slice.",
         f"Per answered request under load the machine spends about {cpu_ms:.2f} ms of its 2 "
         f"cores (bare endpoint: {bare_ms:.2f} ms), the load generator included in both. "
         f"In-process, one request at a time and without the load generator, the whole app "
