@@ -237,6 +237,16 @@ class _DirectInsert:
             for name in columns
         ]
 
+    def commit(self, dbapi_conn: Any, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ``rows`` into the transaction the caller began, and commit it; roll it
+        back on any failure."""
+        try:
+            self.executemany(dbapi_conn, rows)
+            dbapi_conn.execute("COMMIT")
+        except BaseException:
+            dbapi_conn.execute("ROLLBACK")
+            raise
+
     def executemany(self, dbapi_conn: Any, rows: Sequence[dict[str, Any]]) -> None:
         dbapi_conn.executemany(
             self.sql,
@@ -429,12 +439,7 @@ class DecisionLog:
                     return False
                 raise
             assert self._sqlite_insert is not None  # set with the loop connection
-            try:
-                self._sqlite_insert.executemany(dbapi, rows)
-                dbapi.execute("COMMIT")
-            except BaseException:
-                dbapi.execute("ROLLBACK")
-                raise
+            self._sqlite_insert.commit(dbapi, rows)
             return True
         finally:
             self._loop_conn_lock.release()
@@ -551,12 +556,7 @@ class DecisionLog:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.0002)
-        try:
-            self._sqlite_insert.executemany(dbapi, rows)
-            dbapi.execute("COMMIT")
-        except BaseException:
-            dbapi.execute("ROLLBACK")
-            raise
+        self._sqlite_insert.commit(dbapi, rows)
 
     # ------------------------------------------------------------------ reading
     def get(self, decision_id: str) -> Decision | None:

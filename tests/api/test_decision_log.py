@@ -287,27 +287,14 @@ def any_log(request, tmp_path):
         yield lg
         lg.close()
         return
-    import uuid
+    from tests.fixtures.backends import fresh_postgres_database
 
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    from tests.conftest import _libpq_conninfo, _pg_unreachable_reason, pg_test_url
-
-    reason = _pg_unreachable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    base = pg_test_url()
-    name = f"dlog_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_libpq_conninfo(base), connect_timeout=5, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    lg = DecisionLog(make_url(base).set(database=name).render_as_string(hide_password=False))
-    try:
-        yield lg.open()
-    finally:
-        lg.close()
-        with psycopg.connect(_libpq_conninfo(base), connect_timeout=5, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres_database("dlog") as url:
+        lg = DecisionLog(url).open()
+        try:
+            yield lg
+        finally:
+            lg.close()
 
 
 def test_logging_from_the_loop_commits_and_fails_alike_on_both_back_ends(any_log):
