@@ -241,8 +241,14 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
             "|---|---|---|---|---|---|",
         ]
         for name, v in r["load"].items():
+            kinds = v.get("error_kinds") or {}
+            errors = f"{v['errors']:,}" + (
+                " (" + ", ".join(f"{k}: {n:,}" for k, n in sorted(kinds.items())) + ")"
+                if kinds
+                else ""
+            )
             lines.append(
-                f"| {name} | {v['rps']:,.0f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | {v['errors']} | {v['requests']:,} |"
+                f"| {name} | {v['rps']:,.0f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | {errors} | {v['requests']:,} |"
             )
         lines += [
             "",

@@ -131,14 +131,22 @@ def _wait_ready(url: str, timeout_s: float = 90.0) -> None:
 
 
 def _start(cmd: list[str], env: dict[str, str], ready_url: str) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        cmd,
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    # stderr to a file, not an unread pipe: a server that writes more than the pipe
+    # holds would block; the file's tail goes into the result when a request failed
+    with tempfile.NamedTemporaryFile(
+        prefix="tijdig-bench-server-", suffix=".log", delete=False
+    ) as f:
+        log_path = f.name
+    with open(log_path, "wb") as stderr:
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    proc.log_path = log_path  # type: ignore[attr-defined]
     try:
         _wait_ready(ready_url)
     except Exception:
@@ -180,6 +188,8 @@ async def _load(
     ]
     latencies: list[float] = []
     errors = 0
+    error_kinds: dict[str, int] = {}  # HTTP status (or "connection") -> count
+    error_samples: dict[str, str] = {}  # HTTP status -> the first such body (problem+json)
     stop_at = time.perf_counter() + duration_s
 
     async def worker(seed: int) -> None:
@@ -201,15 +211,18 @@ async def _load(
                             break
                         if line[:15].lower() == b"content-length:":
                             length = int(line[15:])
-                    await reader.readexactly(length)
-                    ok = status_line.split(b" ", 2)[1:2] == [b"200"]
+                    body = await reader.readexactly(length)
+                    status = status_line.split(b" ", 2)[1].decode()
+                    if status != "200" and status not in error_samples:
+                        error_samples[status] = body[:400].decode(errors="replace")
                 except (ConnectionError, asyncio.IncompleteReadError, IndexError, ValueError):
-                    ok = False
+                    status = "connection"
                     writer.close()
                     reader, writer = await asyncio.open_connection(host, port)
                 latencies.append(time.perf_counter() - started)
-                if not ok:
+                if status != "200":
                     errors += 1
+                    error_kinds[status] = error_kinds.get(status, 0) + 1
         finally:
             writer.close()
 
@@ -221,6 +234,8 @@ async def _load(
         "latencies_ms": lat,
         "requests": len(latencies),
         "errors": errors,
+        "error_kinds": error_kinds,
+        "error_samples": error_samples,
         "seconds": round(elapsed, 2),
         "rps": len(latencies) / elapsed,
         "p50_ms": float(np.percentile(lat, 50)),
@@ -288,12 +303,21 @@ def load_test(
     finally:
         for proc in servers:
             _stop(proc)
+        server_logs = {}
+        for label, proc in zip(("bare", "served", "computed"), servers, strict=False):
+            log_path = Path(proc.log_path)  # type: ignore[attr-defined]
+            server_logs[label] = log_path.read_text(errors="replace")[-3000:]
+            log_path.unlink(missing_ok=True)
+    if any(p["errors"] for parts in runs.values() for p in parts):
+        out["server_stderr_tails"] = server_logs  # what the servers said, for the failures
     for name, parts in runs.items():
         lat = np.concatenate([p.pop("latencies_ms") for p in parts])
         seconds = sum(p["seconds"] for p in parts)
         out[name] = {
             "requests": int(lat.size),
             "errors": int(sum(p["errors"] for p in parts)),
+            "error_kinds": _merged_counts(p["error_kinds"] for p in parts),
+            "error_samples": {k: v for p in parts for k, v in p["error_samples"].items()},
             "seconds": round(seconds, 2),
             "rps": lat.size / seconds,
             "rps_rounds": [p["rps"] for p in parts],
@@ -302,6 +326,14 @@ def load_test(
             "p99_ms": float(np.percentile(lat, 99)),
             "max_ms": float(lat.max()),
         }
+    return out
+
+
+def _merged_counts(counts: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in counts:
+        for k, v in c.items():
+            out[k] = out.get(k, 0) + v
     return out
 
 
@@ -679,6 +711,7 @@ def run(quick: bool = False, world: Path | None = None) -> dict[str, Any]:
         )
         asgi = in_process_asgi(world, as_of, sample, logs, per_repeat=300 if quick else 1000)
         load = load_test(world, as_of, sample, duration)
+        server_stderr_tails = load.pop("server_stderr_tails", None)
 
     def ratio_of(name: str) -> tuple[float, list[float]]:
         per_round = [
@@ -710,5 +743,6 @@ def run(quick: bool = False, world: Path | None = None) -> dict[str, Any]:
         "split": split,
         "split_served": split_served,
         "asgi": asgi,
+        **({"server_stderr_tails": server_stderr_tails} if server_stderr_tails else {}),
         "notes": _notes(load, split_served, asgi),
     }
