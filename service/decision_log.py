@@ -56,6 +56,8 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 
+from features.store import create_tables
+
 _log = structlog.get_logger("tijdig.decision_log")
 
 metadata = sa.MetaData()
@@ -202,9 +204,9 @@ CHECKPOINT_EVERY_ROWS = 1000
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=5000")  # first: switching to WAL takes a lock too
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=5000")
     cur.close()
 
 
@@ -292,7 +294,7 @@ class DecisionLog:
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> DecisionLog:
         self._engine = make_engine(self.url)
-        metadata.create_all(self._engine)
+        create_tables(self._engine, metadata)  # several workers may open a fresh log at once
         if self._engine.dialect.name == "sqlite":
             self._sqlite_insert = _DirectInsert(decisions, self._engine.dialect)
             # The writer's own connection for its whole life, busy handler off (the
