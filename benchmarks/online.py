@@ -116,18 +116,27 @@ def world_as_of(store_url: str) -> date:
     return (pd.Timestamp(last) + timedelta(days=1)).date()
 
 
-def _wait_ready(url: str, timeout_s: float = 90.0) -> None:
+def _wait_ready(url: str, timeout_s: float = 90.0, confirmations: int = 20) -> None:
+    """Wait for ``url`` to answer 200, then ask ``confirmations`` more times on fresh
+    connections, which the kernel hands to any of the workers: a worker that came up
+    broken (it once started without its decision log) fails the run here, instead of
+    answering part of the load with 503s."""
     import httpx2
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             if httpx2.get(url, timeout=1.0).status_code == 200:
-                return
+                break
         except httpx2.HTTPError:
             pass
         time.sleep(0.3)
-    raise RuntimeError(f"server at {url} not ready after {timeout_s} s")
+    else:
+        raise RuntimeError(f"server at {url} not ready after {timeout_s} s")
+    for _ in range(confirmations):
+        answer = httpx2.get(url, timeout=5.0)
+        if answer.status_code != 200:
+            raise RuntimeError(f"a worker behind {url} is not ready: {answer.text[:500]}")
 
 
 def _start(cmd: list[str], env: dict[str, str], ready_url: str) -> subprocess.Popen[bytes]:
