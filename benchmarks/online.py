@@ -534,8 +534,11 @@ def in_process_asgi(
         "score": (tijdig, "/v1/risk/scores", bodies["score"]),
         "bnpl": (tijdig, "/v1/bnpl/decisions", bodies["bnpl"]),
     }
-    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json")]
-    headers.append((b"x-api-key", b"dev-key"))
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/json"),
+        (b"x-api-key", b"dev-key"),
+    ]
 
     async def call(app: Any, path: str, body: bytes) -> None:
         sent: list[dict[str, Any]] = []

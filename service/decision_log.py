@@ -397,16 +397,19 @@ class DecisionLog:
         """Commit the loop's pending rows on the loop thread (the callback :meth:`log`
         scheduled); the write lock held elsewhere hands them to the writer thread."""
         batch = self._pending.pop(loop, [])
-        if not batch:
-            return
+        if batch:
+            self._commit_from_loop(loop, batch)
+
+    def _commit_from_loop(
+        self, loop: asyncio.AbstractEventLoop, batch: list[tuple[list[Decision], Any]]
+    ) -> None:
         rows = [d.row() for decisions_, _ in batch for d in decisions_]
         try:
             committed = self._insert_from_loop(rows)
         except Exception as exc:
             if len(batch) > 1:  # one bad request must not fail the others with it
                 for one in batch:
-                    self._pending[loop] = [one]
-                    self._flush_loop_batch(loop)
+                    self._commit_from_loop(loop, [one])
                 return
             for _, done in batch:
                 if not done.done():
