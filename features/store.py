@@ -28,7 +28,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -418,7 +418,11 @@ class EventStore:
                 pool_size=5,
                 max_overflow=10,
             )
-            sa.event.listen(self.engine, "connect", _sqlite_on_connect)
+            # 64 MiB page cache: index upkeep on big ingests.
+            on_connect = sqlite_on_connect(
+                busy_timeout_ms=30_000, cache_kib=65_536, sqlalchemy_begins=True
+            )
+            sa.event.listen(self.engine, "connect", on_connect)
             sa.event.listen(self.engine, "begin", _sqlite_on_begin)
             self._param = "?"
         elif self.dialect == "postgresql":
@@ -1318,15 +1322,30 @@ def create_tables(
             time.sleep(0.02 * (attempt + 1) * (1 + random.random()))
 
 
-def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
-    # Let SQLAlchemy (not the sqlite3 module) emit BEGIN, so transactions mean what they say.
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL takes a lock too
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: index upkeep on big ingests
-    cur.close()
+def sqlite_on_connect(
+    *, busy_timeout_ms: int, cache_kib: int | None = None, sqlalchemy_begins: bool = False
+) -> Callable[[Any, Any], None]:
+    """The ``connect`` listener every tijdig SQLite engine uses: WAL, ``synchronous=NORMAL``
+    (durable at checkpoints, never corrupt), and the caller's lock wait and page cache.
+
+    ``sqlalchemy_begins`` hands BEGIN to SQLAlchemy (with a ``begin`` listener emitting it)
+    instead of the sqlite3 module's implicit transactions, so transactions mean what they
+    say; the event store wants that, the decision log issues its own BEGIN IMMEDIATE.
+    """
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        if sqlalchemy_begins:
+            dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        # First: switching to WAL takes a lock too.
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        if cache_kib is not None:
+            cur.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
+        cur.close()
+
+    return on_connect
 
 
 def _sqlite_on_begin(conn: sa.Connection) -> None:

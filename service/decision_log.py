@@ -56,7 +56,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 
-from features.store import create_tables
+from features.store import create_tables, sqlite_on_connect
 
 _log = structlog.get_logger("tijdig.decision_log")
 
@@ -180,8 +180,9 @@ def _commit_failed(exc: Exception) -> DecisionLogUnavailable:
     return DecisionLogUnavailable(f"decision log commit failed: {type(exc).__name__}: {exc}")
 
 
-def _log_unawaited_failure(done: asyncio.Future[int]) -> None:
-    """An unawaited commit that failed still says so (the caller already answered)."""
+def _log_unawaited_failure(done: asyncio.Future[int] | Future[int]) -> None:
+    """An unawaited commit that failed still says so (the caller already answered); for
+    the loop's own futures and the writer thread's alike."""
     if not done.cancelled() and done.exception() is not None:
         _log.error("decision_log_commit_failed_unawaited", error=str(done.exception()))
 
@@ -202,14 +203,6 @@ SQLITE_LOCK_WAIT_S = 5.0  # the writer gives up (503 to the requests) after this
 CHECKPOINT_EVERY_ROWS = 1000
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout=5000")  # first: switching to WAL takes a lock too
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
-
-
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL, their folder is created."""
     if url.startswith("sqlite"):
@@ -217,7 +210,9 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False})
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        # Readers and admin calls wait up to 5 s for the lock; the writer and the loop
+        # connection switch the wait off and poll themselves (see open()).
+        sa.event.listen(engine, "connect", sqlite_on_connect(busy_timeout_ms=5_000))
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
 
@@ -376,9 +371,11 @@ class DecisionLog:
             raise DecisionLogUnavailable("decision log writer is not running")
         if self._loop_conn is None:  # PostgreSQL: the writer thread
             future = self.submit(rows)
-            if wait:
-                async with asyncio.timeout(timeout_s):
-                    await asyncio.wrap_future(future)
+            if not wait:
+                future.add_done_callback(_log_unawaited_failure)
+                return
+            async with asyncio.timeout(timeout_s):
+                await asyncio.wrap_future(future)
             return
         loop = asyncio.get_running_loop()
         done: asyncio.Future[int] = loop.create_future()

@@ -316,3 +316,25 @@ def test_logging_from_the_loop_commits_and_fails_alike_on_both_back_ends(any_log
     any_log.flush()
     assert any_log.count() == 13
     assert all(any_log.get(r.decision_id) == r for r in awaited + unawaited)
+
+
+def test_an_unawaited_commit_that_fails_is_logged_on_both_back_ends(any_log):
+    """With ``decision_log_wait_for_commit`` off the caller has answered already; a failed
+    commit must still leave an error line, whichever back end (loop path or writer)."""
+    import asyncio
+
+    from structlog.testing import capture_logs
+
+    first = row("DUP")
+
+    async def main():
+        await any_log.log([first], wait=True, timeout_s=5)
+        await any_log.log([first], wait=False, timeout_s=5)  # same primary key: fails
+        await asyncio.sleep(0)  # the loop path commits on the next turn
+
+    with capture_logs() as logs:
+        asyncio.run(main())
+        any_log.flush()
+    failures = [e for e in logs if e["event"] == "decision_log_commit_failed_unawaited"]
+    assert len(failures) == 1, logs
+    assert any_log.count() == 1
