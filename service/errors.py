@@ -139,6 +139,16 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
             "Request body too large",
             "the request body is larger than this endpoint accepts: split the batch",
         )
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        # FastAPI's answer to a JSON body it could not even decode (bytes that are not
+        # UTF-8, nesting past the parser's depth); JSON that does not parse is already a
+        # 422 "json_invalid". Both are malformed input: the same problem, naming the body.
+        return await _validation_error(
+            request,
+            RequestValidationError(
+                [{"loc": ("body",), "msg": _undecodable(exc.__cause__), "type": "json_invalid"}]
+            ),
+        )
     return problem_response(
         request,
         exc.status_code,
@@ -147,6 +157,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         detail,
         headers=getattr(exc, "headers", None),
     )
+
+
+def _undecodable(cause: BaseException) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the body is not UTF-8 encoded JSON ({cause.reason} at byte {cause.start})"
+    if isinstance(cause, RecursionError):
+        return "the body's JSON is nested too deeply"
+    return f"the body could not be decoded as JSON ({type(cause).__name__})"
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -31,14 +31,17 @@ def today() -> date:
     return datetime.now(AMSTERDAM).date()
 
 
-class _Strict(BaseModel):
+class RequestModel(BaseModel):
+    """Base of every request body: an unknown field is a 422 naming it, not ignored (a
+    misspelt optional field would otherwise silently fall back to its default)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
 # --------------------------------------------------------------------------- risk scores
 
 
-class RiskScoresRequest(_Strict):
+class RiskScoresRequest(RequestModel):
     """Score one or many customers. Every id must be known (else 404 naming the unknown ones)."""
 
     customer_ids: list[CustomerId] = Field(
@@ -53,6 +56,7 @@ class RiskScoresRequest(_Strict):
     )
     explain: bool = Field(
         default=True,
+        strict=True,
         description="reasons for every customer; false gives reasons only to flagged ones",
     )
 
@@ -131,7 +135,7 @@ class RiskScoresResponse(BaseModel):
 Row = dict[str, StrictStr | StrictInt | StrictFloat | None]
 
 
-class EventBatch(_Strict):
+class EventBatch(RequestModel):
     """A batch of events: per table, a list of row objects with the contract's columns.
 
     Dates as ``YYYY-MM-DD``, money as integer cents. All or nothing: any error rejects the
@@ -200,7 +204,7 @@ class DecisionOut(BaseModel):
     )
 
 
-class ReviewIn(_Strict):
+class ReviewIn(RequestModel):
     """A person's review of an automated decision (CCD2 right to human intervention)."""
 
     reviewer: str = Field(min_length=1, max_length=100, description="who reviewed (id or name)")
@@ -226,7 +230,7 @@ class Readiness(BaseModel):
     checks: dict[str, str]
 
 
-class ReloadRequest(_Strict):
+class ReloadRequest(RequestModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     model_uri: str | None = Field(

@@ -30,7 +30,7 @@ from service.decision_log import Decision, feature_dict, new_decision_id
 from service.deps import ScoringContext, scoring_context
 from service.errors import ProblemError, ProblemType, problem_responses
 from service.routes.common import json_response, log_decisions, serving_state
-from service.schemas import EARLIEST_AS_OF, CustomerId, ReasonOut, today
+from service.schemas import EARLIEST_AS_OF, CustomerId, ReasonOut, RequestModel, today
 from service.settings import Scope
 
 router = APIRouter(tags=["checkout"])
@@ -57,17 +57,18 @@ SPECIAL_CATEGORY_FIELDS = frozenset(
 )
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class OrderIn(_Strict):
-    amount_cents: int = Field(gt=0, le=100_000_000, description="order amount in cents")
+class OrderIn(RequestModel):
+    amount_cents: int = Field(
+        gt=0, le=100_000_000, strict=True, description="order amount in cents"
+    )
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR")
 
 
-class AgeVerificationIn(_Strict):
-    verified: bool = Field(description="checkout verified the buyer's age (e.g. with iDIN)")
+class AgeVerificationIn(RequestModel):
+    # strict: 0, 1.0 or "yes" are not an answer to "was the age verified?" (CCD2).
+    verified: bool = Field(
+        strict=True, description="checkout verified the buyer's age (e.g. with iDIN)"
+    )
     method: Literal["idin", "bank", "document", "other"] | None = None
     birth_date: date | None = Field(default=None, description="used for the age only; not logged")
 
@@ -79,7 +80,7 @@ class AgeVerificationIn(_Strict):
         return value
 
 
-class BnplDecisionRequest(_Strict):
+class BnplDecisionRequest(RequestModel):
     customer_id: CustomerId | None = Field(
         default=None, description="the creditor's customer id; omit for a customer without history"
     )

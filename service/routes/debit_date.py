@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from models.bundle import Bundle
 from models.debit_date import DebitDatePolicy, DebitDateSuggestion, suggest_debit_dates
@@ -29,7 +29,7 @@ from service.decision_log import Decision, new_decision_id
 from service.deps import BundleDep, DecisionLogDep, SettingsDep, StoreDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
 from service.routes.common import log_decisions, read_events
-from service.schemas import EARLIEST_AS_OF, CustomerId, today
+from service.schemas import EARLIEST_AS_OF, CustomerId, RequestModel, today
 from service.settings import Scope
 
 router = APIRouter(tags=["collection"])
@@ -39,10 +39,6 @@ KIND = "debit_date"
 
 
 # --------------------------------------------------------------------------- schemas
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ReasonOut(BaseModel):
@@ -116,22 +112,22 @@ def _check_as_of(value: date | None) -> date | None:
     return value
 
 
-class DebitDateCustomer(_Strict):
+class DebitDateCustomer(RequestModel):
     customer_id: CustomerId
     current_day: int | None = Field(
-        default=None, ge=1, le=31, description="default: from the debit history"
+        default=None, ge=1, le=31, strict=True, description="default: from the debit history"
     )
     amount_cents: int | None = Field(
-        default=None, gt=0, le=100_000_000, description="default: typical debit"
+        default=None, gt=0, le=100_000_000, strict=True, description="default: typical debit"
     )
 
 
-class DebitDatesRequest(_Strict):
+class DebitDatesRequest(RequestModel):
     customers: list[DebitDateCustomer] = Field(
         min_length=1, examples=[[{"customer_id": "C000001"}]]
     )
     as_of: date | None = None
-    pre_notification_days: int = Field(default=14, ge=0, le=90)
+    pre_notification_days: int = Field(default=14, ge=0, le=90, strict=True)
 
     @field_validator("customers")
     @classmethod

@@ -80,6 +80,7 @@ def test_no_free_room_is_a_referral_with_reason(plan_client):
     ("patch", "field"),
     [
         ({"debt_amount_eur": 0}, "debt_amount_eur"),
+        ({"debt_amount_eur": 0.004}, "debt_amount_eur"),  # rounds to no cents: was a 500
         ({"debt_amount_eur": -5}, "debt_amount_eur"),
         ({"debt_amount_eur": 5e9}, "debt_amount_eur"),
         ({"budget": {"household_type": "commune"}}, "household_type"),

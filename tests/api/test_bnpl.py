@@ -124,6 +124,11 @@ def test_special_category_data_are_refused_and_never_model_input(client, field):
         ({"order": {"amount_cents": 100, "currency": "EUR"}}, "age_verification"),
         (body(age={"verified": True, "birth_date": "2999-01-01"}), "birth_date"),
         (body(customer_id=""), "customer_id"),
+        # Not coerced: 1, 0.0 or "true" are no answer to "was the age verified?"
+        (body(age={"verified": 1}), "verified"),
+        (body(age={"verified": "true"}), "verified"),
+        (body(amount_cents=99.5), "amount_cents"),
+        (body(amount_cents="100"), "amount_cents"),
     ],
 )
 def test_bad_orders_are_422_naming_the_field(client, doc, field):
