@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from features.build import build_features
 from features.events import to_day
@@ -56,6 +56,19 @@ class DeclaredBudgetIn(RequestModel):
         MAX_MONTHLY_EUR, "payment arrangements with other creditors"
     )
     household_type: HouseholdType | None = None
+
+    @field_validator(
+        "net_income_eur",
+        "housing_costs_eur",
+        "care_costs_eur",
+        "other_fixed_costs_eur",
+        "other_arrangements_eur",
+    )
+    @classmethod
+    def _whole_cents(cls, value: float | None) -> float | None:
+        """Money in whole cents, as everywhere in tijdig: a declared income of €0.004 is
+        no income, not a divisor that overflows the P(kept) model's ratios."""
+        return None if value is None else round(value, 2)
 
 
 class AffordabilityRequest(RequestModel):
