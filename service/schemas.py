@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictFloat,
@@ -24,6 +25,18 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 EARLIEST_AS_OF = EARLIEST_DATE.date()
 
 CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+def _written_day(value: Any) -> Any:
+    # pydantic alone reads a number as seconds since 1970 (so 0 was 1 Jan 1970, a
+    # plausible birth date); a day in a request is only ever written out.
+    if not isinstance(value, str | date):
+        raise ValueError("a day is written as YYYY-MM-DD")
+    return value
+
+
+#: A calendar day in a request body: ``YYYY-MM-DD``, never a number.
+Day = Annotated[date, BeforeValidator(_written_day)]
 
 
 def today() -> date:
@@ -49,7 +62,7 @@ class RiskScoresRequest(RequestModel):
         description="1 to max_batch_customers distinct customer ids",
         examples=[["C000001"]],
     )
-    as_of: date | None = Field(
+    as_of: Day | None = Field(
         default=None,
         description="score as known at the start of this day (default: today, Europe/Amsterdam); "
         "from 1990-01-01 to tomorrow",

@@ -25,7 +25,7 @@ from service.decision_log import Decision, feature_dict, new_decision_id
 from service.deps import BundleDep, DecisionLogDep, SettingsDep, StoreDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
 from service.routes.common import log_decisions, read_events
-from service.schemas import EARLIEST_AS_OF, CustomerId, RequestModel, today
+from service.schemas import EARLIEST_AS_OF, CustomerId, Day, RequestModel, today
 from service.settings import Scope
 
 router = APIRouter(tags=["collection"])
@@ -81,7 +81,7 @@ class AffordabilityRequest(RequestModel):
         allow_inf_nan=False,
         description="open debt, euros (rounded to whole cents; at least 0.01)",
     )
-    as_of: date | None = Field(default=None, ge=EARLIEST_AS_OF)
+    as_of: Day | None = Field(default=None, ge=EARLIEST_AS_OF)
     budget: DeclaredBudgetIn | None = None
 
 

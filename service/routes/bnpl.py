@@ -30,7 +30,7 @@ from service.decision_log import Decision, feature_dict, new_decision_id
 from service.deps import ScoringContext, scoring_context
 from service.errors import ProblemError, ProblemType, problem_responses
 from service.routes.common import json_response, log_decisions, serving_state
-from service.schemas import EARLIEST_AS_OF, CustomerId, ReasonOut, RequestModel, today
+from service.schemas import EARLIEST_AS_OF, CustomerId, Day, ReasonOut, RequestModel, today
 from service.settings import Scope
 
 router = APIRouter(tags=["checkout"])
@@ -70,7 +70,7 @@ class AgeVerificationIn(RequestModel):
         strict=True, description="checkout verified the buyer's age (e.g. with iDIN)"
     )
     method: Literal["idin", "bank", "document", "other"] | None = None
-    birth_date: date | None = Field(default=None, description="used for the age only; not logged")
+    birth_date: Day | None = Field(default=None, description="used for the age only; not logged")
 
     @field_validator("birth_date")
     @classmethod
@@ -86,7 +86,7 @@ class BnplDecisionRequest(RequestModel):
     )
     order: OrderIn
     age_verification: AgeVerificationIn
-    as_of: date | None = Field(default=None, description="decide as known at the start of this day")
+    as_of: Day | None = Field(default=None, description="decide as known at the start of this day")
 
     @model_validator(mode="before")
     @classmethod

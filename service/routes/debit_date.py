@@ -29,7 +29,7 @@ from service.decision_log import Decision, new_decision_id
 from service.deps import BundleDep, DecisionLogDep, SettingsDep, StoreDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
 from service.routes.common import log_decisions, read_events
-from service.schemas import EARLIEST_AS_OF, CustomerId, RequestModel, today
+from service.schemas import EARLIEST_AS_OF, CustomerId, Day, RequestModel, today
 from service.settings import Scope
 
 router = APIRouter(tags=["collection"])
@@ -126,7 +126,7 @@ class DebitDatesRequest(RequestModel):
     customers: list[DebitDateCustomer] = Field(
         min_length=1, examples=[[{"customer_id": "C000001"}]]
     )
-    as_of: date | None = None
+    as_of: Day | None = None
     pre_notification_days: int = Field(default=14, ge=0, le=90, strict=True)
 
     @field_validator("customers")

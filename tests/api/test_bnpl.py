@@ -129,6 +129,9 @@ def test_special_category_data_are_refused_and_never_model_input(client, field):
         (body(age={"verified": "true"}), "verified"),
         (body(amount_cents=99.5), "amount_cents"),
         (body(amount_cents="100"), "amount_cents"),
+        # A number is no day (pydantic alone reads 0 as 1 Jan 1970, a plausible birth date).
+        (body(age={"verified": True, "birth_date": 0}), "birth_date"),
+        (body(age={"verified": True, "birth_date": 1e-231}), "birth_date"),
     ],
 )
 def test_bad_orders_are_422_naming_the_field(client, doc, field):
