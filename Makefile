@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: help setup run serve train simulate test test-fast lint bench clean distclean
+.PHONY: help setup run serve train test fuzz lint bench clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ train: $(STAMP)  ## retrain on the event store; the promotion gate decides on th
 
 test: $(STAMP)  ## the whole test suite (PostgreSQL tests skip with a reason when no server answers)
 	$(BIN)/pytest -q -n 2 --dist loadfile
+
+fuzz: $(STAMP)  ## the API contract test with 1,500 generated requests per operation and mode (~7 min)
+	TIJDIG_FUZZ_EXAMPLES=1500 $(BIN)/pytest -q tests/api/test_api_fuzz.py
 
 lint: $(STAMP)  ## ruff + mypy
 	$(BIN)/ruff check .
