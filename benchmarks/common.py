@@ -404,15 +404,16 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
                 "Out-of-time quality on the simulator (issue 2 metrics), per size:",
                 "",
                 "| customers | model ROC AUC | PR AUC | Brier | ECE | LR ROC AUC | rule ROC AUC "
-                "| oracle ROC AUC |",
-                "|---|---|---|---|---|---|---|---|",
+                "| oracle ROC AUC | observable oracle ROC AUC |",
+                "|---|---|---|---|---|---|---|---|---|",
             ]
             for n, q in sorted(r["quality"].items(), key=lambda kv: int(kv[0].replace(",", ""))):
                 lines.append(
                     f"| {n} | {_f(q['model']['roc_auc'])} | {_f(q['model']['pr_auc'])} | {_f(q['model']['brier'])} | "
                     f"{_f(q['model']['ece'])} | {_f(q.get('logistic_regression', {}).get('roc_auc'))} | "
                     f"{_f(q.get('rule_second_reminder', {}).get('roc_auc'))} | "
-                    f"{_f(q.get('oracle', {}).get('roc_auc'))} |"
+                    f"{_f(q.get('oracle', {}).get('roc_auc'))} | "
+                    f"{_f(q.get('oracle_observable', {}).get('roc_auc'))} |"
                 )
         if r.get("notes"):
             lines += ["", *[f"- {n}" for n in r["notes"]]]

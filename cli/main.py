@@ -215,18 +215,25 @@ def _train(
 
 
 def _print_metrics(metrics: dict[str, dict[str, float]]) -> None:
-    table = Table(title="out-of-time validation")
-    cols = ["roc_auc", "pr_auc", "brier", "log_loss", "ks", "ece", "base_rate", "rows"]
-    table.add_column("model")
+    headers = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "brier": "Brier"}
+    headers |= {"log_loss": "log loss", "ks": "KS", "ece": "ECE"}
+    cols = list(headers)
+    shared = metrics.get("model", {})  # every scorer sees the same validation rows
+    table = Table(
+        title="out-of-time validation",
+        show_edge=False,  # fits 80 columns (CI logs, pipes)
+        caption=f"{shared.get('rows', 0):,.0f} rows, base rate {shared.get('base_rate', 0):.4f}",
+    )
+    table.add_column("model", no_wrap=True)
     for c in cols:
-        table.add_column(c, justify="right")
+        table.add_column(headers[c], justify="right", no_wrap=True)
     for name, m in metrics.items():
-        if not set(cols) <= set(m):
+        if not {*cols, "rows"} <= set(m):
             continue  # components print their own metrics below
-        table.add_row(name, *(f"{m[c]:.0f}" if c == "rows" else f"{m[c]:.4f}" for c in cols))
+        table.add_row(name, *(f"{m[c]:.4f}" for c in cols))
     console.print(table)
     for name, m in metrics.items():
-        if not set(cols) <= set(m):
+        if not {*cols, "rows"} <= set(m):
             console.print(f"{name}: " + ", ".join(f"{k}={v:.4f}" for k, v in m.items()))
 
 

@@ -22,7 +22,15 @@ import numpy as np
 import pandas as pd
 
 from features.build import FEATURE_NAMES, build_features
-from features.events import NEVER, STEP_CODES, EventArrays, Table, from_day, to_day
+from features.events import (
+    NEVER,
+    PRODUCT_CODES,
+    STEP_CODES,
+    EventArrays,
+    Table,
+    from_day,
+    to_day,
+)
 from features.labels import LabelConfig, make_labels
 
 #: Customers per partition when building snapshot features. The feature computation
@@ -330,3 +338,53 @@ def oracle_features(
     joined = joined.merge(static[["customer_id", *scols]], how="left", on="customer_id")
     hidden = joined[cols + scols].astype(np.float64).to_numpy()
     return np.hstack([snaps.X, hidden]), (*snaps.feature_names, *cols, *scols)
+
+
+def mask_unobservable(
+    X_oracle: np.ndarray,
+    names: Sequence[str],
+    events: EventArrays,
+    snaps: Snapshots,
+    truth_customers: pd.DataFrame,
+) -> np.ndarray:
+    """The oracle's matrix (:func:`oracle_features`) with the hidden state that no creditor
+    could observe, even in principle, set to unknown (NaN), in place.
+
+    - A customer who shares no open-banking data: all of it. Balance, income, job loss
+      and shocks leave no trace in a creditor's data until a payment slips.
+    - Behaviour (willing, forgetful, cannot cope, unwilling) of a direct-debit customer
+      with nothing that shows it in the year before ``as_of``: no failed or reversed
+      debit, no late invoice, no pay-later order (those are paid by transfer). A debit
+      succeeds whatever the behaviour, so nothing records it.
+
+    The oracle on this matrix is the ceiling a model on the creditor's own data could
+    reach; the full oracle's ceiling includes what no data holds (see
+    docs/experiments/2026-12-01-oracle-gap.md).
+    """
+    col = {n: i for i, n in enumerate(names)}
+    hidden = np.array([col[c] for c in (*ORACLE_COLUMNS, *ORACLE_STATIC) if c in col])
+    truth = truth_customers.set_index("customer_id").reindex(events.customer_ids[snaps.customer])
+    sharer = truth["has_open_banking"].fillna(False).to_numpy(dtype=bool)
+    X_oracle[np.ix_(~sharer, hidden)] = np.nan
+    if "behaviour_code" in col:
+        direct_debit = (truth["collection_method"] == "direct_debit").to_numpy()
+        shown = np.zeros(len(snaps), dtype=bool)
+        for name in ("failed_debits_365d", "reversed_debits_365d", "late_invoices_365d"):
+            shown |= np.nan_to_num(X_oracle[:, col[name]]) > 0
+        shown |= _had_pay_later_order(events, snaps, within_days=365)
+        X_oracle[direct_debit & ~shown, col["behaviour_code"]] = np.nan
+    return X_oracle
+
+
+def _had_pay_later_order(events: EventArrays, snaps: Snapshots, within_days: int) -> np.ndarray:
+    """Per snapshot: a pay-later order issued in the ``within_days`` before its as_of."""
+    inv = events.invoices
+    bnpl = inv["product"] == PRODUCT_CODES["bnpl"]
+    out = np.zeros(len(snaps), dtype=bool)
+    for day in np.unique(snaps.as_of):
+        recent = bnpl & (inv["issue_day"] < day) & (inv["issue_day"] >= day - within_days)
+        had = np.zeros(events.n, dtype=bool)
+        had[inv["cust"][recent]] = True
+        rows = snaps.as_of == day
+        out[rows] = had[snaps.customer[rows]]
+    return out

@@ -31,6 +31,7 @@ from training.components import FittedComponent, TrainingContext, component_trai
 from training.dataset import (
     Snapshots,
     TimeSplit,
+    mask_unobservable,
     oracle_features,
     out_of_time_split,
     second_reminder_rule,
@@ -64,7 +65,8 @@ class CandidateModel:
 
     bundle: Bundle
     split: TimeSplit
-    metrics: dict[str, dict[str, float]]  # "model", "logistic_regression", "rule", "oracle"
+    # "model", "logistic_regression", "rule_second_reminder", "oracle", "oracle_observable"
+    metrics: dict[str, dict[str, float]]
     validation_scores: dict[str, np.ndarray]
     validation_y: np.ndarray
     params: dict[str, Any]
@@ -158,9 +160,10 @@ def train_candidate(
     scores["rule_second_reminder"] = second_reminder_rule(events, va)
 
     if truth_customers is not None and truth_monthly is not None:
-        scores["oracle"] = _oracle_scores(
-            events, tr, ca, va, truth_customers, truth_monthly, params
-        )
+        for name, observable_only in (("oracle", False), ("oracle_observable", True)):
+            scores[name] = _oracle_scores(
+                events, tr, ca, va, truth_customers, truth_monthly, params, observable_only
+            )
 
     context = TrainingContext(
         events, snaps, split, label_config, truth_customers, truth_monthly, params
@@ -210,15 +213,22 @@ def _oracle_scores(
     truth_customers: pd.DataFrame,
     truth_monthly: pd.DataFrame,
     params: dict[str, Any],
+    observable_only: bool = False,
 ) -> np.ndarray:
     """Calibrated validation scores of the oracle (a booster that also sees the hidden state).
 
-    Its own copies of the segments' features live only in here, so they are freed before
-    the components are trained.
+    With ``observable_only``, the hidden state no creditor could observe is unknown to it
+    (:func:`~training.dataset.mask_unobservable`): the ceiling for a model on the
+    creditor's own data. Its own copies of the segments' features live only in here, so
+    they are freed before the components are trained.
     """
-    X_tr, names = oracle_features(events, train, truth_customers, truth_monthly)
-    X_ca, _ = oracle_features(events, calib, truth_customers, truth_monthly)
-    X_va, _ = oracle_features(events, valid, truth_customers, truth_monthly)
+    segments = []
+    for seg in (train, calib, valid):
+        X, names = oracle_features(events, seg, truth_customers, truth_monthly)
+        if observable_only:
+            mask_unobservable(X, names, events, seg, truth_customers)
+        segments.append(X)
+    X_tr, X_ca, X_va = segments
     oracle = _fit_booster(X_tr, train.y, X_ca, calib.y, names, params, constrained=False)
     platt = fit_platt(np.asarray(oracle.predict(X_ca)), calib.y)
     return apply_platt(np.asarray(oracle.predict(X_va)), platt)

@@ -154,3 +154,51 @@ def test_plan_rows_have_the_features_of_the_whole_population(population_events):
         base = X[row][:, : len(FEATURE_NAMES)]
         assert any(np.array_equal(b, expected, equal_nan=True) for b in base), i
     assert X.shape[1] == len(FEATURE_NAMES) + len(PLAN_FEATURE_NAMES)
+
+
+def test_the_observable_oracle_sees_only_what_a_creditor_could(
+    population, population_events, snapshots
+):
+    """Non-sharers' hidden state and the behaviour of direct-debit customers with a clean
+    year are unknown to it; everything else is the full oracle's matrix, unchanged."""
+    from training.dataset import ORACLE_COLUMNS, ORACLE_STATIC, mask_unobservable, oracle_features
+
+    truth = population.truth_customers
+    full, names = oracle_features(population_events, snapshots, truth, population.truth_monthly)
+    masked = mask_unobservable(full.copy(), names, population_events, snapshots, truth)
+    col = {n: i for i, n in enumerate(names)}
+    hidden = [col[c] for c in (*ORACLE_COLUMNS, *ORACLE_STATIC)]
+    rows = truth.set_index("customer_id").reindex(
+        population_events.customer_ids[snapshots.customer]
+    )
+    sharer = rows["has_open_banking"].to_numpy(dtype=bool)
+    assert sharer.any() and (~sharer).any()
+
+    # the creditor's own features are untouched
+    k = len(FEATURE_NAMES)
+    np.testing.assert_array_equal(masked[:, :k], full[:, :k])
+    # non-sharers: no hidden state at all
+    assert np.isnan(masked[np.ix_(~sharer, hidden)]).all()
+    # sharers keep balance, income and shocks
+    state = [col[c] for c in ORACLE_COLUMNS]
+    np.testing.assert_array_equal(masked[np.ix_(sharer, state)], full[np.ix_(sharer, state)])
+    # behaviour: kept for transfer payers, unknown for a direct-debit customer with a clean
+    # year, kept for one whose debit failed
+    behaviour = col["behaviour_code"]
+    transfer = sharer & (rows["collection_method"] == "transfer").to_numpy()
+    direct = sharer & (rows["collection_method"] == "direct_debit").to_numpy()
+    failed = full[:, col["failed_debits_365d"]] > 0
+    assert transfer.any() and (direct & failed).any() and np.isnan(masked[direct, behaviour]).any()
+    np.testing.assert_array_equal(masked[transfer, behaviour], full[transfer, behaviour])
+    np.testing.assert_array_equal(
+        masked[direct & failed, behaviour], full[direct & failed, behaviour]
+    )
+    unknown = direct & np.isnan(masked[:, behaviour])
+    assert (full[unknown][:, [col["late_invoices_365d"], col["reversed_debits_365d"]]] == 0).all()
+    assert (full[unknown, col["failed_debits_365d"]] == 0).all()
+
+
+def test_training_reports_the_observable_oracle_beside_the_full_one(trained):
+    for name in ("oracle", "oracle_observable"):
+        assert 0.5 < trained.metrics[name]["roc_auc"] <= 1
+        assert trained.metrics[name]["rows"] == trained.metrics["model"]["rows"]
