@@ -32,7 +32,7 @@ from features.events import (
     to_day,
 )
 
-FEATURE_SET_VERSION: Final = "2026.11.3"
+FEATURE_SET_VERSION: Final = "2026.12.1"
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,32 @@ FEATURES: Final[tuple[FeatureSpec, ...]] = (
     FeatureSpec(
         "paid_before_due_share_365d",
         "share of invoices paid in the last 365 days that were paid before the due date",
+    ),
+    FeatureSpec(
+        "settle_trend_days",
+        "mean days from invoice to payment, paid in the last 90 days minus the last 365 days",
+    ),
+    FeatureSpec(
+        "max_days_to_settle_90d", "most days from invoice to full payment, paid in the last 90 days"
+    ),
+    FeatureSpec(
+        "days_to_settle_std_365d",
+        "spread (standard deviation) of days from invoice to payment, paid in the last 365 days",
+    ),
+    FeatureSpec(
+        "unpaid_not_due_age_days", "days since issue of the oldest unpaid invoice not yet due"
+    ),
+    FeatureSpec(
+        "payment_day_concentration_365d",
+        "how much payments of the last 365 days cluster on one day of the month (0-1)",
+    ),
+    FeatureSpec(
+        "partial_payment_share_365d",
+        "share of payments in the last 365 days that left their invoice partly unpaid",
+    ),
+    FeatureSpec(
+        "partial_paid_to_invoice_365d",
+        "partial payments of the last 365 days / the amounts of the invoices they were for",
     ),
     FeatureSpec("open_overdue_invoices", "invoices past their due date and not paid", +1),
     FeatureSpec("open_overdue_eur", "unpaid amount on invoices past their due date, euros", +1),
@@ -129,6 +155,18 @@ FEATURES: Final[tuple[FeatureSpec, ...]] = (
         "collection_costs_365d_eur", "collection costs charged in the last 365 days, euros", +1
     ),
     FeatureSpec("days_since_collection_step", "days since the last collection step", -1),
+    FeatureSpec(
+        "reminder_to_settle_days_365d",
+        "mean days from a reminder to full payment of its invoice, reminders of the last 365 days",
+    ),
+    FeatureSpec(
+        "reminders_settled_3d_share_365d",
+        "share of reminders of the last 365 days whose invoice was paid within 3 days",
+    ),
+    FeatureSpec(
+        "late_paid_after_20d_share_365d",
+        "share of invoices paid late in the last 365 days that were paid more than 20 days late",
+    ),
     # --- arrangements
     FeatureSpec("arrangements_broken", "payment arrangements broken so far", +1),
     FeatureSpec("arrangements_kept", "payment arrangements completed as agreed so far"),
@@ -152,6 +190,25 @@ FEATURES: Final[tuple[FeatureSpec, ...]] = (
     FeatureSpec(
         "income_lowest_month_ratio_180d", "lowest monthly income of the last 180 days / their mean"
     ),
+    FeatureSpec(
+        "income_last_to_mean", "latest main income receipt / mean main receipt of the last 365 days"
+    ),
+    FeatureSpec(
+        "benefit_switch_60d",
+        "benefit share of main income in the last 60 days minus that of the last 365 days",
+    ),
+    FeatureSpec(
+        "income_gap_ratio",
+        "days since the last main income receipt / the usual days between receipts",
+    ),
+    FeatureSpec(
+        "income_min60_to_mean",
+        "lowest main income receipt of the last 60 days / mean main receipt of the last 365 days",
+    ),
+    FeatureSpec(
+        "income_main_trend_ratio",
+        "main income per day over the last 90 days / per day over the last 365 days",
+    ),
     # --- balances (open banking)
     FeatureSpec("has_balance_data", "1 when account balances were seen in the last 90 days"),
     FeatureSpec("balance_latest_eur", "latest observed account balance, euros", -1),
@@ -164,6 +221,23 @@ FEATURES: Final[tuple[FeatureSpec, ...]] = (
         "balance_trend_eur", "mean balance of the last 30 days minus the 60 days before, euros"
     ),
     FeatureSpec("balance_to_income", "latest balance / estimated monthly income"),
+    FeatureSpec(
+        "balance_max_weekly_drop_60d_eur",
+        "largest fall between two consecutive balance observations in the last 60 days, euros",
+    ),
+    FeatureSpec(
+        "balance_after_open_bills_eur",
+        "latest observed balance minus the unpaid amount of all invoices issued, euros",
+    ),
+    FeatureSpec(
+        "balance_trough_trend_eur",
+        "lowest balance of the last 30 days minus the lowest of the 60 days before, euros",
+    ),
+    FeatureSpec("balance_min_180d_eur", "lowest observed balance in the last 180 days, euros"),
+    FeatureSpec(
+        "due_days_after_pay",
+        "days from the day of the month of the latest main income to that of the latest due date",
+    ),
     # --- relative burden
     FeatureSpec("outstanding_to_income", "unpaid amount / estimated monthly income"),
     FeatureSpec("billed_to_income", "monthly billed amount / estimated monthly income"),
@@ -171,6 +245,9 @@ FEATURES: Final[tuple[FeatureSpec, ...]] = (
     FeatureSpec("bnpl_open_eur", "unpaid pay-later orders, euros"),
     FeatureSpec("bnpl_orders_90d", "pay-later orders in the last 90 days"),
     FeatureSpec("bnpl_late_365d", "pay-later orders paid late in the last 365 days", +1),
+    FeatureSpec(
+        "bnpl_days_to_pay_365d", "mean days from pay-later order to payment, last 365 days"
+    ),
     # --- customer
     FeatureSpec("tenure_days", "days since the customer relationship started"),
     FeatureSpec("age_years", "age in years (from birth year)"),
@@ -196,6 +273,9 @@ _TWO_ADULTS = np.array(
 )
 _CHILDREN = np.array([HOUSEHOLD_CODES[h] for h in ("single_parent", "couple_with_children")])
 _PENSIONER = np.array([HOUSEHOLD_CODES[h] for h in ("pensioner_single", "pensioner_couple")])
+_ALLOWANCE = SOURCE_CODES["allowance"]
+_BENEFIT = SOURCE_CODES["benefit"]
+_EPOCH_DAY = np.datetime64("1970-01-01", "D")
 
 
 class _Batch:
@@ -225,6 +305,21 @@ class _Batch:
         np.minimum.at(out, cust[mask], values[mask].astype(np.float64))
         out[np.isposinf(out)] = empty
         return out
+
+
+def _day_of_month(days: np.ndarray) -> np.ndarray:
+    """Day of the month (1..31) of integer days since 1970."""
+    d = _EPOCH_DAY + days.astype("timedelta64[D]")
+    return (d - d.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
+
+
+def _by_invoice(values: np.ndarray, invoice: np.ndarray) -> np.ndarray:
+    """``values[invoice]`` per row (a payment's or a step's invoice), NaN where the row
+    names no invoice (-1); safe when there are no invoices at all."""
+    out = np.full(invoice.shape, np.nan)
+    named = invoice >= 0
+    out[named] = values[invoice[named]]
+    return out
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -304,6 +399,20 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
         "paid_before_due_share_365d",
         _ratio(b.count(c, settled_known & (settled < due)), b.count(c, settled_known)),
     )
+    # the same for regular invoices, recent against the year and how steady: a customer whose
+    # money runs short pays later and less regularly before any invoice goes past due
+    regular = inv["product"] != _BNPL
+    to_settle = (settled - inv["issue_day"]).astype(np.float64)
+    s365 = settled_known & regular
+    s90 = s365 & (a - settled <= 90)
+    n365 = b.count(c, s365)
+    mean_365 = _ratio(b.total(c, s365, to_settle), n365)
+    put("settle_trend_days", _ratio(b.total(c, s90, to_settle), b.count(c, s90)) - mean_365)
+    put("max_days_to_settle_90d", b.maximum(c, s90, to_settle, np.nan))
+    mean_sq = _ratio(b.total(c, s365, to_settle**2), n365)
+    put("days_to_settle_std_365d", np.sqrt(np.maximum(mean_sq - mean_365**2, 0.0)))
+    not_due_open = issued & regular & (due >= a) & (settled >= a)
+    put("unpaid_not_due_age_days", b.maximum(c, not_due_open, a - inv["issue_day"], 0.0))
 
     # partial payments made before as_of reduce what is outstanding
     pay = events.payments
@@ -314,6 +423,28 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
         minlength=len(inv),
     )[: len(inv)]
     open_cents = np.where(unpaid, np.maximum(amount - paid_so_far, 0), 0)
+    # a payment that leaves its invoice open is what the customer could spare that day
+    pc = pay["cust"]
+    pay_year = pay_known & (A[pc] - pay["day"] <= 365)
+    partial = pay_year & (_by_invoice(settled, pay["invoice"]) != pay["day"])
+    n_pay_year = b.count(pc, pay_year)
+    put("partial_payment_share_365d", _ratio(b.count(pc, partial), n_pay_year))
+    put(
+        "partial_paid_to_invoice_365d",
+        _ratio(
+            b.total(pc, partial, pay["amount_cents"]),
+            b.total(pc, partial, _by_invoice(amount, pay["invoice"])),
+        ),
+    )
+    # payments bunched on one day of the month: paid when the income comes in, not when billed
+    angle = _day_of_month(pay["day"]) * (2 * np.pi / 31)
+    put(
+        "payment_day_concentration_365d",
+        _ratio(
+            np.hypot(b.total(pc, pay_year, np.cos(angle)), b.total(pc, pay_year, np.sin(angle))),
+            n_pay_year,
+        ),
+    )
     overdue_open = unpaid & (due < a)
     put("open_overdue_invoices", b.count(c, overdue_open))
     put("open_overdue_eur", b.total(c, overdue_open, open_cents) / 100)
@@ -340,6 +471,8 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     put("bnpl_open_eur", b.total(c, bnpl & unpaid, open_cents) / 100)
     put("bnpl_orders_90d", b.count(c, bnpl & issued & (issue_age <= 90)))
     put("bnpl_late_365d", b.count(c, bnpl & late & (age_due <= 365)))
+    bnpl_paid = settled_known & bnpl
+    put("bnpl_days_to_pay_365d", _ratio(b.total(c, bnpl_paid, to_settle), b.count(c, bnpl_paid)))
 
     # ---------------------------------------------------------------- income
     inc = events.income
@@ -369,6 +502,35 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
             income_365_total,
         ),
     )
+
+    # the main income (not allowances) receipt by receipt: a lower or a missing pay, or pay
+    # turning into benefits, is a job loss or an income cut
+    main = i_known & (inc["source"] != _ALLOWANCE)
+    inc_cents = inc["amount_cents"].astype(np.float64)
+    main_365 = main & (i_age <= 365)
+    main_60 = main & (i_age <= 60)
+    n_main = b.count(ic, main_365)
+    mean_receipt = _ratio(b.total(ic, main_365, inc_cents), n_main)
+    last_main = b.maximum(ic, main, inc["day"], np.nan)
+    at_last_main = main & (inc["day"] == last_main[ic])
+    put(
+        "income_last_to_mean",
+        _ratio(
+            _ratio(b.total(ic, at_last_main, inc_cents), b.count(ic, at_last_main)), mean_receipt
+        ),
+    )
+    is_benefit = inc["source"] == _BENEFIT
+    put(
+        "benefit_switch_60d",
+        _ratio(b.total(ic, main_60 & is_benefit, inc_cents), b.total(ic, main_60, inc_cents))
+        - _ratio(b.total(ic, main_365 & is_benefit, inc_cents), b.total(ic, main_365, inc_cents)),
+    )
+    first_main = b.minimum(ic, main_365, inc["day"], np.nan)
+    put("income_gap_ratio", _ratio(A - last_main, _ratio(last_main - first_main, n_main - 1)))
+    put("income_min60_to_mean", _ratio(b.minimum(ic, main_60, inc_cents, np.nan), mean_receipt))
+    per_day_90 = b.total(ic, main & (i_age <= 90), inc_cents) / 90
+    per_day_365 = _ratio(b.total(ic, main_365, inc_cents), np.minimum(A - first_main, 365.0))
+    put("income_main_trend_ratio", _ratio(per_day_90, per_day_365))
 
     monthly = np.vstack(
         [
@@ -405,6 +567,33 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     mean_90 = _ratio(b.total(bc, seen_90, bl["balance_cents"]), n_90) / 100
     put("balance_mean_90d_eur", mean_90)
     put("overdrawn_share_90d", _ratio(b.count(bc, seen_90 & (bl["balance_cents"] < 0)), n_90))
+    # a sudden fall between two weekly observations: an unexpected cost
+    order = np.lexsort((bl["day"], bc))
+    bc_s, b_day_s = bc[order], bl["day"][order]
+    bal_s = bl["balance_cents"][order].astype(np.float64)
+    after_same = np.r_[False, bc_s[1:] == bc_s[:-1]]
+    fall = np.where(after_same, np.r_[0.0, bal_s[:-1]] - bal_s, np.nan)
+    obs_age = A[bc_s] - b_day_s
+    put(
+        "balance_max_weekly_drop_60d_eur",
+        b.maximum(bc_s, after_same & (obs_age > 0) & (obs_age <= 60), fall, np.nan) / 100,
+    )
+    put("balance_after_open_bills_eur", latest_eur - outstanding_eur)
+    # the low point before each pay is what is left of a month's income: falling troughs
+    # are a month that no longer pays for itself
+    bal_cents = bl["balance_cents"].astype(np.float64)
+    put(
+        "balance_trough_trend_eur",
+        (
+            b.minimum(bc, seen_90 & (b_age <= 30), bal_cents, np.nan)
+            - b.minimum(bc, seen_90 & (b_age > 30), bal_cents, np.nan)
+        )
+        / 100,
+    )
+    put(
+        "balance_min_180d_eur",
+        b.minimum(bc, (b_age > 0) & (b_age <= 180), bal_cents, np.nan) / 100,
+    )
     seen_30 = seen_90 & (b_age <= 30)
     seen_prev = seen_90 & (b_age > 30)
     put(
@@ -448,6 +637,24 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     put("highest_step_365d", b.maximum(sc, s_known, st["step"], 0.0))
     put("collection_costs_365d_eur", b.total(sc, s_known, st["cost_cents"]) / 100)
     put("days_since_collection_step", A - b.maximum(sc, s_age > 0, st["day"], np.nan))
+    # how the customer answers a reminder: pays within days (forgot) or much later (cannot)
+    step_settled = _by_invoice(settled, st["invoice"])
+    reminded = s_known & (st["step"] == _REMINDER) & (st["invoice"] >= 0)
+    answered = reminded & (step_settled < A[sc])
+    to_answer = step_settled - st["day"]
+    put(
+        "reminder_to_settle_days_365d",
+        _ratio(b.total(sc, answered, to_answer), b.count(sc, answered)),
+    )
+    put(
+        "reminders_settled_3d_share_365d",
+        _ratio(b.count(sc, answered & (to_answer <= 3)), b.count(sc, reminded)),
+    )
+    paid_late_365 = paid_late & (age_due <= 365)
+    put(
+        "late_paid_after_20d_share_365d",
+        _ratio(b.count(c, paid_late_365 & (settled - due > 20)), b.count(c, paid_late_365)),
+    )
 
     # ---------------------------------------------------------------- arrangements
     ar = events.arrangements
@@ -478,6 +685,12 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     put("outstanding_to_income", _ratio(outstanding_eur, np.nan_to_num(income_est)))
     put("billed_to_income", _ratio(billed_eur, np.nan_to_num(income_est)))
     put("balance_to_income", _ratio(latest_eur, np.nan_to_num(income_est)))
+    # where the due date falls in the pay cycle: long after pay, the money may be gone
+    last_due = b.maximum(c, issued & regular, due, np.nan)
+    recent_pay = np.where(A - last_main <= 120, last_main, np.nan)
+    due_dom = np.where(np.isfinite(last_due), _day_of_month(np.nan_to_num(last_due)), np.nan)
+    pay_dom = np.where(np.isfinite(recent_pay), _day_of_month(np.nan_to_num(recent_pay)), np.nan)
+    put("due_days_after_pay", np.mod(due_dom - pay_dom, 31))
     return out
 
 

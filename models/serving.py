@@ -2,7 +2,7 @@
 
 Checkout and collection systems ask about the same customers day after day, and the
 answer for (customer, day, model) only changes when an event of that customer arrives.
-So the expensive part of a decision — reading the history, building the 63 features,
+So the expensive part of a decision — reading the history, building the 84 features,
 TreeSHAP contributions for customers whose risk is elevated — is computed once and kept
 as a *serving row* in the event store (``features.store.SERVING_ROWS``):
 

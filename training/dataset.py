@@ -6,7 +6,7 @@ and validation with a purge gap of one horizon between the segments, so no train
 label window overlaps a later segment's period (a true out-of-time evaluation).
 
 Memory: the feature matrix is the one large thing here (customers × dates × features,
-float64). It is allocated once and filled in place, its features computed one partition
+float32: :data:`SNAPSHOT_DTYPE`). It is allocated once and filled in place, its features computed one partition
 of customers at a time (so the feature computation's per-event temporaries are those of
 one partition), and the out-of-time segments are views of it, not copies.
 """
@@ -38,6 +38,13 @@ from features.labels import LabelConfig, make_labels
 #: few hundred MB whatever the population, and each slice still costs a pass over all
 #: events, so smaller partitions only add passes.
 PARTITION_CUSTOMERS = 50_000
+
+#: The training matrix's dtype: float32 halves the one large allocation of training (at
+#: 1,000,000 customers ~18 M rows x 84 features: 6 GB instead of 12). Serving computes
+#: in float64, and a float64 value and its float32 rounding fall on the same side of every
+#: split, exact ties aside: LightGBM puts thresholds midway between distinct training
+#: values, and those are float32 values here.
+SNAPSHOT_DTYPE = np.float32
 
 #: The tables of :class:`EventArrays` (every field but the ids), read off the class.
 TABLES = tuple(f.name for f in fields(EventArrays) if f.name != "customer_ids")
@@ -116,7 +123,7 @@ def build_snapshots(
     labels = [make_labels(events, as_of, config) for as_of in as_of_dates]
     members = [np.flatnonzero(lab.eligible) for lab in labels]
     starts = np.cumsum([0, *(m.size for m in members)])
-    X = np.empty((int(starts[-1]), len(FEATURE_NAMES)))
+    X = np.empty((int(starts[-1]), len(FEATURE_NAMES)), dtype=SNAPSHOT_DTYPE)
     total = -(-events.n // partition_customers)
     for done, (lo, hi, part) in enumerate(customer_partitions(events, partition_customers), 1):
         for k, as_of in enumerate(as_of_dates):

@@ -128,9 +128,11 @@ def run_training(
     report("fit model and baselines", 1, 1)
 
     registry = Registry.from_settings(settings)
-    champion = registry.champion()
+    champion, unusable = registry.champion_or_why_not()
     va = snaps.subset(candidate.split.validation)
-    gate = promotion_gate(candidate.bundle, va.X, va.y, champion, rules, candidate.components)
+    gate = promotion_gate(
+        candidate.bundle, va.X, va.y, champion, rules, candidate.components, unusable
+    )
     if force and not gate.promote:
         gate.reasons.append("promoted anyway: --force")
         gate.promote = True

@@ -57,14 +57,17 @@ def promotion_gate(
     champion: Bundle | None,
     rules: GateRules = GateRules(),
     components: dict[str, FittedComponent] | None = None,
+    unusable_champion: str | None = None,
 ) -> GateDecision:
     """Compare candidate and champion on the same validation rows.
 
     The candidate passes when it meets the absolute floors and is not worse than the
     champion on ROC AUC and Brier score beyond the tolerances — and when every bundle
     component passes its own comparison with the champion's component.
+    ``unusable_champion`` says why there is a champion but no bundle to compare with
+    (:meth:`Registry.champion_or_why_not`); the floors alone decide, and the reasons say so.
     """
-    decision = _risk_gate(candidate, X_val, y_val, champion, rules)
+    decision = _risk_gate(candidate, X_val, y_val, champion, rules, unusable_champion)
     for name, fitted in (components or {}).items():
         previous = champion.components.get(name) if champion is not None else None
         for i, (passed, reason) in enumerate(fitted.compare(previous)):
@@ -80,6 +83,7 @@ def _risk_gate(
     y_val: np.ndarray,
     champion: Bundle | None,
     rules: GateRules,
+    unusable_champion: str | None = None,
 ) -> GateDecision:
     cand = binary_metrics(y_val, candidate.predict_proba(X_val))
     checks = {
@@ -93,7 +97,8 @@ def _risk_gate(
         reasons.append(f"ECE {cand['ece']:.4f} above the limit {rules.max_ece}")
     if champion is None:
         if all(checks.values()):
-            reasons.append(f"no champion yet; ROC AUC {cand['roc_auc']:.4f}, ECE {cand['ece']:.4f}")
+            why = "no champion yet" if unusable_champion is None else unusable_champion
+            reasons.append(f"{why}; ROC AUC {cand['roc_auc']:.4f}, ECE {cand['ece']:.4f}")
         return GateDecision(all(checks.values()), reasons, cand, checks=checks)
 
     index = {name: i for i, name in enumerate(candidate.feature_names)}
@@ -164,14 +169,20 @@ class Registry:
 
     def champion(self) -> Bundle | None:
         """The bundle behind the champion alias, or None when there is none (or it is broken)."""
+        return self.champion_or_why_not()[0]
+
+    def champion_or_why_not(self) -> tuple[Bundle | None, str | None]:
+        """The champion's bundle, or None with the reason when the alias points at a bundle
+        this code cannot load (broken, or trained on another feature set): the gate then
+        judges the candidate on the floors alone and must say so."""
         try:
-            self.client.get_model_version_by_alias(self.model_name, CHAMPION)
+            version = self.client.get_model_version_by_alias(self.model_name, CHAMPION).version
         except Exception:
-            return None
+            return None, None
         try:
-            return load_bundle(f"models:/{self.model_name}@{CHAMPION}", self.tracking_uri)
-        except BundleError:
-            return None
+            return load_bundle(f"models:/{self.model_name}@{CHAMPION}", self.tracking_uri), None
+        except BundleError as exc:
+            return None, f"champion version {version} cannot be loaded by this code ({exc})"
 
     def log_and_register(
         self,

@@ -9,6 +9,7 @@ from features.build import FEATURE_NAMES, build_features
 from features.events import EventArrays, to_day
 from features.labels import make_labels
 from training.dataset import (
+    SNAPSHOT_DTYPE,
     TABLES,
     Snapshots,
     build_snapshots,
@@ -37,8 +38,8 @@ def test_snapshots_in_partitions_equal_all_customers_at_once(population_events, 
         labels = make_labels(events, as_of, label_config)
         keep = labels.eligible
         parts.append((build_features(events, as_of)[keep], labels.y[keep], np.flatnonzero(keep)))
-    reference = Snapshots(
-        X=np.concatenate([p[0] for p in parts]),
+    reference = Snapshots(  # stored as the training matrix stores it (SNAPSHOT_DTYPE)
+        X=np.concatenate([p[0] for p in parts]).astype(SNAPSHOT_DTYPE),
         y=np.concatenate([p[1] for p in parts]),
         customer=np.concatenate([p[2] for p in parts]),
         as_of=np.repeat([to_day(d) for d in dates], [len(p[1]) for p in parts]),
@@ -202,3 +203,20 @@ def test_training_reports_the_observable_oracle_beside_the_full_one(trained):
     for name in ("oracle", "oracle_observable"):
         assert 0.5 < trained.metrics[name]["roc_auc"] <= 1
         assert trained.metrics[name]["rows"] == trained.metrics["model"]["rows"]
+
+
+def test_a_model_trained_on_the_float32_matrix_scores_float64_rows_alike(
+    trained, population_events, snapshots
+):
+    """Training stores features as float32 (SNAPSHOT_DTYPE), serving computes float64:
+    both land in the same leaves, so the scores are equal, not merely close."""
+    assert snapshots.X.dtype == SNAPSHOT_DTYPE
+    rows = np.flatnonzero(snapshots.as_of == snapshots.as_of.max())
+    day = int(snapshots.as_of[rows[0]])
+    served = build_features(population_events, day)[snapshots.customer[rows]]
+    assert served.dtype == np.float64
+    assert not np.array_equal(served, snapshots.X[rows], equal_nan=True)  # rounding differs
+    bundle = trained.bundle
+    np.testing.assert_array_equal(
+        bundle.predict_proba(served), bundle.predict_proba(snapshots.X[rows])
+    )

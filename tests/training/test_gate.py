@@ -101,3 +101,29 @@ def test_registry_moves_the_champion_only_through_the_gate(trained, snapshots, m
     assert tags["gate"] == "refused" and "worse than champion" in tags["gate_reasons"]
     rows = {r["version"]: r for r in registry.versions()}
     assert CHAMPION in rows[v1]["aliases"] and CANDIDATE in rows[v2]["aliases"]
+
+
+def test_a_champion_this_code_cannot_load_is_named_in_the_gate_reasons(
+    trained, snapshots, mlflow_uri, monkeypatch
+):
+    """After a feature-set change the champion's bundle no longer loads: the gate judges
+    the candidate on the floors alone and says so, instead of "no champion yet"."""
+    import training.registry as registry_module
+    from models.bundle import BundleError
+
+    X, y = _validation(trained, snapshots)
+    registry = Registry(mlflow_uri)
+    v1 = registry.log_and_register(trained.bundle, {"p": 1}, trained.metrics, [], {"t": "1"})
+    registry.record_gate(v1, promotion_gate(trained.bundle, X, y, None))
+    assert registry.champion_or_why_not()[1] is None
+
+    def incompatible(*_a, **_k):
+        raise BundleError("plan_kept feature names differ from this code's feature set")
+
+    monkeypatch.setattr(registry_module, "load_bundle", incompatible)
+    champion, why = registry.champion_or_why_not()
+    assert champion is None and f"champion version {v1} cannot be loaded" in why
+    decision = promotion_gate(trained.bundle, X, y, champion, unusable_champion=why)
+    assert decision.promote  # a loadable model that meets the floors replaces it ...
+    assert "feature set" in decision.summary()  # ... and the reasons say why no comparison
+    assert "no champion yet" not in decision.summary()
