@@ -653,6 +653,8 @@ def refresh_rows(world: Path, as_of: date) -> dict[str, Any]:
 def _notes(load: dict[str, Any], split_served: dict[str, Any], asgi: dict[str, Any]) -> list[str]:
     """What the figures say about the goals (computed from this run only; experiments
     measured by hand, with their dates, are in docs/performance.md)."""
+    from features.build import FEATURE_NAMES
+
     score, bare = load["score"], load["bare"]
     ours = sum(v["median_us"] for k, v in split_served.items() if k != "misses")
     log_us = split_served["decision log"]["median_us"]
@@ -678,8 +680,8 @@ def _notes(load: dict[str, Any], split_served: dict[str, Any], asgi: dict[str, A
         f"{asgi['bare']['cpu_us']:,.0f} µs for the bare endpoint (ratios "
         f"{asgi['ratio_score']:.3f} and {asgi['ratio_bnpl']:.3f}).",
         f"Of a served score request, tijdig's own steps take {ours:,.0f} µs (table above), "
-        f"{log_us:,.0f} µs of it the decision log (a JSON row of ~2 KB with the 63 named "
-        "features, committed before the answer leaves); the rest of the in-process figure is "
+        f"{log_us:,.0f} µs of it the decision log (a JSON row with the {len(FEATURE_NAMES)} "
+        "named features, committed before the answer leaves); the rest of the in-process figure is "
         "the web stack around them: request parsing and validation, the API-key dependency, "
         "the Prometheus samples and the JSON request log line.",
     ]
