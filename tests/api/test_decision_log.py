@@ -338,3 +338,34 @@ def test_an_unawaited_commit_that_fails_is_logged_on_both_back_ends(any_log):
     failures = [e for e in logs if e["event"] == "decision_log_commit_failed_unawaited"]
     assert len(failures) == 1, logs
     assert any_log.count() == 1
+
+
+def test_the_json_columns_hold_valid_json_on_both_back_ends(any_log):
+    """NaN is written as null (json.dumps wrote the token NaN, which is not JSON and which
+    PostgreSQL refuses); numpy scalars and floats come back as they went in."""
+    import dataclasses
+    import json
+
+    import numpy as np
+    import sqlalchemy as sa
+
+    from service.decision_log import decisions
+
+    d = dataclasses.replace(
+        row("C-json"),
+        outputs={"probability": np.float64(0.1 + 0.2), "limit": float("nan"), "n": np.int64(3)},
+    )
+    any_log.write([d])
+    back = any_log.get(d.decision_id)
+    assert back.outputs == {"probability": 0.30000000000000004, "limit": None, "n": 3}
+    with any_log.engine.connect() as conn:
+        text = conn.execute(
+            sa.select(sa.cast(decisions.c.outputs, sa.Text)).where(
+                decisions.c.decision_id == d.decision_id
+            )
+        ).scalar_one()
+
+    def no_constants(token: str) -> None:
+        raise AssertionError(f"not JSON: {token}")
+
+    json.loads(text, parse_constant=no_constants)
