@@ -29,6 +29,7 @@ from features.events import (
     SOURCE_CODES,
     STEP_CODES,
     EventArrays,
+    day_of_month,
     to_day,
 )
 
@@ -275,7 +276,6 @@ _CHILDREN = np.array([HOUSEHOLD_CODES[h] for h in ("single_parent", "couple_with
 _PENSIONER = np.array([HOUSEHOLD_CODES[h] for h in ("pensioner_single", "pensioner_couple")])
 _ALLOWANCE = SOURCE_CODES["allowance"]
 _BENEFIT = SOURCE_CODES["benefit"]
-_EPOCH_DAY = np.datetime64("1970-01-01", "D")
 
 
 class _Batch:
@@ -305,12 +305,6 @@ class _Batch:
         np.minimum.at(out, cust[mask], values[mask].astype(np.float64))
         out[np.isposinf(out)] = empty
         return out
-
-
-def _day_of_month(days: np.ndarray) -> np.ndarray:
-    """Day of the month (1..31) of integer days since 1970."""
-    d = _EPOCH_DAY + days.astype("timedelta64[D]")
-    return (d - d.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
 
 
 def _by_invoice(values: np.ndarray, invoice: np.ndarray) -> np.ndarray:
@@ -437,7 +431,7 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
         ),
     )
     # payments bunched on one day of the month: paid when the income comes in, not when billed
-    angle = _day_of_month(pay["day"]) * (2 * np.pi / 31)
+    angle = day_of_month(pay["day"]) * (2 * np.pi / 31)
     put(
         "payment_day_concentration_365d",
         _ratio(
@@ -688,8 +682,8 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     # where the due date falls in the pay cycle: long after pay, the money may be gone
     last_due = b.maximum(c, issued & regular, due, np.nan)
     recent_pay = np.where(A - last_main <= 120, last_main, np.nan)
-    due_dom = np.where(np.isfinite(last_due), _day_of_month(np.nan_to_num(last_due)), np.nan)
-    pay_dom = np.where(np.isfinite(recent_pay), _day_of_month(np.nan_to_num(recent_pay)), np.nan)
+    due_dom = np.where(np.isfinite(last_due), day_of_month(np.nan_to_num(last_due)), np.nan)
+    pay_dom = np.where(np.isfinite(recent_pay), day_of_month(np.nan_to_num(recent_pay)), np.nan)
     put("due_days_after_pay", np.mod(due_dom - pay_dom, 31))
     return out
 

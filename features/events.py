@@ -51,6 +51,26 @@ def from_day(day: int) -> date:
     return date.fromordinal(int(day) + _EPOCH_ORDINAL)
 
 
+def month_of(days: np.ndarray | int) -> np.ndarray:
+    """Months since 1970-01 of each day (days since 1970-01-01)."""
+    return (_EPOCH + np.asarray(days, dtype=np.int64)).astype("datetime64[M]").astype(np.int64)
+
+
+def day_of_month(days: np.ndarray | int) -> np.ndarray:
+    """Day of the month (1..31) of each day (days since 1970-01-01)."""
+    d = _EPOCH + np.asarray(days, dtype=np.int64)
+    return (d - d.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
+
+
+def day_in_month(months: np.ndarray | int, dom: np.ndarray | int) -> np.ndarray:
+    """The day ``dom`` of each month (months since 1970-01), clipped to the month's length
+    (the 31st in February is the 28th or 29th), as days since 1970-01-01."""
+    m = np.asarray(months, dtype=np.int64)
+    start = (m.astype("datetime64[M]").astype("datetime64[D]") - _EPOCH).astype(np.int64)
+    end = ((m + 1).astype("datetime64[M]").astype("datetime64[D]") - _EPOCH).astype(np.int64)
+    return start + np.minimum(np.asarray(dom, dtype=np.int64), end - start) - 1
+
+
 def _days(values: Any) -> np.ndarray:
     """Dates (datetime64 of any unit, NaT allowed) -> int64 days, NaT -> NEVER."""
     arr = np.asarray(values)

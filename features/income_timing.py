@@ -39,7 +39,14 @@ from typing import Any, Final, Protocol
 
 import numpy as np
 
-from features.events import RESULT_CODES, SOURCE_CODES, EventArrays
+from features.events import (
+    RESULT_CODES,
+    SOURCE_CODES,
+    EventArrays,
+    day_in_month,
+    day_of_month,
+    month_of,
+)
 
 PATTERNS: Final = (
     "monthly_day",
@@ -81,8 +88,6 @@ MONOTONE: Final = {
     "debit_failure_rate_365d": 1,
 }
 
-_EPOCH = np.datetime64("1970-01-01", "D")
-
 
 class DayCalendar(Protocol):
     def previous_business_day(self, days: Any) -> np.ndarray: ...
@@ -104,22 +109,6 @@ class WeekendCalendar:
         d = np.asarray(days, dtype=np.int64)
         wd = (d + 3) % 7
         return d + np.where(wd == 5, 2, np.where(wd == 6, 1, 0))
-
-
-def _month(days: np.ndarray) -> np.ndarray:
-    return (_EPOCH + days).astype("datetime64[M]").astype(np.int64)
-
-
-def _day_in_month(months: np.ndarray, dom: np.ndarray) -> np.ndarray:
-    m = np.asarray(months, dtype=np.int64)
-    start = (m.astype("datetime64[M]").astype("datetime64[D]") - _EPOCH).astype(np.int64)
-    end = ((m + 1).astype("datetime64[M]").astype("datetime64[D]") - _EPOCH).astype(np.int64)
-    return start + np.minimum(np.asarray(dom, dtype=np.int64), end - start) - 1
-
-
-def _dom(days: np.ndarray) -> np.ndarray:
-    d = _EPOCH + np.asarray(days, dtype=np.int64)
-    return (d - d.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
 
 
 @dataclass(frozen=True)
@@ -233,18 +222,18 @@ def detect_income_timing(
         span = np.where(count > 0, last - first, 0)
         months_spanned = np.where(
             count > 0,
-            _month(np.where(count > 0, last, 0)) - _month(np.where(count > 0, first, 0)) + 1,
+            month_of(np.where(count > 0, last, 0)) - month_of(np.where(count > 0, first, 0)) + 1,
             0,
         )
         denom_month = np.maximum(months_spanned, count).astype(np.float64)
 
         # monthly day D = 1..31, moved back (shift -1) or forward (+1) on closing days
-        months = _month(day)
+        months = month_of(day)
         doms = np.arange(1, 32)
-        nominal = _day_in_month(months[:, None], doms[None, :])  # receipts x 31
+        nominal = day_in_month(months[:, None], doms[None, :])  # receipts x 31
         # a pay day early in a month can move back into the month before, and vice versa
-        nominal_next = _day_in_month(months[:, None] + 1, doms[None, :])
-        nominal_prev = _day_in_month(months[:, None] - 1, doms[None, :])
+        nominal_next = day_in_month(months[:, None] + 1, doms[None, :])
+        nominal_prev = day_in_month(months[:, None] - 1, doms[None, :])
         back = (cal.previous_business_day(nominal) == day[:, None]) | (
             cal.previous_business_day(nominal_next) == day[:, None]
         )
@@ -263,7 +252,7 @@ def detect_income_timing(
         monthly_score = np.floor(np.maximum(sb, sf)) / np.maximum(denom_month, 1)
 
         # last working day
-        last_bd = cal.previous_business_day(_day_in_month(months, np.full(len(day), 31)))
+        last_bd = cal.previous_business_day(day_in_month(months, np.full(len(day), 31)))
         lwd_score = _group_sum(cust, (last_bd == day)[:, None], n)[:, 0] / np.maximum(
             denom_month, 1
         )
@@ -369,9 +358,9 @@ def infer_from_debits(
     if not eligible.any():
         return timing
     doms = np.arange(1, 32)
-    months = _month(day)
-    this = _day_in_month(months[:, None], doms[None, :])
-    prev = _day_in_month(months[:, None] - 1, doms[None, :])
+    months = month_of(day)
+    this = day_in_month(months[:, None], doms[None, :])
+    prev = day_in_month(months[:, None] - 1, doms[None, :])
     last_pay = np.where(this <= day[:, None], this, prev)
     offset = day[:, None] - last_pay  # 0..30
     expect_ok = offset <= DEBIT_SUCCESS_HORIZON_DAYS
@@ -424,10 +413,10 @@ def expected_pay_days(
         d = days[monthly]
         dom = np.nan_to_num(timing.pay_day_of_month[cust[monthly]], nan=31).astype(np.int64)
         sh = timing.shift[cust[monthly]]
-        m = _month(d)
+        m = month_of(d)
         cands = []
         for dm in (-1, 0, 1, 2):
-            nom = _day_in_month(m + dm, dom)
+            nom = day_in_month(m + dm, dom)
             cands.append(
                 np.where(sh > 0, cal.next_business_day(nom), cal.previous_business_day(nom))
             )
@@ -497,7 +486,7 @@ def debit_rows(
             until,
             since / (since + until),
             np.where(income > 0, np.asarray(amount_cents, np.float64) / income, np.nan),
-            _dom(days).astype(np.float64),
+            day_of_month(days).astype(np.float64),
             history.attempts_365d[cust],
             history.failure_rate_365d[cust],
             history.failures_90d[cust],

@@ -19,6 +19,8 @@ from typing import Final
 
 import numpy as np
 
+from features.events import day_in_month
+
 FIRST_YEAR: Final = 1990
 LAST_YEAR: Final = 2080
 
@@ -86,31 +88,7 @@ def target2() -> BusinessCalendar:
 
 
 # ----------------------------------------------------------------------------- month helpers
-
-
-def month_of(days: np.ndarray | int) -> np.ndarray:
-    """Months since 1970-01 of each day."""
-    return (_EPOCH + np.asarray(days, dtype=np.int64)).astype("datetime64[M]").astype(np.int64)
-
-
-def day_of_month(days: np.ndarray | int) -> np.ndarray:
-    d = _EPOCH + np.asarray(days, dtype=np.int64)
-    return (d - d.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
-
-
-def month_length(months: np.ndarray | int) -> np.ndarray:
-    m = np.asarray(months, dtype=np.int64)
-    start = m.astype("datetime64[M]").astype("datetime64[D]")
-    end = (m + 1).astype("datetime64[M]").astype("datetime64[D]")
-    return (end - start).astype(np.int64)
-
-
-def day_in_month(months: np.ndarray | int, dom: np.ndarray | int) -> np.ndarray:
-    """The day ``dom`` of each month, clipped to its length (the 31st in February = the 28th/29th)."""
-    m = np.asarray(months, dtype=np.int64)
-    dom = np.minimum(np.asarray(dom, dtype=np.int64), month_length(m))
-    start = (m.astype("datetime64[M]").astype("datetime64[D]") - _EPOCH).astype(np.int64)
-    return start + dom - 1
+# (month_of, day_of_month and day_in_month: features.events, with the other day arithmetic)
 
 
 def collection_day(months: np.ndarray | int, dom: np.ndarray | int) -> np.ndarray:

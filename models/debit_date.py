@@ -26,7 +26,7 @@ from typing import Final
 
 import numpy as np
 
-from features.events import EventArrays, from_day, to_day
+from features.events import EventArrays, day_of_month, from_day, month_of, to_day
 from features.income_timing import (
     FOUR_WEEKLY,
     IRREGULAR,
@@ -41,7 +41,7 @@ from features.income_timing import (
     detect_income_timing,
     first_attempts,
 )
-from models.calendar import collection_day, day_of_month, month_of, target2
+from models.calendar import collection_day, target2
 from models.debit_failure import DebitFailureModel
 
 MAX_DEBIT_DAY: Final = 28  # every month has it: no month-end clipping surprises

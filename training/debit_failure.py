@@ -22,7 +22,7 @@ from typing import Any, Final
 import lightgbm as lgb
 import numpy as np
 
-from features.events import RESULT_CODES, EventArrays, to_day
+from features.events import RESULT_CODES, EventArrays, month_of, to_day
 from features.income_timing import (
     FEATURE_NAMES,
     MONOTONE,
@@ -31,7 +31,7 @@ from features.income_timing import (
     detect_income_timing,
     first_attempts,
 )
-from models.calendar import month_of, target2
+from models.calendar import target2
 from models.debit_failure import DebitFailureModel
 from training.components import FittedComponent, TrainingContext
 from training.dataset import PARTITION_CUSTOMERS, customer_partitions

@@ -7,15 +7,8 @@ from datetime import date
 import numpy as np
 import pytest
 
-from features.events import from_day, to_day
-from models.calendar import (
-    BusinessCalendar,
-    collection_day,
-    day_in_month,
-    day_of_month,
-    month_of,
-    target2,
-)
+from features.events import day_in_month, day_of_month, from_day, month_of, to_day
+from models.calendar import BusinessCalendar, collection_day, target2
 
 
 def _d(value: str) -> int:
