@@ -28,7 +28,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -419,11 +419,9 @@ class EventStore:
                 max_overflow=10,
             )
             # 64 MiB page cache: index upkeep on big ingests.
-            on_connect = sqlite_on_connect(
-                busy_timeout_ms=30_000, cache_kib=65_536, sqlalchemy_begins=True
+            configure_sqlite(
+                self.engine, busy_timeout_ms=30_000, cache_kib=65_536, sqlalchemy_begins=True
             )
-            sa.event.listen(self.engine, "connect", on_connect)
-            sa.event.listen(self.engine, "begin", _sqlite_on_begin)
             self._param = "?"
         elif self.dialect == "postgresql":
             if parsed.get_driver_name() != "psycopg":
@@ -1322,15 +1320,20 @@ def create_tables(
             time.sleep(0.02 * (attempt + 1) * (1 + random.random()))
 
 
-def sqlite_on_connect(
-    *, busy_timeout_ms: int, cache_kib: int | None = None, sqlalchemy_begins: bool = False
-) -> Callable[[Any, Any], None]:
-    """The ``connect`` listener every tijdig SQLite engine uses: WAL, ``synchronous=NORMAL``
-    (durable at checkpoints, never corrupt), and the caller's lock wait and page cache.
+def configure_sqlite(
+    engine: sa.Engine,
+    *,
+    busy_timeout_ms: int,
+    cache_kib: int | None = None,
+    sqlalchemy_begins: bool = False,
+) -> None:
+    """How every tijdig SQLite engine connects: WAL, ``synchronous=NORMAL`` (durable at
+    checkpoints, never corrupt), and the caller's lock wait and page cache.
 
-    ``sqlalchemy_begins`` hands BEGIN to SQLAlchemy (with a ``begin`` listener emitting it)
-    instead of the sqlite3 module's implicit transactions, so transactions mean what they
-    say; the event store wants that, the decision log issues its own BEGIN IMMEDIATE.
+    ``sqlalchemy_begins`` has SQLAlchemy emit BEGIN (with the mode a connection's
+    ``tijdig_sqlite_begin`` execution option asks for) instead of the sqlite3 module's
+    implicit transactions, so transactions mean what they say; the event store wants
+    that, the decision log issues its own BEGIN IMMEDIATE.
     """
 
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -1345,7 +1348,9 @@ def sqlite_on_connect(
             cur.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
         cur.close()
 
-    return on_connect
+    sa.event.listen(engine, "connect", on_connect)
+    if sqlalchemy_begins:
+        sa.event.listen(engine, "begin", _sqlite_on_begin)
 
 
 def _sqlite_on_begin(conn: sa.Connection) -> None:

@@ -57,7 +57,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 
-from features.store import create_tables, sqlite_on_connect
+from features.store import configure_sqlite, create_tables
 
 _log = structlog.get_logger("tijdig.decision_log")
 
@@ -223,7 +223,7 @@ def make_engine(url: str) -> Engine:
         )
         # Readers and admin calls wait up to 5 s for the lock; the writer and the loop
         # connection switch the wait off and poll themselves (see open()).
-        sa.event.listen(engine, "connect", sqlite_on_connect(busy_timeout_ms=5_000))
+        configure_sqlite(engine, busy_timeout_ms=5_000)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, json_serializer=_json_text)
 
