@@ -297,15 +297,29 @@ def second_reminder_rule(events: EventArrays, snaps: Snapshots) -> np.ndarray:
 
     Open = the letter was sent before ``as_of`` for an invoice still unpaid at ``as_of``.
     """
-    out = np.zeros(len(snaps))
     st, inv = events.steps, events.invoices
     letter = (st["step"] == STEP_CODES["fourteen_day_letter"]) & (st["invoice"] >= 0)
+
+    def open_letters(day: np.int64) -> np.ndarray:
+        return letter & (st["day"] < day) & (inv["settled_day"][st["invoice"]] >= day)
+
+    return _customer_had(events, snaps, st["cust"], open_letters).astype(np.float64)
+
+
+def _customer_had(
+    events: EventArrays,
+    snaps: Snapshots,
+    event_customer: np.ndarray,
+    selected: Callable[[np.int64], np.ndarray],
+) -> np.ndarray:
+    """Per snapshot: whether its customer has an event row among ``selected(as_of)`` (a
+    mask over the rows whose customers are ``event_customer``), one pass per as_of date."""
+    out = np.zeros(len(snaps), dtype=bool)
     for day in np.unique(snaps.as_of):
-        open_letter = letter & (st["day"] < day) & (inv["settled_day"][st["invoice"]] >= day)
-        flagged = np.zeros(events.n, dtype=bool)
-        flagged[st["cust"][open_letter]] = True
+        had = np.zeros(events.n, dtype=bool)
+        had[event_customer[selected(day)]] = True
         rows = snaps.as_of == day
-        out[rows] = flagged[snaps.customer[rows]]
+        out[rows] = had[snaps.customer[rows]]
     return out
 
 
@@ -387,11 +401,8 @@ def _had_pay_later_order(events: EventArrays, snaps: Snapshots, within_days: int
     """Per snapshot: a pay-later order issued in the ``within_days`` before its as_of."""
     inv = events.invoices
     bnpl = inv["product"] == PRODUCT_CODES["bnpl"]
-    out = np.zeros(len(snaps), dtype=bool)
-    for day in np.unique(snaps.as_of):
-        recent = bnpl & (inv["issue_day"] < day) & (inv["issue_day"] >= day - within_days)
-        had = np.zeros(events.n, dtype=bool)
-        had[inv["cust"][recent]] = True
-        rows = snaps.as_of == day
-        out[rows] = had[snaps.customer[rows]]
-    return out
+
+    def recent_orders(day: np.int64) -> np.ndarray:
+        return bnpl & (inv["issue_day"] < day) & (inv["issue_day"] >= day - within_days)
+
+    return _customer_had(events, snaps, inv["cust"], recent_orders)
