@@ -2,7 +2,8 @@
 
 Same request model shape as ``POST /v1/risk/scores`` and a response of similar size, no
 store, no model, no middleware: what FastAPI + uvicorn cost on this machine in this run.
-Served by uvicorn exactly like tijdig (``uvicorn benchmarks.bare_app:app --workers 2``).
+Served exactly like tijdig, by :func:`service.server.run_uvicorn` (one ``SO_REUSEPORT``
+listener per worker): ``python -m benchmarks.bare_app PORT WORKERS``.
 """
 
 from __future__ import annotations
@@ -69,3 +70,18 @@ async def scores(body: Body) -> Response:
         for c in body.customer_ids
     ]
     return Response(model_version="1", policy_version="bare", as_of=body.as_of, results=results)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from service.server import run_uvicorn
+
+    run_uvicorn(
+        "benchmarks.bare_app:app",
+        factory=False,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        workers=int(sys.argv[2]),
+        log_level="warning",
+    )

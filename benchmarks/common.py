@@ -237,8 +237,8 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
             "",
             f"Measured {r['date']}. {r['setup']}",
             "",
-            "| endpoint | requests/s | p50 ms | p99 ms | errors | requests |",
-            "|---|---|---|---|---|---|",
+            "| endpoint | requests/s | p50 ms | p99 ms | errors | requests | connections per worker, by round |",
+            "|---|---|---|---|---|---|---|",
         ]
         for name, v in r["load"].items():
             kinds = v.get("error_kinds") or {}
@@ -247,8 +247,12 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
                 if kinds
                 else ""
             )
+            spread = ", ".join(
+                "/".join(map(str, s)) for s in v.get("spread_rounds") or [] if s is not None
+            )
             lines.append(
-                f"| {name} | {v['rps']:,.0f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | {errors} | {v['requests']:,} |"
+                f"| {name} | {v['rps']:,.0f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | {errors} "
+                f"| {v['requests']:,} | {spread or 'not recorded'} |"
             )
         lines += [
             "",

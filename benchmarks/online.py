@@ -2,7 +2,8 @@
 
 Setup (:func:`prepare_world`): simulate a population, ingest it into a SQLite event store,
 train and force-promote a champion in a temporary folder (or reuse one given by
-``--world``). Both servers run under uvicorn with 2 workers on 127.0.0.1 on a free port;
+``--world``). Both servers run under uvicorn with 2 workers on 127.0.0.1 on a free port,
+started the same way (:func:`service.server.run_uvicorn`: one listening socket per worker);
 a pure-Python asyncio load generator (keep-alive HTTP/1.1 on raw streams) keeps 16 requests in flight for
 ``duration_s`` seconds against each, in the same run. The load generator runs on the same
 2 cores as the servers, so absolute figures understate the servers (most of all the bare
@@ -37,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import ROOT, free_port, run_child, stats
+from service.server import connections_per_worker
 
 CONCURRENCY = 16
 WORKERS = 2
@@ -175,13 +177,19 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 async def _load(
-    url: str, bodies: list[bytes], headers: dict[str, str], duration_s: float
+    url: str,
+    bodies: list[bytes],
+    headers: dict[str, str],
+    duration_s: float,
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
     """Keep ``CONCURRENCY`` keep-alive HTTP/1.1 connections busy for ``duration_s`` seconds.
 
     A minimal client on asyncio streams (request bytes prebuilt, responses read by
     Content-Length): httpx's AsyncClient costs ~0.5 ms of CPU per request, which on 2
-    shared cores made the load generator, not the server, the bottleneck.
+    shared cores made the load generator, not the server, the bottleneck. All
+    connections are open before the clock starts; with ``server_pid`` (the server's
+    supervisor) the result says how many of them each worker holds (``spread``).
     """
     from urllib.parse import urlsplit
 
@@ -199,12 +207,10 @@ async def _load(
     errors = 0
     error_kinds: dict[str, int] = {}  # HTTP status (or "connection") -> count
     error_samples: dict[str, str] = {}  # HTTP status -> the first such body (problem+json)
-    stop_at = time.perf_counter() + duration_s
 
-    async def worker(seed: int) -> None:
+    async def worker(seed: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal errors
         rng = random.Random(seed)
-        reader, writer = await asyncio.open_connection(host, port)
         try:
             while True:
                 started = time.perf_counter()
@@ -235,8 +241,13 @@ async def _load(
         finally:
             writer.close()
 
+    connections = await asyncio.gather(
+        *(asyncio.open_connection(host, port) for _ in range(CONCURRENCY))
+    )
+    spread = sorted(connections_per_worker(server_pid, port).values()) if server_pid else None
     began = time.perf_counter()
-    await asyncio.gather(*(worker(i) for i in range(CONCURRENCY)))
+    stop_at = began + duration_s
+    await asyncio.gather(*(worker(i, *rw) for i, rw in enumerate(connections)))
     elapsed = time.perf_counter() - began
     lat = np.array(latencies) * 1000
     return {
@@ -245,6 +256,7 @@ async def _load(
         "errors": errors,
         "error_kinds": error_kinds,
         "error_samples": error_samples,
+        "spread": spread,
         "seconds": round(elapsed, 2),
         "rps": len(latencies) / elapsed,
         "p50_ms": float(np.percentile(lat, 50)),
@@ -279,9 +291,7 @@ def load_test(
         return _start(cmd, senv, f"http://127.0.0.1:{port}/readyz"), port
 
     bare_port = free_port()
-    bare_cmd = [sys.executable, "-m", "uvicorn", "benchmarks.bare_app:app", "--host", "127.0.0.1"]
-    bare_cmd += ["--port", str(bare_port), "--workers", str(WORKERS), "--no-access-log"]
-    bare_cmd += ["--log-level", "warning"]
+    bare_cmd = [sys.executable, "-m", "benchmarks.bare_app", str(bare_port), str(WORKERS)]
     servers: list[subprocess.Popen[bytes]] = []
     try:
         servers.append(_start(bare_cmd, env, f"http://127.0.0.1:{bare_port}/docs"))
@@ -295,20 +305,26 @@ def load_test(
         computed, computed_port = tijdig_server({"TIJDIG_SERVING_ROWS": "false"})
         servers.append(computed)
         targets = {
-            "bare": (f"http://127.0.0.1:{bare_port}/v1/risk/scores", bodies),
-            "score": (f"http://127.0.0.1:{served_port}/v1/risk/scores", bodies),
-            "bnpl": (f"http://127.0.0.1:{served_port}/v1/bnpl/decisions", bnpl_bodies),
-            "score_computed": (f"http://127.0.0.1:{computed_port}/v1/risk/scores", bodies),
+            "bare": (f"http://127.0.0.1:{bare_port}/v1/risk/scores", bodies, servers[0].pid),
+            "score": (f"http://127.0.0.1:{served_port}/v1/risk/scores", bodies, served.pid),
+            "bnpl": (f"http://127.0.0.1:{served_port}/v1/bnpl/decisions", bnpl_bodies, served.pid),
+            "score_computed": (
+                f"http://127.0.0.1:{computed_port}/v1/risk/scores",
+                bodies,
+                computed.pid,
+            ),
         }
-        for url, payloads in targets.values():
+        for url, payloads, _pid in targets.values():
             asyncio.run(_load(url, payloads, headers, 3.0))  # warm-up
         # Interleaved rounds: every endpoint gets `duration_s` in all, in ROUNDS slices
         # taken in turn, so drift in what else the machine does hits them alike; the
         # ratio is taken per round and its median reported with the spread.
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         for _ in range(ROUNDS):
-            for name, (url, payloads) in targets.items():
-                runs[name].append(asyncio.run(_load(url, payloads, headers, duration_s / ROUNDS)))
+            for name, (url, payloads, pid) in targets.items():
+                runs[name].append(
+                    asyncio.run(_load(url, payloads, headers, duration_s / ROUNDS, pid))
+                )
     finally:
         for proc in servers:
             _stop(proc)
@@ -330,6 +346,8 @@ def load_test(
             "seconds": round(seconds, 2),
             "rps": lat.size / seconds,
             "rps_rounds": [p["rps"] for p in parts],
+            # connections per worker in each round: the kernel spreads them by a hash
+            "spread_rounds": [p["spread"] for p in parts],
             "p50_ms": float(np.percentile(lat, 50)),
             "p90_ms": float(np.percentile(lat, 90)),
             "p99_ms": float(np.percentile(lat, 99)),
@@ -740,7 +758,7 @@ def run(quick: bool = False, world: Path | None = None) -> dict[str, Any]:
         "name": "online",
         "setup": (
             f"{customers:,} simulated customers in a SQLite store, champion trained and promoted in a temp folder; "
-            f"uvicorn {WORKERS} workers on 127.0.0.1; asyncio keep-alive load generator, {CONCURRENCY} connections, "
+            f"uvicorn {WORKERS} workers on 127.0.0.1 (tijdig and bare alike: one SO_REUSEPORT listener per worker); asyncio keep-alive load generator, {CONCURRENCY} connections, "
             f"{duration:.0f} s per endpoint in {ROUNDS} interleaved rounds after 3 s warm-up (all servers up "
             f"at once, endpoints loaded in turn), one random customer per request (as_of {as_of}), "
             "drawn from all customers; serving rows refreshed before the load; "
