@@ -348,6 +348,7 @@ def load_test(
             "rps_rounds": [p["rps"] for p in parts],
             # connections per worker in each round: the kernel spreads them by a hash
             "spread_rounds": [p["spread"] for p in parts],
+            "p99_rounds_ms": [p["p99_ms"] for p in parts],
             "p50_ms": float(np.percentile(lat, 50)),
             "p90_ms": float(np.percentile(lat, 90)),
             "p99_ms": float(np.percentile(lat, 99)),
@@ -678,7 +679,29 @@ def _notes(load: dict[str, Any], split_served: dict[str, Any], asgi: dict[str, A
     log_us = split_served["decision log"]["median_us"]
     cpu_ms = 2 / score["rps"] * 1000  # two cores' worth of time per answered request
     bare_ms = 2 / bare["rps"] * 1000
+    by_round = "; ".join(
+        f"{name} "
+        + ", ".join(
+            f"{'/'.join(map(str, spread))} → {p99:.1f} ms"
+            for spread, p99 in zip(
+                load[name]["spread_rounds"], load[name]["p99_rounds_ms"], strict=True
+            )
+            if spread
+        )
+        for name in ("score", "bnpl")
+        if load[name].get("p99_rounds_ms")
+    )
     return [
+        *(
+            [
+                "Each worker listens on its own socket and the kernel spreads the "
+                f"{CONCURRENCY} connections by a hash, evenly or not; a worker holding k of "
+                "them answers each request after up to k others. Connections per worker → "
+                f"p99, by round: {by_round}."
+            ]
+            if by_round
+            else []
+        ),
         f"Closed loop: {CONCURRENCY} connections always waiting, so the mean latency is "
         f"{CONCURRENCY} / throughput (Little's law): {CONCURRENCY / score['rps'] * 1000:.1f} ms at "
         f"{score['rps']:,.0f} requests/s. A p99 of 15 ms at this concurrency needs the mean near "
