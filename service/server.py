@@ -59,20 +59,14 @@ def serve(
     run_uvicorn(APP_FACTORY, factory=True, host=host, port=port, workers=workers)
 
 
-def balanced_listeners(host: str, port: int, workers: int) -> bool:
+def balanced_listeners(port: int, workers: int) -> bool:
     """Whether :func:`run_uvicorn` gives each worker its own ``SO_REUSEPORT`` listener.
 
     Only on Linux (elsewhere the option exists but does not spread connections: BSD and
     macOS hand them all to one socket), only for a fixed port (port 0 would give every
     worker a different one), and only with more than one worker.
     """
-    return (
-        workers > 1
-        and port != 0
-        and sys.platform == "linux"
-        and hasattr(socket, "SO_REUSEPORT")
-        and not host.startswith("unix:")
-    )
+    return workers > 1 and port != 0 and sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
 
 
 def run_uvicorn(
@@ -104,7 +98,7 @@ def run_uvicorn(
         "log_level": log_level,
         "access_log": access_log,
     }
-    if not balanced_listeners(host, port, workers):
+    if not balanced_listeners(port, workers):
         uvicorn.run(app, **options)
         return
     config = uvicorn.Config(app, **options)
