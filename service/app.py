@@ -11,6 +11,8 @@ answer 503 problem+json, never 500. ``POST /admin/reload`` can then bring the mo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import os
 import threading
@@ -30,6 +32,7 @@ from service.errors import PROBLEM_JSON, ProblemType, install_error_handlers
 from service.logging import configure_logging
 from service.metrics import Metrics
 from service.model import load_checked_bundle
+from service.reload import ReloadAnnouncements, follow_announcements
 from service.routes import affordability, bnpl, debit_date, decisions, events, ops, risk
 from service.settings import ServiceSettings
 
@@ -47,9 +50,20 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         _start(app, settings, metrics)
         gc.collect()
         gc.freeze()
+        follower = None
+        if app.state.announcements is not None:  # reloads taken by the other workers
+            follower = asyncio.create_task(
+                follow_announcements(
+                    app.state, app.state.announcements, settings.reload_poll_seconds
+                )
+            )
         try:
             yield
         finally:
+            if follower is not None:
+                follower.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await follower
             _stop(app)
 
     app = FastAPI(
@@ -63,6 +77,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.reload_lock = threading.Lock()
     app.state.bundle = None
     app.state.bundle_error = "not loaded yet"
+    app.state.announcements = (
+        ReloadAnnouncements(settings.reload_signal_file) if settings.reload_signal_file else None
+    )
+    app.state.generation = 0  # the announced reload this worker serves (service.reload)
+    app.state.reload_behind = None  # why an announced reload did not load here
+    app.state.reload_behind_generation = None
     app.state.store = None
     app.state.store_error = "not opened yet"
     app.state.serving = None
@@ -117,21 +137,28 @@ def _start(app: FastAPI, settings: ServiceSettings, metrics: Metrics) -> None:
         state.decision_log, state.decision_log_error = None, f"{type(exc).__name__}: {exc}"
         log.error("decision_log_unavailable", error=state.decision_log_error)
 
+    model_uri = settings.model_uri
+    if state.announcements is not None:
+        state.announcements.changed()  # what is there now is taken here, not followed later
+        announced = state.announcements.read()
+        if announced is not None:  # a worker started after a reload serves what it brought
+            model_uri, state.generation = announced.model_uri, announced.generation
     started = time.perf_counter()
     try:
-        bundle = load_checked_bundle(settings.model_uri, settings.mlflow_tracking_uri)
+        bundle = load_checked_bundle(model_uri, settings.mlflow_tracking_uri)
     except Exception as exc:  # BundleError and anything else: start without a model
         state.bundle, state.bundle_error = None, f"{type(exc).__name__}: {exc}"
         metrics.set_model(None, None)
-        log.warning("no_model_loaded", model_uri=settings.model_uri, error=state.bundle_error)
+        log.warning("no_model_loaded", model_uri=model_uri, error=state.bundle_error)
     else:
         state.bundle, state.bundle_error = bundle, None
         metrics.set_model(bundle.version, bundle.policy.version)
         log.info(
             "model_loaded",
-            model_uri=settings.model_uri,
+            model_uri=model_uri,
             model_version=bundle.version,
             load_ms=round((time.perf_counter() - started) * 1000, 1),
+            generation=state.generation,
         )
 
 

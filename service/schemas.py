@@ -262,3 +262,8 @@ class ReloadResult(BaseModel):
     policy_version: str
     model_uri: str
     load_ms: float
+    generation: int | None = Field(
+        default=None,
+        description="this reload's number among the server's workers, which swap to it "
+        "within reload_poll_seconds; null when this process is the only worker",
+    )

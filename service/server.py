@@ -31,6 +31,7 @@ import uvicorn  # light: the app, its model and MLflow are imported in the worke
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import multiprocess
 
+from service.reload import ReloadAnnouncements
 from service.settings import ServiceSettings
 
 APP_FACTORY = "service.app:create_app"
@@ -55,8 +56,17 @@ def serve(
         shutil.rmtree(folder, ignore_errors=True)  # stale samples of an earlier run
         folder.mkdir(parents=True, exist_ok=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder.resolve())
-    # access_log off: the app logs one JSON line per request itself
-    run_uvicorn(APP_FACTORY, factory=True, host=host, port=port, workers=workers)
+    announcements = None
+    if workers > 1:  # a reload taken by one worker reaches the others (service.reload)
+        path = Path(settings.data_dir) / "run" / f"reload-{os.getpid()}.json"
+        announcements = ReloadAnnouncements.create(path.resolve(), settings.model_uri)
+        os.environ["TIJDIG_RELOAD_SIGNAL_FILE"] = str(announcements.path)
+    try:
+        # access_log off: the app logs one JSON line per request itself
+        run_uvicorn(APP_FACTORY, factory=True, host=host, port=port, workers=workers)
+    finally:
+        if announcements is not None:
+            announcements.remove()
 
 
 def balanced_listeners(port: int, workers: int) -> bool:

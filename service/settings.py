@@ -80,6 +80,15 @@ class ServiceSettings(BaseSettings):
         "the ones computed on a miss; False always computes from the events",
     )
 
+    reload_signal_file: Path | None = Field(
+        default=None,
+        description="set by `tijdig serve` for its workers: where a reload taken by one "
+        "worker is announced to the others (service.reload)",
+    )
+    reload_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="how often a worker looks for such an announcement"
+    )
+
     @model_validator(mode="after")
     def _fill_and_check(self) -> Self:
         base = self.data_dir.as_posix()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gc
 import threading
-import time
 from typing import Annotated
 
 import structlog
@@ -14,7 +12,7 @@ from fastapi.responses import Response
 from models.bundle import BundleError
 from service.deps import MetricsDep, SettingsDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
-from service.model import load_checked_bundle
+from service.reload import swap_bundle
 from service.schemas import Health, Readiness, ReloadRequest, ReloadResult
 from service.settings import Scope
 
@@ -38,6 +36,11 @@ def readyz(request: Request) -> Readiness:
     checks: dict[str, str] = {}
     bundle = state.bundle
     checks["model"] = "ok" if bundle is not None else f"not loaded: {state.bundle_error}"
+    if bundle is not None and state.reload_behind is not None:  # the siblings serve another
+        checks["model"] = (
+            f"behind the other workers: reload {state.reload_behind_generation} did not load "
+            f"here ({state.reload_behind}); still serving {bundle.version}"
+        )
     checks["store"] = _probe(
         lambda: state.store.known_customers(["__readyz__"]), state.store, state.store_error
     )
@@ -89,12 +92,12 @@ def metrics_endpoint(metrics: MetricsDep) -> Response:
 def reload_bundle(
     request: Request,
     settings: SettingsDep,
-    metrics: MetricsDep,
     body: Annotated[ReloadRequest | None, Body()] = None,
 ) -> ReloadResult:
     # sync route: loading a booster takes long; the threadpool keeps the loop serving
     uri = (body.model_uri if body and body.model_uri else None) or settings.model_uri
-    lock: threading.Lock = request.app.state.reload_lock
+    state = request.app.state
+    lock: threading.Lock = state.reload_lock
     if not lock.acquire(blocking=False):
         raise ProblemError(
             409,
@@ -103,9 +106,8 @@ def reload_bundle(
             "another reload is running; retry when it has finished",
         )
     try:
-        started = time.perf_counter()
         try:
-            new = load_checked_bundle(uri, settings.mlflow_tracking_uri)
+            old, new, load_ms = swap_bundle(state, uri, settings.mlflow_tracking_uri)
         except BundleError as exc:
             log.warning("reload_refused", model_uri=uri, error=str(exc))
             raise ProblemError(
@@ -115,12 +117,10 @@ def reload_bundle(
                 f"{exc}; the current bundle keeps serving",
                 model_uri=uri,
             ) from exc
-        load_ms = (time.perf_counter() - started) * 1000
-        old = request.app.state.bundle
-        request.app.state.bundle = new  # the swap: one reference assignment
-        request.app.state.bundle_error = None
-        metrics.set_model(new.version, new.policy.version)
-        gc.freeze()  # the new bundle's objects are long-lived too
+        generation = None
+        if state.announcements is not None:  # the other workers swap at their next look
+            generation = state.generation = state.announcements.announce(uri)
+            state.reload_behind = None
     finally:
         lock.release()
     log.info(
@@ -129,6 +129,7 @@ def reload_bundle(
         model_version=new.version,
         previous_version=old.version if old is not None else None,
         load_ms=round(load_ms, 1),
+        generation=generation,
     )
     return ReloadResult(
         previous_version=old.version if old is not None else None,
@@ -136,4 +137,5 @@ def reload_bundle(
         policy_version=new.policy.version,
         model_uri=uri,
         load_ms=round(load_ms, 1),
+        generation=generation,
     )

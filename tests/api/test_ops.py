@@ -182,3 +182,62 @@ def test_a_second_concurrent_reload_is_409(make_client, bundle_v2):
         lock.release()
     assert r.status_code == 409
     assert r.json()["type"] == "urn:tijdig:problem:reload-in-progress"
+
+
+def _until(condition, timeout_s: float = 20.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _version(c) -> str | None:
+    return c.post("/v1/risk/scores", json=SCORE_BODY, headers=headers()).json().get("model_version")
+
+
+def test_a_reload_taken_by_one_worker_reaches_the_others(
+    make_client, tmp_path, bundle_v1, bundle_v2
+):
+    """Two apps sharing one announcement file stand for two worker processes: the reload
+    reaches one; the other swaps at its next look; one started later serves it too."""
+    from service.reload import ReloadAnnouncements
+
+    path = tmp_path / "reload.json"
+    ReloadAnnouncements.create(path, str(bundle_v1))
+    workers = dict(reload_signal_file=path, reload_poll_seconds=0.05)
+    a, b = make_client(**workers), make_client(**workers)
+    assert _version(a) == _version(b) == "test-v1"
+
+    r = a.post("/admin/reload", json={"model_uri": str(bundle_v2)}, headers=headers("admin"))
+    assert r.status_code == 200, r.text
+    assert r.json()["generation"] == 1
+    assert _until(lambda: _version(b) == "test-v2"), "the other worker kept test-v1"
+    assert b.app.state.generation == 1
+    assert _version(a) == "test-v2"
+    # a worker started after the reload (the supervisor replacing a dead one) serves what
+    # the reload brought, not the configured bundle
+    late = make_client(**workers)
+    assert _version(late) == "test-v2" and late.app.state.generation == 1
+    assert late.get("/readyz").status_code == 200
+
+
+def test_a_worker_that_cannot_load_an_announced_bundle_keeps_serving_and_is_not_ready(
+    make_client, tmp_path, bundle_v1, bundle_v2, broken_bundle
+):
+    from service.reload import ReloadAnnouncements
+
+    path = tmp_path / "reload.json"
+    announcements = ReloadAnnouncements.create(path, str(bundle_v1))
+    b = make_client(reload_signal_file=path, reload_poll_seconds=0.05)
+    announcements.announce(str(broken_bundle))  # as if another worker could load it
+    assert _until(lambda: b.get("/readyz").status_code == 503)
+    ready = b.get("/readyz").json()
+    assert ready["checks"]["model"].startswith("behind the other workers: reload 1 did not load")
+    assert _version(b) == "test-v1"  # it still answers, with what it has
+    announcements.announce(str(bundle_v2))  # the next reload loads here: in step again
+    assert _until(lambda: b.get("/readyz").status_code == 200)
+    assert _version(b) == "test-v2" and b.app.state.generation == 2

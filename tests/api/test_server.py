@@ -38,6 +38,9 @@ def test_serve_runs_the_factory_without_loading_a_model_in_the_parent(monkeypatc
     assert os.environ["OMP_NUM_THREADS"] == "1"
     assert os.environ["TIJDIG_MODEL_URI"] == "/some/bundle"
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"].endswith("prometheus")
+    # the workers' shared announcement of reloads, removed when the server stops
+    announced = Path(os.environ["TIJDIG_RELOAD_SIGNAL_FILE"])
+    assert announced.parent == (tmp_path / "run").resolve() and not announced.exists()
     # the workers rebuild the same settings from the environment
     assert ServiceSettings().model_uri == "/some/bundle"
 
@@ -137,3 +140,89 @@ def test_importing_the_app_loads_no_model_and_no_mlflow():
     code = "import sys, service.app, service.server; print('mlflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"  # MLflow is imported only to load a registry bundle
+
+
+def _request(conn: socket.socket, method: str, path: str, body: bytes = b"", key: str = "") -> dict:
+    import json
+
+    head = f"{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n"
+    head += f"Content-Type: application/json\r\nX-API-Key: {key}\r\n\r\n" if key else "\r\n"
+    conn.sendall(head.encode() + body)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    header, rest = data.split(b"\r\n\r\n", 1)
+    length = next(
+        int(line.split(b":")[1])
+        for line in header.split(b"\r\n")
+        if line.lower().startswith(b"content-length")
+    )
+    while len(rest) < length:
+        rest += conn.recv(65536)
+    return json.loads(rest)
+
+
+@linux_only
+def test_a_reload_reaches_both_workers_of_a_real_server(settings, bundle_v1, bundle_v2, tmp_path):
+    """`tijdig serve --workers 2`: the reload lands on one worker; every connection, on
+    either worker, then answers with the new version."""
+    from service.server import connections_per_worker
+    from tests.api.conftest import KEYS
+
+    port = _free_port()
+    env = {
+        **os.environ,
+        **settings.to_env(),
+        "TIJDIG_DATA_DIR": str(tmp_path),
+        "TIJDIG_DECISION_LOG_URL": f"sqlite:///{tmp_path / 'decisions.db'}",
+        "TIJDIG_RELOAD_POLL_SECONDS": "0.1",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    code = f"from service.server import serve; serve(host='127.0.0.1', port={port}, workers=2)"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    conns: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 90
+        while len(tcp_listeners := _listeners(port)) < 2:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the workers did not start in 90 s"
+            time.sleep(0.2)
+        conns = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(32)]
+        assert {_request(c, "GET", "/readyz")["model_version"] for c in conns} == {"test-v1"}
+        assert len(connections_per_worker(proc.pid, port)) == 2 and tcp_listeners
+
+        body = f'{{"model_uri": "{bundle_v2}"}}'.encode()
+        done = _request(conns[0], "POST", "/admin/reload", body, key=KEYS["admin"])
+        assert done["model_version"] == "test-v2" and done["generation"] == 1, done
+
+        def versions() -> set[str]:
+            return {_request(c, "GET", "/readyz")["model_version"] for c in conns}
+
+        deadline = time.monotonic() + 30
+        while (seen := versions()) != {"test-v2"}:
+            assert time.monotonic() < deadline, f"after 30 s the workers serve {seen}"
+            time.sleep(0.1)
+    finally:
+        for c in conns:
+            c.close()
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+    assert not list((tmp_path / "run").glob("reload-*.json"))  # the supervisor tidied up
+
+
+def _listeners(port: int) -> set[str]:
+    from service.server import tcp_socket_inodes
+
+    return tcp_socket_inodes(port, "LISTEN")
