@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import os
 import queue
 import sqlite3
@@ -188,12 +187,11 @@ def _log_unawaited_failure(done: asyncio.Future[int] | Future[int]) -> None:
         _log.error("decision_log_commit_failed_unawaited", error=str(done.exception()))
 
 
-def feature_dict(names: Sequence[str], values: Sequence[float]) -> dict[str, float | None]:
-    """Feature vector as JSON-safe name -> value (NaN, i.e. unknown, becomes None)."""
-    return {
-        n: (None if (v is None or math.isnan(v)) else float(v))
-        for n, v in zip(names, values, strict=True)
-    }
+def feature_dict(names: Sequence[str], values: Sequence[float | None]) -> dict[str, float | None]:
+    """Feature vector as JSON-safe name -> value (NaN, i.e. unknown, becomes None).
+    ``values`` are Python floats (``ndarray.tolist()``); ``v != v`` is the NaN test
+    without a call (5 µs for 84 features instead of 9 µs, once per logged decision)."""
+    return {n: (None if v != v else v) for n, v in zip(names, values, strict=True)}
 
 
 _STOP = object()
