@@ -385,23 +385,43 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
             f"Measured {r['date']}. {r['setup']}",
             "",
             "| customers | simulate s | ingest s | events | events/s ingested | train s "
-            "| peak MB: simulate + ingest | peak MB: train |",
-            "|---|---|---|---|---|---|---|---|",
+            "| of which oracles s | peak MB: simulate + ingest | peak MB: train | measured |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for v in r["sizes"]:
             build_peak = v.get("build_peak_rss_mb")  # absent: one peak for the whole process
             train_peak = v.get("train_peak_rss_mb", v.get("peak_rss_mb"))
+            stages = v.get("train_stages_s")
+            oracles = (
+                sum(stages.get(k, 0.0) for k in ("oracle", "oracle_observable")) if stages else None
+            )
             lines.append(
                 f"| {v['customers']:,} | {v['simulate_s']:.1f} | {v['ingest_s']:.1f} | {v['events']:,} | "
-                f"{v['events_per_s']:,.0f} | {v['train_s']:.1f} | {_f(build_peak, 0)} | "
-                f"{_f(train_peak, 0)} |"
+                f"{v['events_per_s']:,.0f} | {v['train_s']:.1f} | {_f(oracles, 1)} | "
+                f"{_f(build_peak, 0)} | {_f(train_peak, 0)} | {v.get('measured', r['date'])[:16]} |"
             )
-        if r.get("growth"):
+        if isinstance(r.get("growth"), list) and r["growth"]:
             lines += [
                 "",
-                "Growth exponent (log time / log size; 1.0 = linear): "
-                + ", ".join(f"{k} {v:.2f}" for k, v in r["growth"].items()),
+                "Growth exponent between consecutive sizes (log time ratio / log size ratio; "
+                "1.0 = linear):",
+                "",
+                "| from → to | simulate | ingest | train | train without the oracles |",
+                "|---|---|---|---|---|",
             ]
+            for g in r["growth"]:
+                lines.append(
+                    f"| {g['from']:,} → {g['to']:,} | {g['simulate']:.2f} | {g['ingest']:.2f} | "
+                    f"{g['train']:.2f} | {_f(g.get('train_without_oracles'), 2)} |"
+                )
+        stage_rows = [v for v in r["sizes"] if v.get("train_stages_s")]
+        if stage_rows:
+            lines += ["", "Where training's time goes (seconds per stage):", ""]
+            for v in stage_rows:
+                lines.append(
+                    f"- {v['customers']:,}: "
+                    + ", ".join(f"{k} {t:.1f}" for k, t in v["train_stages_s"].items())
+                )
         if r.get("quality"):
             lines += [
                 "",

@@ -72,6 +72,7 @@ def prepare_world(directory: Path, customers: int = 20_000, months: int = 24) ->
     started = time.perf_counter()
     trained = run_training(settings, truth_dir=settings.simulation_dir, force=True)
     out["train_s"] = time.perf_counter() - started
+    out["train_stages_s"] = trained.candidate.timings
     out["metrics"] = trained.candidate.metrics
     out["version"] = trained.version
     return out

@@ -211,6 +211,10 @@ def _train(
         f"trained on {result.n_snapshots:,} snapshots in {time.perf_counter() - started:.1f} s; "
         f"split {json.dumps(result.candidate.split.dates)}"
     )
+    console.print(
+        "seconds per stage: "
+        + ", ".join(f"{stage} {s:.1f}" for stage, s in result.candidate.timings.items())
+    )
     return result
 
 

@@ -22,7 +22,7 @@ from training.dataset import (
 from training.evaluate import save_plots
 from training.registry import GateDecision, GateRules, Registry, promotion_gate
 from training.settings import TrainingSettings
-from training.train import CandidateModel, train_candidate
+from training.train import CandidateModel, timed, train_candidate
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 
@@ -88,10 +88,12 @@ def run_training(
         if progress:
             progress(step, done, total)
 
+    timings: dict[str, float] = {}
     store = EventStore(settings.store_url)
     try:
         report("read events", 0, 1)
-        events = read_events(store)
+        with timed(timings, "read events"):
+            events = read_events(store)
     finally:
         store.dispose()
     report("read events", 1, 1)
@@ -103,16 +105,17 @@ def run_training(
     label_config = LabelConfig(
         horizon_days=settings.horizon_days, dpd_threshold=settings.dpd_threshold
     )
-    if external_labels is not None:
-        snaps = snapshots_from_external_labels(events, external_labels)
-    else:
-        dates = monthly_as_of_dates(events, label_config)
-        snaps = build_snapshots(
-            events,
-            dates,
-            label_config,
-            progress=lambda done, total: report("build snapshots", done, total),
-        )
+    with timed(timings, "build snapshots"):
+        if external_labels is not None:
+            snaps = snapshots_from_external_labels(events, external_labels)
+        else:
+            dates = monthly_as_of_dates(events, label_config)
+            snaps = build_snapshots(
+                events,
+                dates,
+                label_config,
+                progress=lambda done, total: report("build snapshots", done, total),
+            )
 
     truth_customers, truth_monthly = load_truth(truth_dir)
     report("fit model and baselines", 0, 1)
@@ -126,6 +129,7 @@ def run_training(
         calibration_dates=settings.calibration_dates,
     )
     report("fit model and baselines", 1, 1)
+    candidate.timings = {**timings, **candidate.timings}
 
     registry = Registry.from_settings(settings)
     champion, unusable = registry.champion_or_why_not()
@@ -158,9 +162,10 @@ def run_training(
             "store_url": settings.store_url.split("@")[-1],
         }
         report("log to MLflow", 0, 1)
-        version = registry.log_and_register(
-            candidate.bundle, params, candidate.metrics, plots, tags
-        )
-        registry.record_gate(version, gate)
+        with timed(candidate.timings, "log to MLflow"):
+            version = registry.log_and_register(
+                candidate.bundle, params, candidate.metrics, plots, tags
+            )
+            registry.record_gate(version, gate)
         report("log to MLflow", 1, 1)
     return TrainingResult(candidate, version, gate, len(snaps))

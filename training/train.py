@@ -9,6 +9,9 @@ available, an oracle that also sees it.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +75,19 @@ class CandidateModel:
     params: dict[str, Any]
     importance: dict[str, float] = field(default_factory=dict)
     components: dict[str, FittedComponent] = field(default_factory=dict)
+    # wall seconds per stage, in the order run: where a training's time goes, and which
+    # parts a size comparison must leave out (the oracles need the simulator's truth)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@contextmanager
+def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    """Add the wall seconds of the ``with`` block to ``timings[stage]``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
 
 
 def _fit_booster(
@@ -133,10 +149,13 @@ def train_candidate(
                 f"the {name} segment has only one class; more data or another horizon needed"
             )
 
-    booster = _fit_booster(tr.X, tr.y, ca.X, ca.y, snaps.feature_names, params)
+    timings: dict[str, float] = {}
+    with timed(timings, "model"):
+        booster = _fit_booster(tr.X, tr.y, ca.X, ca.y, snaps.feature_names, params)
+        calibrator = fit_platt(np.asarray(booster.predict(ca.X)), ca.y)
     bundle = Bundle(
         booster=booster,
-        calibrator=fit_platt(np.asarray(booster.predict(ca.X)), ca.y),
+        calibrator=calibrator,
         feature_names=snaps.feature_names,
         policy=policy or RiskPolicy.default(),
         metadata={
@@ -156,21 +175,25 @@ def train_candidate(
     )
     scores = {"model": bundle.predict_proba(va.X)}
 
-    scores["logistic_regression"] = _logistic_regression_scores(tr, va, seed=params["seed"])
-    scores["rule_second_reminder"] = second_reminder_rule(events, va)
+    with timed(timings, "logistic_regression"):
+        scores["logistic_regression"] = _logistic_regression_scores(tr, va, seed=params["seed"])
+    with timed(timings, "rule_second_reminder"):
+        scores["rule_second_reminder"] = second_reminder_rule(events, va)
 
     if truth_customers is not None and truth_monthly is not None:
         for name, observable_only in (("oracle", False), ("oracle_observable", True)):
-            scores[name] = _oracle_scores(
-                events, tr, ca, va, truth_customers, truth_monthly, params, observable_only
-            )
+            with timed(timings, name):
+                scores[name] = _oracle_scores(
+                    events, tr, ca, va, truth_customers, truth_monthly, params, observable_only
+                )
 
     context = TrainingContext(
         events, snaps, split, label_config, truth_customers, truth_monthly, params
     )
     fitted = {}
     for trainer in component_trainers():
-        component = trainer.fit(context)
+        with timed(timings, f"component {trainer.name}"):
+            component = trainer.fit(context)
         bundle.components[component.name] = component.component
         fitted[component.name] = component
 
@@ -179,7 +202,7 @@ def train_candidate(
     bundle.metadata["metrics"] = metrics["model"]
     gain = booster.feature_importance("gain")
     importance = {n: float(g) for n, g in zip(snaps.feature_names, gain, strict=True)}
-    return CandidateModel(bundle, split, metrics, scores, va.y, params, importance, fitted)
+    return CandidateModel(bundle, split, metrics, scores, va.y, params, importance, fitted, timings)
 
 
 def _logistic_regression_scores(train: Snapshots, valid: Snapshots, seed: int) -> np.ndarray:

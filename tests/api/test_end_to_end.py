@@ -102,6 +102,12 @@ def test_training_pipeline_from_the_store_to_a_served_champion(
     again = run_training(train_settings)  # same data, same seed: not worse -> promoted
     assert again.gate.promote, again.gate.reasons
     assert any("not worse than champion" in r for r in again.gate.reasons)
+    # where training's time went, per stage; the oracles only where the truth was given
+    stages = {"read events", "build snapshots", "model", "logistic_regression", "log to MLflow"}
+    assert stages | {"oracle", "oracle_observable"} <= set(first.candidate.timings)
+    assert stages <= set(again.candidate.timings)
+    assert not {"oracle", "oracle_observable"} & set(again.candidate.timings)
+    assert all(s >= 0 for s in first.candidate.timings.values())
 
     app = create_app(
         settings.model_copy(

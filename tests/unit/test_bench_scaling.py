@@ -1,0 +1,63 @@
+"""The scaling benchmark's derived figures: growth between sizes and rows carried over."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.scaling import carried_over, growth_between
+
+
+def _row(n: int, train: float, oracles: float | None = None, **extra) -> dict:
+    stages = {"read events": 0.1 * train, "model": 0.9 * train - (oracles or 0.0)}
+    if oracles is not None:
+        stages["oracle"] = oracles
+    return {
+        "customers": n,
+        "simulate_s": n / 1000,
+        "ingest_s": n / 500,
+        "train_s": train,
+        "train_stages_s": stages,
+        **extra,
+    }
+
+
+def test_growth_is_per_consecutive_pair_and_linear_work_reads_one():
+    rows = [_row(10_000, 10.0), _row(100_000, 100.0), _row(1_000_000, 1000.0)]
+    growth = growth_between(rows)
+    assert [(g["from"], g["to"]) for g in growth] == [(10_000, 100_000), (100_000, 1_000_000)]
+    for g in growth:
+        for key in ("simulate", "ingest", "train", "train_without_oracles"):
+            assert g[key] == pytest.approx(1.0)
+
+
+def test_growth_without_oracles_compares_the_work_both_sizes_did():
+    # the smaller size spent half its training on oracles the larger one cannot fit
+    small = _row(100_000, 100.0, oracles=50.0)
+    large = _row(1_000_000, 500.0)  # 10x the work that both did
+    (g,) = growth_between([small, large])
+    assert g["train"] == pytest.approx(0.699, abs=1e-3)  # log10(5): looks sub-linear
+    assert g["train_without_oracles"] == pytest.approx(1.0)
+
+
+def test_growth_without_stages_is_left_out():
+    a, b = _row(10_000, 10.0), _row(100_000, 100.0)
+    del a["train_stages_s"]
+    (g,) = growth_between([a, b])
+    assert "train_without_oracles" not in g and g["train"] == pytest.approx(1.0)
+
+
+def test_only_unmeasured_sizes_of_the_same_feature_set_are_carried_over():
+    previous = {
+        "date": "2026-12-01T14:35:02+00:00",
+        "sizes": [
+            _row(10_000, 10.0, feature_set="2026.12.1"),
+            _row(1_000_000, 1000.0, feature_set="2026.12.1"),
+            _row(2_000_000, 2000.0, feature_set="2026.11.3"),  # older features: dropped
+        ],
+        "quality": {"10,000": {"model": {}}, "1,000,000": {"model": {"roc_auc": 0.94}}},
+    }
+    rows, quality = carried_over(previous, {10_000, 100_000}, "2026.12.1")
+    assert [r["customers"] for r in rows] == [1_000_000]
+    assert rows[0]["measured"] == previous["date"]
+    assert quality == {"1,000,000": {"model": {"roc_auc": 0.94}}}
+    assert carried_over(None, {10_000}, "2026.12.1") == ([], {})
