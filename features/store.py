@@ -824,12 +824,18 @@ class EventStore:
         )
         return self._serving_select(where)
 
-    def _serving_select(self, where: str) -> str:
+    def _serving_select(self, where: str, *, range_of_ids: bool = False) -> str:
+        """``range_of_ids``: ``where`` is a range of customer ids, to be read along the
+        primary key. Unprompted, SQLite's planner (no statistics) takes the ``as_of_day``
+        index instead and reads *every* row of the day for each range: a 1,000,000-customer
+        batch read its serving rows ten times over (10.7 s instead of ~3). The unary ``+``
+        keeps that index out of the plan (a test checks the plan)."""
         p = self._param
+        day = "+s.as_of_day" if range_of_ids and self.dialect == "sqlite" else "s.as_of_day"
         return (
             "SELECT s.customer_id, s.version, s.features, s.model_version, s.scores "
             "FROM serving_rows s LEFT JOIN customer_versions v ON v.customer_id = s.customer_id "
-            f"WHERE {where} AND s.as_of_day = {p} AND s.feature_set = {p} "
+            f"WHERE {where} AND {day} = {p} AND s.feature_set = {p} "
             "AND s.version = COALESCE(v.version, 0)"
         )
 
@@ -866,7 +872,7 @@ class EventStore:
         range scan of the primary key for a whole partition of
         :meth:`iter_customer_partitions` instead of an ``IN`` list per 900 ids."""
         p = self._param
-        sql = self._serving_select(f"s.customer_id BETWEEN {p} AND {p}")
+        sql = self._serving_select(f"s.customer_id BETWEEN {p} AND {p}", range_of_ids=True)
         with self._raw(snapshot=False) as conn:
             cur = conn.cursor()
             cur.execute(sql, (first, last, int(as_of_day), feature_set))

@@ -256,12 +256,8 @@ class ServingRows:
         feats = np.frombuffer(b"".join(r.features for r in rows), dtype="<f8").reshape(-1, f + 1)
         X[hit] = feats[:, :f]
         open_case[hit] = feats[:, f] != 0
-        key = model_key(bundle)
-        rescore: list[int] = []
-        for i, row in zip(hit.tolist(), rows, strict=True):
-            if not _decode_scores(row, key, probability[i : i + 1], contrib[i]):
-                rescore.append(i)  # features valid, scores of another model
-        if rescore:
+        rescore = _decode_scores_bulk(rows, hit, model_key(bundle), f, probability, contrib)
+        if rescore.size:
             probability[rescore] = bundle.predict_proba(X[rescore])
         if computed is not None:
             miss = np.flatnonzero(~materialised)
@@ -415,6 +411,42 @@ def _decode_scores(
     if scores.size > 1:
         contributions[:] = scores[1:]
     return True
+
+
+def _decode_scores_bulk(
+    rows: list[ServingRow],
+    at: np.ndarray,
+    key: str,
+    n_features: int,
+    probability: np.ndarray,
+    contributions: np.ndarray,
+) -> np.ndarray:
+    """:func:`_decode_scores` for many rows at once: row ``j`` fills position ``at[j]``.
+
+    Scores are either the probability alone or the probability and ``n_features + 1``
+    contributions, so each kind is joined and decoded in one ``frombuffer`` (row by row
+    it took 3.7 s of a 1,000,000-customer warm batch). Returns the positions whose rows
+    hold no scores of the model ``key`` (features valid, to be predicted again)."""
+    width = 8 * (n_features + 2)
+    size = np.fromiter(
+        (len(r.scores) if r.scores is not None and r.model_version == key else 0 for r in rows),
+        dtype=np.int64,
+        count=len(rows),
+    )
+    alone, explained = np.flatnonzero(size == 8), np.flatnonzero(size == width)
+    if alone.size:
+        probability[at[alone]] = np.frombuffer(
+            b"".join([rows[j].scores for j in alone.tolist()]),  # type: ignore[misc]
+            dtype="<f8",
+        )
+    if explained.size:
+        both = np.frombuffer(
+            b"".join([rows[j].scores for j in explained.tolist()]),  # type: ignore[misc]
+            dtype="<f8",
+        ).reshape(-1, n_features + 2)
+        probability[at[explained]] = both[:, 0]
+        contributions[at[explained]] = both[:, 1:]
+    return at[(size != 8) & (size != width)]
 
 
 class _Clock:

@@ -206,3 +206,20 @@ def test_score_batch_cold_and_warm_write_the_answers_of_assess(seeded, tmp_path)
             codes = [row[f"reason_{j}"] for j in (1, 2, 3)]
             want = [r.code.value for r in a.reasons] if a.early_warning else []
             assert codes == want + [""] * (3 - len(want))
+
+
+def test_a_partition_of_serving_rows_is_read_along_the_primary_key(tmp_path):
+    """SQLite, without statistics, read a customer range through the as_of_day index: every
+    row of the day for each partition (a 1,000,000-customer batch read its rows 10 times)."""
+    import sqlite3
+
+    from features.store import EventStore
+
+    store = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
+    store.create_schema()
+    store.dispose()
+    sql = store._serving_select("s.customer_id BETWEEN ? AND ?", range_of_ids=True)
+    with sqlite3.connect(tmp_path / "events.db") as conn:
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {sql}", ("a", "b", 1, "f")).fetchall()
+    serving_step = next(row[3] for row in plan if row[3].startswith("SEARCH s "))
+    assert "sqlite_autoindex_serving_rows_1 (customer_id>? AND customer_id<?)" in serving_step
