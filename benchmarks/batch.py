@@ -84,6 +84,32 @@ from benchmarks.batch import build_chunked_store
 print("RESULT" + json.dumps(build_chunked_store(sys.argv[1], int(sys.argv[2])), default=float))
 """
 
+#: What a chunk-built store's folder records of its build (also written by
+#: :func:`benchmarks.scaling.measure`).
+BUILD_RECORD = "build.json"
+
+
+def ensure_chunked_store(folder: Path, customers: int) -> dict[str, Any]:
+    """A chunk-built store of ``customers`` in ``folder``: reused when the folder's
+    :data:`BUILD_RECORD` says it holds that many (building 1,000,000 customers takes over
+    half an hour), else built in a child process and recorded."""
+    from training.settings import TrainingSettings
+
+    record = folder / BUILD_RECORD
+    if record.is_file():
+        built: dict[str, Any] = json.loads(record.read_text())
+        if built["customers"] != customers:
+            raise ValueError(f"{record} holds {built['customers']:,} customers, not {customers:,}")
+        return {**built, "reused_store": str(folder)}
+    folder.mkdir(parents=True, exist_ok=True)
+    result, stderr = run_child(
+        _BUILD_CHILD, TrainingSettings(data_dir=folder).store_url, str(customers)
+    )
+    if result is None:
+        raise RuntimeError(f"building the {customers:,}-customer store failed: {stderr}")
+    record.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
 
 def run(
     quick: bool = False,
@@ -91,10 +117,12 @@ def run(
     world: Path | None = None,
     repeats: int = 3,
     model_world: Path | None = None,
+    store_dir: Path | None = None,
 ) -> dict[str, Any]:
     """``world``: score this data folder with its own champion. Otherwise build a store of
     ``customers``: like the shared world (simulate, ingest, train) up to :data:`BIG`, in
-    chunks beyond it, scored with ``model_world``'s champion."""
+    chunks beyond it, scored with ``model_world``'s champion; ``store_dir`` keeps that
+    chunk-built store (and reuses it when it holds that size) instead of a temporary one."""
     from features.store import EventStore
     from models.bundle import load_bundle
     from models.serving import ServingRows
@@ -108,17 +136,15 @@ def run(
         if world is not None:
             settings = TrainingSettings(data_dir=world)
             model_settings = settings
-            record = world / "build.json"  # a chunk-built store (benchmarks.scaling.measure)
+            record = world / BUILD_RECORD  # a chunk-built store (benchmarks.scaling.measure)
             built = json.loads(record.read_text()) if record.is_file() else {}
         elif customers > BIG:
             if model_world is None:
                 raise ValueError("a chunk-built store needs model_world (a trained champion)")
-            settings = TrainingSettings(data_dir=Path(tmp) / "world")
-            settings.data_dir.mkdir(parents=True)
+            folder = store_dir if store_dir is not None else Path(tmp) / "world"
+            built = ensure_chunked_store(folder, customers)
+            settings = TrainingSettings(data_dir=folder)
             model_settings = TrainingSettings(data_dir=model_world)
-            built, stderr = run_child(_BUILD_CHILD, settings.store_url, str(customers))
-            if built is None:
-                raise RuntimeError(f"building the {customers:,}-customer store failed: {stderr}")
         else:
             built = prepare_world(Path(tmp) / "world", customers=customers)
             settings = model_settings = TrainingSettings(data_dir=Path(tmp) / "world")
@@ -182,6 +208,11 @@ def run(
         how = (
             f"built from {len(built['chunks'])} independent {CHUNK:,}-customer simulations in a "
             "child process, scored with the shared world's champion"
+            + (
+                "; the store was built by an earlier run and reused"
+                if built.get("reused_store")
+                else ""
+            )
         )
     return {
         "name": "batch",

@@ -57,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         "folder after a 1,000,000-customer scaling run)",
     )
     parser.add_argument(
+        "--batch-store",
+        type=Path,
+        help="keep the chunk-built store of --batch-customers above 200,000 in this folder "
+        "(reused when it already holds that size) instead of a temporary one",
+    )
+    parser.add_argument(
         "--world",
         type=Path,
         help="reuse this data folder (e.g. .tijdig after `make run`) as the shared world "
@@ -123,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
                     result["name"] = "batch_large"
             elif args.batch_customers:
                 result = batch.run(
-                    quick=args.quick, customers=args.batch_customers, model_world=world
+                    quick=args.quick,
+                    customers=args.batch_customers,
+                    model_world=world,
+                    store_dir=args.batch_store.resolve() if args.batch_store else None,
                 )
                 if result["customers"] > batch.BIG:
                     result["name"] = "batch_large"  # beside the shared world's batch figures

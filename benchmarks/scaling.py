@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.batch import CHUNK
+from benchmarks.batch import BUILD_RECORD, CHUNK
 from benchmarks.common import now_iso, peak_rss_mb, run_child
 
 _CHILD = """
@@ -43,10 +43,6 @@ from pathlib import Path
 from benchmarks.scaling import measure
 print("RESULT" + json.dumps(measure(Path(sys.argv[1]), int(sys.argv[2])), default=float))
 """
-
-
-#: What a chunk-built store's folder records of its build (see :func:`measure`).
-BUILD_RECORD = "build.json"
 
 
 def measure(directory: Path, customers: int, months: int = 24) -> dict[str, Any]:
