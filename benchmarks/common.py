@@ -168,6 +168,13 @@ def _f(x: Any, digits: int = 4) -> str:
     return f"{x:,}" if isinstance(x, int) else str(x)
 
 
+def _on(result: dict[str, Any]) -> str:
+    """``" on <cpu>"``: results of one RESULTS.md may come from runs on different machines
+    (a VM can move between hardware from one run to the next)."""
+    cpu = result.get("machine", {}).get("cpu")
+    return f" on {cpu}" if cpu else ""
+
+
 def render_results_md(run_info: dict[str, Any] | None = None) -> str:
     """Rebuild RESULTS.md from every results file (each section says when it was measured)."""
     results = load_results()
@@ -181,6 +188,9 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
         m = run_info["machine"]
         lines += [
             "## Run",
+            "",
+            "The last `benchmarks.run` invocation; each section below says when and on which CPU "
+            "its figures were measured (sections not re-run keep their earlier figures).",
             "",
             f"- date: {run_info['date']}; command: `{run_info['command']}`",
             f"- machine: {m['cores']} cores, {m['cpu']}, {m['memory_gb']} GB RAM, {m['platform']}",
@@ -198,7 +208,7 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
         lines += [
             "## Real data: Taiwan credit-card clients through the event pipeline",
             "",
-            f"Measured {r['date']}. Protocol: {r['protocol']}. Mapping: `{r['config']}` "
+            f"Measured {r['date']}{_on(r)}. Protocol: {r['protocol']}. Mapping: `{r['config']}` "
             "(see `training/importers/README.md`).",
             "",
             "| model | ROC AUC (mean ± sd) | PR AUC | Brier |",
@@ -235,7 +245,7 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
         lines += [
             "## Online: POST /v1/risk/scores under load",
             "",
-            f"Measured {r['date']}. {r['setup']}",
+            f"Measured {r['date']}{_on(r)}. {r['setup']}",
             "",
             "| endpoint | requests/s | p50 ms | p99 ms | errors | requests | connections per worker, by round |",
             "|---|---|---|---|---|---|---|",
@@ -344,7 +354,7 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
         lines += [
             f"## Batch: `tijdig score-batch`, {r['customers']:,} customers",
             "",
-            f"Measured {r['date']}. {r['setup']}"
+            f"Measured {r['date']}{_on(r)}. {r['setup']}"
             + (f" The champion has {r['model_trees']} trees." if "model_trees" in r else ""),
             "",
             "| what | customers/s (median) | range (max−min) | seconds |",
@@ -382,7 +392,7 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
         lines += [
             "## Scaling: simulate, ingest, train",
             "",
-            f"Measured {r['date']}. {r['setup']}",
+            f"Measured {r['date']}{_on(r)}. {r['setup']}",
             "",
             "| customers | simulate s | ingest s | events | events/s ingested | train s "
             "| of which oracles s | peak MB: simulate + ingest | peak MB: train | measured |",

@@ -160,7 +160,15 @@ def carried_over(
         n = row["customers"]
         if n in measured or row.get("feature_set") != feature_set:
             continue
-        rows.append({**row, "measured": row.get("measured", previous.get("date"))})
+        rows.append(
+            {
+                **row,
+                "measured": row.get("measured", previous.get("date")),
+                "measured_on": row.get(
+                    "measured_on", previous.get("machine", {}).get("cpu", "unknown CPU")
+                ),
+            }
+        )
         if f"{n:,}" in previous.get("quality", {}):
             quality[f"{n:,}"] = previous["quality"][f"{n:,}"]
     return rows, quality
@@ -261,7 +269,7 @@ def run(
         quality.update(kept_quality)
         notes += [
             f"{r['customers']:,} customers: not measured in this run; carried over from the "
-            f"run of {r['measured']} (same feature set, {FEATURE_SET_VERSION})"
+            f"run of {r['measured']} on {r['measured_on']} (same feature set, {FEATURE_SET_VERSION})"
             + (
                 f"; store built from independent {CHUNK:,}-customer simulations, "
                 "so no oracle baseline"

@@ -49,6 +49,7 @@ def test_growth_without_stages_is_left_out():
 def test_only_unmeasured_sizes_of_the_same_feature_set_are_carried_over():
     previous = {
         "date": "2026-12-01T14:35:02+00:00",
+        "machine": {"cpu": "Intel(R) Xeon(R) Processor"},
         "sizes": [
             _row(10_000, 10.0, feature_set="2026.12.1"),
             _row(1_000_000, 1000.0, feature_set="2026.12.1"),
@@ -59,5 +60,6 @@ def test_only_unmeasured_sizes_of_the_same_feature_set_are_carried_over():
     rows, quality = carried_over(previous, {10_000, 100_000}, "2026.12.1")
     assert [r["customers"] for r in rows] == [1_000_000]
     assert rows[0]["measured"] == previous["date"]
+    assert rows[0]["measured_on"] == "Intel(R) Xeon(R) Processor"  # a VM can change hardware
     assert quality == {"1,000,000": {"model": {"roc_auc": 0.94}}}
     assert carried_over(None, {10_000}, "2026.12.1") == ([], {})
