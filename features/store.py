@@ -828,7 +828,7 @@ class EventStore:
         """``range_of_ids``: ``where`` is a range of customer ids, to be read along the
         primary key. Unprompted, SQLite's planner (no statistics) takes the ``as_of_day``
         index instead and reads *every* row of the day for each range: a 1,000,000-customer
-        batch read its serving rows ten times over (10.7 s instead of ~3). The unary ``+``
+        batch read its serving rows ten times over (10.7 s; 5.7 s along the key). The unary ``+``
         keeps that index out of the plan (a test checks the plan)."""
         p = self._param
         day = "+s.as_of_day" if range_of_ids and self.dialect == "sqlite" else "s.as_of_day"
