@@ -75,6 +75,7 @@ def build_chunked_store(store_url: str, customers: int, seed: int = 1000) -> dic
             )
     finally:
         store.dispose()
+    out["peak_rss_mb"] = peak_rss_mb()  # of the process that built it
     return out
 
 
@@ -89,10 +90,14 @@ print("RESULT" + json.dumps(build_chunked_store(sys.argv[1], int(sys.argv[2])), 
 BUILD_RECORD = "build.json"
 
 
-def ensure_chunked_store(folder: Path, customers: int) -> dict[str, Any]:
+def ensure_chunked_store(
+    folder: Path, customers: int, *, in_process: bool = False
+) -> dict[str, Any]:
     """A chunk-built store of ``customers`` in ``folder``: reused when the folder's
     :data:`BUILD_RECORD` says it holds that many (building 1,000,000 customers takes over
-    half an hour), else built in a child process and recorded."""
+    half an hour), else built and recorded: in a child process (the caller's peak memory
+    stays its own), or ``in_process`` for a caller that measures the build itself (the
+    scaling benchmark, already a child of its own)."""
     from training.settings import TrainingSettings
 
     record = folder / BUILD_RECORD
@@ -102,13 +107,16 @@ def ensure_chunked_store(folder: Path, customers: int) -> dict[str, Any]:
             raise ValueError(f"{record} holds {built['customers']:,} customers, not {customers:,}")
         return {**built, "reused_store": str(folder)}
     folder.mkdir(parents=True, exist_ok=True)
-    result, stderr = run_child(
-        _BUILD_CHILD, TrainingSettings(data_dir=folder).store_url, str(customers)
-    )
-    if result is None:
-        raise RuntimeError(f"building the {customers:,}-customer store failed: {stderr}")
-    record.write_text(json.dumps(result, indent=1) + "\n")
-    return result
+    store_url = TrainingSettings(data_dir=folder).store_url
+    if in_process:
+        built = build_chunked_store(store_url, customers)
+    else:
+        result, stderr = run_child(_BUILD_CHILD, store_url, str(customers))
+        if result is None:
+            raise RuntimeError(f"building the {customers:,}-customer store failed: {stderr}")
+        built = result
+    record.write_text(json.dumps(built, indent=1) + "\n")
+    return built
 
 
 def run(

@@ -168,6 +168,11 @@ def _f(x: Any, digits: int = 4) -> str:
     return f"{x:,}" if isinstance(x, int) else str(x)
 
 
+#: Training stages only a world with the simulator's hidden truth has (``run_training``'s
+#: per-stage seconds; a chunk-built store fits no oracles).
+ORACLE_STAGES = ("oracle", "oracle_observable")
+
+
 def _on(result: dict[str, Any]) -> str:
     """``" on <cpu>"``: results of one RESULTS.md may come from runs on different machines
     (a VM can move between hardware from one run to the next)."""
@@ -402,9 +407,7 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
             build_peak = v.get("build_peak_rss_mb")  # absent: one peak for the whole process
             train_peak = v.get("train_peak_rss_mb", v.get("peak_rss_mb"))
             stages = v.get("train_stages_s")
-            oracles = (
-                sum(stages.get(k, 0.0) for k in ("oracle", "oracle_observable")) if stages else None
-            )
+            oracles = sum(stages.get(k, 0.0) for k in ORACLE_STAGES) if stages else None
             lines.append(
                 f"| {v['customers']:,} | {v['simulate_s']:.1f} | {v['ingest_s']:.1f} | {v['events']:,} | "
                 f"{v['events_per_s']:,.0f} | {v['train_s']:.1f} | {_f(oracles, 1)} | "

@@ -142,13 +142,12 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import scaling
 
             sizes = tuple(int(s) for s in args.scaling_sizes.split(","))
-            last = common.RESULTS_DIR / "scaling.json"
             result = scaling.run(
                 quick=args.quick,
                 sizes=sizes,
                 shared_world=world_info,
                 store_dir=args.scaling_store,
-                previous=json.loads(last.read_text()) if last.is_file() else None,
+                previous=common.load_results().get("scaling"),
             )
         result["wall_s"] = round(time.perf_counter() - t0, 1)
         path = common.write_result(result)
@@ -182,9 +181,9 @@ def _standing_skips(args: argparse.Namespace) -> list[str]:
             "cores; run `python -m benchmarks.run --only batch --batch-customers 1000000`"
         )
     sizes = {int(x) for x in args.scaling_sizes.split(",")} | {args.world_customers}
-    scaling_file = common.RESULTS_DIR / "scaling.json"
-    if scaling_file.is_file():  # with the sizes carried over from an earlier run
-        sizes |= {r["customers"] for r in json.loads(scaling_file.read_text())["sizes"]}
+    written = common.load_results().get("scaling")  # with sizes carried over from earlier runs
+    if written:
+        sizes |= {r["customers"] for r in written["sizes"]}
     missing = sorted({10_000, 100_000, 1_000_000} - sizes)
     if "scaling" in chosen and missing:
         out.append(

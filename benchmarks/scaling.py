@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import math
 import subprocess
 import tempfile
@@ -34,8 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.batch import BUILD_RECORD, CHUNK
-from benchmarks.common import now_iso, peak_rss_mb, run_child
+from benchmarks.batch import CHUNK
+from benchmarks.common import ORACLE_STAGES, now_iso, peak_rss_mb, run_child
 
 _CHILD = """
 import json, sys
@@ -49,10 +48,10 @@ def measure(directory: Path, customers: int, months: int = 24) -> dict[str, Any]
     """Simulate, ingest and train ``customers`` into ``directory`` in this process.
 
     Above :data:`CHUNK` customers the store is chunk-built, and a folder that already
-    holds one (with its :data:`BUILD_RECORD`) is reused: building 1,000,000 customers
+    holds one (with its :data:`benchmarks.batch.BUILD_RECORD`) is reused: building 1,000,000 customers
     takes most of an hour, and the batch benchmark scores the same folder afterwards.
     """
-    from benchmarks.batch import build_chunked_store
+    from benchmarks.batch import ensure_chunked_store
     from features.store import EventStore
     from training.pipeline import run_training
     from training.settings import TrainingSettings
@@ -80,18 +79,9 @@ def measure(directory: Path, customers: int, months: int = 24) -> dict[str, Any]
         del result
         out["build_peak_rss_mb"] = _peak_since_reset()
     else:
-        record = directory / BUILD_RECORD
-        if record.is_file():  # built by an earlier run into this folder: reuse it
-            built = json.loads(record.read_text())
-            if built["customers"] != customers:
-                raise ValueError(
-                    f"{record} holds {built['customers']:,} customers, not {customers:,}"
-                )
-            out["reused_store"] = str(directory)
-        else:
-            built = build_chunked_store(settings.store_url, customers)
-            built["peak_rss_mb"] = peak_rss_mb()
-            record.write_text(json.dumps(built, indent=1) + "\n")
+        built = ensure_chunked_store(directory, customers, in_process=True)
+        if "reused_store" in built:  # built by an earlier run into this folder
+            out["reused_store"] = built["reused_store"]
         for key in ("simulate_s", "ingest_s", "events"):
             out[key] = sum(c[key] for c in built["chunks"])
         out["build_peak_rss_mb"] = built["peak_rss_mb"]
@@ -117,10 +107,6 @@ def _peak_since_reset() -> float:
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
     return peak
-
-
-#: Training stages only a world with the simulator's hidden truth has.
-ORACLE_STAGES = ("oracle", "oracle_observable")
 
 
 def growth_between(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
