@@ -81,8 +81,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         ReloadAnnouncements(settings.reload_signal_file) if settings.reload_signal_file else None
     )
     app.state.generation = 0  # the announced reload this worker serves (service.reload)
-    app.state.reload_behind = None  # why an announced reload did not load here
-    app.state.reload_behind_generation = None
+    app.state.reload_behind = None  # a reload.Behind: an announced reload did not load here
     app.state.store = None
     app.state.store_error = "not opened yet"
     app.state.serving = None

@@ -33,6 +33,14 @@ log = structlog.get_logger("tijdig.service")
 
 
 @dataclass(frozen=True)
+class Behind:
+    """This worker could not load the ``generation``-th announced bundle, and why."""
+
+    generation: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Announcement:
     """The bundle every worker should serve: the ``generation``-th reload's URI."""
 
@@ -131,6 +139,32 @@ def swap_bundle(state: Any, uri: str, tracking_uri: str) -> tuple[Any, Any, floa
     return old, new, load_ms
 
 
+def record_reload(
+    state: Any,
+    old: Any,
+    new: Any,
+    uri: str,
+    load_ms: float,
+    generation: int | None,
+    *,
+    announced_by_another_worker: bool = False,
+) -> None:
+    """After a swap: the worker now serves ``generation`` (None: a local reload, no
+    siblings), is no longer behind them, and logs the reload once."""
+    if generation is not None:
+        state.generation = generation
+    state.reload_behind = None
+    log.info(
+        "bundle_reloaded",
+        model_uri=uri,
+        model_version=new.version,
+        previous_version=old.version if old is not None else None,
+        load_ms=round(load_ms, 1),
+        generation=generation,
+        announced_by_another_worker=announced_by_another_worker,
+    )
+
+
 async def follow_announcements(
     state: Any, announcements: ReloadAnnouncements, every_s: float
 ) -> None:
@@ -151,26 +185,23 @@ async def follow_announcements(
             )
         except Exception as exc:
             announcements.look_again()
-            reason = f"{type(exc).__name__}: {exc}"
-            if state.reload_behind != reason:  # once per reason, not at every look
+            behind = Behind(wanted.generation, f"{type(exc).__name__}: {exc}")
+            if state.reload_behind != behind:  # once per failure, not at every look
                 log.error(
                     "announced_reload_failed",
-                    generation=wanted.generation,
+                    generation=behind.generation,
                     model_uri=wanted.model_uri,
-                    error=reason,
+                    error=behind.reason,
                 )
-            state.reload_behind = reason
-            state.reload_behind_generation = wanted.generation
+            state.reload_behind = behind
         else:
-            state.generation = wanted.generation
-            state.reload_behind = None
-            log.info(
-                "bundle_reloaded",
-                model_uri=wanted.model_uri,
-                model_version=new.version,
-                previous_version=old.version if old is not None else None,
-                load_ms=round(load_ms, 1),
-                generation=wanted.generation,
+            record_reload(
+                state,
+                old,
+                new,
+                wanted.model_uri,
+                load_ms,
+                wanted.generation,
                 announced_by_another_worker=True,
             )
         finally:

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from models.bundle import BundleError
 from service.deps import MetricsDep, SettingsDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
-from service.reload import swap_bundle
+from service.reload import record_reload, swap_bundle
 from service.schemas import Health, Readiness, ReloadRequest, ReloadResult
 from service.settings import Scope
 
@@ -36,10 +36,11 @@ def readyz(request: Request) -> Readiness:
     checks: dict[str, str] = {}
     bundle = state.bundle
     checks["model"] = "ok" if bundle is not None else f"not loaded: {state.bundle_error}"
-    if bundle is not None and state.reload_behind is not None:  # the siblings serve another
+    behind = state.reload_behind
+    if bundle is not None and behind is not None:  # the siblings serve another bundle
         checks["model"] = (
-            f"behind the other workers: reload {state.reload_behind_generation} did not load "
-            f"here ({state.reload_behind}); still serving {bundle.version}"
+            f"behind the other workers: reload {behind.generation} did not load "
+            f"here ({behind.reason}); still serving {bundle.version}"
         )
     checks["store"] = _probe(
         lambda: state.store.known_customers(["__readyz__"]), state.store, state.store_error
@@ -119,18 +120,10 @@ def reload_bundle(
             ) from exc
         generation = None
         if state.announcements is not None:  # the other workers swap at their next look
-            generation = state.generation = state.announcements.announce(uri)
-            state.reload_behind = None
+            generation = state.announcements.announce(uri)
+        record_reload(state, old, new, uri, load_ms, generation)
     finally:
         lock.release()
-    log.info(
-        "bundle_reloaded",
-        model_uri=uri,
-        model_version=new.version,
-        previous_version=old.version if old is not None else None,
-        load_ms=round(load_ms, 1),
-        generation=generation,
-    )
     return ReloadResult(
         previous_version=old.version if old is not None else None,
         model_version=new.version,
