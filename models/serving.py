@@ -403,13 +403,20 @@ def _decode_scores(
     row: ServingRow, key: str, probability: np.ndarray, contributions: np.ndarray
 ) -> bool:
     """Fill ``probability[0]`` (and ``contributions`` where stored) from a row's scores;
-    False when the row holds no scores of the model ``key``."""
+    False when the row holds no scores of the model ``key`` (or scores of another width,
+    as :func:`_decode_scores_bulk` decides: the row is then scored again, not misread).
+    The one-row path of a served request; the bulk one costs more for a single row."""
     if row.model_version != key or row.scores is None:
+        return False
+    size = len(row.scores)
+    if size == 8:
+        probability[0] = np.frombuffer(row.scores, dtype="<f8")[0]
+        return True
+    if size != 8 * (contributions.size + 1):
         return False
     scores = np.frombuffer(row.scores, dtype="<f8")
     probability[0] = scores[0]
-    if scores.size > 1:
-        contributions[:] = scores[1:]
+    contributions[:] = scores[1:]
     return True
 
 

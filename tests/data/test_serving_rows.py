@@ -146,6 +146,29 @@ def test_scores_of_another_model_are_not_reused(seeded, trained):
     assert np.isnan(served.contributions[:, -1]).all()  # explained afresh on demand
 
 
+def test_stored_scores_of_an_unexpected_width_are_scored_again_not_misread(seeded):
+    """A row whose score bytes are neither the probability alone nor probability and
+    contributions (a truncated write, a changed layout) is rescored, on the one-customer
+    path of a served request and on the bulk path alike."""
+    import dataclasses
+
+    store, bundle, ids, _ = seeded
+    serving = ServingRows(store)
+    serving.refresh(bundle, AS_OF)
+    day = to_day(AS_OF)
+    rows = store.read_serving_rows(ids[:2], day, FEATURE_SET_KEY)
+    store.write_serving_rows(
+        [
+            dataclasses.replace(r, scores=r.scores[:8] + bytes(16))  # same version: replaces
+            for r in rows.values()
+        ]
+    )
+    for asked in (ids[:1], ids[:2]):
+        served = serving.state(bundle, asked, AS_OF)
+        assert served.materialised.all()
+        np.testing.assert_array_equal(served.probability, bundle.predict_proba(served.X))
+
+
 def test_rows_of_another_day_or_feature_set_are_not_served(seeded):
     store, bundle, ids, _ = seeded
     ServingRows(store).refresh(bundle, AS_OF)
