@@ -162,7 +162,8 @@ def run(
         store.create_schema()
         n = store.count("customers")
         cold_repeats = 1 if n > BIG else repeats
-        cold, warm, cold_splits, warm_splits = [], [], [], []
+        cold, cold_parallel, warm, cold_splits, warm_splits = [], [], [], [], []
+        workers = os.cpu_count() or 1
         flagged = 0
         for i in range(repeats):
             if i < cold_repeats:
@@ -172,6 +173,17 @@ def run(
                 report = score_batch(store, bundle, as_of, Path(tmp) / f"scores{i}cold.parquet")
                 cold.append(time.perf_counter() - started)
                 cold_splits.append(report.seconds)
+                if workers > 1:  # the same, one process per core (process start included)
+                    store.purge_serving_rows(2**31 - 1)
+                    started = time.perf_counter()
+                    score_batch(
+                        store,
+                        bundle,
+                        as_of,
+                        Path(tmp) / f"scores{i}cold-p.parquet",
+                        workers=workers,
+                    )
+                    cold_parallel.append(time.perf_counter() - started)
             # warm: the same run again, every row valid
             started = time.perf_counter()
             report = score_batch(store, bundle, as_of, Path(tmp) / f"scores{i}warm.parquet")
@@ -227,7 +239,13 @@ def run(
         "setup": (
             f"{n:,} simulated customers (24 months) in a SQLite store ({how}); `score_batch` with "
             f"100k-customer partitions at as_of {as_of}; warm {repeats} repeats, cold {cold_repeats}; "
-            f"plain `Booster.predict` ({threads} threads) on the same feature matrix, same run."
+            f"plain `Booster.predict` ({threads} threads) on the same feature matrix, same run"
+            + (
+                f"; cold also with `workers={workers}` (spawned processes, their start "
+                "included; peak memory below is this process's only)."
+                if cold_parallel
+                else "."
+            )
         ),
         "world": {k: v for k, v in built.items() if k != "metrics"},
         "customers": n,
@@ -235,10 +253,25 @@ def run(
         "speed": {
             "score-batch, serving rows valid (warm)": speed(s_warm),
             "score-batch, no valid rows (cold: computed from events, rows stored)": speed(s_cold),
+            **(
+                {
+                    f"score-batch, cold, {workers} processes (`--workers {workers}`)": speed(
+                        stats(cold_parallel)
+                    )
+                }
+                if cold_parallel
+                else {}
+            ),
             "plain Booster.predict": speed(s_plain),
         },
         "ratio": s_plain["median"] / s_warm["median"],
         "ratio_cold": s_plain["median"] / s_cold["median"],
+        **(
+            {"cold_speedup_parallel": s_cold["median"] / stats(cold_parallel)["median"]}
+            if cold_parallel
+            else {}
+        ),
+        "workers": workers,
         "split": median_split(warm_splits),
         "split_cold": median_split(cold_splits),
         "peak_rss_mb": peak_rss_mb(),

@@ -378,6 +378,12 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
                 if "ratio_cold" in r
                 else ""
             )
+            + (
+                f"; cold in {r['workers']} processes: {r['cold_speedup_parallel']:.2f} times "
+                "as fast as in one"
+                if "cold_speedup_parallel" in r
+                else ""
+            )
             + f". Peak memory {r['peak_rss_mb']:,.0f} MB.",
             "",
         ]

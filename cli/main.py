@@ -419,6 +419,14 @@ def score_batch_command(
         bool,
         typer.Option(help="read valid serving rows and store the computed ones (see `features`)"),
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="score partitions in this many processes (1: in this one); pays off when "
+            "many rows are computed from the events",
+        ),
+    ] = 1,
     data_dir: DataDir = None,
 ) -> None:
     """Score every customer in the store: probabilities, bands, reasons for flagged customers."""
@@ -442,13 +450,15 @@ def score_batch_command(
                 partition_size=partition_size,
                 progress=lambda done, total: update("score", done, total),
                 serving_rows=serving_rows,
+                workers=workers,
             )
     finally:
         store.dispose()
     elapsed = time.perf_counter() - started
     console.print(
         f"scored {report.customers:,} customers ({report.flagged:,} flagged) in {elapsed:.1f} s "
-        f"({report.customers / max(elapsed, 1e-9):,.0f}/s) → {out}"
+        f"({report.customers / max(elapsed, 1e-9):,.0f}/s"
+        f"{f', {workers} processes' if workers > 1 else ''}) → {out}"
     )
 
 

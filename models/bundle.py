@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,7 +98,7 @@ class Bundle:
     def _threads(X: np.ndarray) -> int:
         # one thread for small requests: OpenMP start-up costs more than it saves and
         # several uvicorn workers share the cores (STYLE.md pitfalls)
-        return 1 if X.shape[0] < 2048 else max(1, os.cpu_count() or 1)
+        return 1 if X.shape[0] < 2048 else max(1, _thread_cap or os.cpu_count() or 1)
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> Path:
@@ -218,3 +220,19 @@ def _write_json(path: Path, doc: Any) -> None:
 
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+_thread_cap: int | None = None
+
+
+@contextmanager
+def max_threads(n: int) -> Iterator[None]:
+    """Hold large predictions in this process to ``n`` threads inside the block: a worker
+    of a parallel batch shares the cores with its siblings (2 workers x 2 OpenMP threads
+    on 2 cores only add switching)."""
+    global _thread_cap
+    previous, _thread_cap = _thread_cap, max(1, int(n))
+    try:
+        yield
+    finally:
+        _thread_cap = previous

@@ -1,7 +1,9 @@
 """Batch scoring: every customer in the event store → a Parquet file of scores.
 
-``score_batch`` walks the store in customer partitions (each partition is an
-independent unit of work, so this runs unchanged per partition on Dask). Per partition
+``score_batch`` walks the store in customer partitions. Each partition is an
+independent unit of work (:func:`score_partition`), scored here or in worker processes
+(``workers``), or on any :class:`concurrent.futures.Executor`, a Dask cluster's
+included (ARCHITECTURE.md, decision 7). Per partition
 it reads the customers' materialised serving rows (:mod:`models.serving`) and computes
 the rest from their events with the one feature definition, predicts with all cores, and
 gives SHAP reasons **only for flagged customers** (``pred_contrib`` costs far more than
@@ -14,17 +16,24 @@ Timings per step are returned so ``benchmarks/batch.py`` can say where the time 
 
 from __future__ import annotations
 
+import contextlib
+import math
+import multiprocessing as mp
+import os
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from features.store import EventStore
-from models.bundle import Bundle
+from models.bundle import Bundle, max_threads
 from models.reasons import top_reason_codes
 from models.serving import ServingRows
 
@@ -35,9 +44,59 @@ class BatchReport:
     flagged: int = 0
     materialised: int = 0  # customers served from a valid stored row
     seconds: dict[str, float] = field(default_factory=dict)
+    workers: int = 1  # processes that scored partitions (1: this one)
 
     def add(self, step: str, seconds: float) -> None:
         self.seconds[step] = self.seconds.get(step, 0.0) + seconds
+
+
+@dataclass
+class PartitionScores:
+    """One partition's answer: the Parquet rows and what it took (picklable, so it can
+    come back from another process or a Dask worker)."""
+
+    table: Any  # pyarrow.Table
+    flagged: int
+    materialised: int
+    seconds: dict[str, float]
+
+
+def score_partition(
+    store: EventStore, bundle: Bundle, ids: list[str], as_of: date, *, serving_rows: bool = True
+) -> PartitionScores:
+    """Score one sorted partition of stored customer ids (see
+    :meth:`~features.store.EventStore.iter_customer_partitions`): the unit of work of
+    :func:`score_batch`, in this process or another."""
+    import pyarrow as pa
+
+    seconds: dict[str, float] = {}
+    serving = ServingRows(store, enabled=serving_rows)
+    state = serving.partition_state(bundle, ids, as_of, timings=seconds, contiguous=True)
+    k = bundle.policy.top_reasons
+    threshold = bundle.policy.early_warning_threshold
+    edges, labels = _band_table(bundle)
+    p = state.probability
+    started = time.perf_counter()
+    flagged = np.flatnonzero(p >= threshold)
+    reasons = np.full((len(ids), k), "", dtype=object)
+    if flagged.size:
+        contrib = state.contributions_of(bundle, flagged.tolist())
+        reasons[flagged] = top_reason_codes(contrib[:, :-1], bundle.feature_names, k)
+    seconds["reasons (flagged only)"] = time.perf_counter() - started
+    band = labels[np.searchsorted(edges, p, side="right")]
+    table = pa.table(
+        {
+            "customer_id": pa.array(ids, pa.string()),
+            "as_of": pa.array(np.full(len(ids), np.datetime64(as_of, "D"))),
+            "probability": pa.array(p),
+            "band": pa.array(band.tolist(), pa.string()),
+            "early_warning": pa.array(p >= threshold),
+            **{f"reason_{j + 1}": pa.array(reasons[:, j].tolist(), pa.string()) for j in range(k)},
+            "model_version": pa.array([bundle.version] * len(ids), pa.string()),
+            "policy_version": pa.array([bundle.policy.version] * len(ids), pa.string()),
+        }
+    )
+    return PartitionScores(table, int(flagged.size), int(state.materialised.sum()), seconds)
 
 
 def score_batch(
@@ -49,66 +108,79 @@ def score_batch(
     partition_size: int = 100_000,
     progress: Callable[[int, int], None] | None = None,
     serving_rows: bool = True,
+    workers: int = 1,
+    executor: Executor | None = None,
 ) -> BatchReport:
     """Score every stored customer at ``as_of``; write ``out`` (Parquet). Returns timings.
 
     With ``serving_rows`` (default) valid materialised rows are read instead of the
     histories, and the rows computed for the others are stored (so the nightly batch also
     warms the real-time path); without, every customer is computed from the events.
+
+    ``workers`` > 1 scores partitions in that many processes (spawned; each opens the
+    store by its URL and predicts on its share of the cores), with partitions made small
+    enough that every worker gets several. ``executor`` takes any
+    :class:`concurrent.futures.Executor` instead, e.g. a Dask cluster's
+    ``distributed.Client(...).get_executor()``: the work is :func:`score_partition` of a
+    partition of ids, and what crosses to the worker is the store's URL, the bundle and
+    the ids. The output is the same file, rows in customer order, whoever scored them.
     """
     if partition_size < 1:
         raise ValueError(f"partition_size must be >= 1; got {partition_size}")
-    import pyarrow as pa
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1; got {workers}")
     import pyarrow.parquet as pq
 
-    report = BatchReport()
-    serving = ServingRows(store, enabled=serving_rows)
-    k = bundle.policy.top_reasons
-    threshold = bundle.policy.early_warning_threshold
-    edges, labels = _band_table(bundle)
+    report = BatchReport(workers=workers)
     total = store.count("customers")
     out.parent.mkdir(parents=True, exist_ok=True)
     writer: pq.ParquetWriter | None = None
+
+    def write(part: PartitionScores) -> None:
+        nonlocal writer
+        started = time.perf_counter()
+        if writer is None:
+            writer = pq.ParquetWriter(out, part.table.schema)
+        writer.write_table(part.table)
+        report.add("parquet write", time.perf_counter() - started)
+        for step, s in part.seconds.items():
+            report.add(step, s)
+        report.customers += part.table.num_rows
+        report.materialised += part.materialised
+        report.flagged += part.flagged
+        if progress:
+            progress(report.customers, total)
+
     try:
-        for ids in store.iter_customer_partitions(partition_size):
-            state = serving.partition_state(
-                bundle, ids, as_of, timings=report.seconds, contiguous=True
-            )
-            p = state.probability
-            t3 = time.perf_counter()
-            flagged = np.flatnonzero(p >= threshold)
-            reasons = np.full((len(ids), k), "", dtype=object)
-            if flagged.size:
-                contrib = state.contributions_of(bundle, flagged.tolist())
-                reasons[flagged] = top_reason_codes(contrib[:, :-1], bundle.feature_names, k)
-            t4 = time.perf_counter()
-            band = labels[np.searchsorted(edges, p, side="right")]
-            table = pa.table(
-                {
-                    "customer_id": pa.array(ids, pa.string()),
-                    "as_of": pa.array(np.full(len(ids), np.datetime64(as_of, "D"))),
-                    "probability": pa.array(p),
-                    "band": pa.array(band.tolist(), pa.string()),
-                    "early_warning": pa.array(p >= threshold),
-                    **{
-                        f"reason_{j + 1}": pa.array(reasons[:, j].tolist(), pa.string())
-                        for j in range(k)
-                    },
-                    "model_version": pa.array([bundle.version] * len(ids), pa.string()),
-                    "policy_version": pa.array([bundle.policy.version] * len(ids), pa.string()),
-                }
-            )
-            if writer is None:
-                writer = pq.ParquetWriter(out, table.schema)
-            writer.write_table(table)
-            t5 = time.perf_counter()
-            report.add("reasons (flagged only)", t4 - t3)
-            report.add("parquet write", t5 - t4)
-            report.customers += len(ids)
-            report.materialised += int(state.materialised.sum())
-            report.flagged += int(flagged.size)
-            if progress:
-                progress(report.customers, total)
+        if executor is None and workers == 1:
+            for ids in store.iter_customer_partitions(partition_size):
+                write(score_partition(store, bundle, ids, as_of, serving_rows=serving_rows))
+        else:
+            size = min(partition_size, max(1_000, math.ceil(total / (4 * workers))))
+            with contextlib.ExitStack() as stack:
+                if executor is None:
+                    executor = stack.enter_context(
+                        ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+                    )
+                threads = max(1, (os.cpu_count() or 1) // workers)
+                pending: deque[Future[PartitionScores]] = deque()
+                for ids in store.iter_customer_partitions(size):
+                    pending.append(
+                        executor.submit(
+                            _score_partition_elsewhere,
+                            store.url,
+                            store.schema,
+                            bundle,
+                            ids,
+                            as_of,
+                            serving_rows,
+                            threads,
+                        )
+                    )
+                    if len(pending) >= 2 * workers:  # bounded: results arrive in order
+                        write(pending.popleft().result())
+                while pending:
+                    write(pending.popleft().result())
     finally:
         if writer is not None:
             writer.close()
@@ -117,6 +189,27 @@ def score_batch(
             columns=["customer_id", "as_of", "probability", "band", "early_warning"]
         ).to_parquet(out)
     return report
+
+
+_worker_stores: dict[tuple[str, str | None], EventStore] = {}
+
+
+def _score_partition_elsewhere(
+    url: str,
+    schema: str | None,
+    bundle: Bundle,
+    ids: list[str],
+    as_of: date,
+    serving_rows: bool,
+    threads: int,
+) -> PartitionScores:
+    """:func:`score_partition` in a worker process: the store opened once per process,
+    LightGBM held to this worker's share of the cores."""
+    store = _worker_stores.get((url, schema))
+    if store is None:
+        store = _worker_stores[(url, schema)] = EventStore(url, schema)
+    with max_threads(threads):
+        return score_partition(store, bundle, ids, as_of, serving_rows=serving_rows)
 
 
 def _band_table(bundle: Bundle) -> tuple[np.ndarray, np.ndarray]:

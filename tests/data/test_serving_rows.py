@@ -231,6 +231,57 @@ def test_score_batch_cold_and_warm_write_the_answers_of_assess(seeded, tmp_path)
             assert codes == want + [""] * (3 - len(want))
 
 
+def test_score_batch_in_worker_processes_writes_the_same_file(seeded, tmp_path):
+    """Partitions scored in 2 spawned processes (each opens the store by its URL; the
+    bundle and ids are pickled, as a Dask executor would) give the in-process file, row for
+    row and in customer order, and store the same serving rows."""
+    from training.batch_scoring import score_batch
+
+    store, bundle, ids, _ = seeded
+    parallel = score_batch(
+        store, bundle, AS_OF, tmp_path / "parallel.parquet", partition_size=25, workers=2
+    )
+    assert (parallel.customers, parallel.materialised, parallel.workers) == (len(ids), 0, 2)
+    here = score_batch(store, bundle, AS_OF, tmp_path / "here.parquet", partition_size=25)
+    assert here.materialised == len(ids)  # the workers stored every row
+    a = pd.read_parquet(tmp_path / "parallel.parquet")
+    b = pd.read_parquet(tmp_path / "here.parquet")
+    assert list(a["customer_id"]) == sorted(ids)
+    pd.testing.assert_frame_equal(a, b)
+    assert parallel.flagged == here.flagged
+
+
+def test_score_batch_keeps_customer_order_whatever_order_partitions_finish_in(seeded, tmp_path):
+    import random
+    import time as _time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from training import batch_scoring
+
+    store, bundle, ids, _ = seeded
+    real = batch_scoring._score_partition_elsewhere
+
+    def shuffled(*args, **kwargs):  # later partitions tend to finish first
+        _time.sleep(random.Random(args[3][0]).uniform(0.0, 0.05))
+        return real(*args, **kwargs)
+
+    batch_scoring._worker_stores.clear()
+    try:
+        batch_scoring._score_partition_elsewhere = shuffled
+        with ThreadPoolExecutor(4) as pool:
+            report = batch_scoring.score_batch(
+                store, bundle, AS_OF, tmp_path / "t.parquet", partition_size=7, executor=pool
+            )
+    finally:
+        batch_scoring._score_partition_elsewhere = real
+        for opened in batch_scoring._worker_stores.values():
+            opened.dispose()
+        batch_scoring._worker_stores.clear()
+    out = pd.read_parquet(tmp_path / "t.parquet")
+    assert report.customers == len(ids)
+    assert list(out["customer_id"]) == sorted(ids)
+
+
 def test_a_partition_of_serving_rows_is_read_along_the_primary_key(tmp_path):
     """SQLite, without statistics, read a customer range through the as_of_day index: every
     row of the day for each partition (a 1,000,000-customer batch read its rows 10 times)."""
