@@ -209,7 +209,8 @@ class AgeCheck:
 class BnplDecision:
     offer: bool
     limit_eur: float  # what this customer may have open in pay-later, after this decision
-    available_eur: float  # limit minus open pay-later exposure before this order
+    available_eur: float  # limit minus open pay-later exposure before this order; 0 when
+    # declined on the customer's situation (never more than limit_eur)
     order_eur: float
     reasons: list[BnplReason]  # declining reasons first, most decisive first
     probability: float | None
@@ -302,13 +303,15 @@ def decide(
         decline(BnplReasonCode.EXPOSURE_LIMIT)
     declines = [r for r in reasons if r.declines]
     shaping = [r for r in reasons if not r.declines]
-    # declined on the customer's situation: no pay-later limit at all; declined only on
-    # exposure: the limit stands and the checkout can say how much is left
+    # declined on the customer's situation: no pay-later limit at all, so nothing is
+    # available either; declined only on exposure: the limit stands and the checkout can
+    # say how much is left (never more than the limit)
     only_exposure = [r.code for r in declines] == [BnplReasonCode.EXPOSURE_LIMIT]
+    keep_limit = not declines or only_exposure
     return BnplDecision(
         offer=not declines,
-        limit_eur=limit if not declines or only_exposure else 0.0,
-        available_eur=available,
+        limit_eur=limit if keep_limit else 0.0,
+        available_eur=available if keep_limit else 0.0,
         order_eur=order_eur,
         reasons=declines + shaping,
         probability=probability,

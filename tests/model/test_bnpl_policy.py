@@ -177,3 +177,38 @@ def test_the_evaluation_counts_what_declines_each_order():
         1 / 3
     )
     assert declines[BnplReasonCode.COLLECTION_CASE.value]["collection_rate_declined"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"age": AgeCheck(verified=True, birth_date=date(2010, 1, 1)), "row": None},
+        {"age": AgeCheck(verified=False), "row": None},
+        {"p": 0.5},
+        {"open_case": True},
+        {"row": customer(current_days_past_due=20)},
+    ],
+)
+def test_a_decline_on_the_situation_leaves_nothing_available(kwargs):
+    """A declined answer never tells the checkout that money is available: with no limit
+    (limit 0) nothing is available, whatever the starter or band limit would have been."""
+    row = kwargs.get("row", customer())
+    d = decide(
+        POLICY,
+        order_eur=50.0,
+        currency="EUR",
+        age=kwargs.get("age", ADULT),
+        on=ON,
+        features=row,
+        probability=kwargs.get("p", None if row is None else 0.01),
+        open_case=kwargs.get("open_case", False),
+    )
+    assert not d.offer and d.limit_eur == 0.0
+    assert d.available_eur == 0.0
+
+
+def test_a_decline_on_exposure_keeps_the_limit_and_says_what_is_left():
+    d = run(row=customer(bnpl_open_eur=950), order=100.0)
+    assert d.declined_by == [BnplReasonCode.EXPOSURE_LIMIT]
+    assert d.limit_eur == POLICY.limit_for(0.01)
+    assert d.available_eur == d.limit_eur - 950 <= d.limit_eur
