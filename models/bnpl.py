@@ -13,7 +13,9 @@ decline needs an explanation and a path to human review. The rules, most decisiv
 6. the limit: by probability; a conservative *starter* limit for a thin file (new or
    short history) instead of a blanket yes or no; lowered to a share of the monthly free
    room where income is known (the affordability view); minus open pay-later exposure.
-   An order above what is left → decline, naming the limit.
+   An order above what is left → decline, naming the limit: the budget cap (B07) when
+   the lowered limit alone is below the order, open pay-later orders (B06) when they
+   (or, without a budget cap, the limit itself) leave too little.
 
 The inputs are the features of the one feature definition plus the open-case flag, so
 a decision is reproducible from its log entry (features + policy + model version).
@@ -289,6 +291,7 @@ def decide(
         reasons.append(BnplReason(BnplReasonCode.THIN_FILE, declines=False))
     else:
         limit = policy.limit_for(probability if probability is not None else 1.0)
+    capped = False
     if features is not None:
         _, free_room = budget_arrays(features[None, :], np.array([to_day(on)]))
         room = float(free_room[0])
@@ -296,18 +299,30 @@ def decide(
             affordable = max(0.0, policy.free_room_share * room)
             if affordable < limit:
                 limit = affordable
-                reasons.append(BnplReason(BnplReasonCode.AFFORDABILITY, declines=False))
+                capped = True
     limit = float(np.floor(limit))
     available = max(0.0, limit - exposure)
+    # An order above what is left declines on the limit. The decisive reason is honest:
+    # the budget cap (B07) when the capped limit alone is below the order; open pay-later
+    # orders (B06) when there are any, or when the limit itself (no budget cap) is below.
+    limit_codes: list[BnplReasonCode] = []
     if not any(r.declines for r in reasons) and order_eur > available:
-        decline(BnplReasonCode.EXPOSURE_LIMIT)
+        order_alone_too_large = order_eur > limit
+        if capped and order_alone_too_large:
+            limit_codes.append(BnplReasonCode.AFFORDABILITY)
+        if exposure > 0 or not (capped and order_alone_too_large):
+            limit_codes.append(BnplReasonCode.EXPOSURE_LIMIT)
+    for code in limit_codes:
+        decline(code)
+    if capped and BnplReasonCode.AFFORDABILITY not in limit_codes:
+        reasons.append(BnplReason(BnplReasonCode.AFFORDABILITY, declines=False))
     declines = [r for r in reasons if r.declines]
     shaping = [r for r in reasons if not r.declines]
     # declined on the customer's situation: no pay-later limit at all, so nothing is
-    # available either; declined only on exposure: the limit stands and the checkout can
-    # say how much is left (never more than the limit)
-    only_exposure = [r.code for r in declines] == [BnplReasonCode.EXPOSURE_LIMIT]
-    keep_limit = not declines or only_exposure
+    # available either; declined only on the limit (budget cap or open exposure): the
+    # limit stands and the checkout can say how much is left (never more than the limit)
+    only_limit = bool(declines) and all(r.code in _LIMIT_CODES for r in declines)
+    keep_limit = not declines or only_limit
     return BnplDecision(
         offer=not declines,
         limit_eur=limit if keep_limit else 0.0,
@@ -318,3 +333,7 @@ def decide(
         risk_reasons=shown_risk,
         thin_file=thin,
     )
+
+
+# the reasons that decline on the size of the limit, not on the customer's situation
+_LIMIT_CODES = frozenset({BnplReasonCode.EXPOSURE_LIMIT, BnplReasonCode.AFFORDABILITY})

@@ -212,3 +212,62 @@ def test_a_decline_on_exposure_keeps_the_limit_and_says_what_is_left():
     assert d.declined_by == [BnplReasonCode.EXPOSURE_LIMIT]
     assert d.limit_eur == POLICY.limit_for(0.01)
     assert d.available_eur == d.limit_eur - 950 <= d.limit_eur
+
+
+TIGHT = {"income_monthly_365d_eur": 1340, "income_monthly_90d_eur": 1340}  # limit 30
+
+
+def test_a_budget_cap_below_the_order_declines_on_affordability_not_exposure():
+    """No open pay-later orders and a budget-capped limit below the order: the decisive
+    reason is the budget (B07), not 'together with open purchases' (B06)."""
+    capped = run(row=customer(**TIGHT), order=50.0).limit_eur
+    assert 0 < capped < 50  # the affordability cap made the limit too small
+    d = run(row=customer(**TIGHT), order=50.0)
+    assert not d.offer
+    assert d.declined_by == [BnplReasonCode.AFFORDABILITY]
+    assert d.reasons[0].code == BnplReasonCode.AFFORDABILITY and d.reasons[0].declines
+    assert d.limit_eur == capped and d.available_eur == capped  # the limit stands
+    no_room = run(row=customer(income_monthly_365d_eur=900, income_monthly_90d_eur=900), order=50.0)
+    assert no_room.declined_by == [BnplReasonCode.AFFORDABILITY]
+
+
+def test_open_exposure_declines_on_exposure_and_the_budget_cap_is_named_when_it_counts():
+    capped = run(row=customer(**TIGHT), order=1.0).limit_eur
+    # the order alone fits the capped limit, the open orders make it too much: B06 decides,
+    # the budget cap only shaped the limit
+    fits_alone = run(row=customer(bnpl_open_eur=capped - 5, **TIGHT), order=10.0)
+    assert fits_alone.declined_by == [BnplReasonCode.EXPOSURE_LIMIT]
+    assert [(r.code, r.declines) for r in fits_alone.reasons][-1] == (
+        BnplReasonCode.AFFORDABILITY,
+        False,
+    )
+    # the order alone is above the capped limit and there are open orders too: both decline,
+    # the budget cap first (most decisive)
+    both = run(row=customer(bnpl_open_eur=5, **TIGHT), order=capped + 1)
+    assert both.declined_by == [BnplReasonCode.AFFORDABILITY, BnplReasonCode.EXPOSURE_LIMIT]
+    assert both.limit_eur == capped and both.available_eur == capped - 5
+
+
+def test_a_limit_decline_names_a_true_decisive_reason_first():
+    """Every limit decline's first reason is B06 only with open orders or without a budget
+    cap, and B07 only when the budget cap is below the order."""
+    for income in (900, 1300, 1340, 1500, 1800, 4800):
+        for open_eur in (0.0, 20.0, 200.0):
+            for order in (10.0, 50.0, 140.0, 400.0):
+                row = customer(
+                    income_monthly_365d_eur=income,
+                    income_monthly_90d_eur=income,
+                    bnpl_open_eur=open_eur,
+                )
+                d = run(row=row, order=order)
+                capped = BnplReasonCode.AFFORDABILITY in [r.code for r in d.reasons]
+                if d.offer:
+                    continue
+                first = d.declined_by[0]
+                if first == BnplReasonCode.EXPOSURE_LIMIT:
+                    assert open_eur > 0 or not capped
+                    assert order + open_eur > d.limit_eur
+                else:
+                    assert first == BnplReasonCode.AFFORDABILITY and capped
+                    assert order > d.limit_eur
+                assert d.available_eur <= d.limit_eur
