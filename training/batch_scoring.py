@@ -81,7 +81,9 @@ def score_partition(
     reasons = np.full((len(ids), k), "", dtype=object)
     if flagged.size:
         contrib = state.contributions_of(bundle, flagged.tolist())
-        reasons[flagged] = top_reason_codes(contrib[:, :-1], bundle.feature_names, k)
+        reasons[flagged] = top_reason_codes(
+            contrib[:, :-1], state.X[flagged], bundle.feature_names, k
+        )
     seconds["reasons (flagged only)"] = time.perf_counter() - started
     band = labels[np.searchsorted(edges, p, side="right")]
     table = pa.table(
