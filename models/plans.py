@@ -16,8 +16,10 @@ amount with the same term has a lower P(kept) (monotone model) and, for terms wi
 horizon, repays no more — so searching terms 1..``max_months`` covers every amount worth
 considering (beyond the horizon it is a one-amount-per-term approximation). No acceptable plan
 within ``max_months`` (18, the debt-scheme length) or no free room → a referral to debt
-help instead of a plan (CCD2 art. 36), with the reason. Policy numbers live in
-``models/config/plan_policy.json`` (versioned), never here.
+help instead of a plan (CCD2 art. 36), with the reason: no free room, free room too small
+for any plan's instalment (capacity), or no plan likely enough to be kept. Alternatives
+are only plans the budget can carry, and a capacity referral offers none. Policy numbers
+live in ``models/config/plan_policy.json`` (versioned), never here.
 
 :func:`plan_grid` is columnar over many customers (the simulator's policy hook);
 :func:`advise` shapes the answer for one customer (the endpoint).
@@ -70,6 +72,9 @@ class PlanPolicy:
 
 class ReferralReason(StrEnum):
     NO_FREE_ROOM = "no_free_room"
+    # some free room, but too little for the smallest instalment any plan within the
+    # maximum term asks (below the policy's minimum amount, or the debt needs longer)
+    CAPACITY_TOO_SMALL = "capacity_too_small"
     NO_PLAN_MEETS_TARGET = "no_plan_meets_target"
 
 
@@ -83,6 +88,7 @@ class PlanReason(StrEnum):
     INCOME_UNKNOWN = "income_unknown"
     INCOME_LOW_CONFIDENCE = "income_low_confidence"
     NO_FREE_ROOM = "no_free_room"
+    CAPACITY_TOO_SMALL = "capacity_too_small"
     NO_PLAN_MEETS_TARGET = "no_plan_meets_target"
 
 
@@ -115,6 +121,13 @@ REASON_TEXTS: dict[PlanReason, tuple[str, str]] = {
         "There is no room above the protected minimum: refer to debt help instead of a plan.",
         "Er is geen ruimte boven het beschermde minimum: verwijs naar schuldhulp in plaats van een regeling.",
     ),
+    PlanReason.CAPACITY_TOO_SMALL: (
+        "The room above the protected minimum is too small for any plan within the maximum "
+        "term (below the lowest instalment): refer to debt help instead of a plan.",
+        "De ruimte boven het beschermde minimum is te klein voor een regeling binnen de "
+        "maximale looptijd (lager dan de laagste termijn): verwijs naar schuldhulp in plaats "
+        "van een regeling.",
+    ),
     PlanReason.NO_PLAN_MEETS_TARGET: (
         "No plan within the maximum term is likely enough to be kept: refer to debt help.",
         "Geen regeling binnen de maximale looptijd wordt waarschijnlijk volgehouden: verwijs naar schuldhulp.",
@@ -133,10 +146,16 @@ class PlanGrid:
     acceptable: np.ndarray  # (n, T) bool
     valid: np.ndarray  # (n, T) bool: a distinct, allowed amount for that term
     choice: np.ndarray  # (n,) index into terms, -1 = referral
-    best_effort: np.ndarray  # (n,) index of the highest-P(kept) valid term
+    # (n,) index of the highest-P(kept) valid term, fitting the budget or not: how far the
+    # target is out of reach (a diagnostic, never offered; see best_fitting)
+    best_effort: np.ndarray
     best_expected: np.ndarray  # (n,) index of the valid term with the highest expected repaid
     referral: np.ndarray  # (n,) bool
     referral_reason: np.ndarray  # (n,) object: ReferralReason value or None
+    fits: np.ndarray  # (n, T) bool: the amount fits the budget's capacity (when known)
+    # (n,) index of the highest-P(kept) valid term that fits the budget; -1 when none fits
+    # or there is no free room (nothing may be offered then)
+    best_fitting: np.ndarray
 
 
 def plan_grid(
@@ -206,8 +225,13 @@ def plan_grid(
     pool = np.where(fit_valid.any(axis=1)[:, None], fit_valid, valid)
     best_expected = np.argmax(np.where(pool, expected, -np.inf), axis=1)
     referral = choice < 0
+    offerable = fit_valid & ~no_room[:, None]
+    best_fitting = np.where(
+        offerable.any(axis=1), np.argmax(np.where(offerable, p, -np.inf), axis=1), -1
+    )
     reason = np.full(n, None, dtype=object)
     reason[referral] = ReferralReason.NO_PLAN_MEETS_TARGET.value
+    reason[referral & ~fit_valid.any(axis=1)] = ReferralReason.CAPACITY_TOO_SMALL.value
     reason[referral & no_room] = ReferralReason.NO_FREE_ROOM.value
     return PlanGrid(
         terms,
@@ -221,6 +245,8 @@ def plan_grid(
         best_expected,
         referral,
         reason,
+        fits,
+        best_fitting,
     )
 
 
@@ -323,19 +349,23 @@ def advise(
     )
     reasons: list[PlanReason] = []
     valid = np.flatnonzero(grid.valid[0])
+    fitting = np.flatnonzero(grid.valid[0] & grid.fits[0])
     acceptable = np.flatnonzero(grid.acceptable[0])
     alternatives: list[Plan] = []
     suggested: Plan | None = None
     if grid.referral[0]:
         reason = str(grid.referral_reason[0])
         reasons.append(PlanReason(reason))
-        alternatives.append(_plan(grid, int(grid.best_effort[0]), debt_cents, "best_effort"))
+        # no free room or too little for any plan: refer, offer nothing the budget cannot
+        # carry (DOMAIN.md §2, §8); otherwise the plan most likely kept among those that fit
+        if int(grid.best_fitting[0]) >= 0:
+            alternatives.append(_plan(grid, int(grid.best_fitting[0]), debt_cents, "best_effort"))
         p_ref = 0.0
         months_ref = policy.max_months
     else:
         j = int(grid.choice[0])
         suggested = _plan(grid, j, debt_cents, "suggested")
-        shorter = [k for k in valid if k < j]
+        shorter = [k for k in fitting if k < j]  # only plans the budget can carry
         longer = [k for k in acceptable if k > j]
         if shorter:
             # the nearest shorter plan, flagged when it misses the target
