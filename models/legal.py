@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -19,7 +20,8 @@ from typing import Any
 class WikScale:
     """The WIK scale (Besluit vergoeding voor buitengerechtelijke incassokosten, art. 2)."""
 
-    brackets: tuple[tuple[int | None, float], ...]  # (bracket width in cents or None = rest, rate)
+    # (bracket width in cents or None = the rest, rate as an exact decimal: 0.15, not a float)
+    brackets: tuple[tuple[int | None, Decimal], ...]
     minimum_cents: int
     maximum_cents: int
     recurring_small_claim_cap_cents: int | None
@@ -30,18 +32,23 @@ class WikScale:
 
         ``recurring`` applies the Wki cap for recurring claims under the threshold
         (EUR 140 for claims under EUR 266.67 since 1 Oct 2024).
+
+        Exact arithmetic on whole cents and decimal rates, rounded half up to the cent
+        (EUR 266.70 → 15 % = EUR 40.005 → EUR 40.01): float ``round()`` rounds half to
+        even on inexact binary values and lost a cent on about 1 in 500 principals.
         """
         if principal_cents <= 0:
             raise ValueError(f"principal_cents must be positive; got {principal_cents}")
         remaining = principal_cents
-        total = 0.0
+        total = Decimal(0)
         for width, rate in self.brackets:
             part = remaining if width is None else min(remaining, width)
             total += part * rate
             remaining -= part
             if remaining <= 0:
                 break
-        costs = min(max(round(total), self.minimum_cents), self.maximum_cents)
+        cents = int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        costs = min(max(cents, self.minimum_cents), self.maximum_cents)
         if (
             recurring
             and self.recurring_small_claim_cap_cents is not None
@@ -70,7 +77,8 @@ def _parse(entry: dict[str, Any]) -> LegalTable:
         version=entry["version"],
         effective_from=date.fromisoformat(entry["effective_from"]),
         wik=WikScale(
-            brackets=tuple((width, float(rate)) for width, rate in wik["brackets"]),
+            # str() first: Decimal(0.15) would carry the float's binary error
+            brackets=tuple((width, Decimal(str(rate))) for width, rate in wik["brackets"]),
             minimum_cents=int(wik["minimum_cents"]),
             maximum_cents=int(wik["maximum_cents"]),
             recurring_small_claim_cap_cents=wik["recurring_small_claim_cap_cents"],
