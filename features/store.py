@@ -383,6 +383,8 @@ _VERSIONS_SELECT: Final = (
     "LEFT JOIN customer_versions v ON v.customer_id = c.customer_id WHERE "
 )
 _VERSIONS_SQL_PG: Final = _VERSIONS_SELECT + "c.customer_id = ANY(%s)"
+# The first statement of a request-path read on PostgreSQL: one snapshot for all of it.
+_SNAPSHOT_SQL_PG: Final = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 
 class EventStore:
@@ -761,20 +763,26 @@ class EventStore:
             conn = self._fast_pg()
             try:
                 curs = []
-                # One round trip: the seven queries and the end of their (read) transaction,
-                # which gives them one snapshot.
+                # One round trip: the queries and the end of their read transaction. At
+                # PostgreSQL's default READ COMMITTED every statement takes its own
+                # snapshot, so an ingest committing between two of them returned old
+                # events under the new version (a stale serving row stored as valid).
+                # REPEATABLE READ gives the whole transaction the snapshot of its first
+                # query; the versions are that first query, so even without it a race
+                # could only pair new events with an older version (never served).
                 with conn.pipeline():
+                    conn.execute(_SNAPSHOT_SQL_PG)
+                    if with_versions:
+                        vcur = conn.cursor()
+                        vcur.execute(_VERSIONS_SQL_PG, (ids,), prepare=True)
                     for table in TABLES:
                         cur = conn.cursor()
                         cur.execute(self._request_sql(table, len(ids)), params, prepare=True)
                         curs.append(cur)
-                    if with_versions:
-                        vcur = conn.cursor()
-                        vcur.execute(_VERSIONS_SQL_PG, (ids,), prepare=True)
                     conn.rollback()
-                rows = [cur.fetchall() for cur in curs]
                 if with_versions:
                     versions = {str(c): int(v) for c, v in vcur.fetchall()}
+                rows = [cur.fetchall() for cur in curs]
                 break
             except psycopg.OperationalError:
                 self._drop_fast_pg(conn)

@@ -273,3 +273,77 @@ def test_bad_urls():
         EventStore("sqlite://")
     with pytest.raises(ValueError):
         EventStore("mysql://x@y/z")
+
+
+@pytest.mark.postgres
+def test_pg_request_read_is_one_snapshot(postgres_url, make_batch):
+    """An ingest that commits while a request-path read is running must not yield old
+    events under the new version (a stale serving row would then be stored as valid).
+
+    The last table query of the read sleeps; another connection ingests a new invoice and
+    commits during that sleep. Without one snapshot for the whole read (READ COMMITTED:
+    one per statement) the invoices came from before the ingest, the version after it."""
+    import threading
+    import time
+
+    import psycopg
+
+    from tests.conftest import _libpq_conninfo
+
+    reader = EventStore(postgres_url.url, schema=postgres_url.schema)
+    writer = EventStore(postgres_url.url, schema=postgres_url.schema)
+    try:
+        reader.create_schema()
+        batch = make_batch(("c1",))
+        reader.ingest(batch)
+        _, before = reader.read_columns_versioned(["c1"])
+        assert before == {"c1": 1}
+        pid = reader._fast_pg().info.backend_pid  # the request connection of this thread
+        new_inv = batch["invoices"].iloc[:1].copy()
+        new_inv["invoice_id"] = "inv-new"
+
+        sql = reader._select_sql["account_balances"]
+        reader._select_sql["account_balances"] = sql.replace(
+            "FROM account_balances", "FROM account_balances, (SELECT pg_sleep(1.0)) AS z"
+        )
+        committed = threading.Event()
+        failure: list[BaseException] = []
+
+        def ingest_during_the_read() -> None:
+            try:
+                conninfo = _libpq_conninfo(postgres_url.url)
+                with psycopg.connect(conninfo, autocommit=True) as mon:
+                    deadline = time.monotonic() + 10
+                    while time.monotonic() < deadline:
+                        row = mon.execute(
+                            "SELECT query FROM pg_stat_activity WHERE pid = %s AND state = 'active'",
+                            (pid,),
+                        ).fetchone()
+                        if row and "pg_sleep" in row[0]:
+                            break
+                        time.sleep(0.01)
+                    else:
+                        raise AssertionError("the read never reached its sleeping query")
+                writer.ingest({"invoices": new_inv})
+                committed.set()
+            except BaseException as exc:  # reported by the test thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=ingest_during_the_read)
+        thread.start()
+        try:
+            cols, versions = reader.read_columns_versioned(["c1"])
+            raced = committed.is_set()  # the ingest committed before the read ended
+        finally:
+            thread.join()
+            reader._select_sql["account_balances"] = sql
+        assert not failure, failure
+        assert raced
+        invoices = cols["invoices"]["invoice_id"].tolist()
+        # The snapshot is from before the ingest: old events, old version.
+        assert "inv-new" not in invoices and versions == {"c1": 1}
+        fresh, now = reader.read_columns_versioned(["c1"])
+        assert "inv-new" in fresh["invoices"]["invoice_id"].tolist() and now == {"c1": 2}
+    finally:
+        reader.dispose()
+        writer.dispose()
