@@ -293,7 +293,7 @@ def decide(
         limit = policy.limit_for(probability if probability is not None else 1.0)
     capped = False
     if features is not None:
-        _, free_room = budget_arrays(features[None, :], np.array([to_day(on)]))
+        _, free_room = budget_arrays(features[None, :], np.array([to_day(on)]), prudent=True)
         room = float(free_room[0])
         if np.isfinite(room):
             affordable = max(0.0, policy.free_room_share * room)

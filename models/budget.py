@@ -15,8 +15,9 @@ Legal and Nibud-like amounts come from the versioned legal table
 (``models/config/legal_nl.json``, block ``affordability``); the answer names its
 version. Detected income says how it was detected and how sure it is.
 
-:func:`budget_arrays` is the same arithmetic, columnar over a feature matrix, so the
-P(kept) model's free-room feature and the endpoint's budget agree.
+:func:`budget_arrays` is the same arithmetic, columnar over a feature matrix
+(``prudent=True``: the endpoint's income, the lower of the year's mean and the last 90
+days' rate; the P(kept) model's free-room feature keeps the year's mean it was fitted on).
 """
 
 from __future__ import annotations
@@ -142,19 +143,29 @@ def detect_income(row: np.ndarray) -> DetectedIncome:
     """Monthly income from the history: open-banking receipts first, else declared on record."""
     f = FEATURE_INDEX
     if row[f["has_income_data"]] == 1 and np.isfinite(row[f["income_monthly_365d_eur"]]):
-        amount = float(row[f["income_monthly_365d_eur"]])
+        mean = float(row[f["income_monthly_365d_eur"]])
         recent = row[f["income_monthly_90d_eur"]]
+        # An income that fell or stopped counts as it is now: a plan or a pay-later limit
+        # on last year's salary is a promise the customer cannot keep (review, 1 Dec 2026:
+        # a couple on benefits after a job loss was budgeted on the old salary's mean).
+        fell = bool(np.isfinite(recent) and recent < mean)
+        amount = float(recent) if fell else mean
         variability = row[f["income_variability_180d"]]
         stale = row[f["days_since_income"]] > 45
-        if np.isfinite(variability) and variability < 0.15 and not stale:
+        if np.isfinite(variability) and variability < 0.15 and not stale and not fell:
             conf = Confidence.HIGH
         elif not stale and np.isfinite(recent) and recent > 0:
             conf = Confidence.MEDIUM
         else:
             conf = Confidence.LOW
         detail = (
-            f"mean monthly income received over up to 12 months of account data; "
-            f"last 90 days {float(np.nan_to_num(recent)):.2f}/month"
+            (
+                f"income of the last 90 days ({float(recent):.2f}/month), below the mean of "
+                f"up to 12 months of account data ({mean:.2f}/month)"
+                if fell
+                else f"mean monthly income received over up to 12 months of account data; "
+                f"last 90 days {float(np.nan_to_num(recent)):.2f}/month"
+            )
             + ("" if np.isfinite(variability) else "; under 6 months of data")
             + ("; no income seen in the last 45 days" if stale else "")
         )
@@ -245,11 +256,18 @@ def budget_view(
     )
 
 
-def budget_arrays(X: np.ndarray, as_of_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def budget_arrays(
+    X: np.ndarray, as_of_days: np.ndarray, *, prudent: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """(income estimate, free-room estimate) per row of a FEATURE_NAMES matrix, euros/month.
 
     The same arithmetic as :func:`budget_view` with only what the history shows (no
     declared housing or care costs). NaN where the income is unknown.
+
+    ``prudent``: income received is the lower of the year's monthly mean and the last 90
+    days' rate, as :func:`budget_view` takes it: an income that fell or stopped counts as
+    it is now, not as it was (pay-later limits, DOMAIN.md §1: prevention first). Off, the
+    year's mean alone: the definition the trained P(plan kept) component was fitted on.
 
     Columnar all the way (household as an index into per-version lookup arrays): the
     pay-later route calls it for one row per request, where a per-row Python loop and
@@ -258,6 +276,9 @@ def budget_arrays(X: np.ndarray, as_of_days: np.ndarray) -> tuple[np.ndarray, np
     f = FEATURE_INDEX
     n = X.shape[0]
     received = X[:, f["income_monthly_365d_eur"]]
+    if prudent:
+        recent = X[:, f["income_monthly_90d_eur"]]
+        received = np.where(np.isfinite(recent), np.fmin(received, recent), received)
     income = np.where(  # as detect_income: receipts where seen, else what was declared
         (X[:, f["has_income_data"]] == 1) & np.isfinite(received),
         received,

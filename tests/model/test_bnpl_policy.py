@@ -271,3 +271,15 @@ def test_a_limit_decline_names_a_true_decisive_reason_first():
                     assert first == BnplReasonCode.AFFORDABILITY and capped
                     assert order > d.limit_eur
                 assert d.available_eur <= d.limit_eur
+
+
+def test_a_limit_rests_on_the_income_as_it_is_now():
+    """Review, 1 Dec 2026: after a job loss the limit rested on the old salary's 12-month
+    mean. An income that fell counts at its last 90 days' rate."""
+    steady = run(row=customer(income_monthly_365d_eur=2600, income_monthly_90d_eur=2600))
+    fell = run(row=customer(income_monthly_365d_eur=2600, income_monthly_90d_eur=1900))
+    assert fell.limit_eur < steady.limit_eur
+    assert (
+        fell.limit_eur
+        == run(row=customer(income_monthly_365d_eur=1900, income_monthly_90d_eur=1900)).limit_eur
+    )

@@ -171,6 +171,11 @@ def test_columnar_budget_matches_the_single_view_for_every_household_income_and_
     households = [(1, 0, 0), (1, 1, 0), (2, 0, 0), (2, 1, 0), (1, 0, 1), (2, 0, 1), (np.nan,) * 3]
     incomes = [
         {"has_income_data": 1, "income_monthly_365d_eur": 2300.0},
+        {  # the income fell: the last 90 days' rate counts
+            "has_income_data": 1,
+            "income_monthly_365d_eur": 2996.7,
+            "income_monthly_90d_eur": 2247.0,
+        },
         {"has_income_data": 0, "declared_income_eur": 1800.0},
         {"has_income_data": 1, "income_monthly_365d_eur": np.nan, "declared_income_eur": 1700.0},
         {"has_income_data": 0},  # nothing known: NaN, like the view's None
@@ -186,9 +191,9 @@ def test_columnar_budget_matches_the_single_view_for_every_household_income_and_
                 days.append(to_day(on))
     X, as_of = np.vstack(rows), np.array(days)
 
-    income, room = budget_arrays(X, as_of)
+    income, room = budget_arrays(X, as_of, prudent=True)
     for i, r in enumerate(X):
-        one_day = budget_arrays(r.reshape(1, -1), as_of[i : i + 1])
+        one_day = budget_arrays(r.reshape(1, -1), as_of[i : i + 1], prudent=True)
         assert (one_day[0][0], one_day[1][0]) == pytest.approx((income[i], room[i]), nan_ok=True)
         b = budget_view(
             r,
@@ -223,3 +228,27 @@ def test_household_type_from_features(adults, children, pensioner, expected):
     r[FEATURE_INDEX["household_children"]] = children
     r[FEATURE_INDEX["household_pensioner"]] = pensioner
     assert household_from_features(r) == expected
+
+
+def test_an_income_that_fell_counts_as_it_is_now():
+    """Review, 1 Dec 2026: a couple on benefits (EUR 2,247/month) after a job loss was
+    budgeted on the old salary's 12-month mean (EUR 2,997) and offered pay-later on it."""
+    from features.events import to_day
+
+    fell = row(
+        has_income_data=1,
+        income_monthly_365d_eur=2996.7,
+        income_monthly_90d_eur=2247.0,
+        income_variability_180d=0.05,
+        days_since_income=5,
+    )
+    d = detect_income(fell)
+    assert d.amount_eur == 2247.0 and d.confidence is not Confidence.HIGH
+    assert "below the mean" in d.detail
+    income, room = budget_arrays(fell.reshape(1, -1), np.array([to_day(ON)]), prudent=True)
+    assert income[0] == 2247.0
+    assert room[0] == pytest.approx(view(fell).free_room_eur, abs=0.01)
+    # the P(plan kept) component's feature keeps the definition it was fitted on
+    assert budget_arrays(fell.reshape(1, -1), np.array([to_day(ON)]))[0][0] == 2996.7
+    rose = row(has_income_data=1, income_monthly_365d_eur=2000.0, income_monthly_90d_eur=2600.0)
+    assert detect_income(rose).amount_eur == 2000.0  # a rise waits for the year to show it
