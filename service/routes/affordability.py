@@ -25,7 +25,14 @@ from service.decision_log import Decision, feature_dict, new_decision_id
 from service.deps import BundleDep, DecisionLogDep, SettingsDep, StoreDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
 from service.routes.common import log_decisions, read_events
-from service.schemas import EARLIEST_AS_OF, CustomerId, Day, RequestModel, today
+from service.schemas import (
+    EARLIEST_LEGAL_AS_OF,
+    CustomerId,
+    Day,
+    RequestModel,
+    check_as_of,
+    today,
+)
 from service.settings import Scope
 
 router = APIRouter(tags=["collection"])
@@ -81,8 +88,20 @@ class AffordabilityRequest(RequestModel):
         allow_inf_nan=False,
         description="open debt, euros (rounded to whole cents; at least 0.01)",
     )
-    as_of: Day | None = Field(default=None, ge=EARLIEST_AS_OF)
+    as_of: Day | None = Field(
+        default=None,
+        description="as known at the start of this day (default: today, Europe/Amsterdam); "
+        f"from the first legal table's day ({EARLIEST_LEGAL_AS_OF}) to tomorrow",
+    )
     budget: DeclaredBudgetIn | None = None
+
+    @field_validator("as_of")
+    @classmethod
+    def _plausible_day(cls, value: date | None) -> date | None:
+        # The protected minimum and the WIK costs come from the legal table in force on
+        # as_of: none before the first one (was a 500); no later than tomorrow, like the
+        # other routes (9999-12-31 was accepted).
+        return check_as_of(value, EARLIEST_LEGAL_AS_OF, "the first legal table in force")
 
 
 class IncomeOut(BaseModel):

@@ -72,12 +72,52 @@ def json_response(model: BaseModel) -> Response:
 
 
 def _store_unavailable(exc: Exception) -> ProblemError:
+    """The problem for a failed read: a 503 when the store is down or locked (a retry can
+    help), a 422 when the database refused a value of the request (a retry cannot)."""
+    if _refused_value(exc):
+        return ProblemError(
+            422,
+            ProblemType.VALIDATION,
+            "Request is not valid",
+            "the event store refused a value of the request "
+            f"({_data_error_name(exc)}); nothing was decided",
+            errors=[
+                {
+                    "loc": ["body"],
+                    "msg": "a value the event store cannot hold (e.g. a control character)",
+                    "type": "value_error",
+                }
+            ],
+        )
     return ProblemError(
         503,
         ProblemType.STORE_UNAVAILABLE,
         "Event store unavailable",
         f"the event store could not be read ({type(exc).__name__})",
     )
+
+
+def _data_errors(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its causes that are a DB-API ``DataError`` (PEP 249: a value the database
+    cannot take, e.g. psycopg's "PostgreSQL text fields cannot contain NUL"), also when
+    wrapped by SQLAlchemy or in :class:`StoreUnavailable`."""
+    found: list[BaseException] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if any(cls.__name__ == "DataError" for cls in type(current).__mro__):
+            found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def _refused_value(exc: BaseException) -> bool:
+    return bool(_data_errors(exc))
+
+
+def _data_error_name(exc: BaseException) -> str:
+    return type(_data_errors(exc)[-1]).__name__
 
 
 def _known_events(columns: dict[str, dict[str, Any]], ids: Sequence[str]) -> EventArrays:
@@ -106,9 +146,14 @@ async def log_decisions(
             rows, wait=settings.decision_log_wait_for_commit, timeout_s=DECISION_LOG_TIMEOUT_S
         )
     except (DecisionLogUnavailable, TimeoutError) as exc:
-        raise ProblemError(
-            503,
-            ProblemType.DECISION_LOG_UNAVAILABLE,
-            "Decision log unavailable",
-            "the decision could not be logged, so none is given; retry later",
+        raise decision_log_unavailable(
+            "the decision could not be logged, so none is given; retry later"
         ) from exc
+
+
+def decision_log_unavailable(detail: str) -> ProblemError:
+    """The 503 of a decision log that cannot read or write now (locked, down): a retry
+    can help. ``detail`` must not carry the database's own message (SQL, paths)."""
+    return ProblemError(
+        503, ProblemType.DECISION_LOG_UNAVAILABLE, "Decision log unavailable", detail
+    )

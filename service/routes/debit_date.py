@@ -24,12 +24,22 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, field_validator
 
 from models.bundle import Bundle
+from models.calendar import FIRST_YEAR as CALENDAR_FIRST_YEAR
 from models.debit_date import DebitDatePolicy, DebitDateSuggestion, suggest_debit_dates
 from service.decision_log import Decision, new_decision_id
 from service.deps import BundleDep, DecisionLogDep, SettingsDep, StoreDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
 from service.routes.common import log_decisions, read_events
-from service.schemas import EARLIEST_AS_OF, CustomerId, Day, RequestModel, today
+from service.schemas import (
+    EARLIEST_AS_OF,
+    NO_CONTROL_PATTERN,
+    CustomerId,
+    Day,
+    RequestModel,
+    check_as_of,
+    no_control_characters,
+    today,
+)
 from service.settings import Scope
 
 router = APIRouter(tags=["collection"])
@@ -103,13 +113,15 @@ class DebitDatesResponse(BaseModel):
     results: list[DebitDateResult]
 
 
+#: The first as_of a suggestion can be computed for: the collection dates start from the
+#: month *before* the first month the change can reach, and the TARGET2 calendar
+#: (models.calendar) begins on 1 January of its first year, so as_of must lie in its
+#: second month or later (January 1990 was a 500).
+EARLIEST_DEBIT_AS_OF = max(EARLIEST_AS_OF, date(CALENDAR_FIRST_YEAR, 2, 1))
+
+
 def _check_as_of(value: date | None) -> date | None:
-    if value is None:
-        return value
-    latest = date.fromordinal(today().toordinal() + 1)
-    if not EARLIEST_AS_OF <= value <= latest:
-        raise ValueError(f"as_of must be between {EARLIEST_AS_OF} and {latest}; got {value}")
-    return value
+    return check_as_of(value, EARLIEST_DEBIT_AS_OF, "the business calendar's second month")
 
 
 class DebitDateCustomer(RequestModel):
@@ -126,7 +138,10 @@ class DebitDatesRequest(RequestModel):
     customers: list[DebitDateCustomer] = Field(
         min_length=1, examples=[[{"customer_id": "C000001"}]]
     )
-    as_of: Day | None = None
+    as_of: Day | None = Field(
+        default=None,
+        description=f"as known at the start of this day; from {EARLIEST_DEBIT_AS_OF} to tomorrow",
+    )
     pre_notification_days: int = Field(default=14, ge=0, le=90, strict=True)
 
     @field_validator("customers")
@@ -157,12 +172,26 @@ class DebitDatesRequest(RequestModel):
     summary="Suggested direct-debit day: current vs suggested, with expected failure rates",
 )
 async def debit_date(
-    customer_id: Annotated[str, Path(min_length=1, max_length=64)],
+    customer_id: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=64,
+            json_schema_extra={"pattern": NO_CONTROL_PATTERN},
+            description="no control characters",
+        ),
+    ],
     bundle: BundleDep,
     store: StoreDep,
     decision_log: DecisionLogDep,
     settings: SettingsDep,
-    as_of: Annotated[date | None, Query(description="as known at the start of this day")] = None,
+    as_of: Annotated[
+        date | None,
+        Query(
+            description="as known at the start of this day; "
+            f"from {EARLIEST_DEBIT_AS_OF} to tomorrow"
+        ),
+    ] = None,
     current_day: Annotated[
         int | None, Query(ge=1, le=31, description="the creditor's current day")
     ] = None,
@@ -174,6 +203,12 @@ async def debit_date(
     except ValueError as exc:
         raise RequestValidationError(
             [{"loc": ("query", "as_of"), "msg": str(exc), "type": "value_error"}]
+        ) from exc
+    try:
+        no_control_characters(customer_id)
+    except ValueError as exc:
+        raise RequestValidationError(
+            [{"loc": ("path", "customer_id"), "msg": str(exc), "type": "value_error"}]
         ) from exc
     body = DebitDatesRequest.model_construct(
         customers=[

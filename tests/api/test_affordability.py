@@ -122,3 +122,25 @@ def test_declared_money_is_taken_in_whole_cents(plan_client):
     assert r.status_code == 200, r.text
     none = ask(plan_client, {**BODY, "budget": {"net_income_eur": 0, "household_type": "single"}})
     assert r.json()["budget"] == none.json()["budget"]
+
+
+def test_as_of_runs_from_the_first_legal_table_to_tomorrow(plan_client):
+    # Before the first legal table there is no protected minimum (was a 500); after
+    # tomorrow it is a typo, as on every other route (9999-12-31 was accepted).
+    from datetime import date
+
+    from models.legal import legal_tables
+    from service.schemas import today
+
+    first = legal_tables()[0].effective_from
+    for day in (
+        date.fromordinal(first.toordinal() - 1),
+        date.fromordinal(today().toordinal() + 2),
+        date(9999, 12, 31),
+    ):
+        r = ask(plan_client, {**BODY, "as_of": day.isoformat()})
+        assert r.status_code == 422, (day, r.text)
+        assert r.headers["content-type"] == PROBLEM
+        (error,) = r.json()["errors"]
+        assert error["loc"] == ["body", "as_of"] and first.isoformat() in error["msg"]
+    assert ask(plan_client, {**BODY, "as_of": first.isoformat()}).status_code == 200

@@ -185,3 +185,41 @@ def test_a_bundle_without_the_component_is_a_503_problem(client):
     assert r.status_code == 503
     assert r.headers["content-type"].startswith(PROBLEM)
     assert r.json()["title"] == "Model without debit-failure component"
+
+
+def test_as_of_before_the_business_calendar_can_answer_is_a_422_naming_the_first_day(
+    debit_client,
+):
+    # The suggestion reads collection dates from the month before the first month the
+    # change can reach; the TARGET2 calendar starts 1 January 1990, so January 1990
+    # was a 500 ("day outside the business calendar").
+    from models.calendar import FIRST_YEAR
+
+    first = date(FIRST_YEAR, 2, 1).isoformat()
+    late_january = date(FIRST_YEAR, 1, 31).isoformat()
+    h = headers("collection")
+    get = debit_client.get(
+        "/v1/customers/C-risk-1/debit-date",
+        params={"as_of": late_january, "pre_notification_days": 0},
+        headers=h,
+    )
+    post = debit_client.post(
+        "/v1/debit-dates",
+        json={
+            "customers": [{"customer_id": "C-risk-1"}],
+            "as_of": late_january,
+            "pre_notification_days": 0,
+        },
+        headers=h,
+    )
+    for r, loc in ((get, ["query", "as_of"]), (post, ["body", "as_of"])):
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"] == PROBLEM
+        (error,) = r.json()["errors"]
+        assert error["loc"] == loc and first in error["msg"]
+    ok = debit_client.get(
+        "/v1/customers/C-risk-1/debit-date",
+        params={"as_of": first, "pre_notification_days": 0},
+        headers=h,
+    )
+    assert ok.status_code == 200, ok.text
