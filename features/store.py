@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
 
@@ -1024,12 +1025,15 @@ class EventStore:
             if len(df) == 0:
                 continue
             df = df.reset_index(drop=True)  # pandera's index == position in the submission
+            # (row, column) already reported here, so pandera's echo of them is dropped
+            reported: set[tuple[int, str]] = set()
             raw_frames[table] = df
-            ok = _check_exact_ints(table, df, errors)
+            _check_exact_ints(table, df, errors, reported)
+            ok = not reported
             try:
                 v = schema.validate(df, lazy=True)
             except pa_errors.SchemaErrors as exc:
-                _collect_pandera(table, df, exc, errors)
+                _collect_pandera(table, df, exc, errors, reported)
                 continue
             if ok and _check_calendar_days(table, v, errors):
                 validated[table] = v
@@ -1396,10 +1400,19 @@ def _show(table: str, column: str, value: Any) -> str:
 
 
 def _collect_pandera(
-    table: str, df: pd.DataFrame, exc: pa_errors.SchemaErrors, errors: _Errors
+    table: str,
+    df: pd.DataFrame,
+    exc: pa_errors.SchemaErrors,
+    errors: _Errors,
+    reported: set[tuple[int, str]],
 ) -> None:
+    """pandera's failure cases as errors; those about a (row, column) in ``reported`` (a
+    value already reported more precisely), about such a column as a whole (its coercion,
+    or a check that could not run after it) or a row check of such a row are dropped."""
     pk = TABLES[table][1]
     seen: set[tuple[Any, ...]] = set()
+    bad_rows = {r for r, _ in reported}
+    bad_cols = {c for _, c in reported}
     fc = exc.failure_cases
     for rec in fc.itertuples(index=False):
         ctx, col, check, case, idx = (
@@ -1422,10 +1435,14 @@ def _collect_pandera(
             )
         elif ctx == "Column":
             column, value = str(col), case
+            if (row, column) in reported or (row is None and column in bad_cols):
+                continue
             where = f"row {row}" if row is not None else "column"
             message = f"{table} {where}, column {col}: failed {check} (value {_short_repr(case)})"
         else:  # a check over whole rows (one failure case per column: keep one per row)
             column = None
+            if row in bad_rows:
+                continue
             value = (
                 df[pk].iat[row] if row is not None and pk in df.columns and row < len(df) else None
             )
@@ -1442,29 +1459,62 @@ def _collect_pandera(
         errors.add(table, row, column, check, value, message)
 
 
-def _check_exact_ints(table: str, df: pd.DataFrame, errors: _Errors) -> bool:
-    """pandera's coercion truncates 12.5 to 12; money must never be rounded silently."""
-    ok = True
+def _check_exact_ints(
+    table: str, df: pd.DataFrame, errors: _Errors, reported: set[tuple[int, str]]
+) -> None:
+    """pandera's coercion truncates 12.5 to 12 (from a float column, and from an object
+    column of floats, numeric strings or Decimals alike) and takes ``True`` as 1: money
+    must never be rounded silently, so every value of an integer column that does not
+    already hold integers is checked exactly here, and each that is not a whole number
+    (or is a boolean) is reported with its row. Values that are not numbers at all are
+    left to pandera, which reports them as failing to coerce."""
     for col, (kind, _) in TABLE_COLUMNS[table].items():
         if kind not in (INT, NULLABLE_INT) or col not in df.columns:
             continue
         s = df[col]
-        if not pd.api.types.is_float_dtype(s.dtype):
+        if pd.api.types.is_integer_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
             continue
-        vals = s.to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = ~np.isnan(vals) & (vals != np.round(vals))
-        for pos in np.flatnonzero(bad).tolist():
-            ok = False
+        if pd.api.types.is_float_dtype(s.dtype):
+            vals = s.to_numpy(dtype=np.float64, na_value=np.nan)
+            bad_pos = np.flatnonzero(~np.isnan(vals) & (vals != np.round(vals))).tolist()
+            bad = [(pos, vals[pos], "is not a whole number") for pos in bad_pos]
+        else:
+            bad = []
+            for pos, v in enumerate(s.to_numpy(dtype=object).tolist()):
+                why = _not_whole(v)
+                if why is not None:
+                    bad.append((pos, v, why))
+        for pos, v, why in bad:
+            reported.add((int(pos), col))
             errors.add(
                 table,
                 int(pos),
                 col,
                 "integer",
-                vals[pos],
-                f"{table} row {pos}, column {col}: {vals[pos]!r} is not a whole number "
-                "(money is integer cents)",
+                v,
+                f"{table} row {pos}, column {col}: {v!r} {why} (integers are exact: "
+                "money is integer cents)",
             )
-    return ok
+
+
+def _not_whole(value: Any) -> str | None:
+    """Why ``value`` may not be stored in an integer column, or None when it may (a
+    whole number, or null) or is for pandera to report (not a number at all)."""
+    if isinstance(value, bool | np.bool_):
+        return "is a boolean, not a number"
+    if value is None or isinstance(value, int | np.integer):
+        return None
+    if isinstance(value, float | np.floating | Decimal | str):
+        if isinstance(value, float | np.floating) and math.isnan(value):
+            return None  # null: nullability is pandera's to check
+        try:
+            d = Decimal(str(value))
+        except InvalidOperation:
+            return None  # not a number: pandera reports it failing to coerce
+        if not d.is_finite() or d != d.to_integral_value():
+            return "is not a whole number"
+        return None
+    return None  # anything else is pandera's to coerce or report
 
 
 def _check_calendar_days(table: str, df: pd.DataFrame, errors: _Errors) -> bool:

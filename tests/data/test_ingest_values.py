@@ -1,0 +1,87 @@
+"""Values ingest must refuse rather than guess: each reported with its row, column and rule,
+and a refused batch writes nothing (ARCHITECTURE.md decision 1)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from features.io import read_event_dir, write_event_dir
+from features.schemas import TABLES
+from features.store import EventStore, IngestRejected
+
+
+def _rejected(store: EventStore, batch) -> set[tuple[str, int | None, str | None, str]]:
+    """The (table, row, column, check) of every error; asserts nothing was written."""
+    with pytest.raises(IngestRejected) as info:
+        store.ingest(batch)
+    assert sum(store.count(t) for t in TABLES) == 0
+    return {(e.table, e.row, e.column, e.check) for e in info.value.report.errors}
+
+
+# ------------------------------------------------------------------ integers are exact
+
+
+def _object_amounts(batch, first) -> None:
+    inv = batch["invoices"]
+    values = [first, *[int(x) for x in inv["amount_cents"].iloc[1:]]]
+    inv["amount_cents"] = pd.Series(values, index=inv.index, dtype=object)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [12345.7, Decimal("12345.67"), "12345.7", True, Decimal("Infinity")],
+    ids=["float", "decimal", "text", "bool", "infinity"],
+)
+def test_non_whole_value_in_an_object_int_column_is_rejected(store, make_batch, value):
+    """Mixed JSON values, Decimals and numeric text were truncated by coercion (12345.7 ->
+    12345) and True taken as 1 cent; now each is an 'integer' error naming its row."""
+    batch = make_batch()
+    _object_amounts(batch, value)
+    assert _rejected(store, batch) == {("invoices", 0, "amount_cents", "integer")}
+
+
+def test_fractional_cents_in_a_nullable_object_column_is_rejected(store, make_batch):
+    batch = make_batch()
+    batch["customers"]["declared_net_income_cents"] = pd.Series(
+        [180_000.5, None, None], dtype=object
+    )
+    assert _rejected(store, batch) == {("customers", 0, "declared_net_income_cents", "integer")}
+
+
+def test_boolean_column_is_not_an_amount(store, make_batch):
+    batch = make_batch(("c1",))
+    batch["invoices"]["amount_cents"] = [True, True]
+    assert _rejected(store, batch) == {
+        ("invoices", 0, "amount_cents", "integer"),
+        ("invoices", 1, "amount_cents", "integer"),
+    }
+
+
+def test_parquet_decimal_with_fractional_cents_is_rejected(tmp_path, store, make_batch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    batch = make_batch()
+    write_event_dir(batch, tmp_path, "parquet")
+    path = tmp_path / "payments.parquet"
+    table = pq.read_table(path)
+    vals = [Decimal(v) for v in table.column("amount_cents").to_pylist()]
+    vals[1] = Decimal("12345.99")
+    i = table.schema.get_field_index("amount_cents")
+    pq.write_table(table.set_column(i, "amount_cents", pa.array(vals, pa.decimal128(12, 2))), path)
+    assert _rejected(store, dict(read_event_dir(tmp_path))) == {
+        ("payments", 1, "amount_cents", "integer")
+    }
+
+
+def test_whole_values_of_any_type_are_accepted_exactly(store, make_batch):
+    batch = make_batch()
+    want = batch["invoices"]["amount_cents"].tolist()
+    inv = batch["invoices"]
+    inv["amount_cents"] = [Decimal(want[0]), str(want[1]), float(want[2]), *want[3:]]
+    store.ingest(batch)
+    got = store.read_frames()["invoices"].set_index("invoice_id")["amount_cents"]
+    assert got.loc[inv["invoice_id"]].tolist() == want
