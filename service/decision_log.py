@@ -176,6 +176,31 @@ def new_decision_id() -> str:
     return str(uuid.UUID(int=value))
 
 
+#: Database errors that mean "not now" (locked past the busy timeout, server down or
+#: unreachable, no pooled connection in time), not "wrong request": a reader answers 503.
+_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.DisconnectionError,
+    sa.exc.TimeoutError,  # the connection pool's
+    TimeoutError,  # a flush that did not commit in time
+)
+
+
+@contextlib.contextmanager
+def _unavailable_on_database_error(doing: str) -> Iterator[None]:
+    """Turn a database that cannot answer now into :class:`DecisionLogUnavailable` (the
+    routes' 503), naming only the error type (the message may hold SQL or paths)."""
+    try:
+        yield
+    except DecisionLogUnavailable:
+        raise
+    except _UNAVAILABLE_ERRORS as exc:
+        raise DecisionLogUnavailable(
+            f"the decision log could not {doing} ({type(exc).__name__}); retry later"
+        ) from exc
+
+
 def _commit_failed(exc: Exception) -> DecisionLogUnavailable:
     return DecisionLogUnavailable(f"decision log commit failed: {type(exc).__name__}: {exc}")
 
@@ -571,14 +596,18 @@ class DecisionLog:
 
     # ------------------------------------------------------------------ reading
     def get(self, decision_id: str) -> Decision | None:
-        """One decision by id (flushes queued writes first, so it sees its own answers)."""
-        self.flush()
-        with self.engine.connect() as conn:
-            row = (
-                conn.execute(sa.select(decisions).where(decisions.c.decision_id == decision_id))
-                .mappings()
-                .first()
-            )
+        """One decision by id (flushes queued writes first, so it sees its own answers).
+
+        Raises :class:`DecisionLogUnavailable` when the database cannot answer now
+        (locked past the busy timeout, down) or the flush does not finish in time."""
+        with _unavailable_on_database_error("be read"):
+            self.flush()
+            with self.engine.connect() as conn:
+                row = (
+                    conn.execute(sa.select(decisions).where(decisions.c.decision_id == decision_id))
+                    .mappings()
+                    .first()
+                )
         return None if row is None else _decision(row)
 
     def iter_decisions(
@@ -603,7 +632,8 @@ class DecisionLog:
     def add_review(
         self, decision_id: str, reviewer: str, outcome: str, reason: str
     ) -> dict[str, Any]:
-        """Record a human review of a logged decision; returns the stored review."""
+        """Record a human review of a logged decision; returns the stored review.
+        :class:`DecisionLogUnavailable` when the database cannot take it now."""
         review = {
             "review_id": str(uuid.uuid4()),
             "decision_id": decision_id,
@@ -612,12 +642,14 @@ class DecisionLog:
             "outcome": outcome,
             "reason": reason,
         }
-        with self.engine.begin() as conn:
+        with _unavailable_on_database_error("store the review"), self.engine.begin() as conn:
             conn.execute(reviews.insert(), [review])
         return review
 
     def reviews_of(self, decision_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        """The reviews of a decision, oldest first (:class:`DecisionLogUnavailable` when
+        the database cannot answer now)."""
+        with _unavailable_on_database_error("be read"), self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(reviews)
                 .where(reviews.c.decision_id == decision_id)
@@ -632,9 +664,13 @@ class DecisionLog:
             return out
 
     # ------------------------------------------------------------------ idempotency
+    # The scope column is String(32): "checkout:" + 16 hex digits fits.
     def decision_for_key(self, scope: str, key: str) -> tuple[str, str] | None:
-        """(request hash, decision id) already given for this idempotency key, if any."""
-        with self.engine.connect() as conn:
+        """(request hash, decision id) already given for this idempotency key, if any.
+
+        ``scope`` is whose key it is: the checkout route passes one per API key
+        (``checkout:<key id>``), so two clients using the same key never meet."""
+        with _unavailable_on_database_error("be read"), self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.decision_id).where(
                     (idempotency_keys.c.scope == scope) & (idempotency_keys.c.key == key)
@@ -657,7 +693,10 @@ class DecisionLog:
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
             insert = sqlite_insert(idempotency_keys).on_conflict_do_nothing()
-        with self.engine.begin() as conn:
+        with (
+            _unavailable_on_database_error("store the idempotency key"),
+            self.engine.begin() as conn,
+        ):
             conn.execute(
                 insert,
                 [

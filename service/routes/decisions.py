@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 from service.decision_log import DecisionLogUnavailable
 from service.deps import DecisionLogDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
+from service.routes.common import decision_log_unavailable
 from service.schemas import DecisionOut, ReviewIn, ReviewOut
 from service.settings import Scope
 
@@ -28,9 +29,10 @@ def get_decision(decision_id: UUID, decision_log: DecisionLogDep) -> DecisionOut
     # sync route: a database read (and possibly a flush of queued writes) blocks
     try:
         decision = decision_log.get(str(decision_id))
+        reviews = [] if decision is None else decision_log.reviews_of(decision.decision_id)
     except DecisionLogUnavailable as exc:
-        raise ProblemError(
-            503, ProblemType.DECISION_LOG_UNAVAILABLE, "Decision log unavailable", str(exc)
+        raise decision_log_unavailable(
+            "the decision log cannot be read right now; retry later"
         ) from exc
     if decision is None:
         raise ProblemError(
@@ -39,9 +41,7 @@ def get_decision(decision_id: UUID, decision_log: DecisionLogDep) -> DecisionOut
             "Unknown decision",
             f"no decision {decision_id} in the log (decisions are kept for the retention period)",
         )
-    return DecisionOut.model_validate(
-        {**decision.to_dict(), "reviews": decision_log.reviews_of(decision.decision_id)}
-    )
+    return DecisionOut.model_validate({**decision.to_dict(), "reviews": reviews})
 
 
 @router.post(
@@ -63,7 +63,7 @@ def review_decision(decision_id: UUID, body: ReviewIn, decision_log: DecisionLog
             )
         review = decision_log.add_review(str(decision_id), body.reviewer, body.outcome, body.reason)
     except DecisionLogUnavailable as exc:
-        raise ProblemError(
-            503, ProblemType.DECISION_LOG_UNAVAILABLE, "Decision log unavailable", str(exc)
+        raise decision_log_unavailable(
+            "the review could not be recorded now, so none was; retry later"
         ) from exc
     return ReviewOut.model_validate(review)

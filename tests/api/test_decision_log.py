@@ -369,3 +369,75 @@ def test_the_json_columns_hold_valid_json_on_both_back_ends(any_log):
         raise AssertionError(f"not JSON: {token}")
 
     json.loads(text, parse_constant=no_constants)
+
+
+def _unreachable_engine(tmp_path):
+    import sqlalchemy as sa
+
+    # a database file that cannot be opened: every connection fails (OperationalError)
+    return sa.create_engine(f"sqlite:///{tmp_path / 'missing-dir' / 'decisions.db'}")
+
+
+def test_a_database_that_cannot_answer_is_unavailable_not_an_error(log, tmp_path, monkeypatch):
+    # Each reader and writer the routes use says DecisionLogUnavailable (their 503) when
+    # the database is down or locked past the busy timeout; it was a raw OperationalError.
+    did = row().decision_id
+    monkeypatch.setattr(log, "_engine", _unreachable_engine(tmp_path))
+    for call in (
+        lambda: log.get(did),
+        lambda: log.reviews_of(did),
+        lambda: log.add_review(did, "ann", "upheld", "ok"),
+        lambda: log.decision_for_key("checkout:x", "k"),
+        lambda: log.remember_key("checkout:x", "k", "h", did),
+    ):
+        with pytest.raises(DecisionLogUnavailable, match="OperationalError"):
+            call()
+
+
+def test_a_flush_that_times_out_is_unavailable(log, monkeypatch):
+    def slow(timeout_s: float = 10.0) -> None:
+        raise TimeoutError
+
+    monkeypatch.setattr(log, "flush", slow)
+    with pytest.raises(DecisionLogUnavailable):
+        log.get(row().decision_id)
+
+
+def test_reviews_and_reads_answer_503_when_the_log_is_locked_or_down(
+    settings, tmp_path, monkeypatch
+):
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    import service.decision_log as decision_log_module
+    from service.app import create_app
+    from tests.api.conftest import headers
+
+    real = decision_log_module.configure_sqlite
+
+    def quick(engine, *, busy_timeout_ms, **kwargs):  # give up on the lock in 50 ms, not 5 s
+        return real(engine, busy_timeout_ms=50, **kwargs)
+
+    monkeypatch.setattr(decision_log_module, "configure_sqlite", quick)
+    path = tmp_path / "decisions.db"
+    app = create_app(settings.model_copy(update={"decision_log_url": f"sqlite:///{path}"}))
+    with TestClient(app) as c:
+        scored = c.post("/v1/risk/scores", json={"customer_ids": ["C-low-1"]}, headers=headers())
+        did = scored.json()["results"][0]["decision_id"]
+        review = {"reviewer": "ann", "outcome": "upheld", "reason": "ok"}
+        other = sqlite3.connect(path, isolation_level=None)  # e.g. a backup, a sibling's purge
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            locked = c.post(f"/v1/decisions/{did}/review", json=review, headers=headers())
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert locked.status_code == 503, locked.text
+        assert locked.json()["type"] == "urn:tijdig:problem:decision-log-unavailable"
+        assert "SQL" not in locked.text  # the database's message stays in the log
+        monkeypatch.setattr(c.app.state.decision_log, "_engine", _unreachable_engine(tmp_path))
+        down = c.get(f"/v1/decisions/{did}", headers=headers())
+        assert down.status_code == 503, down.text
+        assert down.json()["type"] == "urn:tijdig:problem:decision-log-unavailable"
+        monkeypatch.undo()  # the real engine back, for the log to close
