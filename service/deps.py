@@ -12,6 +12,7 @@ a dozen per request) cost more than the whole prediction.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,6 +156,12 @@ def _authorise(settings: ServiceSettings, api_key: str | None, accepted: list[Sc
     return granted[0]
 
 
+def api_key_id(api_key: str) -> str:
+    """A short, stable id of an API key: the first 16 hex digits of its SHA-256. Names a
+    client (e.g. whose idempotency keys these are) without storing or logging the key."""
+    return hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class ScoringContext:
     """Everything a scoring route needs, resolved by one dependency."""
@@ -165,6 +172,9 @@ class ScoringContext:
     serving: ServingRows
     decision_log: DecisionLog
     metrics: Metrics
+    #: :func:`api_key_id` of the API key that admitted the caller (the key compared
+    #: equal to a configured one, so this is the id of that configured key).
+    api_key_id: str = ""
 
 
 def scoring_context(scope: Scope | str) -> Callable[..., Any]:
@@ -183,10 +193,19 @@ def scoring_context(scope: Scope | str) -> Callable[..., Any]:
     ) -> ScoringContext:
         state = request.app.state
         granted = _authorise(state.settings, api_key, accepted)
+        assert api_key is not None  # _authorise refused a missing key
         bundle = await get_bundle(request)
         serving = await get_serving(request)
         decision_log = await get_decision_log(request)
-        return ScoringContext(granted, state.settings, bundle, serving, decision_log, state.metrics)
+        return ScoringContext(
+            granted,
+            state.settings,
+            bundle,
+            serving,
+            decision_log,
+            state.metrics,
+            api_key_id(api_key),
+        )
 
     context.__name__ = f"scoring_context_{accepted[0].value}"
     return context

@@ -26,11 +26,29 @@ from fastapi import APIRouter, Depends, Header, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models.bnpl import AgeCheck, BnplDecision, decide
-from service.decision_log import Decision, feature_dict, new_decision_id
+from service.decision_log import (
+    Decision,
+    DecisionLogUnavailable,
+    feature_dict,
+    new_decision_id,
+)
 from service.deps import ScoringContext, scoring_context
 from service.errors import ProblemError, ProblemType, problem_responses
-from service.routes.common import json_response, log_decisions, serving_state
-from service.schemas import EARLIEST_AS_OF, CustomerId, Day, ReasonOut, RequestModel, today
+from service.routes.common import (
+    decision_log_unavailable,
+    json_response,
+    log_decisions,
+    serving_state,
+)
+from service.schemas import (
+    EARLIEST_LEGAL_AS_OF,
+    CustomerId,
+    Day,
+    ReasonOut,
+    RequestModel,
+    check_as_of,
+    today,
+)
 from service.settings import Scope
 
 router = APIRouter(tags=["checkout"])
@@ -86,7 +104,11 @@ class BnplDecisionRequest(RequestModel):
     )
     order: OrderIn
     age_verification: AgeVerificationIn
-    as_of: Day | None = Field(default=None, description="decide as known at the start of this day")
+    as_of: Day | None = Field(
+        default=None,
+        description="decide as known at the start of this day; from the first legal "
+        f"table's day ({EARLIEST_LEGAL_AS_OF}) to tomorrow",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -102,10 +124,10 @@ class BnplDecisionRequest(RequestModel):
     @field_validator("as_of")
     @classmethod
     def _plausible_day(cls, value: date | None) -> date | None:
-        latest = date.fromordinal(today().toordinal() + 1)
-        if value is not None and not EARLIEST_AS_OF <= value <= latest:
-            raise ValueError(f"as_of must be between {EARLIEST_AS_OF} and {latest}; got {value}")
-        return value
+        # A customer's decision applies the legal table in force on as_of; before the
+        # first one there is none (the model raised: a 500). One bound for every request,
+        # with or without a customer, so the documented range does not depend on the body.
+        return check_as_of(value, EARLIEST_LEGAL_AS_OF, "the first legal table in force")
 
 
 class BnplReasonOut(BaseModel):
@@ -160,11 +182,12 @@ async def bnpl_decision(
 ) -> Response:
     bundle, settings, decision_log = ctx.bundle, ctx.settings, ctx.decision_log
     request_hash = ""
+    key_scope = idempotency_scope(ctx.api_key_id)
     if idempotency_key:  # the request's fingerprint is only needed to check a retry
         request_hash = hashlib.sha256(
             json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
         ).hexdigest()
-        replay = _replay(decision_log, idempotency_key, request_hash)
+        replay = _replay(decision_log, key_scope, idempotency_key, request_hash)
         if replay is not None:
             return json_response(replay)
 
@@ -226,18 +249,49 @@ async def bnpl_decision(
     )
     await log_decisions(decision_log, [logged], settings)
     if idempotency_key:
-        _, held_id = decision_log.remember_key(
-            Scope.CHECKOUT.value, idempotency_key, request_hash, response.decision_id
-        )
+        try:
+            _, held_id = decision_log.remember_key(
+                key_scope, idempotency_key, request_hash, response.decision_id
+            )
+        except DecisionLogUnavailable as exc:
+            raise decision_log_unavailable(
+                "the idempotency key could not be stored, so no decision is given; retry "
+                "with the same key"
+            ) from exc
         if held_id != response.decision_id:  # a concurrent retry bound the key first
-            replay = _replay(decision_log, idempotency_key, request_hash)
+            replay = _replay(decision_log, key_scope, idempotency_key, request_hash)
             if replay is not None:
                 return json_response(replay)
     return json_response(response)
 
 
-def _replay(decision_log: Any, key: str, request_hash: str) -> BnplDecisionResponse | None:
-    held = decision_log.decision_for_key(Scope.CHECKOUT.value, key)
+def idempotency_scope(api_key_id: str) -> str:
+    """Whose idempotency keys these are: one scope per API key (``checkout:`` + the
+    key's short SHA-256 id, never the key), so two checkout clients that both use their
+    order number as the key never get each other's decision or a 409.
+
+    Rows stored before this (under the shared scope ``"checkout"``) simply match no
+    request any more and leave with the retention purge: no migration is needed; a retry
+    that straddles the upgrade, like one across an API-key rotation, decides afresh."""
+    return f"{Scope.CHECKOUT.value}:{api_key_id}"
+
+
+def _replay(
+    decision_log: Any, scope: str, key: str, request_hash: str
+) -> BnplDecisionResponse | None:
+    try:
+        return _replay_or_conflict(decision_log, scope, key, request_hash)
+    except DecisionLogUnavailable as exc:
+        raise decision_log_unavailable(
+            "the idempotency key could not be checked, so no decision is given; retry with "
+            "the same key"
+        ) from exc
+
+
+def _replay_or_conflict(
+    decision_log: Any, scope: str, key: str, request_hash: str
+) -> BnplDecisionResponse | None:
+    held = decision_log.decision_for_key(scope, key)
     if held is None:
         return None
     held_hash, decision_id = held

@@ -164,3 +164,65 @@ def test_a_person_reviews_a_decline_and_the_review_is_kept(client):
         f"/v1/decisions/{uuid.uuid4()}/review", json=review, headers=headers("review")
     )
     assert missing.status_code == 404
+
+
+def test_as_of_before_the_first_legal_table_is_a_422_naming_that_day(client):
+    # A customer's decision applies the legal table in force on as_of: before the first
+    # one there is none (the model raised "no legal table in force": a 500).
+    from models.legal import legal_tables
+
+    first = legal_tables()[0].effective_from
+    day_before = date.fromordinal(first.toordinal() - 1).isoformat()
+    for customer_id in ("C-low-1", None):  # one documented range, with or without history
+        r = order(client, body(customer_id=customer_id, as_of=day_before))
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"] == PROBLEM
+        (error,) = r.json()["errors"]
+        assert error["loc"] == ["body", "as_of"] and first.isoformat() in error["msg"]
+    assert order(client, body(as_of=first.isoformat())).status_code == 200
+
+
+def test_idempotency_keys_belong_to_the_api_key_that_used_them(client):
+    # Two checkout clients (web shops) both use their order number as the key. Before,
+    # the second got the first one's decision (same body) or a 409 (another body).
+    same, other = (f"order-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    shop_a = order(client, body(), key=same, role="checkout").json()
+    shop_b = order(client, body(), key=same, role="all")
+    assert shop_b.status_code == 200, shop_b.text
+    assert not shop_b.json()["idempotent_replay"]
+    assert shop_b.json()["decision_id"] != shop_a["decision_id"]
+    order(client, body(amount_cents=10_000), key=other, role="checkout")
+    assert order(client, body(amount_cents=25_000), key=other, role="all").status_code == 200
+    # each client's own retry still replays its own decision
+    retry_a = order(client, body(), key=same, role="checkout").json()
+    assert retry_a["idempotent_replay"] and retry_a["decision_id"] == shop_a["decision_id"]
+    retry_b = order(client, body(), key=same, role="all").json()
+    assert retry_b["idempotent_replay"] and retry_b["decision_id"] == shop_b.json()["decision_id"]
+    # stored per API-key id, never the API key itself
+    from sqlalchemy import select
+
+    from service.decision_log import idempotency_keys
+    from tests.api.conftest import KEYS
+
+    with client.app.state.decision_log.engine.connect() as conn:
+        scopes = set(
+            conn.execute(select(idempotency_keys.c.scope).where(idempotency_keys.c.key == same))
+            .scalars()
+            .all()
+        )
+    assert len(scopes) == 2 and all(s.startswith("checkout:") for s in scopes)
+    assert not any(KEYS[role] in s for s in scopes for role in ("checkout", "all"))
+
+
+def test_a_decision_log_that_cannot_check_the_key_is_a_503(make_client, monkeypatch):
+    from service.decision_log import DecisionLogUnavailable
+
+    c = make_client()
+
+    def down(*_args, **_kwargs):
+        raise DecisionLogUnavailable("the decision log could not be read (OperationalError)")
+
+    monkeypatch.setattr(c.app.state.decision_log, "decision_for_key", down)
+    r = order(c, body(), key=str(uuid.uuid4()))
+    assert r.status_code == 503, r.text
+    assert r.json()["type"] == "urn:tijdig:problem:decision-log-unavailable"
