@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict
 from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -75,7 +76,13 @@ class DeclaredBudgetIn(RequestModel):
     def _whole_cents(cls, value: float | None) -> float | None:
         """Money in whole cents, as everywhere in tijdig: a declared income of €0.004 is
         no income, not a divisor that overflows the P(kept) model's ratios."""
-        return None if value is None else round(value, 2)
+        return None if value is None else eur_to_cents(value) / 100
+
+
+def eur_to_cents(eur: float) -> int:
+    """Euros as the caller wrote them, in whole cents rounded half up: through the decimal
+    text, not the binary float (0.285 * 100 is 28.4999... and ``round`` made it 28)."""
+    return int((Decimal(repr(eur)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 class AffordabilityRequest(RequestModel):
@@ -210,7 +217,7 @@ async def affordability(
         standard_share=policy.standard_share,
         maximum_share=policy.maximum_share,
     )
-    debt_cents = round(body.debt_amount_eur * 100)
+    debt_cents = eur_to_cents(body.debt_amount_eur)
     advice = advise(model, row, day, as_of, debt_cents, budget, policy)
 
     decision_id = new_decision_id()
