@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
-from features.schemas import TABLES, columns_of, date_columns_of
+from features.schemas import TABLES, columns_of, date_columns_of, parse_date_strings
 
 if TYPE_CHECKING:
     from features.store import EventStore
@@ -44,8 +44,9 @@ class EventFrames(dict[str, pd.DataFrame]):
 
 
 def _read_csv(path: Path, table: str) -> pd.DataFrame:
-    """Everything is read as text, then integers (exact, never via float) and dates are
-    converted; a column that does not convert stays text, so ingest reports its rows."""
+    """Everything is read as text, then integers (exact, never via float) and dates (ISO
+    ``YYYY-MM-DD`` only, never guessed) are converted; a column that does not convert
+    stays text, so ingest reports its rows."""
     ints = _int_columns(table)
     df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     for c, nullable in ints.items():
@@ -57,11 +58,14 @@ def _read_csv(path: Path, table: str) -> pd.DataFrame:
             continue
         df[c] = col.astype("int64") if not nullable and not col.isna().any() else col
     for c in date_columns_of(table):
-        if c in df.columns:
-            try:
-                df[c] = pd.to_datetime(df[c], format="ISO8601").astype("datetime64[ns]")
-            except (TypeError, ValueError):
-                continue
+        if c not in df.columns:
+            continue
+        parsed = parse_date_strings(df[c])
+        if parsed is None:  # no text: an empty column
+            df[c] = pd.to_datetime(df[c]).astype("datetime64[ns]")
+        elif not parsed[1].any():
+            df[c] = parsed[0]
+        # else a value is not an ISO date: the column stays text and ingest reports its rows
     return df
 
 

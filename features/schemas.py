@@ -24,6 +24,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
@@ -244,3 +245,71 @@ def date_columns_of(table: str) -> list[str]:
     """The calendar-day columns of ``table``."""
     schema = TABLES[table][0].to_schema()
     return [name for name, col in schema.columns.items() if "datetime" in str(col.dtype).lower()]
+
+
+#: A date as text: ISO 8601, ``YYYY-MM-DD``, optionally with a time and a UTC offset (a
+#: time other than midnight UTC is then rejected as not a calendar day). Anything else
+#: (``05-02-2024``, ``05/02/2024``, ``20240205``) is refused instead of guessed: pandas
+#: would read ``05-02-2024`` month first, as 2 May.
+ISO_DATE_PATTERN: Final = (
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
+)
+_NS_MIN, _NS_MAX = pd.Timestamp.min, pd.Timestamp.max
+
+
+def parse_date_strings(s: pd.Series) -> tuple[pd.Series, np.ndarray] | None:
+    """Parse the text values of a date column strictly as ISO dates.
+
+    Returns None when ``s`` holds no text. Otherwise ``(parsed, bad)``: each string parsed
+    as :data:`ISO_DATE_PATTERN` (an offset converted to UTC, then dropped), other values
+    kept as they are; ``bad`` marks the positions of strings that are not such a date (or
+    fall outside 1677-2262), which become NaT. ``parsed`` is ``datetime64[ns]`` when every
+    value was text or null, else ``object``.
+    """
+    if not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)):
+        return None  # datetimes, numbers: not text, pandera's to coerce
+    vals = s.to_numpy(dtype=object)
+    is_str = np.fromiter((isinstance(v, str) for v in vals), dtype=bool, count=len(vals))
+    if not is_str.any():
+        return None
+    strs = vals[is_str]
+    text = strs.astype(str)  # fixed-width unicode: vectorised checks below
+    n = len(text)
+    parsed = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    # The usual plain YYYY-MM-DD (a CSV has millions): checked char by char, parsed fast.
+    plain = np.char.str_len(text) == 10
+    if plain.any():
+        ten = text if plain.all() and text.dtype == np.dtype("U10") else text[plain].astype("U10")
+        chars = ten.view(np.uint32).reshape(-1, 10)
+        digits = chars[:, [0, 1, 2, 3, 5, 6, 8, 9]]
+        shape_ok = (
+            ((digits >= ord("0")) & (digits <= ord("9"))).all(axis=1)
+            & (chars[:, 4] == ord("-"))
+            & (chars[:, 7] == ord("-"))
+        )
+        days = pd.to_datetime(
+            pd.Series(strs[plain], dtype=object).where(shape_ok), format="%Y-%m-%d", errors="coerce"
+        )
+        parsed[plain] = _in_ns_range(days)
+    if not plain.all():  # with a time and perhaps an offset, or not a date at all
+        other = pd.Series(strs[~plain], dtype=object)
+        shape_ok = other.str.fullmatch(ISO_DATE_PATTERN).to_numpy(dtype=bool)
+        stamps = pd.to_datetime(other.where(shape_ok), format="ISO8601", utc=True, errors="coerce")
+        parsed[~plain] = _in_ns_range(stamps.dt.tz_localize(None))
+    ok = ~np.isnat(parsed)
+    bad = np.zeros(len(vals), dtype=bool)
+    bad[is_str] = ~ok
+    nulls = pd.isna(vals) & ~is_str
+    if (is_str | nulls).all():
+        out = np.full(len(vals), np.datetime64("NaT"), dtype="datetime64[ns]")
+        out[is_str] = parsed
+        return pd.Series(out, index=s.index, name=s.name), bad
+    mixed = vals.copy()
+    mixed[is_str] = [pd.Timestamp(v) for v in parsed]
+    return pd.Series(mixed, index=s.index, name=s.name, dtype=object), bad
+
+
+def _in_ns_range(stamps: pd.Series) -> np.ndarray:
+    """``datetime64[ns]`` values, NaT where out of its range (1677-2262), never wrapped."""
+    in_range = ((stamps >= _NS_MIN) & (stamps <= _NS_MAX)).to_numpy(dtype=bool)
+    return stamps.where(in_range).to_numpy(dtype="datetime64[ns]")

@@ -43,7 +43,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 
-from features.schemas import TABLES
+from features.schemas import TABLES, parse_date_strings
 
 __all__ = [
     "TABLE_COLUMNS",
@@ -1027,6 +1027,7 @@ class EventStore:
             df = df.reset_index(drop=True)  # pandera's index == position in the submission
             # (row, column) already reported here, so pandera's echo of them is dropped
             reported: set[tuple[int, str]] = set()
+            df = _parse_date_columns(table, df, errors, reported)
             raw_frames[table] = df
             _check_exact_ints(table, df, errors, reported)
             ok = not reported
@@ -1457,6 +1458,34 @@ def _collect_pandera(
             continue
         seen.add(key)
         errors.add(table, row, column, check, value, message)
+
+
+def _parse_date_columns(
+    table: str, df: pd.DataFrame, errors: _Errors, reported: set[tuple[int, str]]
+) -> pd.DataFrame:
+    """Text dates parsed strictly as ISO ``YYYY-MM-DD`` before pandera sees them (pandas
+    would read ``05-02-2024`` month first, as 2 May); each that is not is reported."""
+    for col, (kind, _) in TABLE_COLUMNS[table].items():
+        if kind != DATE or col not in df.columns:
+            continue
+        res = parse_date_strings(df[col])
+        if res is None:
+            continue
+        parsed, bad = res
+        for pos in np.flatnonzero(bad).tolist():
+            value = df[col].iat[pos]
+            reported.add((int(pos), col))
+            errors.add(
+                table,
+                int(pos),
+                col,
+                "date_format",
+                value,
+                f"{table} row {pos}, column {col}: {value!r} is not a date written YYYY-MM-DD "
+                "(ISO 8601; storable years 1678-2261)",
+            )
+        df[col] = parsed  # df is ingest's own (reset_index made it): the caller's is untouched
+    return df
 
 
 def _check_exact_ints(

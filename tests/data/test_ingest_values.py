@@ -85,3 +85,69 @@ def test_whole_values_of_any_type_are_accepted_exactly(store, make_batch):
     store.ingest(batch)
     got = store.read_frames()["invoices"].set_index("invoice_id")["amount_cents"]
     assert got.loc[inv["invoice_id"]].tolist() == want
+
+
+# ------------------------------------------------------------------ dates are ISO
+
+
+def _dates(batch, issue: list[object]) -> None:
+    inv = batch["invoices"]
+    inv["issue_date"] = pd.Series(issue, index=inv.index, dtype=object)
+    inv["due_date"] = pd.Timestamp("2024-06-30")
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [["05-02-2024", "03-04-2024"], ["05/02/2024", "03/04/2024"], ["05-02-2024", "20-02-2024"]],
+    ids=["dd-mm-yyyy", "dd/mm/yyyy", "day-over-12"],
+)
+def test_non_iso_date_text_is_rejected_not_read_month_first(store, make_batch, dates):
+    """'05-02-2024' (5 February, as a Dutch creditor writes it) was stored as 2 May."""
+    batch = make_batch(("c1",))
+    _dates(batch, dates)
+    assert _rejected(store, batch) == {
+        ("invoices", 0, "issue_date", "date_format"),
+        ("invoices", 1, "issue_date", "date_format"),
+    }
+
+
+def test_non_iso_date_in_a_csv_is_rejected(tmp_path, store, make_batch):
+    batch = make_batch(("c1",))
+    write_event_dir(batch, tmp_path, "csv")
+    path = tmp_path / "payments.csv"
+    rows = path.read_text().splitlines()
+    cells = rows[2].split(",")
+    col = rows[0].split(",").index("paid_at")
+    day = pd.Timestamp(cells[col])
+    cells[col] = day.strftime("%d-%m-%Y")  # the second payment's date, day first
+    rows[2] = ",".join(cells)
+    path.write_text("\n".join(rows) + "\n")
+    assert _rejected(store, dict(read_event_dir(tmp_path))) == {
+        ("payments", 1, "paid_at", "date_format")
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2024-1-5", "20240105", " 2024-01-05", "2024-02-30", "", "2024-01-05 garbage"],
+)
+def test_date_text_must_be_a_real_iso_date(store, make_batch, text):
+    batch = make_batch(("c1",))
+    _dates(batch, ["2024-01-05", text])
+    assert _rejected(store, batch) == {("invoices", 1, "issue_date", "date_format")}
+
+
+def test_iso_dates_are_accepted_and_times_still_refused(store, make_batch):
+    batch = make_batch(("c1",))
+    _dates(batch, ["2024-02-05", "2024-03-04T00:00:00Z"])
+    store.ingest(batch)
+    got = store.read_frames()["invoices"]["issue_date"].dt.strftime("%Y-%m-%d").tolist()
+    assert got == ["2024-02-05", "2024-03-04"]
+    for late in ("2024-03-04T00:00:00+01:00", "2024-03-04 13:30"):
+        batch = make_batch(("c2",))
+        _dates(batch, ["2024-02-05", late])
+        with pytest.raises(IngestRejected) as info:
+            store.ingest(batch)
+        assert [(e.row, e.column, e.check) for e in info.value.report.errors] == [
+            (1, "issue_date", "calendar_day")
+        ]
