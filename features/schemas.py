@@ -22,11 +22,12 @@ The tables:
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from pandera import extensions
 from pandera.typing import Series
 
 
@@ -116,6 +117,26 @@ MAX_AMOUNT_CENTS: Final = 100_000_000  # EUR 1,000,000: larger single events are
 EARLIEST_DATE: Final = pd.Timestamp("1990-01-01")
 
 
+#: Control characters (C0 and DEL) have no place in an id: a NUL cannot even be stored by
+#: PostgreSQL (SQLite would keep it), and a tab or newline breaks every export and log line.
+CONTROL_CHARACTERS: Final = r"[\x00-\x1f\x7f]"
+
+
+def _no_control_characters(s: pd.Series) -> pd.Series:
+    return ~s.str.contains(CONTROL_CHARACTERS, regex=True, na=False)
+
+
+if not hasattr(pa.Check, "no_control_characters"):  # registered once per process
+    _no_control_characters.__name__ = "no_control_characters"
+    extensions.register_check_method(statistics=[])(_no_control_characters)
+
+
+def _id_field(*, unique: bool = False) -> Any:
+    """An id column: 1-64 characters, none of them a control character (every other
+    text column is an enum, whose ``isin`` refuses those too)."""
+    return pa.Field(unique=unique, str_length=_ID_LENGTH, no_control_characters={})
+
+
 class _Base(pa.DataFrameModel):
     class Config:
         strict = True  # unknown columns are an error: a typo must not silently drop data
@@ -123,7 +144,7 @@ class _Base(pa.DataFrameModel):
 
 
 class CustomerSchema(_Base):
-    customer_id: Series[str] = pa.Field(unique=True, str_length=_ID_LENGTH)
+    customer_id: Series[str] = _id_field(unique=True)
     household_type: Series[str] = pa.Field(isin=_values(HouseholdType))
     birth_year: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1900, le=2030)
     declared_net_income_cents: Series[pd.Int64Dtype] = pa.Field(
@@ -133,8 +154,8 @@ class CustomerSchema(_Base):
 
 
 class InvoiceSchema(_Base):
-    invoice_id: Series[str] = pa.Field(unique=True, str_length=_ID_LENGTH)
-    customer_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
+    invoice_id: Series[str] = _id_field(unique=True)
+    customer_id: Series[str] = _id_field()
     issue_date: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
     due_date: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
     amount_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
@@ -147,18 +168,18 @@ class InvoiceSchema(_Base):
 
 
 class PaymentSchema(_Base):
-    payment_id: Series[str] = pa.Field(unique=True, str_length=_ID_LENGTH)
-    customer_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
-    invoice_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
+    payment_id: Series[str] = _id_field(unique=True)
+    customer_id: Series[str] = _id_field()
+    invoice_id: Series[str] = _id_field()
     paid_at: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
     amount_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
     method: Series[str] = pa.Field(isin=_values(PaymentMethod))
 
 
 class DebitAttemptSchema(_Base):
-    attempt_id: Series[str] = pa.Field(unique=True, str_length=_ID_LENGTH)
-    customer_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
-    invoice_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
+    attempt_id: Series[str] = _id_field(unique=True)
+    customer_id: Series[str] = _id_field()
+    invoice_id: Series[str] = _id_field()
     attempted_at: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
     amount_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
     result: Series[str] = pa.Field(isin=_values(DebitResult))
@@ -171,17 +192,17 @@ class DebitAttemptSchema(_Base):
 
 
 class CollectionStepSchema(_Base):
-    step_id: Series[str] = pa.Field(unique=True, str_length=_ID_LENGTH)
-    customer_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
-    invoice_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
+    step_id: Series[str] = _id_field(unique=True)
+    customer_id: Series[str] = _id_field()
+    invoice_id: Series[str] = _id_field()
     step_date: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
     step: Series[str] = pa.Field(isin=_values(CollectionStep))
     cost_cents: Series[int] = pa.Field(ge=0, le=MAX_AMOUNT_CENTS)
 
 
 class ArrangementSchema(_Base):
-    arrangement_id: Series[str] = pa.Field(unique=True, str_length=_ID_LENGTH)
-    customer_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
+    arrangement_id: Series[str] = _id_field(unique=True)
+    customer_id: Series[str] = _id_field()
     start_date: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
     debt_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
     monthly_amount_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
@@ -200,8 +221,8 @@ class ArrangementSchema(_Base):
 
 
 class IncomeReceiptSchema(_Base):
-    receipt_id: Series[str] = pa.Field(unique=True, str_length=_ID_LENGTH)
-    customer_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
+    receipt_id: Series[str] = _id_field(unique=True)
+    customer_id: Series[str] = _id_field()
     received_at: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
     amount_cents: Series[int] = pa.Field(gt=0, le=MAX_AMOUNT_CENTS)
     source: Series[str] = pa.Field(isin=_values(IncomeSource))
@@ -214,8 +235,8 @@ class AccountBalanceSchema(_Base):
     features use what was observed in each window.
     """
 
-    balance_id: Series[str] = pa.Field(unique=True, str_length=_ID_LENGTH)
-    customer_id: Series[str] = pa.Field(str_length=_ID_LENGTH)
+    balance_id: Series[str] = _id_field(unique=True)
+    customer_id: Series[str] = _id_field()
     observed_at: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
     balance_cents: Series[int] = pa.Field(ge=-MAX_AMOUNT_CENTS, le=MAX_AMOUNT_CENTS)
 

@@ -151,3 +151,50 @@ def test_iso_dates_are_accepted_and_times_still_refused(store, make_batch):
         assert [(e.row, e.column, e.check) for e in info.value.report.errors] == [
             (1, "issue_date", "calendar_day")
         ]
+
+
+# ------------------------------------------------------------------ ids are plain text
+
+
+def _renamed(batch, customer_id: str):
+    for df in batch.values():
+        df["customer_id"] = customer_id
+    return batch
+
+
+def test_nul_in_a_customer_id_is_rejected_on_every_backend(store, make_batch):
+    """SQLite stored 'x\\x00y'; PostgreSQL raised DataError mid-ingest (a 500 at the API)."""
+    batch = _renamed(make_batch(("c1",)), "x\x00y")
+    errors = _rejected(store, batch)
+    assert ("customers", 0, "customer_id", "no_control_characters") in errors
+    for table, df in batch.items():
+        for row in range(len(df)):
+            assert (table, row, "customer_id", "no_control_characters") in errors
+
+
+@pytest.mark.parametrize("char", ["\x00", "\t", "\n", "\x1f", "\x7f"], ids=repr)
+def test_control_characters_in_event_ids_are_rejected(store, make_batch, char):
+    batch = make_batch(("c1",))
+    batch["payments"].loc[1, "payment_id"] = f"pay{char}1"
+    batch["debit_attempts"].loc[0, "invoice_id"] = f"{char}inv-c1-0"
+    assert _rejected(store, batch) == {
+        ("payments", 1, "payment_id", "no_control_characters"),
+        ("debit_attempts", 0, "invoice_id", "no_control_characters"),
+    }
+
+
+def test_nul_in_other_text_columns_is_rejected(store, make_batch):
+    batch = make_batch(("c1",))
+    batch["customers"].loc[0, "household_type"] = "single\x00"
+    batch["invoices"].loc[1, "product"] = "\x00"
+    errors = _rejected(store, batch)
+    assert {(t, r, c) for t, r, c, _ in errors} == {
+        ("customers", 0, "household_type"),
+        ("invoices", 1, "product"),
+    }
+
+
+def test_ids_with_printable_unicode_are_stored(store, make_batch):
+    batch = _renamed(make_batch(("c1",)), "klant-ë/Ω 1")
+    store.ingest(batch)
+    assert store.known_customers(["klant-ë/Ω 1"]) == {"klant-ë/Ω 1"}
