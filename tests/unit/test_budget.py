@@ -32,6 +32,14 @@ def row(**values: float) -> np.ndarray:
     return out
 
 
+def receipts(mean: float, recent: float, **more: float) -> np.ndarray:
+    """A customer whose open-banking receipts show ``mean`` a month over the year and
+    ``recent`` a month over the last 90 days."""
+    return row(
+        has_income_data=1, income_monthly_365d_eur=mean, income_monthly_90d_eur=recent, **more
+    )
+
+
 def view(r: np.ndarray, declared: DeclaredBudget | None = None):
     return budget_view(r, ON, declared, standard_share=0.65, maximum_share=1.0)
 
@@ -100,13 +108,7 @@ def test_household_from_features_selects_the_norm():
 
 
 def test_income_detection_says_how_and_how_sure():
-    seen = row(
-        has_income_data=1,
-        income_monthly_365d_eur=2100,
-        income_monthly_90d_eur=2100,
-        income_variability_180d=0.02,
-        days_since_income=10,
-    )
+    seen = receipts(2100, 2100, income_variability_180d=0.02, days_since_income=10)
     d = detect_income(seen)
     assert (d.method, d.confidence, d.amount_eur) == (
         IncomeMethod.OPEN_BANKING_RECEIPTS,
@@ -235,13 +237,7 @@ def test_an_income_that_fell_counts_as_it_is_now():
     budgeted on the old salary's 12-month mean (EUR 2,997) and offered pay-later on it."""
     from features.events import to_day
 
-    fell = row(
-        has_income_data=1,
-        income_monthly_365d_eur=2996.7,
-        income_monthly_90d_eur=2247.0,
-        income_variability_180d=0.05,
-        days_since_income=5,
-    )
+    fell = receipts(2996.7, 2247.0, income_variability_180d=0.05, days_since_income=5)
     d = detect_income(fell)
     assert d.amount_eur == 2247.0 and d.confidence is not Confidence.HIGH
     assert "below the mean" in d.detail
@@ -250,5 +246,5 @@ def test_an_income_that_fell_counts_as_it_is_now():
     assert room[0] == pytest.approx(view(fell).free_room_eur, abs=0.01)
     # the P(plan kept) component's feature keeps the definition it was fitted on
     assert budget_arrays(fell.reshape(1, -1), np.array([to_day(ON)]))[0][0] == 2996.7
-    rose = row(has_income_data=1, income_monthly_365d_eur=2000.0, income_monthly_90d_eur=2600.0)
+    rose = receipts(2000.0, 2600.0)
     assert detect_income(rose).amount_eur == 2000.0  # a rise waits for the year to show it
