@@ -156,10 +156,16 @@ class PlanKeptTrainer:
         threads = int(context.params.get("num_threads", 0) or 0)
         meta: dict[str, Any] = {"labelled_arrangements": len(y), "policy_version": policy.version}
         if len(y) < MIN_ROWS or len(np.unique(y)) < 2:
-            return self._prior(y, policy, meta)
+            return self._prior(y, policy, meta, f"fewer than {MIN_ROWS} or one outcome only")
         tr, ca, va, how = _split(start, y, context.split.dates)
         if not all(m.sum() >= MIN_SEGMENT and len(np.unique(y[m])) == 2 for m in (tr, ca, va)):
-            return self._prior(y, policy, meta)
+            return self._prior(
+                y,
+                policy,
+                meta,
+                f"a train, calibration or validation segment has under {MIN_SEGMENT} "
+                "arrangements or one outcome",
+            )
         params = {
             "objective": "binary",
             "learning_rate": 0.05,
@@ -184,7 +190,9 @@ class PlanKeptTrainer:
         )
         calibrator = fit_platt(booster.predict(X[ca]), y[ca])
         if not calibrator["slope"] > 0:  # an uninformative booster: fall back, stay monotone
-            return self._prior(y, policy, meta)
+            return self._prior(
+                y, policy, meta, "the booster ranked the plans no better than chance"
+            )
         meta.update(
             {
                 "split": str(how),
@@ -215,7 +223,13 @@ class PlanKeptTrainer:
 
         return FittedComponent(self.name, model, metrics, compare)
 
-    def _prior(self, y: np.ndarray, policy: PlanPolicy, meta: dict[str, Any]) -> FittedComponent:
+    def _prior(
+        self,
+        y: np.ndarray,
+        policy: PlanPolicy,
+        meta: dict[str, Any],
+        reason: str = "too few to learn",
+    ) -> FittedComponent:
         rate = float(np.clip(y.mean(), 0.05, 0.95)) if len(y) else 0.5
         model = PlanKeptModel(
             booster=None,
@@ -228,12 +242,18 @@ class PlanKeptTrainer:
         metrics = {"rows": float(len(y)), "kept_rate": rate, "prior_mode": 1.0}
 
         def compare(champion: Any | None) -> list[tuple[bool, str]]:
-            return [
-                (
-                    True,
-                    f"plan_kept: too few arrangements ({len(y)}) to learn; conservative prior kept",
-                )
-            ]
+            # as debit_failure: a learned champion is never replaced by the constant prior
+            # (review, 1 Dec 2026: the prior passed against a learned champion whose
+            # Brier score it lost by 0.0135)
+            if champion is not None and getattr(champion, "mode", None) == "lightgbm":
+                return [
+                    (
+                        False,
+                        "the candidate fell back to the constant prior "
+                        f"({len(y)} arrangements; {reason}) but the champion's is learned",
+                    )
+                ]
+            return [(True, f"constant prior kept ({len(y)} arrangements; {reason})")]
 
         return FittedComponent(self.name, model, metrics, compare)
 
@@ -245,35 +265,35 @@ def _compare(
     n = len(yv)
     if n >= FLOOR_MIN_VALIDATION:
         auc, ece = metrics["roc_auc"], metrics["ece"]
-        out.append((auc >= AUC_FLOOR, f"plan_kept ROC AUC {auc:.3f} (floor {AUC_FLOOR})"))
-        out.append((ece <= ECE_CEILING, f"plan_kept ECE {ece:.3f} (ceiling {ECE_CEILING})"))
+        out.append((auc >= AUC_FLOOR, f"ROC AUC {auc:.3f} (floor {AUC_FLOOR})"))
+        out.append((ece <= ECE_CEILING, f"ECE {ece:.3f} (ceiling {ECE_CEILING})"))
     else:
         out.append(
             (
                 True,
-                f"plan_kept: {n} validation arrangements, floors not applied (< {FLOOR_MIN_VALIDATION})",
+                f"{n} validation arrangements, floors not applied (< {FLOOR_MIN_VALIDATION})",
             )
         )
     if champion is None:
-        out.append((True, "plan_kept: no champion component to compare with"))
+        out.append((True, "no champion component to compare with"))
         return out
     try:
         p_champ = champion.predict(Xv)
-    except Exception as exc:
-        out.append((True, f"plan_kept: champion component not comparable ({type(exc).__name__})"))
+    except Exception as exc:  # as debit_failure: what cannot be checked is not promoted
+        out.append((False, f"champion component not comparable ({type(exc).__name__})"))
         return out
     champ = plan_metrics(yv, p_champ)
     if np.isfinite(champ["roc_auc"]) and np.isfinite(metrics["roc_auc"]):
         out.append(
             (
                 metrics["roc_auc"] >= champ["roc_auc"] - AUC_TOLERANCE,
-                f"plan_kept ROC AUC {metrics['roc_auc']:.3f} vs champion {champ['roc_auc']:.3f} (tolerance {AUC_TOLERANCE})",
+                f"ROC AUC {metrics['roc_auc']:.3f} vs champion {champ['roc_auc']:.3f} (tolerance {AUC_TOLERANCE})",
             )
         )
     out.append(
         (
             metrics["brier"] <= champ["brier"] + BRIER_TOLERANCE,
-            f"plan_kept Brier {metrics['brier']:.4f} vs champion {champ['brier']:.4f} (tolerance {BRIER_TOLERANCE})",
+            f"Brier {metrics['brier']:.4f} vs champion {champ['brier']:.4f} (tolerance {BRIER_TOLERANCE})",
         )
     )
     return out

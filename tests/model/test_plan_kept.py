@@ -24,6 +24,22 @@ def customers(population_events):
     return build_features(population_events, day), day
 
 
+def _three_arrangements_only(events):
+    """A training context whose events keep only 3 arrangements: too few to learn from."""
+    thin = events.__class__(
+        events.customer_ids,
+        events.customers,
+        events.invoices,
+        events.payments,
+        events.debits,
+        events.steps,
+        events.arrangements.__class__({k: v[:3] for k, v in events.arrangements.cols.items()}),
+        events.income,
+        events.balances,
+    )
+    return SimpleNamespace(events=thin, split=SimpleNamespace(dates={}), params={"num_threads": 1})
+
+
 def test_trained_and_gated_with_the_bundle(trained, component):
     assert "plan_kept" in trained.components
     fitted = trained.components["plan_kept"]
@@ -79,24 +95,34 @@ def test_save_load_round_trip(component, customers, tmp_path):
 def test_thin_data_gives_a_valid_conservative_component(population_events):
     from training.plan_kept import PlanKeptTrainer
 
-    empty = population_events.__class__(
-        population_events.customer_ids,
-        population_events.customers,
-        population_events.invoices,
-        population_events.payments,
-        population_events.debits,
-        population_events.steps,
-        population_events.arrangements.__class__(
-            {k: v[:3] for k, v in population_events.arrangements.cols.items()}
-        ),
-        population_events.income,
-        population_events.balances,
-    )
-    ctx = SimpleNamespace(events=empty, split=SimpleNamespace(dates={}), params={"num_threads": 1})
-    fitted = PlanKeptTrainer().fit(ctx)
+    fitted = PlanKeptTrainer().fit(_three_arrangements_only(population_events))
     assert fitted.component.mode == "prior"
     fitted.component.self_check()
     assert all(ok for ok, _ in fitted.compare(None))
+    assert all(ok for ok, _ in fitted.compare(fitted.component))  # a prior after a prior
+
+
+def test_the_gate_never_trades_a_learned_champion_for_the_prior(population_events, component):
+    """Review, 1 Dec 2026: a candidate whose P(kept) fell back to the constant prior passed
+    the gate against a learned champion it lost to on the Brier score (debit failure
+    already refused that)."""
+    from training.plan_kept import PlanKeptTrainer
+
+    assert component.mode == "lightgbm"
+    prior = PlanKeptTrainer().fit(_three_arrangements_only(population_events))
+    (verdict,) = prior.compare(component)
+    assert verdict[0] is False and "champion's is learned" in verdict[1]
+
+
+def test_a_champion_that_cannot_be_compared_is_not_passed(trained):
+    class Unscorable:
+        mode = "lightgbm"
+
+        def predict(self, X):
+            raise ValueError("features it was not trained on")
+
+    verdicts = trained.components["plan_kept"].compare(Unscorable())
+    assert any(not ok and "not comparable" in why for ok, why in verdicts)
 
 
 def test_plans_respect_target_max_months_and_referral(component, customers):
