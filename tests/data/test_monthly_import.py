@@ -16,7 +16,7 @@ from features.build import FEATURE_INDEX, build_features
 from features.events import EventArrays, to_day
 from features.schemas import TABLES
 from training.dataset import snapshots_from_external_labels
-from training.importers import MappingConfig, import_monthly_statements
+from training.importers import MappingConfig, SourceRejected, import_monthly_statements
 
 MONTHS = ["2005-04", "2005-05", "2005-06", "2005-07", "2005-08", "2005-09"]
 AS_OF = date(2005, 10, 1)
@@ -219,6 +219,27 @@ def test_bad_config_is_refused_with_the_value() -> None:
         )
     with pytest.raises(ValueError, match="lacks mapped columns"):
         import_monthly_statements(_sample().drop(columns=["BILL3"]), _config())
+
+
+def test_missing_or_fractional_statuses_labels_and_amounts_are_refused_with_rows() -> None:
+    """A missing status used to become -2**63 (settling every open statement with
+    synthetic payments) and a missing label -9.2e18: now the import stops and names them."""
+    source = _sample()
+    source["ST3"] = source["ST3"].astype(float)
+    source.loc[1, "ST3"] = np.nan  # account 2, behind from August: would settle all
+    source.loc[[4, 7], "y"] = np.nan
+    source["ST5"] = source["ST5"].astype(float)
+    source.loc[5, "ST5"] = 1.5
+    source["PAID0"] = source["PAID0"].astype(object)
+    source.loc[6, "PAID0"] = "n/a"
+    with pytest.raises(SourceRejected) as rejected:
+        import_monthly_statements(source, _config())
+    message = str(rejected.value)
+    assert "column 'ST3': 1 value(s) missing, row 1 (ID 2)" in message
+    assert "column 'y': 2 value(s) missing, row 4 (ID 5), row 7 (ID 8)" in message
+    assert "column 'ST5': 1 value(s) not a whole number, row 5 (ID 6: 1.5)" in message
+    assert "column 'PAID0': 1 value(s) not a finite number, row 6 (ID 7: 'n/a')" in message
+    assert isinstance(rejected.value, ValueError)
 
 
 def test_cli_import_writes_an_ingestible_folder_and_labels(tmp_path) -> None:

@@ -3,7 +3,8 @@
 from training.importers.monthly_statements import (
     MappingConfig,
     MonthlyImport,
+    SourceRejected,
     import_monthly_statements,
 )
 
-__all__ = ["MappingConfig", "MonthlyImport", "import_monthly_statements"]
+__all__ = ["MappingConfig", "MonthlyImport", "SourceRejected", "import_monthly_statements"]

@@ -189,6 +189,66 @@ def _cents(values: np.ndarray, per_unit: float) -> np.ndarray:
     return np.clip(out, 1, MAX_AMOUNT_CENTS)
 
 
+class SourceRejected(ValueError):
+    """Source values the importer cannot map without guessing: the message names every
+    column with example rows (0-based positions in the source, header not counted) and
+    their account ids and values."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "monthly statements rejected (rows counted from 0, header not counted):\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+#: Example rows named per column in :class:`SourceRejected`.
+_EXAMPLES = 5
+
+
+def _shown(value: object) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _check_values(source: pd.DataFrame, config: MappingConfig) -> None:
+    """Every mapped status, amount and label value is a number; statuses and labels whole.
+
+    A missing delay status would otherwise become a huge negative integer (settling every
+    open statement), a missing label -9.2e18 and a missing amount "no statement" or "no
+    payment"; so each such value is reported instead of imported.
+    """
+    whole = [m.status for m in config.months]
+    if config.label_column:
+        whole.append(config.label_column)
+    amounts = [c for m in config.months for c in (m.statement, m.paid)]
+    ids = source[config.id_column].to_numpy(dtype=object)
+    problems = []
+    for col in dict.fromkeys([*whole, *amounts]):
+        raw = source[col]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
+        missing = pd.isna(raw).to_numpy()
+        not_number = ~missing & ~np.isfinite(values)
+        fraction = np.isfinite(values) & (values != np.round(values)) if col in whole else None
+        for mask, what in (
+            (missing, "missing"),
+            (not_number, "not a finite number"),
+            (fraction, "not a whole number"),
+        ):
+            if mask is None or not mask.any():
+                continue
+            rows = np.flatnonzero(mask)
+            shown = ", ".join(
+                f"row {r} ({config.id_column} {ids[r]}"
+                + ("" if what == "missing" else f": {_shown(raw.iat[r])}")
+                + ")"
+                for r in rows[:_EXAMPLES]
+            )
+            more = f" and {rows.size - _EXAMPLES} more" if rows.size > _EXAMPLES else ""
+            problems.append(f"column {col!r}: {rows.size} value(s) {what}, {shown}{more}")
+    if problems:
+        raise SourceRejected(problems)
+
+
 def import_monthly_statements(
     source: pd.DataFrame, config: MappingConfig, *, allow_sensitive: bool = False
 ) -> MonthlyImport:
@@ -209,6 +269,7 @@ def import_monthly_statements(
     ids = np.array(
         [f"{config.id_prefix}{v}" for v in source[config.id_column].astype(str)], dtype=object
     )
+    _check_values(source, config)
     status = np.stack(
         [pd.to_numeric(source[m.status]).to_numpy(np.int64) for m in config.months], axis=1
     )
