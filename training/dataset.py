@@ -59,6 +59,9 @@ class Snapshots:
     customer: np.ndarray  # batch position of the customer in the EventArrays
     as_of: np.ndarray  # day number
     feature_names: tuple[str, ...] = FEATURE_NAMES
+    #: where the labels come from: "events" (tijdig's own definition at monthly dates) or
+    #: "external labels" (``tijdig train --labels``); error messages advise accordingly
+    source: str = "events"
 
     def __len__(self) -> int:
         return len(self.y)
@@ -75,7 +78,12 @@ class Snapshots:
         else:
             take = mask
         return Snapshots(
-            self.X[take], self.y[take], self.customer[take], self.as_of[take], self.feature_names
+            self.X[take],
+            self.y[take],
+            self.customer[take],
+            self.as_of[take],
+            self.feature_names,
+            self.source,
         )
 
     def fingerprint(self) -> str:
@@ -246,6 +254,7 @@ def snapshots_from_external_labels(events: EventArrays, labels: pd.DataFrame) ->
         y=np.concatenate([p[1] for p in parts]),
         customer=np.concatenate([p[2] for p in parts]),
         as_of=np.concatenate([p[3] for p in parts]).astype(np.int64),
+        source="external labels",
     )
 
 
@@ -257,25 +266,63 @@ class TimeSplit:
     dates: dict[str, list[str]]
 
 
+def _segment_dates(
+    dates: np.ndarray, horizon_days: int, validation_dates: int, calibration_dates: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, calibration, validation) day numbers of sorted distinct ``dates``: the latest
+    ``validation_dates`` validate, the latest ``calibration_dates`` at least one horizon
+    before the first of them calibrate, the dates at least one horizon before the first
+    calibration date train. Any may come out short or empty."""
+    val = dates[-validation_dates:] if len(dates) >= validation_dates else dates[:0]
+    cal = dates[dates + horizon_days <= val[0]][-calibration_dates:] if val.size else dates[:0]
+    train = dates[dates + horizon_days <= cal[0]] if cal.size == calibration_dates else dates[:0]
+    return train, cal, val
+
+
+def minimum_monthly_dates(
+    horizon_days: int,
+    validation_dates: int = 3,
+    calibration_dates: int = 2,
+    start: date | None = None,
+) -> int:
+    """The fewest first-of-month dates (from ``start``) that :func:`out_of_time_split` can
+    split at ``horizon_days`` (10 at 90 days with 3 validation and 2 calibration dates)."""
+    first = pd.Timestamp(start or date(2001, 1, 1)).to_period("M").to_timestamp()
+    n = validation_dates + calibration_dates + 1
+    while True:
+        days = np.array([to_day(d.date()) for d in pd.date_range(first, periods=n, freq="MS")])
+        if _segment_dates(days, horizon_days, validation_dates, calibration_dates)[0].size:
+            return n
+        n += 1
+
+
+def _listed(days: np.ndarray, limit: int = 12) -> str:
+    shown = [from_day(int(d)).isoformat() for d in days]
+    if len(shown) > limit:
+        shown = [*shown[: limit // 2], "...", *shown[-(limit // 2) :]]
+    return ", ".join(shown) if shown else "none"
+
+
 def out_of_time_split(
     snaps: Snapshots, horizon_days: int, validation_dates: int = 3, calibration_dates: int = 2
 ) -> TimeSplit:
     """Latest dates validate, the ones before calibrate, the rest train, with purge gaps.
 
     A training snapshot is kept only when its label window ends before the first
-    calibration date, and likewise calibration before validation.
+    calibration date, and likewise calibration before validation: every training date
+    ≤ first calibration date − horizon, every calibration date ≤ first validation date −
+    horizon. Dates too few or too close together for that raise a ValueError naming the
+    dates, the horizon and the rule, with advice for where the labels come from
+    (``snaps.source``).
     """
     dates = np.unique(snaps.as_of)
-    if len(dates) < validation_dates + calibration_dates + 1:
-        raise ValueError(
-            f"need at least {validation_dates + calibration_dates + 1} snapshot dates; got {len(dates)}"
-        )
-    val_dates = dates[-validation_dates:]
-    cal_candidates = dates[dates + horizon_days <= val_dates[0]]
-    cal_dates = cal_candidates[-calibration_dates:]
-    train_dates = dates[dates + horizon_days <= cal_dates[0]]
+    train_dates, cal_dates, val_dates = _segment_dates(
+        dates, horizon_days, validation_dates, calibration_dates
+    )
     if len(train_dates) == 0:
-        raise ValueError("not enough history for a purged out-of-time split; simulate more months")
+        raise ValueError(
+            _split_error(dates, horizon_days, validation_dates, calibration_dates, snaps.source)
+        )
     split = TimeSplit(
         train=np.isin(snaps.as_of, train_dates),
         calibration=np.isin(snaps.as_of, cal_dates),
@@ -290,6 +337,53 @@ def out_of_time_split(
         },
     )
     return split
+
+
+def _split_error(
+    dates: np.ndarray, horizon: int, validation_dates: int, calibration_dates: int, source: str
+) -> str:
+    """Why ``dates`` allow no purged out-of-time split, and what to do about it."""
+    _, cal, val = _segment_dates(dates, horizon, validation_dates, calibration_dates)
+    lines = [
+        f"not enough label dates for a purged out-of-time split at a {horizon}-day horizon: "
+        f"{len(dates)} date(s): {_listed(dates)}.",
+        f"The rule: training dates ≤ first calibration date − {horizon} days ≤ first "
+        f"validation date − {2 * horizon} days, with the last {validation_dates} dates "
+        f"validating and {calibration_dates} calibrating (so the first training date lies at "
+        f"least {2 * horizon} days before the first validation date).",
+    ]
+    if val.size < validation_dates:
+        lines.append(f"There are fewer than {validation_dates} dates to validate on.")
+    elif cal.size < calibration_dates:
+        limit = from_day(int(val[0]) - horizon).isoformat()
+        lines.append(
+            f"Validation {_listed(val)}; calibration needs {calibration_dates} dates on or "
+            f"before {limit} (first validation date − {horizon} days), found "
+            f"{f'{cal.size} ({_listed(cal)})' if cal.size else 'none'}, and none before them "
+            "to train on."
+        )
+    else:
+        limit = from_day(int(cal[0]) - horizon).isoformat()
+        lines.append(
+            f"Validation {_listed(val)}, calibration {_listed(cal)}; training needs dates on "
+            f"or before {limit} (first calibration date − {horizon} days), found none."
+        )
+    start = from_day(int(dates[0])) if dates.size else None
+    monthly = minimum_monthly_dates(horizon, validation_dates, calibration_dates, start)
+    if source == "external labels":
+        lines.append(
+            "These are the dates of the external labels (--labels): supply labels at dates "
+            f"spread over a longer period (monthly label dates need at least {monthly} at this "
+            "horizon); a source with one or a few label dates is evaluated by "
+            "cross-validation instead (as benchmarks/taiwan.py does)."
+        )
+    else:
+        lines.append(
+            "These are the monthly snapshot dates of the event history (after a 6-month "
+            f"warm-up, up to one horizon before the last event): at least {monthly} are needed "
+            "at this horizon; ingest (or simulate) a longer history."
+        )
+    return "\n".join(lines)
 
 
 def second_reminder_rule(events: EventArrays, snaps: Snapshots) -> np.ndarray:
