@@ -14,6 +14,7 @@ one partition), and the out-of-time segments are views of it, not copies.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import date
@@ -32,6 +33,7 @@ from features.events import (
     to_day,
 )
 from features.labels import LabelConfig, make_labels
+from features.schemas import parse_date_strings
 
 #: Customers per partition when building snapshot features. The feature computation
 #: allocates a few dozen arrays per event row; a partition of this size keeps them to a
@@ -224,26 +226,138 @@ def concat_events(parts: Sequence[EventArrays]) -> EventArrays:
     )
 
 
+class ExternalLabelsRejected(ValueError):
+    """External labels that cannot be used as they are; the message names every problem
+    with example rows (0-based positions in the label file, header not counted)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "external labels rejected (rows counted from 0, header not counted):\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+#: Example rows named per problem in :class:`ExternalLabelsRejected`.
+_EXAMPLES = 5
+
+
+def _examples(rows: np.ndarray, values: pd.Series | None = None) -> str:
+    """``"rows 3, 7 (values '2026-01-01T10:00', ...)"`` for the first few ``rows``."""
+    head = rows[:_EXAMPLES].tolist()
+    more = f" and {rows.size - len(head)} more" if rows.size > len(head) else ""
+    text = f"row{'s' if rows.size > 1 else ''} {', '.join(map(str, head))}{more}"
+    if values is not None:
+        text += f" (value{'s' if len(head) > 1 else ''} {', '.join(_shown(values.iat[r]) for r in head)})"
+    return text
+
+
+def _shown(value: object) -> str:
+    """A value as a message shows it: text quoted, a timestamp as it prints."""
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _label_days(as_of: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """The ``as_of`` column as calendar days (``datetime64[ns]`` at midnight), strictly.
+
+    Text is read as ingest reads it (:func:`features.schemas.parse_date_strings`: ISO
+    ``YYYY-MM-DD``, an offset converted to UTC); date and timestamp values are taken as
+    they are, time-zone aware ones converted to UTC. What is not then a calendar day (a
+    time of day, an offset other than UTC that moves midnight, a missing or unreadable
+    value) is a problem: a label date is never shifted or dropped.
+    """
+    values = as_of.reset_index(drop=True)
+    problems = []
+    unreadable = np.zeros(len(values), dtype=bool)
+    parsed = parse_date_strings(values)
+    if parsed is not None:
+        stamps, unreadable = parsed
+    else:
+        stamps = values
+    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif not pd.api.types.is_datetime64_dtype(stamps.dtype):
+        # dates (Parquet date32), timestamps, or not dates at all (numbers, booleans)
+        vals = stamps.to_numpy(dtype=object, copy=True)
+        datelike = np.fromiter(
+            (isinstance(v, (date, np.datetime64)) for v in vals), dtype=bool, count=len(vals)
+        )
+        unreadable = unreadable | (~datelike & ~pd.isna(vals))
+        vals[~datelike] = None
+        stamps = pd.to_datetime(pd.Series(vals), utc=True, errors="coerce").dt.tz_localize(None)
+    days = stamps.to_numpy(dtype="datetime64[ns]")
+    unreadable = unreadable | (np.isnat(days) & ~pd.isna(values.to_numpy(dtype=object)))
+    missing = np.isnat(days) & ~unreadable
+    timed = ~np.isnat(days) & (days != days.astype("datetime64[D]"))
+    if unreadable.any():
+        problems.append(
+            f"as_of is not a date written YYYY-MM-DD (ISO 8601) in {_examples(np.flatnonzero(unreadable), values)}"
+        )
+    if missing.any():
+        problems.append(f"as_of is missing in {_examples(np.flatnonzero(missing))}")
+    if timed.any():
+        problems.append(
+            "as_of must be a calendar day, without a time of day or an offset other than UTC"
+            f" (converted to UTC it falls at a time of day), in {_examples(np.flatnonzero(timed), values)}"
+        )
+    return days, problems
+
+
 def snapshots_from_external_labels(events: EventArrays, labels: pd.DataFrame) -> Snapshots:
     """Snapshots for externally supplied targets: columns ``customer_id``, ``as_of``, ``label``.
 
     Data scientists bring their own target per (customer, as_of); features are still
-    computed point in time by the one feature definition.
+    computed point in time by the one feature definition. The labels are checked first,
+    every row: an ``as_of`` that is not a calendar day (see :func:`_label_days`), a
+    (customer, as_of) pair given more than once, a label other than 0/1 or a customer
+    without events raises :class:`ExternalLabelsRejected` naming example rows; no row is
+    dropped or moved to another day.
     """
     missing = {"customer_id", "as_of", "label"} - set(labels.columns)
     if missing:
-        raise ValueError(
-            f"external labels need columns customer_id, as_of, label; missing {sorted(missing)}"
+        raise ExternalLabelsRejected(
+            [f"external labels need columns customer_id, as_of, label; missing {sorted(missing)}"]
         )
+    labels = labels.reset_index(drop=True)
     position = {cid: i for i, cid in enumerate(events.customer_ids.tolist())}
-    unknown = sorted(set(labels["customer_id"]) - set(position))
-    if unknown:
-        raise ValueError(f"{len(unknown)} labelled customers have no events, e.g. {unknown[:5]}")
-    bad = ~labels["label"].isin([0, 1])
+    days, problems = _label_days(labels["as_of"])
+    no_events = ~labels["customer_id"].isin(position).to_numpy()
+    if no_events.any():
+        unknown = labels.loc[no_events, "customer_id"].drop_duplicates()
+        problems.append(
+            f"{len(unknown)} labelled customers have no events, e.g. {unknown.head(_EXAMPLES).tolist()}"
+            f" in {_examples(np.flatnonzero(no_events))}"
+        )
+    bad = ~labels["label"].isin([0, 1]).to_numpy()
     if bad.any():
-        raise ValueError(f"label must be 0 or 1; rows {list(np.flatnonzero(bad)[:10])} are not")
+        problems.append(
+            f"label must be 0 or 1 in {_examples(np.flatnonzero(bad), labels['label'])}"
+        )
+    keyed = pd.DataFrame({"customer_id": labels["customer_id"], "day": days})
+    repeated = keyed.duplicated(keep=False).to_numpy() & ~np.isnat(days)
+    if repeated.any():
+        pairs = keyed[repeated].assign(
+            row=np.flatnonzero(repeated), label=labels["label"][repeated]
+        )
+        lines = []
+        for (cid, day), group in itertools.islice(
+            pairs.groupby(["customer_id", "day"], sort=False), _EXAMPLES
+        ):
+            conflict = " (conflicting labels)" if group["label"].nunique(dropna=False) > 1 else ""
+            lines.append(
+                f"{cid!r} at {day.date().isoformat()}: rows {group['row'].tolist()}, "
+                f"labels {group['label'].tolist()}{conflict}"
+            )
+        n_pairs = int(keyed[repeated].drop_duplicates().shape[0])
+        problems.append(
+            f"{n_pairs} (customer_id, as_of) pairs are given more than once (one label per "
+            f"customer and date): {'; '.join(lines)}"
+        )
+    if problems:
+        raise ExternalLabelsRejected(problems)
     parts = []
-    for as_of, group in labels.groupby(pd.to_datetime(labels["as_of"]).dt.date):
+    for day, group in labels.groupby(days):
+        as_of = pd.Timestamp(day).date()  # type: ignore[arg-type]  # one key: a datetime64
         X = build_features(events, as_of)
         idx = group["customer_id"].map(position).to_numpy()
         parts.append(
