@@ -184,7 +184,13 @@ def train(
         if truth is not None
         else (settings.simulation_dir if settings.simulation_dir.is_dir() else None)
     )
-    result = _train(settings, truth_dir, labels, force)
+    from training.dataset import TrainingDataRejected
+
+    try:
+        result = _train(settings, truth_dir, labels, force)
+    except TrainingDataRejected as rejected:  # the user's data: a message, not a traceback
+        console.print(str(rejected), style="red", markup=False, highlight=False)
+        raise typer.Exit(code=1) from None
     if not result.gate.promote:
         raise typer.Exit(code=3)
 
@@ -389,14 +395,18 @@ def import_statements(
     """Map monthly-statement data to events and external labels (then `tijdig ingest OUT`)."""
     import pandas as pd
 
-    from training.importers import MappingConfig, import_monthly_statements
+    from training.importers import MappingConfig, SourceRejected, import_monthly_statements
 
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter(f"--format must be parquet or csv; got {fmt!r}")
     config = MappingConfig.from_file(mapping)
     frame = pd.read_parquet(source) if source.suffix == ".parquet" else pd.read_csv(source)
     started = time.perf_counter()
-    result = import_monthly_statements(frame, config, allow_sensitive=allow_sensitive)
+    try:
+        result = import_monthly_statements(frame, config, allow_sensitive=allow_sensitive)
+    except SourceRejected as rejected:  # the user's data: a message, not a traceback
+        console.print(str(rejected), style="red", markup=False, highlight=False)
+        raise typer.Exit(code=1) from None
     result.write(out, fmt=fmt)
     console.print(
         f"imported {len(frame):,} accounts in {time.perf_counter() - started:.1f} s → {out}"

@@ -107,7 +107,7 @@ def monthly_as_of_dates(
     days = [events.invoices["issue_day"], events.payments["day"], events.income["day"]]
     known = np.concatenate([d[d < NEVER] for d in days])
     if known.size == 0:
-        raise ValueError("no events: cannot place snapshot dates")
+        raise TrainingDataRejected("no events: cannot place snapshot dates; ingest first")
     first, last = from_day(int(known.min())), from_day(int(known.max()))
     start = (pd.Timestamp(first).to_period("M") + warmup_months).to_timestamp().date()
     latest = from_day(to_day(last) - config.horizon_days)
@@ -226,7 +226,12 @@ def concat_events(parts: Sequence[EventArrays]) -> EventArrays:
     )
 
 
-class ExternalLabelsRejected(ValueError):
+class TrainingDataRejected(ValueError):
+    """The data cannot be trained on as it is; the message says why and what to change
+    (the CLI prints it instead of a traceback)."""
+
+
+class ExternalLabelsRejected(TrainingDataRejected):
     """External labels that cannot be used as they are; the message names every problem
     with example rows (0-based positions in the label file, header not counted)."""
 
@@ -425,7 +430,7 @@ def out_of_time_split(
     A training snapshot is kept only when its label window ends before the first
     calibration date, and likewise calibration before validation: every training date
     ≤ first calibration date − horizon, every calibration date ≤ first validation date −
-    horizon. Dates too few or too close together for that raise a ValueError naming the
+    horizon. Dates too few or too close together for that raise TrainingDataRejected naming the
     dates, the horizon and the rule, with advice for where the labels come from
     (``snaps.source``).
     """
@@ -434,7 +439,7 @@ def out_of_time_split(
         dates, horizon_days, validation_dates, calibration_dates
     )
     if len(train_dates) == 0:
-        raise ValueError(
+        raise TrainingDataRejected(
             _split_error(dates, horizon_days, validation_dates, calibration_dates, snaps.source)
         )
     split = TimeSplit(

@@ -95,3 +95,26 @@ def test_simulate_now_ends_the_world_this_month_and_a_bad_end_is_refused(tmp_pat
     assert end == date.today().replace(day=1).isoformat()
     bad = runner.invoke(app, ["simulate", "--customers", "20", "--end", "1 Nov", "--out", str(out)])
     assert bad.exit_code == 2 and "--end" in bad.output
+
+
+def test_train_with_unusable_labels_says_why_without_a_traceback(population, tmp_path, monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setenv("TIJDIG_DATA_DIR", str(tmp_path / "state"))
+    ids = population.tables["customers"]["customer_id"].iloc[:40].tolist()
+    folder = tmp_path / "events"
+    write_event_dir(
+        {n: df[df["customer_id"].isin(ids)] for n, df in population.tables.items()},
+        folder,
+        fmt="parquet",
+    )
+    assert runner.invoke(app, ["ingest", str(folder)]).exit_code == 0
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame(
+        {"customer_id": ids[:3], "as_of": ["2026-05-01", "01/05/2026", ""], "label": [0, 1, 1]}
+    ).to_csv(labels, index=False)
+    result = runner.invoke(app, ["train", "--labels", str(labels)])
+    assert result.exit_code == 1
+    assert "external labels rejected" in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
