@@ -242,6 +242,23 @@ def test_missing_or_fractional_statuses_labels_and_amounts_are_refused_with_rows
     assert isinstance(rejected.value, ValueError)
 
 
+def test_account_ids_are_checked_as_they_will_be_stored() -> None:
+    """A missing id became the customer "nan", and ids 1 and "1" one customer."""
+    source = _sample()
+    source["ID"] = source["ID"].astype(object)
+    source.loc[3, "ID"] = None
+    source.loc[4, "ID"] = "1"  # the same customer as the integer 1 in row 0
+    with pytest.raises(SourceRejected) as rejected:
+        import_monthly_statements(source, _config())
+    message = str(rejected.value)
+    assert "1 id(s) missing, rows 3" in message
+    assert "2 rows share an id" in message and "row 4 ('1' → 1)" in message
+    floats = _sample()
+    floats["ID"] = floats["ID"].astype(float)  # what a gap elsewhere in the column does
+    imported = import_monthly_statements(floats, _config())
+    assert imported.frames["customers"]["customer_id"].iloc[0] == "1"
+
+
 def test_cli_import_writes_an_ingestible_folder_and_labels(tmp_path) -> None:
     import json
 

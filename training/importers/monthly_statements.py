@@ -210,6 +210,35 @@ def _shown(value: object) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def _account_ids(raw: pd.Series, config: MappingConfig) -> np.ndarray:
+    """The customer ids the accounts become (``id_prefix`` + the id as written), checked
+    on what is stored: a missing id would become "nan", a float column "1.0", and ids
+    1 and "1" the same customer. Each is reported with its rows."""
+    problems = []
+    missing = np.flatnonzero(pd.isna(raw).to_numpy())
+    if missing.size:
+        problems.append(
+            f"column {config.id_column!r}: {missing.size} id(s) missing, rows "
+            + ", ".join(str(r) for r in missing[:_EXAMPLES])
+        )
+    text = []
+    for v in raw.tolist():
+        if isinstance(v, float) and np.isfinite(v) and v == int(v):
+            v = int(v)  # an integer id read into a float column (a gap elsewhere in it)
+        text.append(f"{config.id_prefix}{v}")
+    ids = np.array(text, dtype=object)
+    dup = pd.Series(ids).duplicated(keep=False).to_numpy() & ~pd.isna(raw).to_numpy()
+    if dup.any():
+        rows = np.flatnonzero(dup)
+        problems.append(
+            f"column {config.id_column!r}: {rows.size} rows share an id, e.g. "
+            + ", ".join(f"row {r} ({_shown(raw.iat[r])} → {ids[r]})" for r in rows[:_EXAMPLES])
+        )
+    if problems:
+        raise SourceRejected(problems)
+    return ids
+
+
 def _check_values(source: pd.DataFrame, config: MappingConfig) -> None:
     """Every mapped status, amount and label value is a number; statuses and labels whole.
 
@@ -260,15 +289,9 @@ def import_monthly_statements(
     missing = [c for c in config.required_columns(allow_sensitive) if c not in source.columns]
     if missing:
         raise ValueError(f"the source lacks mapped columns {missing}; check the mapping config")
-    if source[config.id_column].duplicated().any():
-        dup = source.loc[source[config.id_column].duplicated(), config.id_column].head(5).tolist()
-        raise ValueError(f"{config.id_column} must be unique; duplicated e.g. {dup}")
-
     n = len(source)
     T = len(config.months)
-    ids = np.array(
-        [f"{config.id_prefix}{v}" for v in source[config.id_column].astype(str)], dtype=object
-    )
+    ids = _account_ids(source[config.id_column], config)
     _check_values(source, config)
     status = np.stack(
         [pd.to_numeric(source[m.status]).to_numpy(np.int64) for m in config.months], axis=1
