@@ -289,6 +289,7 @@ def serve(
     from service.server import serve as run_server
     from service.settings import ServiceSettings
 
+    _use_simulated_today(_training_settings(None))
     run_server(ServiceSettings(), host=host, port=port, workers=workers)
 
 
@@ -328,12 +329,7 @@ def run(
             raise typer.Exit(code=3)
     else:
         console.print("champion model found: serving it (delete .tijdig/ to start over)")
-    simulated_today = _simulated_today(settings.simulation_dir)
-    if simulated_today and "TIJDIG_DEFAULT_AS_OF" not in os.environ:
-        # the simulated world ends on this day: score "now" there, not at the real date,
-        # or the weeks without data would read as missed income for everyone
-        os.environ["TIJDIG_DEFAULT_AS_OF"] = simulated_today
-        console.print(f"simulated data: default as_of is the simulation's end, {simulated_today}")
+    _use_simulated_today(settings)
     # serving rows for "now", so the first requests read one row each (incremental: a
     # second start finds them valid and only checks)
     console.rule("serving rows")
@@ -354,6 +350,28 @@ def _simulated_today(simulation_dir: Path) -> str | None:
         return None
     end = json.loads(config.read_text()).get("config", {}).get("end_date")
     return str(end) if end else None
+
+
+def _default_day(settings: Any) -> str | None:
+    """The day "now" means for this data dir, as ISO text; None: today (Amsterdam).
+
+    ``TIJDIG_DEFAULT_AS_OF`` when set; else, for a data dir holding a simulated world, the
+    world's last day: every command (`run`, `serve`, `score-batch`, `features refresh`)
+    scores the same day, or the weeks after the simulation would read as missed income
+    and the same customer get another answer from each (found by a new user's walk
+    through the README, 1 Dec 2026)."""
+    return os.environ.get("TIJDIG_DEFAULT_AS_OF") or _simulated_today(settings.simulation_dir)
+
+
+def _use_simulated_today(settings: Any) -> None:
+    """Make the simulated world's last day the served "now" (the workers read the
+    environment), and say so."""
+    if "TIJDIG_DEFAULT_AS_OF" in os.environ:
+        return
+    simulated_today = _simulated_today(settings.simulation_dir)
+    if simulated_today:
+        os.environ["TIJDIG_DEFAULT_AS_OF"] = simulated_today
+        console.print(f"simulated data: default as_of is the simulation's end, {simulated_today}")
 
 
 def _print_welcome(settings: Any, host: str, port: int) -> None:
@@ -419,7 +437,11 @@ def import_statements(
 def score_batch_command(
     out: Annotated[Path, typer.Option(help="output Parquet file")] = Path("scores.parquet"),
     as_of: Annotated[
-        str | None, typer.Option(help="score as known at the start of this day (default: today)")
+        str | None,
+        typer.Option(
+            help="score as known at the start of this day (default: today, Amsterdam; "
+            "for a simulated world its last day)"
+        ),
     ] = None,
     model_uri: Annotated[
         str | None, typer.Option(help="bundle folder or models:/ URI (default: the champion)")
@@ -443,11 +465,13 @@ def score_batch_command(
 
     from features.store import EventStore
     from models.bundle import load_bundle
+    from service.schemas import today
     from training.batch_scoring import score_batch
 
     settings = _training_settings(data_dir)
     bundle = load_bundle(model_uri or "models:/tijdig-risk@champion", settings.mlflow_tracking_uri)
-    day = date.fromisoformat(as_of) if as_of else date.today()
+    written = as_of or _default_day(settings)
+    day = date.fromisoformat(written) if written else today()
     store = EventStore(settings.store_url)
     started = time.perf_counter()
     try:
@@ -566,7 +590,10 @@ app.add_typer(features_app, name="features")
 def features_refresh(
     as_of: Annotated[
         str | None,
-        typer.Option(help="rows as known at the start of this day (default: today, Amsterdam)"),
+        typer.Option(
+            help="rows as known at the start of this day (default: today, Amsterdam; "
+            "for a simulated world its last day)"
+        ),
     ] = None,
     model_uri: Annotated[
         str | None, typer.Option(help="bundle folder or models:/ URI (default: the champion)")
@@ -589,7 +616,8 @@ def features_refresh(
 
     settings = _training_settings(data_dir)
     bundle = load_bundle(model_uri or "models:/tijdig-risk@champion", settings.mlflow_tracking_uri)
-    day = date.fromisoformat(as_of) if as_of else today()
+    written = as_of or _default_day(settings)
+    day = date.fromisoformat(written) if written else today()
     store = EventStore(settings.store_url)
     started = time.perf_counter()
     try:

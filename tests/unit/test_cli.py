@@ -118,3 +118,36 @@ def test_train_with_unusable_labels_says_why_without_a_traceback(population, tmp
     assert "external labels rejected" in result.output
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_every_command_scores_a_simulated_world_on_its_last_day(
+    population, bundle_dir, tmp_path, monkeypatch
+):
+    """A new user's walk through the README (1 Dec 2026): `run` served the simulated
+    world's last day, `score-batch` and `features refresh` the real date, so one customer
+    got two answers and a refresh purged the rows the server read."""
+    import json
+
+    import pandas as pd
+
+    monkeypatch.setenv("TIJDIG_DATA_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("TIJDIG_DEFAULT_AS_OF", raising=False)
+    ids = population.tables["customers"]["customer_id"].iloc[:20].tolist()
+    folder = tmp_path / "events"
+    write_event_dir(
+        {n: df[df["customer_id"].isin(ids)] for n, df in population.tables.items()},
+        folder,
+        fmt="parquet",
+    )
+    assert runner.invoke(app, ["ingest", str(folder)]).exit_code == 0
+    truth = tmp_path / "state" / "simulation" / "truth"
+    truth.mkdir(parents=True)
+    (truth / "simulation.json").write_text(json.dumps({"config": {"end_date": "2026-06-01"}}))
+    model = ["--model-uri", str(bundle_dir)]
+    refreshed = runner.invoke(app, ["features", "refresh", *model])
+    assert refreshed.exit_code == 0, refreshed.output
+    assert "as of 2026-06-01" in refreshed.output.replace("\n", " ")
+    out = tmp_path / "scores.parquet"
+    scored = runner.invoke(app, ["score-batch", *model, "--out", str(out)])
+    assert scored.exit_code == 0, scored.output
+    assert set(pd.read_parquet(out)["as_of"].astype(str)) == {"2026-06-01"}
