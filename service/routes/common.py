@@ -51,7 +51,7 @@ async def serving_state(
             columns, versions = store.read_columns_versioned(list(misses))
         except Exception as exc:
             raise _store_unavailable(exc) from exc
-        return _known_events(columns, misses), versions
+        return _known_events(columns, misses, asked=len(ids)), versions
 
     def run() -> ServingState:
         try:
@@ -120,7 +120,11 @@ def _data_error_name(exc: BaseException) -> str:
     return type(_data_errors(exc)[-1]).__name__
 
 
-def _known_events(columns: dict[str, dict[str, Any]], ids: Sequence[str]) -> EventArrays:
+def _known_events(
+    columns: dict[str, dict[str, Any]], ids: Sequence[str], asked: int | None = None
+) -> EventArrays:
+    """The events of ``ids``, or the 404 naming every unknown one. ``asked``: how many ids
+    the request held, when ``ids`` are only those without a serving row."""
     known = set(columns["customers"]["customer_id"].tolist())
     unknown = [i for i in ids if i not in known]
     if unknown:
@@ -128,7 +132,8 @@ def _known_events(columns: dict[str, dict[str, Any]], ids: Sequence[str]) -> Eve
             404,
             ProblemType.UNKNOWN_CUSTOMER,
             "Unknown customer" if len(unknown) == 1 else "Unknown customers",
-            f"{len(unknown)} of {len(ids)} customer ids are not in the event store; nothing was decided",
+            f"{len(unknown)} of {asked or len(ids)} customer ids are not in the event store; "
+            "nothing was decided",
             unknown_customer_ids=unknown,
         )
     return EventArrays.from_columns(columns, list(ids))

@@ -99,6 +99,16 @@ def test_batch_with_unknown_ids_is_404_naming_all_and_scores_nothing(client):
     r = score(client, {"customer_ids": ["C-low-1", "ghost-2", "C-risk-1", "ghost-1"]})
     assert r.status_code == 404
     assert r.json()["unknown_customer_ids"] == ["ghost-2", "ghost-1"]
+    assert r.json()["detail"].startswith("2 of 4 customer ids")
+    # counted against the whole request also when the known ids are served from rows
+    # (the count was of the ids without one: "2 of 2")
+    client.app.state.serving.refresh(client.app.state.bundle, date(2026, 6, 1))
+    again = score(
+        client,
+        {"customer_ids": ["C-low-1", "ghost-2", "C-risk-1", "ghost-1"], "as_of": "2026-06-01"},
+    )
+    assert again.status_code == 404
+    assert again.json()["detail"].startswith("2 of 4 customer ids"), again.json()["detail"]
 
 
 def test_duplicate_ids_are_422(client):
