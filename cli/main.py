@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
+import socket
 import sys
 import time
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -39,6 +41,137 @@ def _training_settings(data_dir: Path | None) -> Any:
     from training.settings import TrainingSettings
 
     return TrainingSettings(data_dir=data_dir) if data_dir else TrainingSettings()
+
+
+# ---------------------------------------------------------------------------- user mistakes
+# A user mistake prints one clear message (what was wrong, what to do) and exits non-zero:
+# 2 for input the command cannot work with (nothing was done or created), 1 for data or
+# a model rejected on its merits, 3 for a candidate the gate refused.
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``message`` in red (as plain text: paths and values keep their brackets) and exit."""
+    console.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code=code)
+
+
+def _day(text: str, option: str) -> date:
+    """``text`` as a calendar day, or a usage error naming ``option`` and the format."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"not a date: {text!r}; write it as YYYY-MM-DD, e.g. 2026-01-31", param_hint=option
+        ) from None
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file behind an ``sqlite:///`` URL; None for any other database (it answers for
+    itself: a server cannot be checked by looking at a folder)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database).absolute()
+
+
+def _sqlite_has_table(path: Path, table: str) -> bool:
+    """Whether the SQLite file holds ``table``; opened read-only, so nothing is created."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return conn.execute(query, (table,)).fetchone() is not None
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+
+
+def _require_store(settings: Any) -> None:
+    """Refuse (exit 2, creating nothing) a data dir without an event store holding events'
+    tables: reading one would create an empty store and fail on it (``no such table``)."""
+    path = _sqlite_file(settings.store_url)
+    if path is None or (path.is_file() and _sqlite_has_table(path, "customers")):
+        return
+    state = "does not exist" if not path.is_file() else "holds no event tables"
+    _fail(
+        f"no event store: {path} {state}. Ingest events first "
+        f"(`tijdig ingest <folder> --data-dir {settings.data_dir}`, or `make run` for a "
+        "simulated world), or point --data-dir (TIJDIG_DATA_DIR) at the folder that holds one."
+    )
+
+
+def _require_registry(settings: Any) -> None:
+    """Refuse (exit 2, creating nothing) a data dir without a model registry: opening one
+    would create an empty registry."""
+    path = _sqlite_file(settings.mlflow_tracking_uri)
+    if path is None or path.is_file():
+        return
+    _fail(
+        f"no model registry: {path} does not exist. Train a model first "
+        f"(`tijdig train --data-dir {settings.data_dir}`, after `tijdig ingest`), or point "
+        "--data-dir (TIJDIG_DATA_DIR) at the folder that holds one."
+    )
+
+
+def _load_model(settings: Any, model_uri: str | None) -> Any:
+    """The bundle to score with: ``model_uri`` or the champion; a usage error when there is
+    none (no registry, no champion, no such bundle folder)."""
+    from models.bundle import BundleError, load_bundle
+
+    uri = model_uri or "models:/tijdig-risk@champion"
+    if uri.startswith(("models:/", "runs:/")):
+        _require_registry(settings)
+    try:
+        return load_bundle(uri, settings.mlflow_tracking_uri)
+    except BundleError as exc:
+        if model_uri is None:
+            where = _sqlite_file(settings.mlflow_tracking_uri) or settings.mlflow_tracking_uri
+            _fail(
+                f"no champion model in {where}: "
+                "run `tijdig train` first (or `tijdig models promote VERSION`; "
+                f"`tijdig models list` shows the versions). ({exc})"
+            )
+        _fail(f"cannot load the model {uri}: {exc}. Give a bundle folder or a models:/ URI.")
+
+
+def _port_problem(host: str, port: int, command: str = "run") -> str | None:
+    """Why the server could not listen on ``host:port`` (None: it can), found by binding
+    it as uvicorn will (``SO_REUSEADDR``, so a port in TIME_WAIT counts as free): checked
+    before a banner, a bootstrap or a worker starts."""
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return (
+                f"port {port} on {host} is in use (another tijdig?): stop it, or choose "
+                f"another port: `make {command} PORT={port + 1}` "
+                f"(`tijdig {command} --port {port + 1}`)"
+            )
+        return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
+def _require_free_port(host: str, port: int, command: str) -> None:
+    problem = _port_problem(host, port, command)
+    if problem:
+        _fail(problem, code=1)
 
 
 @contextmanager
@@ -119,14 +252,35 @@ def ingest(
     data_dir: DataDir = None,
 ) -> None:
     """Validate and ingest an event folder in one transaction (all or nothing, idempotent)."""
-    from features.io import read_event_dir
+    from features.io import FORMATS, read_event_dir
+    from features.schemas import TABLES
     from features.store import EventStore, IngestRejected
 
+    expected = ", ".join(TABLES)
+    formats = " or ".join(f".{f}" for f in FORMATS)
+    if not directory.is_dir():
+        what = "is a file, not a folder" if directory.exists() else "does not exist"
+        _fail(
+            f"{directory} {what}: give the folder holding the event tables, one file per "
+            f"table named <table>{formats} ({expected}); e.g. .tijdig/simulation after "
+            "`tijdig simulate`"
+        )
+    found = [t for t in TABLES if any((directory / f"{t}.{f}").is_file() for f in FORMATS)]
+    if not found:  # a misnamed export must not read as "accepted" (to a cron job, say)
+        present = sorted(f.name for f in directory.iterdir() if not f.name.startswith("."))
+        _fail(
+            f"no event table in {directory} (found: {', '.join(present) or 'no files'}); "
+            f"nothing ingested. Expected files named <table>{formats}, in lower case, "
+            f"for one or more of: {expected}"
+        )
     settings = _training_settings(data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    frames = read_event_dir(directory)
+    try:
+        frames = read_event_dir(directory)
+    except (OSError, ValueError) as exc:  # unreadable file (corrupt Parquet, bad CSV)
+        _fail(f"cannot read {directory}: {exc}; nothing ingested")
     for warning in frames.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = EventStore(store_url or settings.store_url)
     try:
         store.create_schema()
@@ -134,9 +288,18 @@ def ingest(
         report = store.ingest(frames)
     except IngestRejected as rejected:
         console.print(f"[red]rejected, nothing written:[/] {rejected.report.summary()}")
-        for error in rejected.report.errors[:50]:
+        errors = rejected.report.errors
+        for error in errors[:50]:
             console.print(
                 f"  {error.table} row {error.row} column {error.column}: {error.check} (value {error.value})"
+            )
+        if sum(e.check == "immutable_event" for e in errors) * 2 > len(errors):
+            console.print(
+                "hint: the store already holds different events with these ids (another "
+                "simulation?): use a fresh --data-dir or `make clean`",
+                style="yellow",
+                markup=False,
+                highlight=False,
             )
         raise typer.Exit(code=1) from None
     finally:
@@ -156,7 +319,9 @@ def export(
 
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter(f"--format must be parquet or csv; got {fmt!r}")
-    store = EventStore(_training_settings(data_dir).store_url)
+    settings = _training_settings(data_dir)
+    _require_store(settings)
+    store = EventStore(settings.store_url)
     try:
         export_store(store, directory, fmt="csv" if fmt == "csv" else "parquet")
     finally:
@@ -178,7 +343,12 @@ def train(
     data_dir: DataDir = None,
 ) -> None:
     """Train on the event store; register the bundle; the promotion gate decides on `champion`."""
+    if labels is not None and not labels.is_file():
+        raise typer.BadParameter(f"no such file: {labels}", param_hint="--labels")
+    if truth is not None and not truth.is_dir():
+        raise typer.BadParameter(f"no such folder: {truth}", param_hint="--truth")
     settings = _training_settings(data_dir)
+    _require_store(settings)
     truth_dir = (
         truth
         if truth is not None
@@ -189,8 +359,7 @@ def train(
     try:
         result = _train(settings, truth_dir, labels, force)
     except TrainingDataRejected as rejected:  # the user's data: a message, not a traceback
-        console.print(str(rejected), style="red", markup=False, highlight=False)
-        raise typer.Exit(code=1) from None
+        _fail(str(rejected), code=1)
     if not result.gate.promote:
         raise typer.Exit(code=3)
 
@@ -204,7 +373,12 @@ def _train(
 
     external = None
     if labels is not None:
-        external = pd.read_parquet(labels) if labels.suffix == ".parquet" else pd.read_csv(labels)
+        try:
+            external = (
+                pd.read_parquet(labels) if labels.suffix == ".parquet" else pd.read_csv(labels)
+            )
+        except (OSError, ValueError) as exc:  # not CSV/Parquet, empty, unreadable
+            _fail(f"cannot read the labels {labels}: {exc}", code=1)
     started = time.perf_counter()
     with _progress() as update:
         result = run_training(
@@ -252,7 +426,9 @@ def models_list(data_dir: DataDir = None) -> None:
     """Registered versions with their aliases, gate outcome and validation metrics."""
     from training.registry import Registry
 
-    registry = Registry.from_settings(_training_settings(data_dir))
+    settings = _training_settings(data_dir)
+    _require_registry(settings)
+    registry = Registry.from_settings(settings)
     table = Table(title=registry.model_name)
     for col in ("version", "aliases", "gate", "roc_auc", "ece"):
         table.add_column(col)
@@ -272,9 +448,27 @@ def models_promote(
     version: Annotated[str, typer.Argument(help="version number")], data_dir: DataDir = None
 ) -> None:
     """Point `champion` at VERSION (a human decision; recorded as such). Reload the service after."""
+    from models.bundle import BundleError
     from training.registry import Registry
 
-    Registry.from_settings(_training_settings(data_dir)).promote(version)
+    settings = _training_settings(data_dir)
+    _require_registry(settings)
+    registry = Registry.from_settings(settings)
+    known = registry.versions()
+    if version not in {row["version"] for row in known}:
+        listed = ", ".join(
+            row["version"] + (f" ({','.join(row['aliases'])})" if row["aliases"] else "")
+            for row in known
+        )
+        _fail(
+            f"version {version} does not exist; versions: {listed}"
+            if known
+            else f"version {version} does not exist: no version is registered; run `tijdig train`"
+        )
+    try:
+        registry.promote(version)
+    except BundleError as exc:  # registered, but its bundle cannot be loaded: not served
+        _fail(f"version {version} cannot be promoted: its bundle does not load ({exc})", code=1)
     console.print(f"champion → version {version}; run `curl -X POST .../admin/reload` to serve it")
 
 
@@ -284,12 +478,22 @@ def serve(
     host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+    data_dir: DataDir = None,
 ) -> None:
     """Serve the champion model over HTTP."""
     from service.server import serve as run_server
     from service.settings import ServiceSettings
 
-    _use_simulated_today(_training_settings(None))
+    if data_dir is not None:
+        if not data_dir.is_dir():
+            _fail(
+                f"no data dir {data_dir.absolute()}: point --data-dir at the folder "
+                "`make run` or `tijdig train --data-dir ...` filled (default .tijdig)"
+            )
+        # the workers build their settings from the environment (service.server)
+        os.environ["TIJDIG_DATA_DIR"] = str(data_dir)
+    _require_free_port(host, port, "serve")
+    _use_simulated_today(_training_settings(data_dir))
     run_server(ServiceSettings(), host=host, port=port, workers=workers)
 
 
@@ -306,6 +510,7 @@ def run(
     from features.store import EventStore
     from training.registry import Registry
 
+    _require_free_port(host, port, "run")  # before minutes of bootstrap, not after
     settings = _training_settings(None)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = EventStore(settings.store_url)
@@ -340,8 +545,9 @@ def run(
         keep_days=7,
         data_dir=None,
     )
+    _require_free_port(host, port, "run")  # taken while the rows were computed?
     _print_welcome(settings, host, port)
-    serve(host=host, port=port, workers=workers)
+    serve(host=host, port=port, workers=workers, data_dir=None)
 
 
 def _simulated_today(simulation_dir: Path) -> str | None:
@@ -464,14 +670,15 @@ def score_batch_command(
     """Score every customer in the store: probabilities, bands, reasons for flagged customers."""
 
     from features.store import EventStore
-    from models.bundle import load_bundle
     from service.schemas import today
     from training.batch_scoring import score_batch
 
+    asked = _day(as_of, "--as-of") if as_of else None
     settings = _training_settings(data_dir)
-    bundle = load_bundle(model_uri or "models:/tijdig-risk@champion", settings.mlflow_tracking_uri)
-    written = as_of or _default_day(settings)
-    day = date.fromisoformat(written) if written else today()
+    _require_store(settings)
+    bundle = _load_model(settings, model_uri)
+    written = None if asked else _default_day(settings)
+    day = asked or (_day(written, "TIJDIG_DEFAULT_AS_OF") if written else today())
     store = EventStore(settings.store_url)
     started = time.perf_counter()
     try:
@@ -610,14 +817,15 @@ def features_refresh(
 
     from features.events import to_day
     from features.store import EventStore
-    from models.bundle import load_bundle
     from models.serving import ServingRows
     from service.schemas import today
 
+    asked = _day(as_of, "--as-of") if as_of else None
     settings = _training_settings(data_dir)
-    bundle = load_bundle(model_uri or "models:/tijdig-risk@champion", settings.mlflow_tracking_uri)
-    written = as_of or _default_day(settings)
-    day = date.fromisoformat(written) if written else today()
+    _require_store(settings)
+    bundle = _load_model(settings, model_uri)
+    written = None if asked else _default_day(settings)
+    day = asked or (_day(written, "TIJDIG_DEFAULT_AS_OF") if written else today())
     store = EventStore(settings.store_url)
     started = time.perf_counter()
     try:
@@ -643,6 +851,25 @@ def features_refresh(
     )
 
 
+def _service_settings(data_dir: Path | None) -> Any:
+    from service.settings import ServiceSettings
+
+    return ServiceSettings(data_dir=data_dir) if data_dir else ServiceSettings()
+
+
+def _require_decision_log(settings: Any) -> None:
+    """Refuse (exit 2, creating nothing) a data dir without a decision log: an empty one
+    would be created and "0 decisions" reported as if the log had been read."""
+    path = _sqlite_file(settings.decision_log_url)
+    if path is None or path.is_file():
+        return
+    _fail(
+        f"no decision log: {path} does not exist. Decisions are logged by the service "
+        "(`tijdig serve`, `make run`) in its data dir: point --data-dir (TIJDIG_DATA_DIR) "
+        "at that folder."
+    )
+
+
 decisions_app = typer.Typer(
     help="The decision log: export for audits, apply retention.", no_args_is_help=True
 )
@@ -658,19 +885,24 @@ def decisions_export(
     until: Annotated[
         str | None, typer.Option(help="until this date (YYYY-MM-DD), exclusive")
     ] = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Export logged decisions (inputs, features, outputs, versions) for an audit."""
     from datetime import UTC, datetime
 
     from service.decision_log import DecisionLog
-    from service.settings import ServiceSettings
 
-    def day(text: str | None) -> datetime | None:
-        return datetime.fromisoformat(text).replace(tzinfo=UTC) if text else None
+    def day(text: str | None, option: str) -> datetime | None:
+        if not text:
+            return None
+        return datetime.combine(_day(text, option), datetime.min.time(), tzinfo=UTC)
 
-    log = DecisionLog(ServiceSettings().decision_log_url).open()
+    start, end = day(since, "--since"), day(until, "--until")
+    settings = _service_settings(data_dir)
+    _require_decision_log(settings)
+    log = DecisionLog(settings.decision_log_url).open()
     try:
-        n = log.export(path, day(since), day(until))
+        n = log.export(path, start, end)
     finally:
         log.close()
     console.print(f"exported {n:,} decisions to {path}")
@@ -681,12 +913,13 @@ def decisions_purge(
     days: Annotated[
         int | None, typer.Option(help="keep this many days (default: the retention setting)")
     ] = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Delete decisions older than the retention period (default at least 183 days)."""
     from service.decision_log import DecisionLog
-    from service.settings import ServiceSettings
 
-    settings = ServiceSettings()
+    settings = _service_settings(data_dir)
+    _require_decision_log(settings)
     log = DecisionLog(settings.decision_log_url).open()
     try:
         n = log.purge_older_than(days if days is not None else settings.decision_log_retention_days)
