@@ -12,6 +12,19 @@ from features.store import EventStore
 runner = CliRunner()
 
 
+def _ingest_first(population, n: int, folder) -> list[str]:
+    """Write the first ``n`` customers' events to ``folder`` and ingest them into the data
+    dir of ``TIJDIG_DATA_DIR``; returns their ids."""
+    ids = population.tables["customers"]["customer_id"].iloc[:n].tolist()
+    write_event_dir(
+        {name: df[df["customer_id"].isin(ids)] for name, df in population.tables.items()},
+        folder,
+        fmt="parquet",
+    )
+    assert runner.invoke(app, ["ingest", str(folder)]).exit_code == 0
+    return ids
+
+
 def test_ingest_a_folder_then_again_changes_nothing(population, tmp_path, monkeypatch):
     monkeypatch.setenv("TIJDIG_DATA_DIR", str(tmp_path / "state"))
     folder = tmp_path / "events"
@@ -47,14 +60,7 @@ def test_features_refresh_then_score_batch_read_the_rows(
     import pandas as pd
 
     monkeypatch.setenv("TIJDIG_DATA_DIR", str(tmp_path / "state"))
-    ids = population.tables["customers"]["customer_id"].iloc[:40].tolist()
-    folder = tmp_path / "events"
-    write_event_dir(
-        {n: df[df["customer_id"].isin(ids)] for n, df in population.tables.items()},
-        folder,
-        fmt="parquet",
-    )
-    assert runner.invoke(app, ["ingest", str(folder)]).exit_code == 0
+    ids = _ingest_first(population, 40, tmp_path / "events")
     args = ["--as-of", "2026-06-01", "--model-uri", str(bundle_dir)]
     first = runner.invoke(app, ["features", "refresh", *args])
     assert first.exit_code == 0, first.output
@@ -102,14 +108,7 @@ def test_train_with_unusable_labels_says_why_without_a_traceback(population, tmp
     import pandas as pd
 
     monkeypatch.setenv("TIJDIG_DATA_DIR", str(tmp_path / "state"))
-    ids = population.tables["customers"]["customer_id"].iloc[:40].tolist()
-    folder = tmp_path / "events"
-    write_event_dir(
-        {n: df[df["customer_id"].isin(ids)] for n, df in population.tables.items()},
-        folder,
-        fmt="parquet",
-    )
-    assert runner.invoke(app, ["ingest", str(folder)]).exit_code == 0
+    ids = _ingest_first(population, 40, tmp_path / "events")
     labels = tmp_path / "labels.csv"
     pd.DataFrame(
         {"customer_id": ids[:3], "as_of": ["2026-05-01", "01/05/2026", ""], "label": [0, 1, 1]}
@@ -133,14 +132,7 @@ def test_every_command_scores_a_simulated_world_on_its_last_day(
 
     monkeypatch.setenv("TIJDIG_DATA_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("TIJDIG_DEFAULT_AS_OF", raising=False)
-    ids = population.tables["customers"]["customer_id"].iloc[:20].tolist()
-    folder = tmp_path / "events"
-    write_event_dir(
-        {n: df[df["customer_id"].isin(ids)] for n, df in population.tables.items()},
-        folder,
-        fmt="parquet",
-    )
-    assert runner.invoke(app, ["ingest", str(folder)]).exit_code == 0
+    _ingest_first(population, 20, tmp_path / "events")
     truth = tmp_path / "state" / "simulation" / "truth"
     truth.mkdir(parents=True)
     (truth / "simulation.json").write_text(json.dumps({"config": {"end_date": "2026-06-01"}}))
