@@ -236,3 +236,26 @@ def max_threads(n: int) -> Iterator[None]:
         yield
     finally:
         _thread_cap = previous
+
+
+def check_servable(bundle: Bundle) -> None:
+    """Raise :class:`BundleError` unless ``bundle`` can serve this build: trained on this
+    build's feature set in its order, and a trial prediction and explanation of a neutral
+    row work. What the service checks before it swaps a bundle in, and what a promotion
+    by hand checks before it moves ``champion`` (a champion the service then refused to
+    load would leave it serving nothing after a restart)."""
+    from features.build import FEATURE_NAMES  # here: features imports nothing of models
+
+    if tuple(bundle.feature_names) != tuple(FEATURE_NAMES):
+        missing = sorted(set(FEATURE_NAMES) - set(bundle.feature_names))
+        extra = sorted(set(bundle.feature_names) - set(FEATURE_NAMES))
+        raise BundleError(
+            f"bundle {bundle.version} was trained on other features than this service computes "
+            f"(missing {missing[:5]}, extra {extra[:5]}, or another order)"
+        )
+    try:  # the request path end to end: predict and explain one neutral row
+        row = np.full((1, len(FEATURE_NAMES)), np.nan)
+        bundle.predict_proba(row)
+        bundle.explain(row)
+    except Exception as exc:
+        raise BundleError(f"bundle {bundle.version} fails a trial prediction: {exc}") from exc

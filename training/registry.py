@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from models.bundle import REGISTERED_MODEL_NAME, Bundle, BundleError, load_bundle
+from models.bundle import REGISTERED_MODEL_NAME, Bundle, BundleError, check_servable, load_bundle
 from training.components import FittedComponent
 from training.evaluate import binary_metrics
 from training.settings import TrainingSettings
@@ -236,7 +236,9 @@ class Registry:
 
     def promote(self, version: str) -> None:
         """Explicit promotion (``tijdig models promote``): a human decision, recorded as such."""
-        load_bundle(f"models:/{self.model_name}/{version}", self.tracking_uri)  # must load
+        # must load and serve: a champion the service refused would leave it serving
+        # nothing after its next start
+        check_servable(load_bundle(f"models:/{self.model_name}/{version}", self.tracking_uri))
         self.client.set_model_version_tag(self.model_name, version, "gate", "promoted_by_hand")
         self.client.set_registered_model_alias(self.model_name, CHAMPION, version)
 

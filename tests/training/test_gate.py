@@ -127,3 +127,25 @@ def test_a_champion_this_code_cannot_load_is_named_in_the_gate_reasons(
     assert decision.promote  # a loadable model that meets the floors replaces it ...
     assert "feature set" in decision.summary()  # ... and the reasons say why no comparison
     assert "no champion yet" not in decision.summary()
+
+
+def test_a_promotion_by_hand_refuses_a_bundle_the_service_could_not_serve(
+    trained, mlflow_uri, monkeypatch
+):
+    """`tijdig models promote` only loaded the bundle: one trained on another feature set
+    became champion, and the service then refused it at its next start."""
+    import dataclasses
+
+    from models.bundle import BundleError
+
+    registry = Registry(mlflow_uri)
+    good = registry.log_and_register(trained.bundle, {"p": 1}, trained.metrics, [], {"t": "1"})
+    registry.promote(good)
+    other_features = dataclasses.replace(
+        trained.bundle, feature_names=tuple(reversed(trained.bundle.feature_names))
+    )
+    stale = registry.log_and_register(other_features, {"p": 2}, trained.metrics, [], {"t": "2"})
+    with pytest.raises(BundleError, match="other features"):
+        registry.promote(stale)
+    champion = registry.client.get_model_version_by_alias(registry.model_name, CHAMPION)
+    assert str(champion.version) == str(good)
