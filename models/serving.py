@@ -192,6 +192,7 @@ class ServingRows:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.dropped = 0
+        self.rescored = 0  # valid rows given this model's scores (partition_state)
 
     # ------------------------------------------------------------------ request path
     def state(
@@ -324,7 +325,37 @@ class ServingRows:
                 clock.lap("serving rows write")
         state = self._merge(bundle, ids, found, misses, computed)
         clock.lap("decode rows")
+        if self.enabled and self._store_this_models_scores(bundle, state, found, as_of):
+            clock.lap("rows rescored for this model")
         return state
+
+    def _store_this_models_scores(
+        self, bundle: Bundle, state: ServingState, found: dict[str, ServingRow], as_of: date
+    ) -> int:
+        """Rows whose features are valid but whose scores are another model's (the
+        champion changed) or unreadable: explain them where reasons may be shown and store
+        this model's scores, so the next read is a decode again instead of a predict and
+        SHAP on every request until the customer's next event. Returns how many."""
+        key = model_key(bundle)
+        width = 8 * (len(bundle.feature_names) + 2)
+        stale = [
+            i
+            for i, cid in enumerate(state.customer_ids)
+            if (row := found.get(cid)) is not None
+            and (
+                row.model_version != key or row.scores is None or len(row.scores) not in (8, width)
+            )
+        ]
+        if not stale:
+            return 0
+        threshold = reasons_threshold(bundle)
+        explain = [i for i in stale if state.probability[i] >= threshold]
+        if explain:
+            state.contributions_of(bundle, explain)
+        versions = {state.customer_ids[i]: found[state.customer_ids[i]].version for i in stale}
+        self.store.write_serving_rows(encode_rows(bundle, state, as_of, versions))
+        self.rescored += len(stale)
+        return len(stale)
 
     def refresh(
         self,

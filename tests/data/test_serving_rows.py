@@ -13,7 +13,13 @@ from features.events import EventArrays, to_day
 from features.store import ServingRow
 from models.bundle import Bundle
 from models.scoring import assess, assess_state
-from models.serving import FEATURE_SET_KEY, ServingRows, compute_state, model_key
+from models.serving import (
+    FEATURE_SET_KEY,
+    ServingRows,
+    compute_state,
+    model_key,
+    reasons_threshold,
+)
 
 AS_OF = date(2026, 6, 1)
 N_CUSTOMERS = 60
@@ -167,6 +173,32 @@ def test_stored_scores_of_an_unexpected_width_are_scored_again_not_misread(seede
         served = serving.state(bundle, asked, AS_OF)
         assert served.materialised.all()
         np.testing.assert_array_equal(served.probability, bundle.predict_proba(served.X))
+
+
+def test_a_refresh_after_a_model_change_stores_the_new_models_scores(seeded):
+    """Row validity follows the events, not the model: after the champion changed, a
+    refresh counted every row valid and kept the old model's scores, so each request
+    predicted and explained afresh until the customer's next event."""
+    store, bundle, ids, _ = seeded
+    serving = ServingRows(store)
+    serving.refresh(bundle, AS_OF)
+    other = Bundle(
+        booster=bundle.booster,
+        calibrator={"slope": bundle.calibrator["slope"] * 0.5, "intercept": 0.3},
+        feature_names=bundle.feature_names,
+        policy=bundle.policy,
+        version=bundle.version,
+        bnpl_policy=bundle.bnpl_policy,
+    )
+    assert serving.refresh(other, AS_OF) == 0  # no features computed again ...
+    assert serving.rescored == len(ids)  # ... but every row rescored for the new model
+    rows = store.read_serving_rows(ids, to_day(AS_OF), FEATURE_SET_KEY)
+    assert {r.model_version for r in rows.values()} == {model_key(other)}
+    served = serving.state(other, ids, AS_OF)
+    np.testing.assert_array_equal(served.probability, other.predict_proba(served.X))
+    flagged = served.probability >= reasons_threshold(other)
+    assert not np.isnan(served.contributions[flagged, -1]).any()  # stored, not to compute
+    assert serving.refresh(other, AS_OF) == 0 and serving.rescored == len(ids)  # once
 
 
 def test_rows_of_another_day_or_feature_set_are_not_served(seeded):
