@@ -91,6 +91,8 @@ class ServingState:
     contributions: np.ndarray  # (n, features + 1) SHAP log-odds; NaN rows = not computed
     materialised: np.ndarray  # bool (n,): came from a stored serving row
     versions: dict[str, int] = field(default_factory=dict)  # of computed rows
+    # stored rows whose scores were another model's (or unreadable): predicted afresh
+    rescored: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.intp))
 
     def contributions_of(self, bundle: Bundle, rows: Sequence[int]) -> np.ndarray:
         """SHAP contributions of ``rows`` (n, features + 1), computing the unknown ones."""
@@ -268,15 +270,17 @@ class ServingRows:
             open_case[miss] = computed.open_case[take]
             probability[miss] = computed.probability[take]
             contrib[miss] = computed.contributions[take]
-        return ServingState(ids, X, open_case, probability, contrib, materialised)
+        return ServingState(ids, X, open_case, probability, contrib, materialised, rescored=rescore)
 
     def _one(self, bundle: Bundle, customer_id: str, row: ServingRow) -> ServingState:
         f = len(bundle.feature_names)
         feats = np.frombuffer(row.features, dtype="<f8")
         contrib = np.full((1, f + 1), np.nan)
         probability = np.empty(1)
+        rescored = np.empty(0, dtype=np.intp)
         if not _decode_scores(row, model_key(bundle), probability, contrib[0]):
             probability = bundle.predict_proba(feats[None, :f])
+            rescored = np.zeros(1, dtype=np.intp)
         return ServingState(
             [customer_id],
             feats[None, :f].copy(),
@@ -284,6 +288,7 @@ class ServingRows:
             probability,
             contrib,
             np.ones(1, dtype=bool),
+            rescored=rescored,
         )
 
     # ------------------------------------------------------------------ bulk
@@ -325,29 +330,24 @@ class ServingRows:
                 clock.lap("serving rows write")
         state = self._merge(bundle, ids, found, misses, computed)
         clock.lap("decode rows")
-        if self.enabled and self._store_this_models_scores(bundle, state, found, as_of):
+        if self.enabled and state.rescored.size:
+            self._store_this_models_scores(bundle, state, found, as_of)
             clock.lap("rows rescored for this model")
         return state
 
     def _store_this_models_scores(
-        self, bundle: Bundle, state: ServingState, found: dict[str, ServingRow], as_of: date
-    ) -> int:
+        self,
+        bundle: Bundle,
+        state: ServingState,
+        found: dict[str, ServingRow],
+        as_of: date,
+    ) -> None:
         """Rows whose features are valid but whose scores are another model's (the
-        champion changed) or unreadable: explain them where reasons may be shown and store
-        this model's scores, so the next read is a decode again instead of a predict and
-        SHAP on every request until the customer's next event. Returns how many."""
-        key = model_key(bundle)
-        width = 8 * (len(bundle.feature_names) + 2)
-        stale = [
-            i
-            for i, cid in enumerate(state.customer_ids)
-            if (row := found.get(cid)) is not None
-            and (
-                row.model_version != key or row.scores is None or len(row.scores) not in (8, width)
-            )
-        ]
-        if not stale:
-            return 0
+        champion changed) or unreadable (``state.rescored``): explain
+        them where reasons may be shown and store this model's scores, so the next read is
+        a decode again instead of a predict and SHAP on every request until the
+        customer's next event."""
+        stale = state.rescored.tolist()
         threshold = reasons_threshold(bundle)
         explain = [i for i in stale if state.probability[i] >= threshold]
         if explain:
@@ -355,7 +355,6 @@ class ServingRows:
         versions = {state.customer_ids[i]: found[state.customer_ids[i]].version for i in stale}
         self.store.write_serving_rows(encode_rows(bundle, state, as_of, versions))
         self.rescored += len(stale)
-        return len(stale)
 
     def refresh(
         self,
