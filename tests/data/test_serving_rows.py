@@ -37,6 +37,18 @@ def seeded(store, population, trained):
     return store, trained.bundle, ids, tables
 
 
+def _recalibrated(bundle: Bundle) -> Bundle:
+    """The same booster and version name with another calibration: another model."""
+    return Bundle(
+        booster=bundle.booster,
+        calibrator={"slope": bundle.calibrator["slope"] * 0.5, "intercept": 0.3},
+        feature_names=bundle.feature_names,
+        policy=bundle.policy,
+        version=bundle.version,
+        bnpl_policy=bundle.bnpl_policy,
+    )
+
+
 def _computed(store, bundle, ids):
     events = EventArrays.from_frames(store.read_frames(ids), ids)
     return compute_state(bundle, events, AS_OF, contributions=True)
@@ -137,14 +149,7 @@ def test_scores_of_another_model_are_not_reused(seeded, trained):
     store, bundle, ids, _ = seeded
     serving = ServingRows(store)
     serving.refresh(bundle, AS_OF)
-    other = Bundle(
-        booster=bundle.booster,
-        calibrator={"slope": bundle.calibrator["slope"] * 0.5, "intercept": 0.3},
-        feature_names=bundle.feature_names,
-        policy=bundle.policy,
-        version=bundle.version,  # same name, different calibration: must not share scores
-        bnpl_policy=bundle.bnpl_policy,
-    )
+    other = _recalibrated(bundle)  # same name, another calibration: must not share scores
     assert model_key(other) != model_key(bundle)
     served = serving.state(other, ids, AS_OF)
     assert served.materialised.all()  # the features are the model's business no more
@@ -182,14 +187,7 @@ def test_a_refresh_after_a_model_change_stores_the_new_models_scores(seeded):
     store, bundle, ids, _ = seeded
     serving = ServingRows(store)
     serving.refresh(bundle, AS_OF)
-    other = Bundle(
-        booster=bundle.booster,
-        calibrator={"slope": bundle.calibrator["slope"] * 0.5, "intercept": 0.3},
-        feature_names=bundle.feature_names,
-        policy=bundle.policy,
-        version=bundle.version,
-        bnpl_policy=bundle.bnpl_policy,
-    )
+    other = _recalibrated(bundle)
     assert serving.refresh(other, AS_OF) == 0  # no features computed again ...
     assert serving.rescored == len(ids)  # ... but every row rescored for the new model
     rows = store.read_serving_rows(ids, to_day(AS_OF), FEATURE_SET_KEY)
