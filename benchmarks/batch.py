@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import peak_rss_mb, run_child, stats
+from benchmarks.common import peak_rss_mb, peak_since_reset, run_child, stats
 from benchmarks.online import prepare_world, world_as_of
 
 CHUNK = 100_000  # customers per simulation in a chunk-built store
@@ -137,6 +137,7 @@ def run(
     from training.batch_scoring import score_batch
     from training.settings import TrainingSettings
 
+    peak_since_reset()  # the peak reported is this benchmark's, not the run's so far
     if quick:
         customers, repeats = min(customers, 10_000), 2
     with tempfile.TemporaryDirectory(prefix="tijdig-bench-batch-", dir=_scratch()) as tmp:
@@ -242,7 +243,8 @@ def run(
             f"plain `Booster.predict` ({threads} threads) on the same feature matrix, same run"
             + (
                 f"; cold also with `workers={workers}` (spawned processes, their start "
-                "included; peak memory below is this process's only)."
+                "included); peak memory is this process's since the batch benchmark began "
+                "(the worker processes not counted)."
                 if cold_parallel
                 else "."
             )

@@ -8,6 +8,7 @@ timings; results land in ``benchmarks/results/<name>.json`` and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -75,10 +76,44 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _taiwan_margin(r: dict[str, Any]) -> str:
+    """How far above the goal the events-only figure is, against its own fold spread: the
+    peers' figures are the dataset README's, not re-measured here, so no paired test."""
+    g = r["goal"]
+    first = next(iter(r["variants"].values()))
+    margin = first["roc_auc"] - g["roc_auc_at_least"]
+    return (
+        f" The margin is {margin:+.4f} ROC AUC against a spread of ±{first['roc_auc_sd']:.4f} "
+        "over the 5 folds, and the peers' figures come from the dataset's README (not "
+        "re-measured in this run): the goal is met as a point figure, not by a significant "
+        "difference."
+    )
+
+
+def _p99_verdict(load: dict[str, Any], goal_ms: float = 15.0) -> str:
+    """The p99 over all rounds against the goal, and in how many rounds it held: the
+    rounds differ in how the kernel spread the connections."""
+    pooled = load["p99_ms"]
+    rounds = load.get("p99_rounds_ms") or []
+    held = sum(x <= goal_ms for x in rounds)
+    return (
+        f"{pooled:.2f} ms over all rounds (goal ≤ {goal_ms:g} ms: "
+        f"{'met' if pooled <= goal_ms else 'missed'}"
+        + (
+            f"; by round {', '.join(f'{x:.1f}' for x in rounds)} ms, met in {held} of {len(rounds)}"
+            if rounds
+            else ""
+        )
+        + ")"
+    )
+
+
 def stats(values: list[float]) -> dict[str, float]:
     """Median, min, max and the interquartile range of repeated measurements."""
     vals = sorted(values)
-    q = statistics.quantiles(vals, n=4) if len(vals) >= 2 else [vals[0]] * 3
+    # "inclusive": the quartiles of these values themselves; the default ("exclusive")
+    # extrapolates, so with 5 repeats its IQR was ~1.5 times the usual one
+    q = statistics.quantiles(vals, n=4, method="inclusive") if len(vals) >= 2 else [vals[0]] * 3
     return {
         "median": vals[len(vals) // 2] if len(vals) % 2 else statistics.median(vals),
         "min": vals[0],
@@ -98,6 +133,18 @@ def repeat(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> dict[str, fl
         fn()
         times.append(time.perf_counter() - started)
     return stats(times)
+
+
+def peak_since_reset() -> float:
+    """Peak resident memory (MB) since the previous call: ``VmHWM``, then reset it (a
+    benchmark that runs after others in one process measures its own peak).
+
+    Without a writable ``clear_refs`` (not Linux) the peak is the process's so far.
+    """
+    peak = peak_rss_mb()
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    return peak
 
 
 def peak_rss_mb() -> float:
@@ -138,6 +185,34 @@ def run_child(code: str, *args: str, timeout_s: float | None = None) -> tuple[An
     return (None if line is None else json.loads(line[len("RESULT") :])), proc.stderr[-2000:]
 
 
+def code_version() -> str | None:
+    """The commit measured (``git rev-parse --short HEAD``), ``+dirty`` when tracked files
+    differ from it; None outside a git checkout. Results carried over from another run
+    then show which code they measured."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -147,7 +222,13 @@ def free_port() -> int:
 def write_result(result: dict[str, Any]) -> Path:
     """``benchmarks/results/<name>.json`` with the machine and the date added."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    doc = {"date": now_iso(), "machine": machine(), "command": " ".join(sys.argv), **result}
+    doc = {
+        "date": now_iso(),
+        "machine": machine(),
+        "command": " ".join(sys.argv),
+        "commit": code_version(),
+        **result,
+    }
     path = RESULTS_DIR / f"{result['name']}.json"
     path.write_text(json.dumps(doc, indent=1, default=str) + "\n")
     return path
@@ -177,7 +258,8 @@ def _on(result: dict[str, Any]) -> str:
     """``" on <cpu>"``: results of one RESULTS.md may come from runs on different machines
     (a VM can move between hardware from one run to the next)."""
     cpu = result.get("machine", {}).get("cpu")
-    return f" on {cpu}" if cpu else ""
+    commit = result.get("commit")
+    return (f" on {cpu}" if cpu else "") + (f", code at commit {commit}" if commit else "")
 
 
 def render_results_md(run_info: dict[str, Any] | None = None) -> str:
@@ -197,7 +279,8 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
             "The last `benchmarks.run` invocation; each section below says when and on which CPU "
             "its figures were measured (sections not re-run keep their earlier figures).",
             "",
-            f"- date: {run_info['date']}; command: `{run_info['command']}`",
+            f"- date: {run_info['date']}; command: `{run_info['command']}`"
+            + (f"; code at commit {run_info['commit']}" if run_info.get("commit") else ""),
             f"- machine: {m['cores']} cores, {m['cpu']}, {m['memory_gb']} GB RAM, {m['platform']}",
             f"- load average at start: {m['load_average']} — **the machine is shared with other "
             "engineers' jobs**, so absolute figures are noisy; read the ratios",
@@ -233,7 +316,8 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
         lines += [
             "",
             f"Goal ROC AUC ≥ {g['roc_auc_at_least']} events only: **{'met' if g['met'] else 'missed'}**; "
-            f"above the optbinning scorecard: **{'yes' if g['above_optbinning'] else 'no'}**.",
+            f"above the optbinning scorecard: **{'yes' if g['above_optbinning'] else 'no'}**."
+            + _taiwan_margin(r),
             "",
         ]
         top = next(iter(r["variants"].values()))["top_features_gain_share"]
@@ -252,7 +336,7 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
             "",
             f"Measured {r['date']}{_on(r)}. {r['setup']}",
             "",
-            "| endpoint | requests/s | p50 ms | p99 ms | errors | requests | connections per worker, by round |",
+            "| endpoint | requests/s | p50 ms | p99 ms, all rounds (by round) | errors | requests | connections per worker, by round |",
             "|---|---|---|---|---|---|---|",
         ]
         for name, v in r["load"].items():
@@ -265,9 +349,11 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
             spread = ", ".join(
                 "/".join(map(str, s)) for s in v.get("spread_rounds") or [] if s is not None
             )
+            by_round = ", ".join(f"{x:.1f}" for x in v.get("p99_rounds_ms") or [])
             lines.append(
-                f"| {name} | {v['rps']:,.0f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | {errors} "
-                f"| {v['requests']:,} | {spread or 'not recorded'} |"
+                f"| {name} | {v['rps']:,.0f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f}"
+                + (f" ({by_round})" if by_round else "")
+                + f" | {errors} | {v['requests']:,} | {spread or 'not recorded'} |"
             )
         lines += [
             "",
@@ -280,8 +366,9 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
                 else ""
             )
             + " (goal ≥ 0.20: "
-            f"{'met' if r['ratio_rps'] >= 0.2 else 'missed'}); score p99 {r['load']['score']['p99_ms']:.2f} ms "
-            f"(goal ≤ 15 ms: {'met' if r['load']['score']['p99_ms'] <= 15 else 'missed'}).",
+            f"{'met' if r['ratio_rps'] >= 0.2 else 'missed'}); score p99 "
+            + _p99_verdict(r["load"]["score"])
+            + ".",
             *(
                 [
                     "",
@@ -294,8 +381,10 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
                         if r.get("ratio_rps_bnpl_rounds")
                         else ""
                     )
-                    + f", p99 {r['load']['bnpl']['p99_ms']:.2f} ms, "
-                    f"errors {r['load']['bnpl']['errors']} (issue 5 goal: 0 errors, p99 ≤ 15 ms, ratio ≥ 0.20).",
+                    + ", p99 "
+                    + _p99_verdict(r["load"]["bnpl"])
+                    + f", errors {r['load']['bnpl']['errors']} (issue 5 goal: 0 errors, p99 ≤ 15 ms, "
+                    "ratio ≥ 0.20).",
                 ]
                 if "ratio_rps_bnpl" in r
                 else []
@@ -371,6 +460,10 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
             )
         lines += [
             "",
+            "Warm, every probability is read from its serving row and no model is "
+            "evaluated, so this ratio grows with the model's trees (plain predict evaluates "
+            "them); with few customers the warm run lasts a fraction of a second, so read "
+            "its range. "
             f"End-to-end / plain Booster.predict throughput, serving rows valid: **{r['ratio']:.3f}** "
             f"(goal ≥ 0.30: {'met' if r['ratio'] >= 0.3 else 'missed'})"
             + (

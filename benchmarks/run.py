@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     info: dict[str, Any] = {
         "date": common.now_iso(),
         "machine": common.machine(),
+        "commit": common.code_version(),
         "command": "python -m benchmarks.run "
         + " ".join(argv if argv is not None else sys.argv[1:]),
         "skipped": [],

@@ -63,3 +63,25 @@ def test_only_unmeasured_sizes_of_the_same_feature_set_are_carried_over():
     assert rows[0]["measured_on"] == "Intel(R) Xeon(R) Processor"  # a VM can change hardware
     assert quality == {"1,000,000": {"model": {"roc_auc": 0.94}}}
     assert carried_over(None, {10_000}, "2026.12.1") == ([], {})
+
+
+def test_growth_to_a_chunk_built_size_compares_the_work_without_oracles():
+    """The 1,000,000-customer store fits no oracles and predates per-stage times: its
+    whole training is compared with the smaller size's training without its oracles
+    (0.83 on the totals read as sub-linear; like for like it is 0.96)."""
+    import math
+
+    from benchmarks.common import ORACLE_STAGES
+    from benchmarks.scaling import growth_between
+
+    small = {
+        "customers": 100_000,
+        "simulate_s": 41.1,
+        "ingest_s": 96.1,
+        "train_s": 274.9,
+        "train_stages_s": {"model": 203.3, ORACLE_STAGES[0]: 40.0, ORACLE_STAGES[1]: 31.6},
+    }
+    big = {"customers": 1_000_000, "simulate_s": 488.1, "ingest_s": 1450.8, "train_s": 1848.2}
+    (step,) = growth_between([small, big])
+    assert step["train"] == math.log(1848.2 / 274.9) / math.log(10)
+    assert round(step["train_without_oracles"], 2) == 0.96
