@@ -200,8 +200,17 @@ def code_version() -> str | None:
             timeout=10,
             check=True,
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(  # the run's own output files do not make the code dirty
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":!benchmarks/results",
+                ":!benchmarks/RESULTS.md",
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,
