@@ -354,7 +354,7 @@ def train(
         if truth is not None
         else (settings.simulation_dir if settings.simulation_dir.is_dir() else None)
     )
-    from training.dataset import TrainingDataRejected
+    from training.rejected import TrainingDataRejected
 
     try:
         result = _train(settings, truth_dir, labels, force)
@@ -629,8 +629,7 @@ def import_statements(
     try:
         result = import_monthly_statements(frame, config, allow_sensitive=allow_sensitive)
     except SourceRejected as rejected:  # the user's data: a message, not a traceback
-        console.print(str(rejected), style="red", markup=False, highlight=False)
-        raise typer.Exit(code=1) from None
+        _fail(str(rejected), code=1)
     result.write(out, fmt=fmt)
     console.print(
         f"imported {len(frame):,} accounts in {time.perf_counter() - started:.1f} s → {out}"

@@ -34,6 +34,7 @@ from features.events import (
 )
 from features.labels import LabelConfig, make_labels
 from features.schemas import parse_date_strings
+from training.rejected import EXAMPLES, RowsRejected, TrainingDataRejected, shown
 
 #: Customers per partition when building snapshot features. The feature computation
 #: allocates a few dozen arrays per event row; a partition of this size keeps them to a
@@ -226,40 +227,20 @@ def concat_events(parts: Sequence[EventArrays]) -> EventArrays:
     )
 
 
-class TrainingDataRejected(ValueError):
-    """The data cannot be trained on as it is; the message says why and what to change
-    (the CLI prints it instead of a traceback)."""
+class ExternalLabelsRejected(RowsRejected):
+    """External labels that cannot be used as they are (``tijdig train --labels``)."""
 
-
-class ExternalLabelsRejected(TrainingDataRejected):
-    """External labels that cannot be used as they are; the message names every problem
-    with example rows (0-based positions in the label file, header not counted)."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__(
-            "external labels rejected (rows counted from 0, header not counted):\n"
-            + "\n".join(f"  - {p}" for p in problems)
-        )
-
-
-#: Example rows named per problem in :class:`ExternalLabelsRejected`.
-_EXAMPLES = 5
+    what = "external labels"
 
 
 def _examples(rows: np.ndarray, values: pd.Series | None = None) -> str:
     """``"rows 3, 7 (values '2026-01-01T10:00', ...)"`` for the first few ``rows``."""
-    head = rows[:_EXAMPLES].tolist()
+    head = rows[:EXAMPLES].tolist()
     more = f" and {rows.size - len(head)} more" if rows.size > len(head) else ""
     text = f"row{'s' if rows.size > 1 else ''} {', '.join(map(str, head))}{more}"
     if values is not None:
-        text += f" (value{'s' if len(head) > 1 else ''} {', '.join(_shown(values.iat[r]) for r in head)})"
+        text += f" (value{'s' if len(head) > 1 else ''} {', '.join(shown(values.iat[r]) for r in head)})"
     return text
-
-
-def _shown(value: object) -> str:
-    """A value as a message shows it: text quoted, a timestamp as it prints."""
-    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _label_days(as_of: pd.Series) -> tuple[np.ndarray, list[str]]:
@@ -330,7 +311,7 @@ def snapshots_from_external_labels(events: EventArrays, labels: pd.DataFrame) ->
     if no_events.any():
         unknown = labels.loc[no_events, "customer_id"].drop_duplicates()
         problems.append(
-            f"{len(unknown)} labelled customers have no events, e.g. {unknown.head(_EXAMPLES).tolist()}"
+            f"{len(unknown)} labelled customers have no events, e.g. {unknown.head(EXAMPLES).tolist()}"
             f" in {_examples(np.flatnonzero(no_events))}"
         )
     bad = ~labels["label"].isin([0, 1]).to_numpy()
@@ -346,7 +327,7 @@ def snapshots_from_external_labels(events: EventArrays, labels: pd.DataFrame) ->
         )
         lines = []
         for (cid, day), group in itertools.islice(
-            pairs.groupby(["customer_id", "day"], sort=False), _EXAMPLES
+            pairs.groupby(["customer_id", "day"], sort=False), EXAMPLES
         ):
             conflict = " (conflicting labels)" if group["label"].nunique(dropna=False) > 1 else ""
             lines.append(
@@ -416,10 +397,10 @@ def minimum_monthly_dates(
 
 
 def _listed(days: np.ndarray, limit: int = 12) -> str:
-    shown = [from_day(int(d)).isoformat() for d in days]
-    if len(shown) > limit:
-        shown = [*shown[: limit // 2], "...", *shown[-(limit // 2) :]]
-    return ", ".join(shown) if shown else "none"
+    texts = [from_day(int(d)).isoformat() for d in days]
+    if len(texts) > limit:
+        texts = [*texts[: limit // 2], "...", *texts[-(limit // 2) :]]
+    return ", ".join(texts) if texts else "none"
 
 
 def out_of_time_split(

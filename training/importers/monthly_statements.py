@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from features.schemas import MAX_AMOUNT_CENTS, TABLES, columns_of
+from training.rejected import EXAMPLES, RowsRejected, shown
 
 DAYS_PER_MONTH_LATE = 30
 
@@ -189,25 +190,11 @@ def _cents(values: np.ndarray, per_unit: float) -> np.ndarray:
     return np.clip(out, 1, MAX_AMOUNT_CENTS)
 
 
-class SourceRejected(ValueError):
-    """Source values the importer cannot map without guessing: the message names every
-    column with example rows (0-based positions in the source, header not counted) and
-    their account ids and values."""
+class SourceRejected(RowsRejected):
+    """Source values the importer cannot map without guessing: every column with example
+    rows and their account ids and values."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__(
-            "monthly statements rejected (rows counted from 0, header not counted):\n"
-            + "\n".join(f"  - {p}" for p in problems)
-        )
-
-
-#: Example rows named per column in :class:`SourceRejected`.
-_EXAMPLES = 5
-
-
-def _shown(value: object) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
+    what = "monthly statements"
 
 
 def _account_ids(raw: pd.Series, config: MappingConfig) -> np.ndarray:
@@ -219,7 +206,7 @@ def _account_ids(raw: pd.Series, config: MappingConfig) -> np.ndarray:
     if missing.size:
         problems.append(
             f"column {config.id_column!r}: {missing.size} id(s) missing, rows "
-            + ", ".join(str(r) for r in missing[:_EXAMPLES])
+            + ", ".join(str(r) for r in missing[:EXAMPLES])
         )
     text = []
     for v in raw.tolist():
@@ -232,7 +219,7 @@ def _account_ids(raw: pd.Series, config: MappingConfig) -> np.ndarray:
         rows = np.flatnonzero(dup)
         problems.append(
             f"column {config.id_column!r}: {rows.size} rows share an id, e.g. "
-            + ", ".join(f"row {r} ({_shown(raw.iat[r])} → {ids[r]})" for r in rows[:_EXAMPLES])
+            + ", ".join(f"row {r} ({shown(raw.iat[r])} → {ids[r]})" for r in rows[:EXAMPLES])
         )
     if problems:
         raise SourceRejected(problems)
@@ -266,14 +253,14 @@ def _check_values(source: pd.DataFrame, config: MappingConfig) -> None:
             if mask is None or not mask.any():
                 continue
             rows = np.flatnonzero(mask)
-            shown = ", ".join(
+            listed = ", ".join(
                 f"row {r} ({config.id_column} {ids[r]}"
-                + ("" if what == "missing" else f": {_shown(raw.iat[r])}")
+                + ("" if what == "missing" else f": {shown(raw.iat[r])}")
                 + ")"
-                for r in rows[:_EXAMPLES]
+                for r in rows[:EXAMPLES]
             )
-            more = f" and {rows.size - _EXAMPLES} more" if rows.size > _EXAMPLES else ""
-            problems.append(f"column {col!r}: {rows.size} value(s) {what}, {shown}{more}")
+            more = f" and {rows.size - EXAMPLES} more" if rows.size > EXAMPLES else ""
+            problems.append(f"column {col!r}: {rows.size} value(s) {what}, {listed}{more}")
     if problems:
         raise SourceRejected(problems)
 
