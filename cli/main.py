@@ -558,15 +558,18 @@ def _simulated_today(simulation_dir: Path) -> str | None:
     return str(end) if end else None
 
 
-def _default_day(settings: Any) -> str | None:
-    """The day "now" means for this data dir, as ISO text; None: today (Amsterdam).
+def _default_day(settings: Any) -> date:
+    """The day "now" means for this data dir (today in Amsterdam unless said otherwise).
 
     ``TIJDIG_DEFAULT_AS_OF`` when set; else, for a data dir holding a simulated world, the
     world's last day: every command (`run`, `serve`, `score-batch`, `features refresh`)
     scores the same day, or the weeks after the simulation would read as missed income
     and the same customer get another answer from each (found by a new user's walk
     through the README, 1 Dec 2026)."""
-    return os.environ.get("TIJDIG_DEFAULT_AS_OF") or _simulated_today(settings.simulation_dir)
+    from service.schemas import today
+
+    written = os.environ.get("TIJDIG_DEFAULT_AS_OF") or _simulated_today(settings.simulation_dir)
+    return _day(written, "TIJDIG_DEFAULT_AS_OF") if written else today()
 
 
 def _use_simulated_today(settings: Any) -> None:
@@ -669,15 +672,13 @@ def score_batch_command(
     """Score every customer in the store: probabilities, bands, reasons for flagged customers."""
 
     from features.store import EventStore
-    from service.schemas import today
     from training.batch_scoring import score_batch
 
     asked = _day(as_of, "--as-of") if as_of else None
     settings = _training_settings(data_dir)
     _require_store(settings)
     bundle = _load_model(settings, model_uri)
-    written = None if asked else _default_day(settings)
-    day = asked or (_day(written, "TIJDIG_DEFAULT_AS_OF") if written else today())
+    day = asked or _default_day(settings)
     store = EventStore(settings.store_url)
     started = time.perf_counter()
     try:
@@ -817,14 +818,12 @@ def features_refresh(
     from features.events import to_day
     from features.store import EventStore
     from models.serving import ServingRows
-    from service.schemas import today
 
     asked = _day(as_of, "--as-of") if as_of else None
     settings = _training_settings(data_dir)
     _require_store(settings)
     bundle = _load_model(settings, model_uri)
-    written = None if asked else _default_day(settings)
-    day = asked or (_day(written, "TIJDIG_DEFAULT_AS_OF") if written else today())
+    day = asked or _default_day(settings)
     store = EventStore(settings.store_url)
     started = time.perf_counter()
     try:

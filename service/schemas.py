@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from features.schemas import EARLIEST_DATE
+from features.schemas import CONTROL_CHARACTERS, EARLIEST_DATE
 from models.legal import legal_tables
 from models.reasons import Reason
 
@@ -32,7 +32,7 @@ EARLIEST_LEGAL_AS_OF = max(EARLIEST_AS_OF, legal_tables()[0].effective_from)
 
 # Control characters (C0 and DEL). PostgreSQL text cannot hold NUL at all, and none of
 # them belongs in an id; a free text may hold line breaks and tabs, never the rest.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(CONTROL_CHARACTERS)  # what ingest refuses in an id, too
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: The JSON-schema form of "no control characters" (documents the rule for clients and
 #: lets the schema fuzz test generate both sides of it).
