@@ -12,6 +12,7 @@ a dozen per request) cost more than the whole prediction.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -156,6 +157,7 @@ def _authorise(settings: ServiceSettings, api_key: str | None, accepted: list[Sc
     return granted[0]
 
 
+@functools.lru_cache(maxsize=64)  # the configured keys are few; a hash per request is not needed
 def api_key_id(api_key: str) -> str:
     """A short, stable id of an API key: the first 16 hex digits of its SHA-256. Names a
     client (e.g. whose idempotency keys these are) without storing or logging the key."""
