@@ -536,7 +536,9 @@ def oracle_features(
     """Observable features plus the simulator's hidden state at each snapshot's as_of.
 
     The oracle shows how much signal is left on the table: what a model could do if it
-    saw the customer's real balance, income and shocks.
+    saw the customer's real balance, income and shocks. Like the features, it sees only
+    what held before ``as_of``: the truth row of a month start is the state before that
+    day's draws (a job loss or income cut drawn on the as_of day is the horizon's future).
     """
     ids = events.customer_ids[snaps.customer]
     monthly = truth_monthly.copy()

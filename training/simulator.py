@@ -6,7 +6,7 @@ It is the product's default data and the yardstick for model quality. Usage::
     result = simulate(SimulationConfig(n_customers=20_000, months=24))
     result.tables["invoices"]          # the 7 contract tables (features.schemas.TABLES)
     result.truth_customers             # hidden truth per customer
-    result.truth_monthly               # hidden state at the start of each month
+    result.truth_monthly               # hidden state as each month starts (before its draws)
     result.write(path); SimulationResult.read(path)
 
 Counterfactual runs (same customers, same incomes/shocks/spending draws, another policy)::

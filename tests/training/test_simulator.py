@@ -180,6 +180,34 @@ def test_truth_tables(result: SimulationResult) -> None:
     assert ages.between(17, 86).all()
 
 
+def test_truth_is_the_state_before_the_months_own_draws() -> None:
+    """A month's truth row is what held up to the end of the day before it: a job loss
+    drawn on the 1st (a snapshot's as_of) shows first in the next month's row. Read after
+    the draws, the oracle saw the label horizon's future."""
+    config = SimulationConfig(
+        n_customers=200,
+        months=3,
+        end_date=date(2026, 1, 1),
+        seed=3,
+        job_loss_rate=1.0,  # every salaried customer loses the job at the first draw
+        job_recovery_rate=0.0,
+    )
+    result = simulate(config)
+    source = result.truth_customers.set_index("customer_id")["income_source"]
+    tm = result.truth_monthly.assign(source=lambda t: t["customer_id"].map(source).to_numpy())
+    first, second = sorted(tm["month_start"].unique())[:2]
+    salaried = tm["source"] == "salary"
+    assert salaried.any()
+    assert not tm.loc[tm["month_start"] == first, "unemployed"].any()
+    assert tm.loc[salaried & (tm["month_start"] == second), "unemployed"].all()
+    # the income row follows the same clock: the first month's is the salary before the loss
+    first_salaried = tm[salaried & (tm["month_start"] == first)].set_index("customer_id")
+    second_salaried = tm[salaried & (tm["month_start"] == second)].set_index("customer_id")
+    assert (
+        second_salaried["monthly_income_cents"] < first_salaried["monthly_income_cents"]
+    ).mean() > 0.9
+
+
 def test_declared_income_is_partial_and_noisy(result: SimulationResult) -> None:
     c = result.tables["customers"].merge(
         result.truth_customers[["customer_id", "net_income_cents"]]

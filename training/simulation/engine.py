@@ -400,6 +400,21 @@ def run(
         ci = d - lo
         dom = cal.dom[ci]
         if dom == 1:
+            # The truth row of a month is the state before today's draws: what held up to
+            # the end of yesterday. A snapshot's as_of is this day and its features see
+            # only events before it; a job loss or income cut drawn today is the label
+            # horizon's future, which the oracle must not see either.
+            income_now = np.round(main_income).astype(np.int64) + pop.allowance
+            truth_log.add(
+                cust=everyone,
+                month=int(cal.month_of[ci]),
+                balance=bal.copy(),
+                income=income_now,
+                unemployed=unemployed.copy(),
+                income_cut=cut_left > 0,
+                in_shock=unemployed | (cut_left > 0) | (d - last_shock < 60),
+                free_room=income_now - pop.fixed_costs - pop.living_costs,
+            )
             # ---- monthly transitions of income (path independent) ----
             u = rng_income.random((4, n))
             factors = rng_income.uniform(0.6, 0.85, n)
@@ -413,17 +428,6 @@ def run(
             cut_left[new_cut] = durations[new_cut]
             cut_factor = np.where(new_cut, factors, np.where(cut_left > 0, cut_factor, 1.0))
             main_income = np.where(unemployed, pop.benefit_level, pop.net_income) * cut_factor
-            month_income = np.round(main_income).astype(np.int64) + pop.allowance
-            truth_log.add(
-                cust=everyone,
-                month=int(cal.month_of[ci]),
-                balance=bal.copy(),
-                income=month_income,
-                unemployed=unemployed.copy(),
-                income_cut=cut_left > 0,
-                in_shock=unemployed | (cut_left > 0) | (d - last_shock < 60),
-                free_room=month_income - pop.fixed_costs - pop.living_costs,
-            )
 
         # ---- income ----
         s = slice(pay_ptr[d], pay_ptr[d + 1])
