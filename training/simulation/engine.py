@@ -508,6 +508,7 @@ def run(
                     open_agency_claims=at_agency[orders].astype(np.int64),
                     overdue_invoices=overdue[orders].astype(np.int64),
                     population=pop,
+                    observed=observed_so_far,
                 )
                 ok = np.asarray(policy.approve_bnpl(request), dtype=bool)
                 k = int(ok.sum())

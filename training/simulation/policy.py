@@ -45,6 +45,11 @@ class BnplRequest:
     open_agency_claims: np.ndarray  # open invoices of the customer at agency/bailiff (observable)
     overdue_invoices: np.ndarray  # open invoices past their due date (observable)
     population: PopulationState
+    #: the events logged so far (what the creditor could observe), built on demand. Asked
+    #: before the day's orders are answered: the day's income and regular invoices are in
+    #: it, the day's orders, debits, payments and steps are not (features as of the day,
+    #: which see only events dated before it, are point in time either way)
+    observed: Callable[[], RawEvents] | None = None
 
 
 def debt_over_five_months(request: ArrangementRequest) -> np.ndarray:
