@@ -1,0 +1,227 @@
+"""bnpl-eval's closed loop: tijdig decides pay-later orders inside the simulator.
+
+Small populations (a few hundred customers, months) and a stand-in for the model (a
+probability computed from the features), so each test runs in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import training.bnpl_eval as bnpl_eval
+from features.build import FEATURE_INDEX
+from features.events import PRODUCT_CODES, EventArrays, to_day
+from models.bnpl import AgeCheck, BnplPolicy, decide
+from training.bnpl_eval import (
+    TijdigBnplPolicy,
+    approve_under_1000,
+    evaluate_policy,
+    order_features,
+    order_table,
+    simulate_orders,
+)
+from training.simulation.policy import BnplRequest
+from training.simulator import SimulationConfig, build_population
+
+CONFIG = SimulationConfig(n_customers=300, months=9, seed=7, end_date=date(2026, 7, 1))
+POLICY = BnplPolicy.default()
+
+
+def fake_probability(X: np.ndarray) -> np.ndarray:
+    """A deterministic stand-in for the model: riskier with days past due and arrears,
+    spread over both sides of the cut-off so that decisions differ between orders."""
+    dpd = np.nan_to_num(X[:, FEATURE_INDEX["current_days_past_due"]])
+    tenure = np.nan_to_num(X[:, FEATURE_INDEX["tenure_days"]])
+    return np.clip(0.03 + 0.004 * dpd + 0.1 * ((tenure % 7) == 0), 0.0, 0.99)
+
+
+@pytest.fixture(scope="module")
+def population():
+    return build_population(CONFIG)
+
+
+@pytest.fixture(scope="module")
+def start() -> date:
+    return date(2025, 12, 1)  # after a warm-up of 2 of the 9 months
+
+
+@pytest.fixture(scope="module")
+def closed_loop(population, start):
+    """One closed-loop run from ``start`` that keeps every decision's inputs."""
+    tijdig = TijdigBnplPolicy(fake_probability, POLICY, start=start, keep_inputs=True)
+    result, orders = simulate_orders(CONFIG, tijdig, "tijdig", population)
+    return tijdig, result, orders
+
+
+def test_the_closed_loop_sees_nothing_of_the_order_day_s_orders_or_later(
+    population, start, monkeypatch
+):
+    """What the policy builds its features from holds no order of the day (approved or
+    not) and no event after the day; payments, debits, steps and balances of the day
+    itself are not yet there either."""
+    bnpl = PRODUCT_CODES["bnpl"]
+    real = bnpl_eval.observed_event_arrays
+    today: list[int] = []
+    checked: list[int] = []
+
+    def spy(pop, raw, customers):
+        events = real(pop, raw, customers)
+        day = today[-1]
+        inv = events.invoices
+        assert (inv["issue_day"] <= day).all()
+        assert not ((inv["product"] == bnpl) & (inv["issue_day"] >= day)).any()
+        for table in (events.payments, events.debits, events.steps, events.balances):
+            assert (table["day"] < day).all()
+        assert (events.income["day"] <= day).all()
+        assert (events.arrangements["start_day"] < day).all()
+        assert list(events.customer_ids) == list(pop.customer_ids[customers])
+        checked.append(day)
+        return events
+
+    monkeypatch.setattr(bnpl_eval, "observed_event_arrays", spy)
+    tijdig = TijdigBnplPolicy(fake_probability, POLICY, start=start)
+
+    def policy(request: BnplRequest) -> np.ndarray:
+        today.append(to_day(request.day))
+        return tijdig(request)
+
+    result, orders = simulate_orders(CONFIG, policy, "spy", population)
+    assert len(checked) > 50 and orders["approved"].any()
+    # and the day's approved orders did become invoices after the policy answered
+    final = order_table(result.tables)
+    approved = orders[orders["approved"] & (orders["issue_date"] >= pd.Timestamp(start))]
+    assert len(approved) and approved["customer_id"].isin(final["customer_id"]).all()
+
+
+def test_the_closed_loop_features_are_the_point_in_time_features_of_the_run(closed_loop, start):
+    """Features the loop used for each order equal those the replay's code builds from the
+    same run's final tables as of the order day: the loop's view is point in time."""
+    tijdig, result, orders = closed_loop
+    decided = orders[orders["tijdig"].astype(bool)].reset_index(drop=True)
+    X_loop = np.vstack([part["X"] for part in tijdig.inputs])
+    cases_loop = np.concatenate([part["open_case"] for part in tijdig.inputs])
+    assert len(decided) == len(X_loop) > 100
+    X_final, cases_final = order_features(EventArrays.from_frames(result.tables), decided)
+    np.testing.assert_array_equal(np.isnan(X_loop), np.isnan(X_final))
+    np.testing.assert_allclose(np.nan_to_num(X_loop), np.nan_to_num(X_final), rtol=1e-9)
+    np.testing.assert_array_equal(cases_loop, cases_final)
+    assert cases_loop.any() and not cases_loop.all()
+
+
+def test_a_closed_loop_decision_is_decide_on_the_same_inputs(closed_loop):
+    """One code path: each answer in the loop is models.bnpl.decide's on the inputs the loop
+    saw, and the replay (evaluate_policy) gives the same answers on them."""
+    tijdig, _, orders = closed_loop
+    decided = orders[orders["tijdig"].astype(bool)].reset_index(drop=True)
+    X = np.vstack([part["X"] for part in tijdig.inputs])
+    p = np.concatenate([part["p"] for part in tijdig.inputs])
+    cases = np.concatenate([part["open_case"] for part in tijdig.inputs])
+    birth = np.concatenate([part["birth_year"] for part in tijdig.inputs])
+    np.testing.assert_allclose(p, fake_probability(X))
+    for i, row in decided.iterrows():
+        d = decide(
+            POLICY,
+            order_eur=row["amount_cents"] / 100,
+            currency="EUR",
+            age=AgeCheck(verified=True, birth_date=date(int(birth[i]), 7, 1)),
+            on=row["issue_date"].date(),
+            features=X[i],
+            probability=float(p[i]),
+            open_case=bool(cases[i]),
+        )
+        assert d.offer == row["approved"]
+        assert tuple(c.value for c in d.declined_by) == row["declined_by"]
+    assert decided["approved"].any() and not decided["approved"].all()
+    replayed = np.zeros(len(decided), dtype=bool)
+    evaluate_policy(POLICY, decided.assign(collection=False), X, p, cases, birth, offered=replayed)
+    np.testing.assert_array_equal(replayed, decided["approved"].to_numpy())
+
+
+def test_the_naive_policy_answers_before_the_start_and_tijdig_after(closed_loop, start):
+    _, _, orders = closed_loop
+    before = orders["issue_date"] < pd.Timestamp(start)
+    assert before.any() and (~before).any()
+    assert not orders.loc[before, "tijdig"].any() and orders.loc[before, "approved"].all()
+    assert orders.loc[~before, "tijdig"].all()
+
+
+def test_declining_everything_leaves_no_pay_later_invoice(population):
+    tijdig = TijdigBnplPolicy(lambda X: np.full(len(X), 0.5), POLICY.with_cutoff(0.01))
+    result, orders = simulate_orders(CONFIG, tijdig, "decline_all", population)
+    assert len(orders) > 100 and not orders["approved"].any()
+    assert (result.tables["invoices"]["product"] == "bnpl").sum() == 0
+    assert all("B05_HIGH_RISK" in codes for codes in orders["declined_by"])
+    figures = bnpl_eval.run_figures(result.tables, orders, pd.Timestamp(CONFIG.period()[0]))
+    assert figures["approval_rate"] == 0.0 and figures["approved_to_collection"] == 0
+    assert figures["population"]["pay_later_invoices"] == 0
+
+
+def test_customers_place_the_same_orders_whatever_the_answers(population, closed_loop):
+    _, _, orders = closed_loop
+    _, naive = simulate_orders(CONFIG, approve_under_1000, "naive", population)
+    keys = ["customer_id", "issue_date", "amount_cents"]
+    pd.testing.assert_frame_equal(orders[keys], naive[keys])
+    assert naive["approved"].all() and not orders["approved"].all()
+
+
+@dataclass
+class StubBundle:
+    """What run_bnpl_eval needs of a bundle, with the stand-in probability."""
+
+    version: str = "stub"
+    bnpl_policy: BnplPolicy = POLICY
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return fake_probability(X)
+
+
+def test_the_report_has_the_closed_loop_figures(monkeypatch, tmp_path):
+    monkeypatch.setattr(bnpl_eval, "train_bundle", lambda *args: StubBundle())
+    monkeypatch.setattr(bnpl_eval, "WARMUP_MONTHS", 4)
+    monkeypatch.setattr(
+        bnpl_eval,
+        "SimulationConfig",
+        lambda **kw: SimulationConfig(**kw, end_date=CONFIG.end_date),
+    )
+    monkeypatch.setattr(bnpl_eval, "_plot", lambda *args, **kw: tmp_path / "plot.png")
+    monkeypatch.setattr(StubBundle, "save", lambda self, path: path, raising=False)
+    logged: list[str] = []
+    report = bnpl_eval.run_bnpl_eval(n_customers=400, months=12, out=tmp_path, log=logged.append)
+    loop = report["closed_loop"]
+    for run in ("naive_approve_under_1000", "tijdig_configured_policy"):
+        for key in (
+            "orders",
+            "approval_rate",
+            "collection_rate_approved",
+            "approved_to_collection",
+        ):
+            assert key in loop[run]
+        for key in ("customers_at_agency", "customers_at_agency_share", "wik_costs_eur"):
+            assert key in loop[run]["population"]
+    # the naive run of the loop is the replay's naive run: the same orders and outcomes
+    naive = report["naive_approve_under_1000"]
+    assert loop["naive_approve_under_1000"]["orders"] == naive["orders"] > 0
+    assert (
+        loop["naive_approve_under_1000"]["approved_to_collection"]
+        == naive["approved_to_collection"]
+    )
+    assert loop["tijdig_configured_policy"]["orders"] == naive["orders"]
+    assert loop["tijdig_configured_policy"]["approval_rate"] < 1.0
+    assert loop["declines_configured"] and 0 <= loop["same_decision_as_replay_share"] <= 1
+    assert sum(v["declined_alone_share"] for v in loop["declines_configured"].values()) <= 1
+    assert "closed_loop" in bnpl_eval.summary(report)
+    written = json.loads((tmp_path / "bnpl_eval.json").read_text())
+    assert written["closed_loop"]["tijdig_from"] == loop["tijdig_from"]
+    assert any(line.startswith("closed loop") for line in logged)
+    metrics = bnpl_eval._numbers(loop, "closed_loop")
+    assert metrics["closed_loop.tijdig_configured_policy.population.customers"] == 400
+    assert all(np.isfinite(v) for v in metrics.values())
+
+    skipped = bnpl_eval.run_bnpl_eval(n_customers=400, months=12, closed_loop=False, log=print)
+    assert "closed_loop" not in skipped and bnpl_eval.summary(skipped)["closed_loop"] is None
