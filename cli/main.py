@@ -768,6 +768,13 @@ def bnpl_eval(
     out: Annotated[
         Path | None, typer.Option(help="write bnpl_eval.json and the trade-off plot here")
     ] = None,
+    closed_loop: Annotated[
+        bool,
+        typer.Option(
+            "--closed-loop/--no-closed-loop",
+            help="also simulate the population forward with tijdig deciding in the loop",
+        ),
+    ] = True,
     data_dir: DataDir = None,
 ) -> None:
     """Pay-later evidence: approval rate vs orders ending in collection, tijdig vs 'approve all < EUR 1,000'."""
@@ -783,6 +790,7 @@ def bnpl_eval(
         out,
         settings.mlflow_tracking_uri,
         log=console.print,
+        closed_loop=closed_loop,
     )
     console.print_json(json.dumps(summary(report), default=str))
 

@@ -225,3 +225,22 @@ def test_the_report_has_the_closed_loop_figures(monkeypatch, tmp_path):
 
     skipped = bnpl_eval.run_bnpl_eval(n_customers=400, months=12, closed_loop=False, log=print)
     assert "closed_loop" not in skipped and bnpl_eval.summary(skipped)["closed_loop"] is None
+
+
+def test_the_cli_runs_the_closed_loop_unless_told_not_to(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    calls: list[bool] = []
+
+    def fake_run(*args, closed_loop=True, **kw):
+        calls.append(closed_loop)
+        return {}
+
+    monkeypatch.setenv("TIJDIG_DATA_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(bnpl_eval, "run_bnpl_eval", fake_run)
+    runner = CliRunner()
+    assert runner.invoke(app, ["bnpl-eval", "--customers", "500"]).exit_code == 0
+    assert runner.invoke(app, ["bnpl-eval", "--no-closed-loop"]).exit_code == 0
+    assert calls == [True, False]
