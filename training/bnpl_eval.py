@@ -21,9 +21,12 @@ Protocol (one run):
    bailiff and the collection costs (WIK, bailiff) charged.
 
 In the replay (steps 3-4) an order tijdig declines is simply not lent; its outcome under
-approval is what the naive run observed. Knock-on effects of a decline (less debt, fewer
-later arrears) are not credited to tijdig there, so those figures are conservative; the
-closed loop credits them (and the customer's later history follows tijdig's answers).
+approval is what the naive run observed. Knock-on effects of a decline are not in those
+figures, either way: less debt and fewer later arrears, but also a customer whose history
+looks better *because* earlier orders were declined, and whose later orders tijdig then
+approves. The closed loop has both (the customer's later history follows tijdig's
+answers); ``same_decision_as_replay_share`` says how often it decides an order as the
+replay does.
 """
 
 from __future__ import annotations
