@@ -5,7 +5,8 @@ train and force-promote a champion in a temporary folder (or reuse one given by
 ``--world``). Both servers run under uvicorn with 2 workers on 127.0.0.1 on a free port,
 started the same way (:func:`service.server.run_uvicorn`: one listening socket per worker);
 a pure-Python asyncio load generator (keep-alive HTTP/1.1 on raw streams) keeps 16 requests in flight for
-``duration_s`` seconds against each, in the same run. The load generator runs on the same
+``duration_s`` seconds against each, in the same run (pay-later orders each with an
+``Idempotency-Key`` of their own, as checkouts send them). The load generator runs on the same
 2 cores as the servers, so absolute figures understate the servers, and its own CPU per
 request, the same for both, pulls the throughput ratio towards 1: the ratio is *not*
 conservative. Each round therefore also records the CPU the servers' processes and the
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -36,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -49,6 +52,7 @@ from service.server import connections_per_worker
 CONCURRENCY = 16
 WORKERS = 2
 ROUNDS = 3
+BNPL_PATH = "/v1/bnpl/decisions"
 
 
 def prepare_world(directory: Path, customers: int = 20_000, months: int = 24) -> dict[str, Any]:
@@ -189,8 +193,12 @@ async def _load(
     headers: dict[str, str],
     duration_s: float,
     server_pid: int | None = None,
+    key_header: str | None = None,
 ) -> dict[str, Any]:
     """Keep ``CONCURRENCY`` keep-alive HTTP/1.1 connections busy for ``duration_s`` seconds.
+
+    With ``key_header`` (``Idempotency-Key``) every request carries a key of its own, as a
+    checkout's first call for an order does: each one is decided and its key bound.
 
     A minimal client on asyncio streams (request bytes prebuilt, responses read by
     Content-Length): httpx's AsyncClient costs ~0.5 ms of CPU per request, which on 2
@@ -203,13 +211,9 @@ async def _load(
     parts = urlsplit(url)
     host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    requests = [
-        (
-            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{head}Content-Length: {len(b)}\r\n\r\n"
-        ).encode()
-        + b
-        for b in bodies
-    ]
+    start_line = f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{head}".encode()
+    requests = [(start_line, f"Content-Length: {len(b)}\r\n\r\n".encode() + b) for b in bodies]
+    run_id = uuid.uuid4().hex[:12]  # keys never repeat across rounds and runs
     latencies: list[float] = []
     errors = 0
     error_kinds: dict[str, int] = {}  # HTTP status (or "connection") -> count
@@ -218,13 +222,18 @@ async def _load(
     async def worker(seed: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal errors
         rng = random.Random(seed)
+        sent = 0
         try:
             while True:
                 started = time.perf_counter()
                 if started >= stop_at:
                     return
                 try:
-                    writer.write(rng.choice(requests))
+                    first, rest = rng.choice(requests)
+                    if key_header:
+                        sent += 1
+                        first += f"{key_header}: {run_id}-{seed}-{sent}\r\n".encode()
+                    writer.write(first + rest)
                     status_line = await reader.readline()
                     length = 0
                     while True:
@@ -338,26 +347,33 @@ def load_test(
         # refresh, or a day not yet refreshed, costs).
         computed, computed_port = tijdig_server({"TIJDIG_SERVING_ROWS": "false"})
         servers.append(computed)
+        # pay-later as a checkout calls it: every order with an Idempotency-Key of its own
         targets = {
-            "bare": (f"http://127.0.0.1:{bare_port}/v1/risk/scores", bodies, servers[0].pid),
-            "score": (f"http://127.0.0.1:{served_port}/v1/risk/scores", bodies, served.pid),
-            "bnpl": (f"http://127.0.0.1:{served_port}/v1/bnpl/decisions", bnpl_bodies, served.pid),
+            "bare": (f"http://127.0.0.1:{bare_port}/v1/risk/scores", bodies, servers[0].pid, None),
+            "score": (f"http://127.0.0.1:{served_port}/v1/risk/scores", bodies, served.pid, None),
+            "bnpl": (
+                f"http://127.0.0.1:{served_port}/v1/bnpl/decisions",
+                bnpl_bodies,
+                served.pid,
+                "Idempotency-Key",
+            ),
             "score_computed": (
                 f"http://127.0.0.1:{computed_port}/v1/risk/scores",
                 bodies,
                 computed.pid,
+                None,
             ),
         }
-        for url, payloads, _pid in targets.values():
-            asyncio.run(_load(url, payloads, headers, 3.0))  # warm-up
+        for url, payloads, _pid, key in targets.values():
+            asyncio.run(_load(url, payloads, headers, 3.0, key_header=key))  # warm-up
         # Interleaved rounds: every endpoint gets `duration_s` in all, in ROUNDS slices
         # taken in turn, so drift in what else the machine does hits them alike; the
         # ratio is taken per round and its median reported with the spread.
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         for _ in range(ROUNDS):
-            for name, (url, payloads, pid) in targets.items():
+            for name, (url, payloads, pid, key) in targets.items():
                 runs[name].append(
-                    asyncio.run(_load(url, payloads, headers, duration_s / ROUNDS, pid))
+                    asyncio.run(_load(url, payloads, headers, duration_s / ROUNDS, pid, key))
                 )
     finally:
         for proc in servers:
@@ -592,13 +608,15 @@ def in_process_asgi(
     targets = {
         "bare": (bare_app.app, "/v1/risk/scores", bodies["score"]),
         "score": (tijdig, "/v1/risk/scores", bodies["score"]),
-        "bnpl": (tijdig, "/v1/bnpl/decisions", bodies["bnpl"]),
+        "bnpl": (tijdig, BNPL_PATH, bodies["bnpl"]),
     }
     headers = [
         (b"host", b"127.0.0.1"),
         (b"content-type", b"application/json"),
         (b"x-api-key", b"dev-key"),
     ]
+
+    keys = itertools.count()
 
     async def call(app: Any, path: str, body: bytes) -> None:
         sent: list[dict[str, Any]] = []
@@ -625,7 +643,12 @@ def in_process_asgi(
             "raw_path": path.encode(),
             "query_string": b"",
             "root_path": "",
-            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+            "headers": [
+                *headers,
+                (b"content-length", str(len(body)).encode()),
+                # pay-later as a checkout calls it: each order with a key of its own
+                *([(b"idempotency-key", f"k{next(keys)}".encode())] if path == BNPL_PATH else []),
+            ],
             "client": ("127.0.0.1", 50000),
             "server": ("127.0.0.1", 8000),
             "state": {},
@@ -664,7 +687,8 @@ def in_process_asgi(
 
 def _bodies(customer_ids: list[str], as_of: date) -> dict[str, list[bytes]]:
     """Request bodies, one per customer: a one-customer score request, and a pay-later
-    order (EUR 20-400 as in the simulator, a verified adult, no idempotency key)."""
+    order (EUR 20-400 as in the simulator, a verified adult; the Idempotency-Key goes in
+    a header of each request)."""
     rng = random.Random(5)
     return {
         "score": [
