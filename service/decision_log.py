@@ -31,6 +31,11 @@ thread to, every :data:`CHECKPOINT_EVERY_ROWS` rows.
 
 SQLite runs in WAL mode (``synchronous=NORMAL``); PostgreSQL works with the same code
 (through the writer thread: a network round trip must not block the loop).
+
+Idempotency keys are bound in the transaction that logs their decision, whichever path
+commits it (see :class:`IdempotencyBinding`): first writer wins, and a decision whose key
+a concurrent call holds is not logged, so the log never holds a decision nobody was given
+and a key never points to a decision that was not committed.
 """
 
 from __future__ import annotations
@@ -46,15 +51,16 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import orjson
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from features.store import configure_sqlite, create_tables
 
@@ -108,9 +114,28 @@ class DecisionLogUnavailable(RuntimeError):
     """The log cannot take or commit decisions right now; the caller must not answer."""
 
 
+@dataclass(eq=False)
+class IdempotencyBinding:
+    """The idempotency key a decision is given under, bound in the decision's own
+    transaction: the key row is inserted first (conflict: do nothing); only when it was
+    inserted is the decision logged. When a concurrent call holds the key, the commit
+    leaves the decision out of the log and sets ``held_by`` to the binding that holds,
+    (request hash, decision id) — committed, since a binding commits with its decision.
+
+    ``scope`` is whose key it is (the checkout route uses one scope per API key).
+    """
+
+    scope: str
+    key: str
+    request_hash: str
+    #: Set by the commit: the binding that holds the key when it was not this decision's.
+    held_by: tuple[str, str] | None = None
+
+
 @dataclass(frozen=True)
 class Decision:
-    """One logged decision (a row of the ``decisions`` table)."""
+    """One logged decision (a row of the ``decisions`` table), optionally bound to an
+    idempotency key (not part of the row, see :class:`IdempotencyBinding`)."""
 
     decision_id: str
     created_at: datetime
@@ -122,6 +147,7 @@ class Decision:
     inputs: dict[str, Any]
     features: dict[str, float | None]
     outputs: dict[str, Any]
+    idempotency: IdempotencyBinding | None = field(default=None, compare=False, repr=False)
 
     def row(self) -> dict[str, Any]:
         """The ``decisions`` table row (dates as dates: the column types convert them)."""
@@ -251,41 +277,193 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, json_serializer=_json_text)
 
 
-class _DirectInsert:
-    """``table.insert()`` run through the DB-API directly: SQLAlchemy compiles the statement
-    once and its column types' bind processors convert the values, so rows are stored
-    exactly as ``conn.execute(table.insert(), rows)`` stores them (tested), without its
-    per-execution work. A one-row commit that way took 219 µs, 63 µs of it SQLite's; the
-    decision-log writer commits once per request or two under load.
+class _DirectStatement:
+    """A Core statement run through the DB-API directly: SQLAlchemy compiles it once, and
+    :meth:`params` converts values with its parameters' types' bind processors, so they
+    are exactly what ``conn.execute(statement, values)`` sends (tested), without its
+    per-execution work."""
+
+    def __init__(self, statement: sa.sql.ClauseElement, dialect: sa.engine.Dialect) -> None:
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        self.sql = str(compiled)
+        self.binds = [
+            (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in compiled.positiontup or []
+        ]
+
+    def params(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            values[name] if bind is None else bind(values[name]) for name, bind in self.binds
+        )
+
+
+class _DirectInsert(_DirectStatement):
+    """``table.insert()`` as a :class:`_DirectStatement`: rows are stored exactly as
+    ``conn.execute(table.insert(), rows)`` stores them. A one-row commit that way took
+    219 µs, 63 µs of it SQLite's; the decision-log writer commits once per request or two
+    under load.
     """
 
     def __init__(self, table: sa.Table, dialect: sa.engine.Dialect) -> None:
-        compiled = table.insert().compile(dialect=dialect)
-        self.sql = str(compiled)
-        columns = compiled.positiontup or []
-        self.binds = [
-            (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-            for name in columns
-        ]
-
-    def commit(self, dbapi_conn: Any, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert ``rows`` into the transaction the caller began, and commit it; roll it
-        back on any failure."""
-        try:
-            self.executemany(dbapi_conn, rows)
-            dbapi_conn.execute("COMMIT")
-        except BaseException:
-            dbapi_conn.execute("ROLLBACK")
-            raise
+        super().__init__(table.insert(), dialect)
 
     def executemany(self, dbapi_conn: Any, rows: Sequence[dict[str, Any]]) -> None:
-        dbapi_conn.executemany(
-            self.sql,
-            [
-                tuple(row[name] if bind is None else bind(row[name]) for name, bind in self.binds)
-                for row in rows
-            ],
-        )
+        dbapi_conn.executemany(self.sql, [self.params(row) for row in rows])
+
+
+# The statements of key binding; parameters named so both paths pass the same dicts.
+_KEY_HELD = sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.decision_id).where(
+    (idempotency_keys.c.scope == sa.bindparam("scope"))
+    & (idempotency_keys.c.key == sa.bindparam("key"))
+)
+_KEY_DROP = sa.delete(idempotency_keys).where(
+    (idempotency_keys.c.scope == sa.bindparam("scope"))
+    & (idempotency_keys.c.key == sa.bindparam("key"))
+    & (idempotency_keys.c.decision_id == sa.bindparam("decision_id"))
+)
+_DECISION_EXISTS = sa.select(decisions.c.decision_id).where(
+    decisions.c.decision_id == sa.bindparam("decision_id")
+)
+#: Tries to bind one key: a binding whose decision is gone is dropped and the insert
+#: tried again; on SQLite (one writer at a time) the second try always settles it.
+_BIND_ATTEMPTS = 3
+
+
+def _key_insert(dialect: sa.engine.Dialect) -> Any:
+    """``INSERT INTO idempotency_keys .. ON CONFLICT DO NOTHING`` for ``dialect``."""
+    if dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(idempotency_keys).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(idempotency_keys).on_conflict_do_nothing()
+
+
+class _KeyStatements:
+    """The key statements compiled once for SQLite's DB-API (the loop's and the writer's
+    connections)."""
+
+    def __init__(self, dialect: sa.engine.Dialect) -> None:
+        self.insert = _DirectStatement(_key_insert(dialect), dialect)
+        self.held = _DirectStatement(_KEY_HELD, dialect)
+        self.drop = _DirectStatement(_KEY_DROP, dialect)
+        self.exists = _DirectStatement(_DECISION_EXISTS, dialect)
+
+
+class _KeyOps(Protocol):
+    """What binding keys needs, inside the transaction that logs the decisions."""
+
+    def insert(self, values: dict[str, Any]) -> bool: ...  # True: inserted
+    def held(self, values: dict[str, Any]) -> tuple[str, str] | None: ...
+    def exists(self, values: dict[str, Any]) -> bool: ...
+    def drop(self, values: dict[str, Any]) -> None: ...
+
+
+class _SqliteKeyOps:
+    def __init__(self, dbapi_conn: Any, statements: _KeyStatements) -> None:
+        self.conn, self.st = dbapi_conn, statements
+
+    def insert(self, values: dict[str, Any]) -> bool:
+        cursor = self.conn.execute(self.st.insert.sql, self.st.insert.params(values))
+        return int(cursor.rowcount) > 0  # 0: ON CONFLICT DO NOTHING did nothing
+
+    def held(self, values: dict[str, Any]) -> tuple[str, str] | None:
+        rows = self.conn.execute(self.st.held.sql, self.st.held.params(values)).fetchall()
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def exists(self, values: dict[str, Any]) -> bool:
+        return bool(self.conn.execute(self.st.exists.sql, self.st.exists.params(values)).fetchall())
+
+    def drop(self, values: dict[str, Any]) -> None:
+        self.conn.execute(self.st.drop.sql, self.st.drop.params(values))
+
+
+class _SqlAlchemyKeyOps:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        # RETURNING, not rowcount: SQLAlchemy 2 keeps an INSERT's rowcount only on request
+        self.insert_statement = _key_insert(conn.dialect).returning(idempotency_keys.c.key)
+
+    def insert(self, values: dict[str, Any]) -> bool:
+        return self.conn.execute(self.insert_statement, values).first() is not None
+
+    def held(self, values: dict[str, Any]) -> tuple[str, str] | None:
+        row = self.conn.execute(_KEY_HELD, values).first()
+        return None if row is None else (row[0], row[1])
+
+    def exists(self, values: dict[str, Any]) -> bool:
+        return self.conn.execute(_DECISION_EXISTS, values).first() is not None
+
+    def drop(self, values: dict[str, Any]) -> None:
+        self.conn.execute(_KEY_DROP, values)
+
+
+def _bind_keys(ops: _KeyOps, rows: Sequence[Decision]) -> list[Decision]:
+    """Bind the idempotency keys of ``rows`` in the caller's transaction, before their
+    decisions are inserted; returns the decisions to insert: those without a key and
+    those whose key this bound. The others get ``held_by`` (the binding that holds).
+
+    Keys are bound in (scope, key) order, so two PostgreSQL transactions binding the same
+    keys wait for each other instead of deadlocking."""
+    bound = [d for d in rows if d.idempotency is not None]
+    if not bound:
+        return list(rows)
+    _forget_bindings(bound)  # a batch retried row by row starts afresh
+    accepted: set[str] = set()  # decisions of this transaction whose key was bound
+    for d in sorted(bound, key=_binding_order):
+        held = _bind_key(ops, d, accepted)
+        if held is None:
+            accepted.add(d.decision_id)
+        else:
+            assert d.idempotency is not None
+            d.idempotency.held_by = held
+    return [d for d in rows if not _key_held(d)]
+
+
+def _binding_order(d: Decision) -> tuple[str, str]:
+    assert d.idempotency is not None
+    return d.idempotency.scope, d.idempotency.key
+
+
+def _bind_key(ops: _KeyOps, d: Decision, accepted: set[str]) -> tuple[str, str] | None:
+    """None when ``d``'s key is now bound to ``d``; else the binding that holds it."""
+    binding = d.idempotency
+    assert binding is not None
+    values = {
+        "scope": binding.scope,
+        "key": binding.key,
+        "request_hash": binding.request_hash,
+        "decision_id": d.decision_id,
+        "created_at": d.created_at,  # the key leaves with its decision at the purge
+    }
+    for _ in range(_BIND_ATTEMPTS):
+        if ops.insert(values):
+            return None
+        held = ops.held(values)
+        if held is None:  # its holder was deleted since the insert (a purge): try again
+            continue
+        holder = {"scope": binding.scope, "key": binding.key, "decision_id": held[1]}
+        if held[1] in accepted or ops.exists(holder):
+            return held
+        # A binding whose decision is gone (purged on its own): the key is free again.
+        ops.drop(holder)
+    raise DecisionLogUnavailable("the idempotency key could not be bound (contended); retry")
+
+
+def _forget_bindings(rows: Sequence[Decision]) -> None:
+    for d in rows:
+        if d.idempotency is not None:
+            d.idempotency.held_by = None
+
+
+def _key_held(d: Decision) -> bool:
+    """True when a commit left ``d`` out of the log: a concurrent call holds its key."""
+    return d.idempotency is not None and d.idempotency.held_by is not None
+
+
+def _logged_count(rows: Sequence[Decision]) -> int:
+    return sum(1 for d in rows if not _key_held(d))
 
 
 class DecisionLog:
@@ -314,6 +492,7 @@ class DecisionLog:
         self._closed = threading.Event()
         self.committed = 0  # rows committed since open (for metrics and tests)
         self._sqlite_insert: _DirectInsert | None = None  # set by open() on SQLite
+        self._sqlite_keys: _KeyStatements | None = None  # likewise
         self._writer_conn: Any = None  # the writer thread's own connection (SQLite)
         self._loop_conn: Any = None  # the event loops' connection (SQLite), see log()
         self._loop_conn_lock = threading.Lock()
@@ -326,6 +505,7 @@ class DecisionLog:
         create_tables(self._engine, metadata)  # several workers may open a fresh log at once
         if self._engine.dialect.name == "sqlite":
             self._sqlite_insert = _DirectInsert(decisions, self._engine.dialect)
+            self._sqlite_keys = _KeyStatements(self._engine.dialect)
             # The writer's own connection for its whole life, busy handler off (the
             # writer polls for the lock itself, see _insert): a pool checkout, its reset
             # and two PRAGMAs per commit were ~30 µs of every request's share.
@@ -392,7 +572,9 @@ class DecisionLog:
         if self._thread is not None and self._thread.is_alive():
             self.submit([]).result(timeout_s)
 
-    async def log(self, rows: Sequence[Decision], *, wait: bool, timeout_s: float) -> None:
+    async def log(
+        self, rows: Sequence[Decision], *, wait: bool, timeout_s: float
+    ) -> dict[str, tuple[str, str]]:
         """Log decisions from an event loop; with ``wait``, return once they are committed.
 
         On SQLite the rows join the loop's pending batch, committed on the loop thread by
@@ -400,17 +582,23 @@ class DecisionLog:
         docstring); elsewhere they go to the writer thread. Raises
         :class:`DecisionLogUnavailable` (the log is closed, or the commit failed) or
         ``TimeoutError`` (no commit within ``timeout_s``).
+
+        Rows bound to an idempotency key are always awaited (whether they were logged
+        decides the answer). Returns, for each row that was not logged because a
+        concurrent call holds its key, decision id -> (request hash, decision id) of the
+        binding that holds it (committed); empty when every row was logged.
         """
         if self._thread is None or not self._thread.is_alive():
             raise DecisionLogUnavailable("decision log writer is not running")
+        wait = wait or any(d.idempotency is not None for d in rows)
         if self._loop_conn is None:  # PostgreSQL: the writer thread
             future = self.submit(rows)
             if not wait:
                 future.add_done_callback(_log_unawaited_failure)
-                return
+                return {}
             async with asyncio.timeout(timeout_s):
                 await asyncio.wrap_future(future)
-            return
+            return _held(rows)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[int] = loop.create_future()
         pending = self._pending.get(loop)
@@ -420,9 +608,10 @@ class DecisionLog:
         pending.append((list(rows), done))
         if not wait:
             done.add_done_callback(_log_unawaited_failure)
-            return
+            return {}
         async with asyncio.timeout(timeout_s):
             await done
+        return _held(rows)
 
     def _flush_loop_batch(self, loop: asyncio.AbstractEventLoop) -> None:
         """Commit the loop's pending rows on the loop thread (the callback :meth:`log`
@@ -434,7 +623,7 @@ class DecisionLog:
     def _commit_from_loop(
         self, loop: asyncio.AbstractEventLoop, batch: list[tuple[list[Decision], Any]]
     ) -> None:
-        rows = [d.row() for decisions_, _ in batch for d in decisions_]
+        rows = [d for decisions_, _ in batch for d in decisions_]
         try:
             committed = self._insert_from_loop(rows)
         except Exception as exc:
@@ -449,19 +638,20 @@ class DecisionLog:
         if not committed:
             self._hand_to_writer(loop, batch)
             return
-        self.committed += len(rows)
+        logged = _logged_count(rows)
+        self.committed += logged
         for decisions_, done in batch:
             if not done.done():
-                done.set_result(len(decisions_))
-        self._rows_since_checkpoint += len(rows)
+                done.set_result(_logged_count(decisions_))
+        self._rows_since_checkpoint += logged
         if self._rows_since_checkpoint >= CHECKPOINT_EVERY_ROWS:
             self._rows_since_checkpoint = 0
             with contextlib.suppress(queue.Full):  # the next one will ask again
                 self._queue.put_nowait(_CHECKPOINT)
 
-    def _insert_from_loop(self, rows: list[dict[str, Any]]) -> bool:
-        """Insert and commit on the loop's connection; False, having written nothing, when
-        the write lock is held elsewhere (the loop must not wait for it)."""
+    def _insert_from_loop(self, rows: list[Decision]) -> bool:
+        """Insert and commit on the loop's connection (binding keys first); False, having
+        written nothing, when the write lock is held elsewhere (the loop must not wait)."""
         if not self._loop_conn_lock.acquire(blocking=False):
             return False  # another thread's loop is committing on this connection
         try:
@@ -474,11 +664,25 @@ class DecisionLog:
                 if "locked" in str(exc):
                     return False
                 raise
-            assert self._sqlite_insert is not None  # set with the loop connection
-            self._sqlite_insert.commit(dbapi, rows)
+            self._commit_sqlite(dbapi, rows)
             return True
         finally:
             self._loop_conn_lock.release()
+
+    def _commit_sqlite(self, dbapi: Any, rows: Sequence[Decision]) -> None:
+        """In the transaction the caller began (holding the write lock): bind the rows'
+        idempotency keys, insert the decisions to log, commit; roll all of it back on any
+        failure, so no binding outlives a decision that was not committed."""
+        assert self._sqlite_insert is not None and self._sqlite_keys is not None
+        try:
+            to_log = _bind_keys(_SqliteKeyOps(dbapi, self._sqlite_keys), rows)
+            if to_log:
+                self._sqlite_insert.executemany(dbapi, [d.row() for d in to_log])
+            dbapi.execute("COMMIT")
+        except BaseException:
+            dbapi.execute("ROLLBACK")
+            _forget_bindings(rows)
+            raise
 
     def _hand_to_writer(
         self, loop: asyncio.AbstractEventLoop, batch: list[tuple[list[Decision], Any]]
@@ -495,7 +699,7 @@ class DecisionLog:
                 if error is not None:
                     done.set_exception(error)
                 else:
-                    done.set_result(len(decisions_))
+                    done.set_result(_logged_count(decisions_))
 
         try:
             future = self.submit([d for decisions_, _ in batch for d in decisions_])
@@ -553,7 +757,7 @@ class DecisionLog:
             _log.warning("decision_log_checkpoint_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _commit(self, batch: list[tuple[list[Decision], Future[int]]]) -> None:
-        rows = [d.row() for decisions_, _ in batch for d in decisions_]
+        rows = [d for decisions_, _ in batch for d in decisions_]
         try:
             if rows:
                 self._insert(rows)
@@ -567,15 +771,21 @@ class DecisionLog:
                 if fut.set_running_or_notify_cancel():
                     fut.set_exception(error)
             return
-        self.committed += len(rows)
+        self.committed += _logged_count(rows)
         for rows_, fut in batch:
             if fut.set_running_or_notify_cancel():
-                fut.set_result(len(rows_))
+                fut.set_result(_logged_count(rows_))
 
-    def _insert(self, rows: list[dict[str, Any]]) -> None:
+    def _insert(self, rows: list[Decision]) -> None:
         if self._sqlite_insert is None:
-            with self.engine.begin() as conn:
-                conn.execute(decisions.insert(), rows)
+            try:
+                with self.engine.begin() as conn:
+                    to_log = _bind_keys(_SqlAlchemyKeyOps(conn), rows)
+                    if to_log:
+                        conn.execute(decisions.insert(), [d.row() for d in to_log])
+            except BaseException:
+                _forget_bindings(rows)
+                raise
             return
         # SQLite with several uvicorn workers: each worker's writer competes for the one
         # write lock. SQLite's own busy handler sleeps 1, 2, 5, 10 ... ms between tries,
@@ -592,7 +802,7 @@ class DecisionLog:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.0002)
-        self._sqlite_insert.commit(dbapi, rows)
+        self._commit_sqlite(dbapi, rows)
 
     # ------------------------------------------------------------------ reading
     def get(self, decision_id: str) -> Decision | None:
@@ -669,49 +879,12 @@ class DecisionLog:
         """(request hash, decision id) already given for this idempotency key, if any.
 
         ``scope`` is whose key it is: the checkout route passes one per API key
-        (``checkout:<key id>``), so two clients using the same key never meet."""
+        (``checkout:<key id>``), so two clients using the same key never meet. Keys are
+        bound with their decisions (:class:`IdempotencyBinding`), so a key found here
+        names a committed decision (unless the retention purge removed it since)."""
         with _unavailable_on_database_error("be read"), self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.decision_id).where(
-                    (idempotency_keys.c.scope == scope) & (idempotency_keys.c.key == key)
-                )
-            ).first()
+            row = conn.execute(_KEY_HELD, {"scope": scope, "key": key}).first()
         return None if row is None else (row[0], row[1])
-
-    def remember_key(
-        self, scope: str, key: str, request_hash: str, decision_id: str
-    ) -> tuple[str, str]:
-        """Bind ``key`` to a decision unless a concurrent call bound it first; returns the
-        binding that holds (first writer wins)."""
-        dialect = self.engine.dialect.name
-        insert: Any
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            insert = pg_insert(idempotency_keys).on_conflict_do_nothing()
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            insert = sqlite_insert(idempotency_keys).on_conflict_do_nothing()
-        with (
-            _unavailable_on_database_error("store the idempotency key"),
-            self.engine.begin() as conn,
-        ):
-            conn.execute(
-                insert,
-                [
-                    {
-                        "scope": scope,
-                        "key": key,
-                        "request_hash": request_hash,
-                        "decision_id": decision_id,
-                        "created_at": datetime.now(UTC),
-                    }
-                ],
-            )
-        held = self.decision_for_key(scope, key)
-        assert held is not None
-        return held
 
     # ------------------------------------------------------------------ retention, audit
     def purge_older_than(self, days: int, now: datetime | None = None) -> int:
@@ -739,6 +912,15 @@ class DecisionLog:
                 fh.write("\n")
                 n += 1
         return n
+
+
+def _held(rows: Sequence[Decision]) -> dict[str, tuple[str, str]]:
+    """decision id -> the binding that holds its key, for the rows that were not logged."""
+    return {
+        d.decision_id: d.idempotency.held_by
+        for d in rows
+        if d.idempotency is not None and d.idempotency.held_by is not None
+    }
 
 
 def _decision(row: Any) -> Decision:

@@ -7,7 +7,10 @@ versions; a decline always names its reasons and the path to human review.
 
 Idempotency: a checkout that retries after a timeout sends the same ``Idempotency-Key``
 header and gets the same decision back (``idempotent_replay: true``), never a second,
-possibly different one. The same key with a different request is a 409.
+possibly different one. The same key with a different request is a 409. The key is bound
+in the transaction that logs the decision, first writer wins: when two retries race, the
+one that lost is not logged and answers with the winner's decision, so every logged
+decision was given to someone and a key never points to a decision that was not logged.
 
 Data minimisation: the buyer's birth date is used to compute the age and is not logged;
 the log keeps the age and how it was verified. Special-category data (GDPR art. 9) are
@@ -29,6 +32,7 @@ from models.bnpl import AgeCheck, BnplDecision, decide
 from service.decision_log import (
     Decision,
     DecisionLogUnavailable,
+    IdempotencyBinding,
     feature_dict,
     new_decision_id,
 )
@@ -181,13 +185,15 @@ async def bnpl_decision(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     bundle, settings, decision_log = ctx.bundle, ctx.settings, ctx.decision_log
-    request_hash = ""
-    key_scope = idempotency_scope(ctx.api_key_id)
+    binding = None
     if idempotency_key:  # the request's fingerprint is only needed to check a retry
         request_hash = hashlib.sha256(
             json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
         ).hexdigest()
-        replay = _replay(decision_log, key_scope, idempotency_key, request_hash)
+        binding = IdempotencyBinding(
+            idempotency_scope(ctx.api_key_id), idempotency_key, request_hash
+        )
+        replay = _replay(decision_log, binding)
         if replay is not None:
             return json_response(replay)
 
@@ -246,22 +252,18 @@ async def bnpl_decision(
         if features is not None
         else {},
         outputs=response.model_dump(mode="json", exclude={"decision_id", "idempotent_replay"}),
+        idempotency=binding,
     )
-    await log_decisions(decision_log, [logged], settings)
-    if idempotency_key:
-        try:
-            _, held_id = decision_log.remember_key(
-                key_scope, idempotency_key, request_hash, response.decision_id
-            )
-        except DecisionLogUnavailable as exc:
+    held = (await log_decisions(decision_log, [logged], settings)).get(logged.decision_id)
+    if held is not None:  # a concurrent retry bound the key first: ours was not logged
+        assert binding is not None
+        replay = _replay(decision_log, binding, held)
+        if replay is None:  # its decision was purged meanwhile; ours was not logged
             raise decision_log_unavailable(
-                "the idempotency key could not be stored, so no decision is given; retry "
-                "with the same key"
-            ) from exc
-        if held_id != response.decision_id:  # a concurrent retry bound the key first
-            replay = _replay(decision_log, key_scope, idempotency_key, request_hash)
-            if replay is not None:
-                return json_response(replay)
+                "the idempotency key is held by a decision that is no longer in the log, "
+                "so no decision is given; retry with the same key"
+            )
+        return json_response(replay)
     return json_response(response)
 
 
@@ -277,10 +279,12 @@ def idempotency_scope(api_key_id: str) -> str:
 
 
 def _replay(
-    decision_log: Any, scope: str, key: str, request_hash: str
+    decision_log: Any, binding: IdempotencyBinding, held: tuple[str, str] | None = None
 ) -> BnplDecisionResponse | None:
+    """The decision already given under ``binding``'s key (``held``, or looked up), a 409
+    for another request, None when there is none; 503 when the log cannot answer."""
     try:
-        return _replay_or_conflict(decision_log, scope, key, request_hash)
+        return _replay_or_conflict(decision_log, binding, held)
     except DecisionLogUnavailable as exc:
         raise decision_log_unavailable(
             "the idempotency key could not be checked, so no decision is given; retry with "
@@ -289,13 +293,14 @@ def _replay(
 
 
 def _replay_or_conflict(
-    decision_log: Any, scope: str, key: str, request_hash: str
+    decision_log: Any, binding: IdempotencyBinding, held: tuple[str, str] | None
 ) -> BnplDecisionResponse | None:
-    held = decision_log.decision_for_key(scope, key)
+    if held is None:
+        held = decision_log.decision_for_key(binding.scope, binding.key)
     if held is None:
         return None
     held_hash, decision_id = held
-    if held_hash != request_hash:
+    if held_hash != binding.request_hash:
         raise ProblemError(
             409,
             ProblemType.IDEMPOTENCY_CONFLICT,

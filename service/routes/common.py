@@ -141,13 +141,15 @@ def _known_events(
 
 async def log_decisions(
     decision_log: DecisionLog, rows: list[Decision], settings: ServiceSettings
-) -> None:
-    """Write ``rows`` to the decision log (awaiting the commit when configured).
+) -> dict[str, tuple[str, str]]:
+    """Write ``rows`` to the decision log (awaiting the commit when configured, and always
+    for rows bound to an idempotency key); returns :meth:`DecisionLog.log`'s rows not
+    logged because a concurrent call holds their key (id -> the binding that holds).
 
     No answer without a log entry: a log that cannot take them is a 503.
     """
     try:
-        await decision_log.log(
+        return await decision_log.log(
             rows, wait=settings.decision_log_wait_for_commit, timeout_s=DECISION_LOG_TIMEOUT_S
         )
     except (DecisionLogUnavailable, TimeoutError) as exc:

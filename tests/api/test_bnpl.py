@@ -226,3 +226,133 @@ def test_a_decision_log_that_cannot_check_the_key_is_a_503(make_client, monkeypa
     r = order(c, body(), key=str(uuid.uuid4()))
     assert r.status_code == 503, r.text
     assert r.json()["type"] == "urn:tijdig:problem:decision-log-unavailable"
+
+
+# ------------------------------------------------- the key is bound with its decision
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def log_url(request, tmp_path):
+    """A fresh decision log on each back end (PostgreSQL: skipped with the reason when no
+    server answers). Ask for it before ``make_client``: the app closes first."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'decisions.db'}"
+        return
+    from tests.fixtures.backends import fresh_postgres_database
+
+    with fresh_postgres_database("bnpl") as url:
+        yield url
+
+
+def _logged_with_key(c, key):
+    return [
+        d
+        for d in c.app.state.decision_log.iter_decisions()
+        if d.inputs.get("idempotency_key") == key
+    ]
+
+
+def test_two_concurrent_retries_with_one_key_log_one_decision(log_url, make_client, monkeypatch):
+    """Both retries pass the key check before either is logged (held at the log until
+    both decided): exactly one decision is logged, and both callers get that one."""
+    import asyncio
+    import threading
+
+    c = make_client(decision_log_url=log_url)
+    decision_log = c.app.state.decision_log
+    real_log = decision_log.log
+    arrived: list[asyncio.Event] = []
+
+    async def log_once_both_decided(rows, **kwargs):
+        arrived.append(asyncio.Event())
+        if len(arrived) == 2:
+            arrived[0].set()
+        else:
+            await asyncio.wait_for(arrived[0].wait(), 5)
+        return await real_log(rows, **kwargs)
+
+    monkeypatch.setattr(decision_log, "log", log_once_both_decided)
+    key = str(uuid.uuid4())
+    answers = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(order(c, body(), key=key))) for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(arrived) == 2  # both went past the key check and decided
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    docs = [a.json() for a in answers]
+    (logged,) = _logged_with_key(c, key)
+    assert {d["decision_id"] for d in docs} == {logged.decision_id}
+    assert sorted(d["idempotent_replay"] for d in docs) == [False, True]
+    monkeypatch.undo()
+    again = order(c, body(), key=key).json()
+    assert again["decision_id"] == logged.decision_id and again["idempotent_replay"]
+
+
+def _refuse_inserts(c, table, when):
+    """A trigger that makes the log's database refuse some inserts into ``table``."""
+    import sqlalchemy as sa
+
+    engine = c.app.state.decision_log.engine
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execute(
+                sa.text(
+                    f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} WHEN {when} "
+                    "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+        else:
+            conn.execute(
+                sa.text(
+                    "CREATE OR REPLACE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'refused'; END $$"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW "
+                    f"WHEN ({when}) EXECUTE FUNCTION refuse()"
+                )
+            )
+
+
+def test_a_key_that_cannot_be_bound_is_a_503_and_nothing_is_logged(log_url, make_client):
+    """Binding the key and logging the decision commit together: when the binding fails
+    the decision is not logged either (it was logged, and never given, and a 500)."""
+    c = make_client(decision_log_url=log_url)
+    _refuse_inserts(c, "idempotency_keys", "NEW.key LIKE 'refused-%'")
+    before = c.app.state.decision_log.count()
+    r = order(c, body(), key="refused-1")
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    assert r.json()["type"] == "urn:tijdig:problem:decision-log-unavailable"
+    assert c.app.state.decision_log.count() == before
+    assert order(c, body(), key=str(uuid.uuid4())).status_code == 200  # other keys work
+
+
+def test_a_decision_that_cannot_be_logged_leaves_its_key_free(log_url, make_client):
+    """The decision's commit fails after its key was bound in the same transaction: the
+    binding is rolled back with it, so a retry with the key decides afresh (no 409)."""
+    import sqlalchemy as sa
+
+    c = make_client(decision_log_url=log_url)
+    _refuse_inserts(c, "decisions", "NEW.customer_id = 'C-risk-2'")
+    key = str(uuid.uuid4())
+    r = order(c, body(customer_id="C-risk-2"), key=key)
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    with c.app.state.decision_log.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "DROP TRIGGER refuse_decisions" + ("" if "sqlite" in log_url else " ON decisions")
+            )
+        )
+    retry = order(c, body(customer_id="C-low-2"), key=key)  # another request, same key
+    assert retry.status_code == 200, retry.text
+    assert not retry.json()["idempotent_replay"]
+    assert [d.decision_id for d in _logged_with_key(c, key)] == [retry.json()["decision_id"]]
+    assert order(c, body(customer_id="C-low-2"), key=key).json()["idempotent_replay"]
