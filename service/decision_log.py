@@ -342,7 +342,7 @@ def _key_insert(dialect: sa.engine.Dialect) -> Any:
 
 class _KeyStatements:
     """The key statements compiled once for SQLite's DB-API (the loop's and the writer's
-    connections)."""
+    connections, and the fast :meth:`DecisionLog.decision_for_key`)."""
 
     def __init__(self, dialect: sa.engine.Dialect) -> None:
         self.insert = _DirectStatement(_key_insert(dialect), dialect)
@@ -464,6 +464,12 @@ def _key_held(d: Decision) -> bool:
 
 def _logged_count(rows: Sequence[Decision]) -> int:
     return sum(1 for d in rows if not _key_held(d))
+
+
+def _sqlite_busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (and their extended codes): "not now", not broken."""
+    name = getattr(exc, "sqlite_errorname", "")
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc)
 
 
 class DecisionLog:
@@ -881,10 +887,45 @@ class DecisionLog:
         ``scope`` is whose key it is: the checkout route passes one per API key
         (``checkout:<key id>``), so two clients using the same key never meet. Keys are
         bound with their decisions (:class:`IdempotencyBinding`), so a key found here
-        names a committed decision (unless the retention purge removed it since)."""
+        names a committed decision (unless the retention purge removed it since).
+
+        Every checkout asks this before deciding. On SQLite it reads on the loops'
+        connection, through a statement compiled once: ~10 µs of CPU against ~90 µs
+        through a pooled connection and SQLAlchemy's execution. When that connection is
+        in use by another thread or SQLite says busy or locked, it reads the pooled way,
+        as before. :class:`DecisionLogUnavailable` when the database cannot answer now."""
+        found = self._decision_for_key_direct(scope, key)
+        if found is not None:
+            return found[0] if found else None
         with _unavailable_on_database_error("be read"), self.engine.connect() as conn:
             row = conn.execute(_KEY_HELD, {"scope": scope, "key": key}).first()
         return None if row is None else (row[0], row[1])
+
+    def _decision_for_key_direct(self, scope: str, key: str) -> list[tuple[str, str]] | None:
+        """The key's binding read on the loops' connection ([] when there is none), or
+        None when that cannot be done now without waiting: then the pooled path reads."""
+        statements = self._sqlite_keys
+        if statements is None or not self._loop_conn_lock.acquire(blocking=False):
+            return None  # PostgreSQL, or another thread's loop is using the connection
+        try:
+            if self._loop_conn is None:
+                return None  # closed: the pooled path says so
+            dbapi = self._loop_conn.driver_connection
+            if dbapi.in_transaction:  # never: commits finish under the lock
+                return None
+            params = statements.held.params({"scope": scope, "key": key})
+            try:
+                # fetchall: the statement runs to its end, so no read snapshot stays open
+                rows = dbapi.execute(statements.held.sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if _sqlite_busy(exc):
+                    return None
+                raise DecisionLogUnavailable(
+                    f"the decision log could not be read ({type(exc).__name__}); retry later"
+                ) from exc
+            return [(row[0], row[1]) for row in rows]
+        finally:
+            self._loop_conn_lock.release()
 
     # ------------------------------------------------------------------ retention, audit
     def purge_older_than(self, days: int, now: datetime | None = None) -> int:

@@ -384,6 +384,13 @@ def _unreachable_engine(tmp_path):
     return sa.create_engine(f"sqlite:///{tmp_path / 'missing-dir' / 'decisions.db'}")
 
 
+def _pooled_decision_for_key(log, scope, key):
+    """``decision_for_key`` the pooled way: with the loops' connection busy (as when
+    another thread's loop commits on it) the fast SQLite read steps aside."""
+    with log._loop_conn_lock:
+        return log.decision_for_key(scope, key)
+
+
 def test_a_database_that_cannot_answer_is_unavailable_not_an_error(log, tmp_path, monkeypatch):
     # Each reader and writer the routes use says DecisionLogUnavailable (their 503) when
     # the database is down or locked past the busy timeout; it was a raw OperationalError.
@@ -393,7 +400,7 @@ def test_a_database_that_cannot_answer_is_unavailable_not_an_error(log, tmp_path
         lambda: log.get(did),
         lambda: log.reviews_of(did),
         lambda: log.add_review(did, "ann", "upheld", "ok"),
-        lambda: log.decision_for_key("checkout:x", "k"),
+        lambda: _pooled_decision_for_key(log, "checkout:x", "k"),
     ):
         with pytest.raises(DecisionLogUnavailable, match="OperationalError"):
             call()
@@ -666,3 +673,88 @@ def test_keys_bound_by_the_direct_statements_are_purged_like_sqlalchemy_ones_on_
     for key in ("old-loop", "old-writer", "old-sqlalchemy"):
         assert any_log.decision_for_key("checkout:x", key) is None
     assert any_log.decision_for_key("checkout:x", "recent") == ("h", recent.decision_id)
+
+
+def test_the_direct_key_lookup_reads_what_the_pooled_path_reads_on_both_back_ends(
+    any_log, monkeypatch
+):
+    import asyncio
+
+    d = bound(row(), scope="checkout:abc", key="order-\u00e9-1", request_hash="f" * 64)
+    asyncio.run(any_log.log([d], wait=True, timeout_s=5))
+    for scope, key in [
+        ("checkout:abc", "order-\u00e9-1"),
+        ("checkout:abc", "order-\u00e9-2"),
+        ("checkout:other", "order-\u00e9-1"),
+    ]:
+        pooled = _pooled_decision_for_key(any_log, scope, key)
+        if any_log.engine.dialect.name == "sqlite":  # the direct read never takes the pool
+            with monkeypatch.context() as m:
+                m.setattr(any_log.engine, "connect", _no_pool)
+                direct = any_log.decision_for_key(scope, key)
+        else:
+            direct = any_log.decision_for_key(scope, key)
+        assert direct == pooled
+    assert pooled is None and direct is None
+    assert any_log.decision_for_key("checkout:abc", "order-\u00e9-1") == ("f" * 64, d.decision_id)
+
+
+def _no_pool(*_args, **_kwargs):
+    raise AssertionError("the pooled path was used")
+
+
+def test_the_direct_key_lookup_steps_aside_when_sqlite_is_busy(log, monkeypatch):
+    """The loops' connection in use by another thread, or SQLite busy or locked: the
+    lookup reads the pooled way (unchanged behaviour under contention); another error
+    is the routes' 503."""
+    import sqlite3
+    import threading
+
+    d = bound(row())
+    log.write([d])
+    expected = ("h", d.decision_id)
+    used = []
+    real_connect = log.engine.connect
+    monkeypatch.setattr(log.engine, "connect", lambda: used.append(1) or real_connect())
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_connection():
+        with log._loop_conn_lock:
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=hold_the_connection)
+    thread.start()
+    held.wait(5)
+    try:
+        assert log.decision_for_key("checkout:x", "k") == expected  # does not wait for it
+    finally:
+        release.set()
+        thread.join()
+    assert used == [1]
+
+    class Refusing:
+        in_transaction = False
+
+        def __init__(self, message):
+            self.message = message
+
+        def execute(self, *_args):
+            raise sqlite3.OperationalError(self.message)
+
+    class Conn:
+        def __init__(self, message):
+            self.driver_connection = Refusing(message)
+
+    real_conn = log._loop_conn
+    for message in ("database is locked", "database table is locked"):
+        monkeypatch.setattr(log, "_loop_conn", Conn(message))
+        assert log.decision_for_key("checkout:x", "k") == expected
+    assert used == [1, 1, 1]
+    monkeypatch.setattr(log, "_loop_conn", Conn("disk I/O error"))
+    with pytest.raises(DecisionLogUnavailable, match="OperationalError"):
+        log.decision_for_key("checkout:x", "k")
+    monkeypatch.setattr(log, "_loop_conn", real_conn)
+    assert log.decision_for_key("checkout:x", "k") == expected
+    assert used == [1, 1, 1]
