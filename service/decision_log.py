@@ -49,7 +49,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -229,6 +229,27 @@ def _unavailable_on_database_error(doing: str) -> Iterator[None]:
 
 def _commit_failed(exc: Exception) -> DecisionLogUnavailable:
     return DecisionLogUnavailable(f"decision log commit failed: {type(exc).__name__}: {exc}")
+
+
+class _CallerGaveUp(Exception):
+    """A submission of the batch being committed was cancelled (its caller's wait timed
+    out and it answered that no decision was given): the transaction is rolled back and
+    the batch committed again without it."""
+
+
+def _claim(batch: Sequence[tuple[list[Decision], Future[int]]], claimed: set[int]) -> bool:
+    """Mark each submission of ``batch`` not yet claimed as running, just before its rows
+    are committed; False when one was cancelled instead (its caller gave up). Once
+    claimed, a submission can no longer be cancelled, so what is committed is answered."""
+    every = True
+    for _, fut in batch:
+        if id(fut) in claimed:
+            continue
+        if fut.set_running_or_notify_cancel():
+            claimed.add(id(fut))
+        else:
+            every = False
+    return every
 
 
 def _log_unawaited_failure(done: asyncio.Future[int] | Future[int]) -> None:
@@ -675,15 +696,24 @@ class DecisionLog:
         finally:
             self._loop_conn_lock.release()
 
-    def _commit_sqlite(self, dbapi: Any, rows: Sequence[Decision]) -> None:
+    def _commit_sqlite(
+        self,
+        dbapi: Any,
+        rows: Sequence[Decision],
+        before_commit: Callable[[], bool] | None = None,
+    ) -> None:
         """In the transaction the caller began (holding the write lock): bind the rows'
         idempotency keys, insert the decisions to log, commit; roll all of it back on any
-        failure, so no binding outlives a decision that was not committed."""
+        failure, so no binding outlives a decision that was not committed. With
+        ``before_commit`` (the writer's claim of its submissions) returning False, roll
+        back and raise :class:`_CallerGaveUp`."""
         assert self._sqlite_insert is not None and self._sqlite_keys is not None
         try:
             to_log = _bind_keys(_SqliteKeyOps(dbapi, self._sqlite_keys), rows)
             if to_log:
                 self._sqlite_insert.executemany(dbapi, [d.row() for d in to_log])
+            if before_commit is not None and not before_commit():
+                raise _CallerGaveUp
             dbapi.execute("COMMIT")
         except BaseException:
             dbapi.execute("ROLLBACK")
@@ -693,32 +723,43 @@ class DecisionLog:
     def _hand_to_writer(
         self, loop: asyncio.AbstractEventLoop, batch: list[tuple[list[Decision], Any]]
     ) -> None:
-        """Commit a loop's batch through the writer thread; its futures resolve on their loop."""
-        if not batch:
+        """Commit a loop's batch through the writer thread, one submission per request (so
+        the writer retries a failing one alone, as the loop does); each future resolves on
+        its loop. A request that stops waiting (its timeout) cancels its submission, and
+        the writer then leaves its rows out (:func:`_claim`)."""
+        for decisions_, done in batch:
+            self._hand_one_to_writer(loop, decisions_, done)
+
+    def _hand_one_to_writer(
+        self, loop: asyncio.AbstractEventLoop, decisions_: list[Decision], done: Any
+    ) -> None:
+        try:
+            future = self.submit(decisions_)
+        except DecisionLogUnavailable as exc:
+            if not done.done():
+                done.set_exception(exc)
             return
 
         def settle(result: Future[int]) -> None:
-            error = result.exception()
-            for decisions_, done in batch:
-                if done.done():
-                    continue
-                if error is not None:
-                    done.set_exception(error)
-                else:
-                    done.set_result(_logged_count(decisions_))
-
-        try:
-            future = self.submit([d for decisions_, _ in batch for d in decisions_])
-        except DecisionLogUnavailable as exc:
-            failed: Future[int] = Future()
-            failed.set_exception(exc)
-            future = failed
+            if done.done():
+                return
+            if result.cancelled():
+                done.cancel()
+            elif (error := result.exception()) is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(_logged_count(decisions_))
 
         def resolve_on_loop(result: Future[int]) -> None:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: no one waits
                 loop.call_soon_threadsafe(settle, result)
 
+        def caller_gave_up(waited: Any) -> None:
+            if waited.cancelled():
+                future.cancel()  # thread-safe; no effect once the writer has claimed it
+
         future.add_done_callback(resolve_on_loop)
+        done.add_done_callback(caller_gave_up)
 
     def _run(self) -> None:
         while True:
@@ -762,33 +803,53 @@ class DecisionLog:
         except Exception as exc:  # a missed checkpoint only lets the WAL grow until the next
             _log.warning("decision_log_checkpoint_failed", error=f"{type(exc).__name__}: {exc}")
 
-    def _commit(self, batch: list[tuple[list[Decision], Future[int]]]) -> None:
-        rows = [d for decisions_, _ in batch for d in decisions_]
+    def _commit(
+        self,
+        batch: list[tuple[list[Decision], Future[int]]],
+        claimed: set[int] | None = None,
+    ) -> None:
+        """Commit the submissions of ``batch``; each is claimed (marked running) only once
+        the write lock is held and its rows are written, just before the commit, so a
+        caller that gave up while the writer waited for the lock is left out, never
+        logged after it answered that no decision was given."""
+        claimed = set() if claimed is None else claimed
+        live = [(rows_, fut) for rows_, fut in batch if not fut.cancelled()]
+        rows = [d for decisions_, _ in live for d in decisions_]
         try:
             if rows:
-                self._insert(rows)
+                self._insert(rows, before_commit=lambda: _claim(live, claimed))
+        except _CallerGaveUp:
+            self._commit(live, claimed)  # again, without the ones that gave up
+            return
         except Exception as exc:
-            if len(batch) > 1:  # one bad submission must not fail the others with it
-                for one in batch:
-                    self._commit([one])
+            if len(live) > 1:  # one bad submission must not fail the others with it
+                for one in live:
+                    self._commit([one], claimed)
                 return
             error = _commit_failed(exc)
-            for _, fut in batch:
-                if fut.set_running_or_notify_cancel():
+            for _, fut in live:
+                if id(fut) in claimed or fut.set_running_or_notify_cancel():
                     fut.set_exception(error)
             return
         self.committed += _logged_count(rows)
-        for rows_, fut in batch:
-            if fut.set_running_or_notify_cancel():
+        for rows_, fut in live:
+            if id(fut) in claimed or fut.set_running_or_notify_cancel():
                 fut.set_result(_logged_count(rows_))
 
-    def _insert(self, rows: list[Decision]) -> None:
+    def _insert(self, rows: list[Decision], before_commit: Callable[[], bool]) -> None:
         if self._sqlite_insert is None:
             try:
                 with self.engine.begin() as conn:
+                    # a key another transaction holds uncommitted makes this insert wait
+                    # for it: no longer than the writer waits for SQLite's lock
+                    conn.exec_driver_sql(
+                        f"SET LOCAL lock_timeout = '{int(SQLITE_LOCK_WAIT_S * 1000)}ms'"
+                    )
                     to_log = _bind_keys(_SqlAlchemyKeyOps(conn), rows)
                     if to_log:
                         conn.execute(decisions.insert(), [d.row() for d in to_log])
+                    if not before_commit():
+                        raise _CallerGaveUp
             except BaseException:
                 _forget_bindings(rows)
                 raise
@@ -808,7 +869,7 @@ class DecisionLog:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.0002)
-        self._commit_sqlite(dbapi, rows)
+        self._commit_sqlite(dbapi, rows, before_commit)
 
     # ------------------------------------------------------------------ reading
     def get(self, decision_id: str) -> Decision | None:

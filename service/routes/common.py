@@ -153,8 +153,11 @@ async def log_decisions(
             rows, wait=settings.decision_log_wait_for_commit, timeout_s=DECISION_LOG_TIMEOUT_S
         )
     except (DecisionLogUnavailable, TimeoutError) as exc:
+        keyed = any(d.idempotency is not None for d in rows)
         raise decision_log_unavailable(
             "the decision could not be logged, so none is given; retry later"
+            # the same key replays the decision should its commit have gone through after all
+            + (" with the same Idempotency-Key" if keyed else "")
         ) from exc
 
 

@@ -758,3 +758,106 @@ def test_the_direct_key_lookup_steps_aside_when_sqlite_is_busy(log, monkeypatch)
     monkeypatch.setattr(log, "_loop_conn", real_conn)
     assert log.decision_for_key("checkout:x", "k") == expected
     assert used == [1, 1, 1]
+
+
+def test_a_caller_that_gave_up_is_never_logged_after_its_answer_on_both_back_ends(any_log):
+    """The write is held up elsewhere (SQLite: another process's write lock; PostgreSQL:
+    another transaction's uncommitted binding of the same key) past the caller's timeout:
+    the caller answers that no decision was given, so its decision must never be logged
+    and its key must stay free once the writer gets through (it was committed after the
+    answer, and a corrected retry got a 409)."""
+    import asyncio
+    import sqlite3
+    import threading
+    import time
+
+    from service.decision_log import idempotency_keys
+
+    late = bound(row("C1"), key="k-late")
+    if any_log.engine.dialect.name == "sqlite":
+        other = sqlite3.connect(
+            any_log.engine.url.database, isolation_level=None, check_same_thread=False
+        )
+        other.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(0.6, other.rollback)
+    else:
+        conn = any_log.engine.connect()
+        tx = conn.begin()
+        conn.execute(
+            idempotency_keys.insert(),
+            [
+                {
+                    "scope": "checkout:x",
+                    "key": "k-late",
+                    "request_hash": "other",
+                    "decision_id": "other",
+                    "created_at": datetime.now(UTC),
+                }
+            ],
+        )
+        release = threading.Timer(0.6, lambda: (tx.rollback(), conn.close()))
+    release.start()
+    with pytest.raises(TimeoutError):
+        asyncio.run(any_log.log([late], wait=True, timeout_s=0.2))
+    release.join()
+    time.sleep(0.2)
+    any_log.flush()
+    assert late.decision_id not in _logged_ids(any_log)
+    assert any_log.decision_for_key("checkout:x", "k-late") is None
+    retry = bound(row("C1"), key="k-late", request_hash="h-corrected")
+    assert asyncio.run(any_log.log([retry], wait=True, timeout_s=5)) == {}
+    assert any_log.decision_for_key("checkout:x", "k-late") == ("h-corrected", retry.decision_id)
+
+
+def test_a_loop_batch_handed_to_the_writer_fails_only_the_bad_request(log):
+    """Another process holds the write lock, so a loop turn's rows go to the writer: one
+    request's bad row (a duplicate id) fails that request alone, as on the loop."""
+    import asyncio
+    import sqlite3
+    import threading
+
+    taken = row()
+    log.write([taken])
+    good, bad = bound(row(), key="k-good"), replace(row(), decision_id=taken.decision_id)
+    other = sqlite3.connect(log.engine.url.database, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.2, other.rollback).start()
+
+    async def main():
+        return await asyncio.gather(
+            log.log([good], wait=True, timeout_s=5),
+            log.log([bad], wait=True, timeout_s=5),
+            return_exceptions=True,
+        )
+
+    good_result, bad_result = asyncio.run(main())
+    other.close()
+    assert good_result == {}
+    assert isinstance(bad_result, DecisionLogUnavailable)
+    assert log.get(good.decision_id) == good
+    assert log.decision_for_key("checkout:x", "k-good") == ("h", good.decision_id)
+
+
+def test_a_batch_retried_row_by_row_forgets_who_held_a_key_on_both_back_ends(any_log):
+    """In one loop turn A binds key k and then fails (a duplicate id), B waits behind A for
+    k: the batch is rolled back and retried row by row, and B, no longer held by A's
+    binding that never committed, is logged and holds k."""
+    import asyncio
+
+    taken = row()
+    any_log.write([taken])
+    a = replace(bound(row(), key="k"), decision_id=taken.decision_id)
+    b = bound(row(), key="k")
+
+    async def main():
+        return await asyncio.gather(
+            any_log.log([a], wait=True, timeout_s=5),
+            any_log.log([b], wait=True, timeout_s=5),
+            return_exceptions=True,
+        )
+
+    a_result, b_result = asyncio.run(main())
+    assert isinstance(a_result, DecisionLogUnavailable)
+    assert b_result == {}
+    assert any_log.get(b.decision_id) == b
+    assert any_log.decision_for_key("checkout:x", "k") == ("h", b.decision_id)
