@@ -244,3 +244,56 @@ def test_the_cli_runs_the_closed_loop_unless_told_not_to(monkeypatch, tmp_path):
     assert runner.invoke(app, ["bnpl-eval", "--customers", "500"]).exit_code == 0
     assert runner.invoke(app, ["bnpl-eval", "--no-closed-loop"]).exit_code == 0
     assert calls == [True, False]
+
+
+def test_population_figures_count_what_they_name() -> None:
+    """Hand-built tables with known totals: WIK is the agency step's cost and the
+    bailiff's is its own, 'after the warm-up' filters on the step date, and pay-later at
+    an agency counts only pay-later invoices."""
+    from training.bnpl_eval import population_figures
+
+    day = pd.Timestamp
+    invoices = pd.DataFrame(
+        {
+            "invoice_id": ["I1", "I2", "I3", "I4"],
+            "customer_id": ["A", "B", "B", "C"],
+            "product": ["bnpl", "energy", "bnpl", "bnpl"],
+            "issue_date": [
+                day("2025-01-10"),
+                day("2025-02-01"),
+                day("2025-07-01"),
+                day("2025-08-01"),
+            ],
+            "amount_cents": [10_000, 20_000, 5_000, 7_000],
+        }
+    )
+    steps = pd.DataFrame(
+        {
+            "invoice_id": ["I1", "I1", "I1", "I2", "I2", "I3"],
+            "customer_id": ["A", "A", "A", "B", "B", "B"],
+            "step": ["reminder", "agency", "bailiff", "agency", "bailiff", "reminder"],
+            "step_date": [
+                day("2025-02-01"),
+                day("2025-04-01"),  # before the start
+                day("2025-07-01"),
+                day("2025-06-01"),  # on the start day: after
+                day("2025-09-01"),
+                day("2025-08-01"),
+            ],
+            "cost_cents": [0, 4_000, 12_000, 4_270, 12_000, 0],
+        }
+    )
+    customers = pd.DataFrame({"customer_id": ["A", "B", "C", "D"]})
+    got = population_figures(
+        {"invoices": invoices, "collection_steps": steps, "customers": customers},
+        pd.Timestamp("2025-06-01"),
+    )
+    assert got["customers_at_agency"] == 2 and got["customers_at_agency_share"] == 0.5
+    assert got["customers_handed_to_agency_after_warmup"] == 2  # A's bailiff, B's agency
+    assert got["customers_with_pay_later_at_agency"] == 1  # A (I1); B's is energy
+    assert got["wik_costs_eur"] == 82.70
+    assert got["wik_costs_after_warmup_eur"] == 42.70
+    assert got["bailiff_costs_eur"] == 240.0
+    assert got["bailiff_costs_after_warmup_eur"] == 240.0
+    assert got["pay_later_invoices"] == 3
+    assert got["pay_later_lent_after_warmup_eur"] == 120.0
