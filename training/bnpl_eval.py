@@ -584,6 +584,7 @@ def run_bnpl_eval(
         loop["same_decision_as_replay_share"] = (
             float((both["approved"] == both["replayed"]).mean()) if len(both) else float("nan")
         )
+        loop["approved_only_in_loop"] = approved_only_in_loop(both)
         report["closed_loop"] = loop
     if out:
         out.mkdir(parents=True, exist_ok=True)
@@ -594,6 +595,33 @@ def run_bnpl_eval(
     if mlflow_uri:
         _log_mlflow(mlflow_uri, report, curve, naive)
     return report
+
+
+def approved_only_in_loop(both: pd.DataFrame) -> dict[str, float]:
+    """The orders the closed loop approves and the replay declines (``both``: the loop's
+    orders with ``approved``, ``tijdig``, ``collection``, in run order, joined to the
+    replay's decision ``replayed``): how many, how many of them come from a customer tijdig
+    declined earlier in the loop (beside the same share for every order the replay
+    declines: the base rate), and how often they reached an agency against the loop's
+    other approvals."""
+    both = both.sort_values("issue_date", kind="stable")
+    declined = (both["tijdig"].astype(bool) & ~both["approved"].astype(bool)).astype(int)
+    earlier = both.assign(d=declined).groupby("customer_id")["d"].cumsum() - declined > 0
+    only = both["approved"].astype(bool) & ~both["replayed"].astype(bool)
+    other = both["approved"].astype(bool) & ~only
+    replay_declined = ~both["replayed"].astype(bool)
+    collection = both["collection"].astype(bool)
+
+    def share(mask: pd.Series, of: pd.Series) -> float:
+        return float(mask[of].mean()) if of.any() else float("nan")
+
+    return {
+        "orders": float(only.sum()),
+        "declined_earlier_share": share(earlier, only),
+        "declined_earlier_share_of_replay_declines": share(earlier, replay_declined),
+        "collection_rate": share(collection, only),
+        "collection_rate_other_approvals": share(collection, other),
+    }
 
 
 def _plot(

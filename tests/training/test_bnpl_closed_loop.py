@@ -214,6 +214,7 @@ def test_the_report_has_the_closed_loop_figures(monkeypatch, tmp_path):
     assert loop["tijdig_configured_policy"]["orders"] == naive["orders"]
     assert loop["tijdig_configured_policy"]["approval_rate"] < 1.0
     assert loop["declines_configured"] and 0 <= loop["same_decision_as_replay_share"] <= 1
+    assert set(loop["approved_only_in_loop"]) >= {"orders", "collection_rate"}
     assert sum(v["declined_alone_share"] for v in loop["declines_configured"].values()) <= 1
     assert "closed_loop" in bnpl_eval.summary(report)
     written = json.loads((tmp_path / "bnpl_eval.json").read_text())
@@ -297,3 +298,27 @@ def test_population_figures_count_what_they_name() -> None:
     assert got["bailiff_costs_after_warmup_eur"] == 240.0
     assert got["pay_later_invoices"] == 3
     assert got["pay_later_lent_after_warmup_eur"] == 120.0
+
+
+def test_approved_only_in_loop_counts_against_the_replay() -> None:
+    from training.bnpl_eval import approved_only_in_loop
+
+    day = pd.Timestamp
+    both = pd.DataFrame(
+        {
+            "customer_id": ["A", "A", "A", "B", "B", "C"],
+            "issue_date": [day(f"2025-06-0{d}") for d in (1, 5, 9, 2, 3, 4)],
+            "tijdig": [True] * 6,
+            "approved": [False, True, True, True, False, True],
+            "replayed": [False, False, True, False, False, True],
+            "collection": [False, True, False, False, False, False],
+        }
+    )
+    got = approved_only_in_loop(both)
+    # approved in the loop only: A on 06-05 (declined on 06-01 before), B on 06-02 (not)
+    assert got["orders"] == 2
+    assert got["declined_earlier_share"] == 0.5
+    # the replay declines A 06-01 (no earlier), A 06-05 (earlier), B 06-02, B 06-03 (no)
+    assert got["declined_earlier_share_of_replay_declines"] == 0.25
+    assert got["collection_rate"] == 0.5
+    assert got["collection_rate_other_approvals"] == 0.0  # A 06-09 and C
