@@ -812,7 +812,6 @@ def test_a_caller_that_gave_up_is_never_logged_after_its_answer_on_both_back_end
 def test_a_loop_batch_handed_to_the_writer_fails_only_the_bad_request(log):
     """Another process holds the write lock, so a loop turn's rows go to the writer: one
     request's bad row (a duplicate id) fails that request alone, as on the loop."""
-    import asyncio
     import sqlite3
     import threading
 
@@ -823,14 +822,7 @@ def test_a_loop_batch_handed_to_the_writer_fails_only_the_bad_request(log):
     other.execute("BEGIN IMMEDIATE")
     threading.Timer(0.2, other.rollback).start()
 
-    async def main():
-        return await asyncio.gather(
-            log.log([good], wait=True, timeout_s=5),
-            log.log([bad], wait=True, timeout_s=5),
-            return_exceptions=True,
-        )
-
-    good_result, bad_result = asyncio.run(main())
+    good_result, bad_result = _log_in_one_turn(log, [good], [bad])
     other.close()
     assert good_result == {}
     assert isinstance(bad_result, DecisionLogUnavailable)
@@ -842,22 +834,26 @@ def test_a_batch_retried_row_by_row_forgets_who_held_a_key_on_both_back_ends(any
     """In one loop turn A binds key k and then fails (a duplicate id), B waits behind A for
     k: the batch is rolled back and retried row by row, and B, no longer held by A's
     binding that never committed, is logged and holds k."""
-    import asyncio
 
     taken = row()
     any_log.write([taken])
     a = replace(bound(row(), key="k"), decision_id=taken.decision_id)
     b = bound(row(), key="k")
 
-    async def main():
-        return await asyncio.gather(
-            any_log.log([a], wait=True, timeout_s=5),
-            any_log.log([b], wait=True, timeout_s=5),
-            return_exceptions=True,
-        )
-
-    a_result, b_result = asyncio.run(main())
+    a_result, b_result = _log_in_one_turn(any_log, [a], [b])
     assert isinstance(a_result, DecisionLogUnavailable)
     assert b_result == {}
     assert any_log.get(b.decision_id) == b
     assert any_log.decision_for_key("checkout:x", "k") == ("h", b.decision_id)
+
+
+def _log_in_one_turn(lg, *requests):
+    """Each request's rows logged from one event-loop turn; results or exceptions."""
+    import asyncio
+
+    async def main():
+        return await asyncio.gather(
+            *(lg.log(rows, wait=True, timeout_s=5) for rows in requests), return_exceptions=True
+        )
+
+    return asyncio.run(main())
