@@ -98,15 +98,54 @@ def _sqlite_has_table(path: Path, table: str) -> bool:
         conn.close()
 
 
+def _public_url(url: str) -> str:
+    """``url`` fit for a message: the password masked."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _server_table_problem(url: str, table: str) -> str | None:
+    """For a database server's URL: None when the database holds ``table``; else what is
+    wrong with it, found without creating anything (a server cannot be checked by looking
+    at a folder, so it is asked, waiting at most 5 s for it to answer)."""
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    try:
+        postgres = make_url(url).get_backend_name() == "postgresql"
+        engine = sa.create_engine(url, connect_args={"connect_timeout": 5} if postgres else {})
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        return f"is not a usable database URL ({exc})"
+    try:
+        with engine.connect() as conn:
+            return None if sa.inspect(conn).has_table(table) else f"holds no {table} table"
+    except sa.exc.SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return f"cannot be reached ({reason}); check the URL and that the server is up"
+    finally:
+        engine.dispose()
+
+
 def _require_store(settings: Any) -> None:
     """Refuse (exit 2, creating nothing) a data dir without an event store holding events'
-    tables: reading one would create an empty store and fail on it (``no such table``)."""
+    tables: reading one would create an empty store and fail on it (``no such table``).
+    A server's store (PostgreSQL) is asked whether it holds them."""
     path = _sqlite_file(settings.store_url)
-    if path is None or (path.is_file() and _sqlite_has_table(path, "customers")):
+    if path is None:
+        state = _server_table_problem(settings.store_url, "customers")
+        if state is None:
+            return
+        if not state.startswith("holds no"):
+            _fail(f"no event store: {_public_url(settings.store_url)} {state} (TIJDIG_STORE_URL).")
+        where = _public_url(settings.store_url)
+    elif path.is_file() and _sqlite_has_table(path, "customers"):
         return
-    state = "does not exist" if not path.is_file() else "holds no event tables"
+    else:
+        state = "does not exist" if not path.is_file() else "holds no event tables"
+        where = str(path)
     _fail(
-        f"no event store: {path} {state}. Ingest events first "
+        f"no event store: {where} {state}. Ingest events first "
         f"(`tijdig ingest <folder> --data-dir {settings.data_dir}`, or `make run` for a "
         "simulated world), or point --data-dir (TIJDIG_DATA_DIR) at the folder that holds one."
     )
@@ -867,10 +906,22 @@ def _require_decision_log(settings: Any) -> None:
     """Refuse (exit 2, creating nothing) a data dir without a decision log: an empty one
     would be created and "0 decisions" reported as if the log had been read."""
     path = _sqlite_file(settings.decision_log_url)
-    if path is None or path.is_file():
+    if path is None:
+        state = _server_table_problem(settings.decision_log_url, "decisions")
+        if state is None:
+            return
+        if not state.startswith("holds no"):
+            _fail(
+                f"no decision log: {_public_url(settings.decision_log_url)} {state} "
+                "(TIJDIG_DECISION_LOG_URL)."
+            )
+        where = _public_url(settings.decision_log_url)
+    elif path.is_file():
         return
+    else:
+        state, where = "does not exist", str(path)
     _fail(
-        f"no decision log: {path} does not exist. Decisions are logged by the service "
+        f"no decision log: {where} {state}. Decisions are logged by the service "
         "(`tijdig serve`, `make run`) in its data dir: point --data-dir (TIJDIG_DATA_DIR) "
         "at that folder."
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy.engine import make_url
 
 from features.events import EventArrays
 from features.labels import LabelConfig
@@ -21,6 +22,7 @@ from training.dataset import (
 )
 from training.evaluate import save_plots
 from training.registry import GateDecision, GateRules, Registry, promotion_gate
+from training.rejected import TrainingDataRejected
 from training.settings import TrainingSettings
 from training.train import CandidateModel, timed, train_candidate
 
@@ -98,8 +100,9 @@ def run_training(
         store.dispose()
     report("read events", 1, 1)
     if events.n == 0:
-        raise ValueError(
-            f"the event store at {settings.store_url} holds no customers; ingest events first"
+        where = make_url(settings.store_url).render_as_string(hide_password=True)
+        raise TrainingDataRejected(
+            f"the event store at {where} holds no customers; ingest events first"
         )
 
     label_config = LabelConfig(

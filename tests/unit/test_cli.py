@@ -343,3 +343,43 @@ def test_a_port_in_use_is_named_before_anything_starts(tmp_path, monkeypatch):
             assert "tijdig is serving" not in message
     assert not (tmp_path / "state").exists()  # `run` refused before creating its state
     assert _port_problem("127.0.0.1", port) is None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("command", "variable", "needs"),
+    [
+        (["train"], "TIJDIG_STORE_URL", "holds no customers table"),
+        (["score-batch", "--out", "OUT"], "TIJDIG_STORE_URL", "holds no customers table"),
+        (["decisions", "export", "OUT"], "TIJDIG_DECISION_LOG_URL", "holds no decisions table"),
+    ],
+)
+def test_a_server_without_the_tables_is_refused_and_nothing_is_created(
+    command, variable, needs, tmp_path, monkeypatch
+):
+    """A PostgreSQL store or log without tables: `tijdig train` printed a traceback
+    (relation "customers" does not exist) and `features refresh` created empty tables."""
+    import sqlalchemy as sa
+
+    from tests.fixtures.backends import fresh_postgres_database
+
+    with fresh_postgres_database("cli") as url:
+        monkeypatch.setenv(variable, url)
+        args = [str(tmp_path / "out") if a == "OUT" else a for a in command]
+        message = _one_message(runner.invoke(app, [*args, "--data-dir", str(tmp_path)]), 2)
+        assert needs in message
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as conn:
+                assert sa.inspect(conn).get_table_names() == []  # nothing created
+        finally:
+            engine.dispose()
+
+
+def test_a_server_that_does_not_answer_is_named_with_the_password_masked(tmp_path, monkeypatch):
+    """Port 1 on 127.0.0.1 refuses at once: the message names the server and what to check,
+    never the password, and no traceback."""
+    monkeypatch.setenv("TIJDIG_STORE_URL", "postgresql+psycopg://u:secret@127.0.0.1:1/x")
+    message = _one_message(runner.invoke(app, ["train", "--data-dir", str(tmp_path)]), 2)
+    assert "u:***@127.0.0.1:1/x cannot be reached" in message and "TIJDIG_STORE_URL" in message
+    assert "secret" not in message
