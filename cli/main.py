@@ -105,45 +105,58 @@ def _public_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _server_table_problem(url: str, table: str) -> str | None:
-    """For a database server's URL: None when the database holds ``table``; else what is
-    wrong with it, found without creating anything (a server cannot be checked by looking
-    at a folder, so it is asked, waiting at most 5 s for it to answer)."""
+def _missing_database(
+    url: str, table: str, *, what: str, variable: str, sqlite_lacks_table: str | None
+) -> tuple[str, str] | None:
+    """Where and why the database at ``url`` is not one to read (None when it is), found
+    without creating anything: a SQLite file that does not exist (or, with
+    ``sqlite_lacks_table`` its wording, lacks ``table``); a server is asked whether it
+    holds ``table``, waiting at most 5 s. A server that cannot be asked is refused here
+    (exit 2), naming ``variable``: no advice about the data dir would help."""
+    path = _sqlite_file(url)
+    if path is not None:
+        if not path.is_file():
+            return str(path), "does not exist"
+        if sqlite_lacks_table is not None and not _sqlite_has_table(path, table):
+            return str(path), sqlite_lacks_table
+        return None
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
+    where = _public_url(url)
     try:
         postgres = make_url(url).get_backend_name() == "postgresql"
         engine = sa.create_engine(url, connect_args={"connect_timeout": 5} if postgres else {})
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
-        return f"is not a usable database URL ({exc})"
+        _fail(f"no {what}: {where} is not a usable database URL ({exc}) ({variable}).")
     try:
         with engine.connect() as conn:
-            return None if sa.inspect(conn).has_table(table) else f"holds no {table} table"
+            held = sa.inspect(conn).has_table(table)
     except sa.exc.SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        return f"cannot be reached ({reason}); check the URL and that the server is up"
+        _fail(
+            f"no {what}: {where} cannot be reached ({reason}); check the URL and that the "
+            f"server is up ({variable})."
+        )
     finally:
         engine.dispose()
+    return None if held else (where, f"holds no {table} table")
 
 
 def _require_store(settings: Any) -> None:
     """Refuse (exit 2, creating nothing) a data dir without an event store holding events'
     tables: reading one would create an empty store and fail on it (``no such table``).
     A server's store (PostgreSQL) is asked whether it holds them."""
-    path = _sqlite_file(settings.store_url)
-    if path is None:
-        state = _server_table_problem(settings.store_url, "customers")
-        if state is None:
-            return
-        if not state.startswith("holds no"):
-            _fail(f"no event store: {_public_url(settings.store_url)} {state} (TIJDIG_STORE_URL).")
-        where = _public_url(settings.store_url)
-    elif path.is_file() and _sqlite_has_table(path, "customers"):
+    missing = _missing_database(
+        settings.store_url,
+        "customers",
+        what="event store",
+        variable="TIJDIG_STORE_URL",
+        sqlite_lacks_table="holds no event tables",
+    )
+    if missing is None:
         return
-    else:
-        state = "does not exist" if not path.is_file() else "holds no event tables"
-        where = str(path)
+    where, state = missing
     _fail(
         f"no event store: {where} {state}. Ingest events first "
         f"(`tijdig ingest <folder> --data-dir {settings.data_dir}`, or `make run` for a "
@@ -905,21 +918,16 @@ def _service_settings(data_dir: Path | None) -> Any:
 def _require_decision_log(settings: Any) -> None:
     """Refuse (exit 2, creating nothing) a data dir without a decision log: an empty one
     would be created and "0 decisions" reported as if the log had been read."""
-    path = _sqlite_file(settings.decision_log_url)
-    if path is None:
-        state = _server_table_problem(settings.decision_log_url, "decisions")
-        if state is None:
-            return
-        if not state.startswith("holds no"):
-            _fail(
-                f"no decision log: {_public_url(settings.decision_log_url)} {state} "
-                "(TIJDIG_DECISION_LOG_URL)."
-            )
-        where = _public_url(settings.decision_log_url)
-    elif path.is_file():
+    missing = _missing_database(
+        settings.decision_log_url,
+        "decisions",
+        what="decision log",
+        variable="TIJDIG_DECISION_LOG_URL",
+        sqlite_lacks_table=None,  # a log file is the log's, whatever it holds yet
+    )
+    if missing is None:
         return
-    else:
-        state, where = "does not exist", str(path)
+    where, state = missing
     _fail(
         f"no decision log: {where} {state}. Decisions are logged by the service "
         "(`tijdig serve`, `make run`) in its data dir: point --data-dir (TIJDIG_DATA_DIR) "
