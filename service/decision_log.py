@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import queue
@@ -222,9 +223,15 @@ def _unavailable_on_database_error(doing: str) -> Iterator[None]:
     except DecisionLogUnavailable:
         raise
     except _UNAVAILABLE_ERRORS as exc:
-        raise DecisionLogUnavailable(
-            f"the decision log could not {doing} ({type(exc).__name__}); retry later"
-        ) from exc
+        raise _unavailable(doing, exc) from exc
+
+
+def _unavailable(doing: str, exc: BaseException) -> DecisionLogUnavailable:
+    """The decision log could not do ``doing`` now, naming only the error type (the
+    message may hold SQL or paths)."""
+    return DecisionLogUnavailable(
+        f"the decision log could not {doing} ({type(exc).__name__}); retry later"
+    )
 
 
 def _commit_failed(exc: Exception) -> DecisionLogUnavailable:
@@ -237,17 +244,14 @@ class _CallerGaveUp(Exception):
     the batch committed again without it."""
 
 
-def _claim(batch: Sequence[tuple[list[Decision], Future[int]]], claimed: set[int]) -> bool:
+def _claim(batch: Sequence[tuple[list[Decision], Future[int]]]) -> bool:
     """Mark each submission of ``batch`` not yet claimed as running, just before its rows
     are committed; False when one was cancelled instead (its caller gave up). Once
-    claimed, a submission can no longer be cancelled, so what is committed is answered."""
+    claimed (running), a submission can no longer be cancelled, so what is committed is
+    answered. Only the writer marks its futures running."""
     every = True
     for _, fut in batch:
-        if id(fut) in claimed:
-            continue
-        if fut.set_running_or_notify_cancel():
-            claimed.add(id(fut))
-        else:
+        if not fut.running() and not fut.set_running_or_notify_cancel():
             every = False
     return every
 
@@ -350,9 +354,9 @@ _DECISION_EXISTS = sa.select(decisions.c.decision_id).where(
 _BIND_ATTEMPTS = 3
 
 
-def _key_insert(dialect: sa.engine.Dialect) -> Any:
-    """``INSERT INTO idempotency_keys .. ON CONFLICT DO NOTHING`` for ``dialect``."""
-    if dialect.name == "postgresql":
+def _key_insert(dialect_name: str) -> Any:
+    """``INSERT INTO idempotency_keys .. ON CONFLICT DO NOTHING`` for the dialect."""
+    if dialect_name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         return pg_insert(idempotency_keys).on_conflict_do_nothing()
@@ -366,7 +370,7 @@ class _KeyStatements:
     connections, and the fast :meth:`DecisionLog.decision_for_key`)."""
 
     def __init__(self, dialect: sa.engine.Dialect) -> None:
-        self.insert = _DirectStatement(_key_insert(dialect), dialect)
+        self.insert = _DirectStatement(_key_insert(dialect.name), dialect)
         self.held = _DirectStatement(_KEY_HELD, dialect)
         self.drop = _DirectStatement(_KEY_DROP, dialect)
         self.exists = _DirectStatement(_DECISION_EXISTS, dialect)
@@ -400,11 +404,17 @@ class _SqliteKeyOps:
         self.conn.execute(self.st.drop.sql, self.st.drop.params(values))
 
 
+@functools.cache
+def _returning_key_insert(dialect_name: str) -> Any:
+    """:func:`_key_insert` with RETURNING, built once per dialect: SQLAlchemy 2 keeps an
+    INSERT's rowcount only on request."""
+    return _key_insert(dialect_name).returning(idempotency_keys.c.key)
+
+
 class _SqlAlchemyKeyOps:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
-        # RETURNING, not rowcount: SQLAlchemy 2 keeps an INSERT's rowcount only on request
-        self.insert_statement = _key_insert(conn.dialect).returning(idempotency_keys.c.key)
+        self.insert_statement = _returning_key_insert(conn.dialect.name)
 
     def insert(self, values: dict[str, Any]) -> bool:
         return self.conn.execute(self.insert_statement, values).first() is not None
@@ -688,7 +698,7 @@ class DecisionLog:
             try:
                 dbapi.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                if "locked" in str(exc):
+                if _sqlite_busy(exc):
                     return False
                 raise
             self._commit_sqlite(dbapi, rows)
@@ -803,48 +813,44 @@ class DecisionLog:
         except Exception as exc:  # a missed checkpoint only lets the WAL grow until the next
             _log.warning("decision_log_checkpoint_failed", error=f"{type(exc).__name__}: {exc}")
 
-    def _commit(
-        self,
-        batch: list[tuple[list[Decision], Future[int]]],
-        claimed: set[int] | None = None,
-    ) -> None:
+    def _commit(self, batch: list[tuple[list[Decision], Future[int]]]) -> None:
         """Commit the submissions of ``batch``; each is claimed (marked running) only once
         the write lock is held and its rows are written, just before the commit, so a
         caller that gave up while the writer waited for the lock is left out, never
         logged after it answered that no decision was given."""
-        claimed = set() if claimed is None else claimed
         live = [(rows_, fut) for rows_, fut in batch if not fut.cancelled()]
         rows = [d for decisions_, _ in live for d in decisions_]
         try:
             if rows:
-                self._insert(rows, before_commit=lambda: _claim(live, claimed))
+                self._insert(rows, before_commit=lambda: _claim(live))
         except _CallerGaveUp:
-            self._commit(live, claimed)  # again, without the ones that gave up
+            self._commit(live)  # again, without the ones that gave up
             return
         except Exception as exc:
             if len(live) > 1:  # one bad submission must not fail the others with it
                 for one in live:
-                    self._commit([one], claimed)
+                    self._commit([one])
                 return
             error = _commit_failed(exc)
             for _, fut in live:
-                if id(fut) in claimed or fut.set_running_or_notify_cancel():
+                if fut.running() or fut.set_running_or_notify_cancel():
                     fut.set_exception(error)
             return
         self.committed += _logged_count(rows)
         for rows_, fut in live:
-            if id(fut) in claimed or fut.set_running_or_notify_cancel():
+            if fut.running() or fut.set_running_or_notify_cancel():
                 fut.set_result(_logged_count(rows_))
 
     def _insert(self, rows: list[Decision], before_commit: Callable[[], bool]) -> None:
         if self._sqlite_insert is None:
             try:
                 with self.engine.begin() as conn:
-                    # a key another transaction holds uncommitted makes this insert wait
-                    # for it: no longer than the writer waits for SQLite's lock
-                    conn.exec_driver_sql(
-                        f"SET LOCAL lock_timeout = '{int(SQLITE_LOCK_WAIT_S * 1000)}ms'"
-                    )
+                    if any(d.idempotency is not None for d in rows):
+                        # a key another transaction holds uncommitted makes this insert
+                        # wait for it: no longer than the writer waits for SQLite's lock
+                        conn.exec_driver_sql(
+                            f"SET LOCAL lock_timeout = '{int(SQLITE_LOCK_WAIT_S * 1000)}ms'"
+                        )
                     to_log = _bind_keys(_SqlAlchemyKeyOps(conn), rows)
                     if to_log:
                         conn.execute(decisions.insert(), [d.row() for d in to_log])
@@ -866,7 +872,7 @@ class DecisionLog:
                 dbapi.execute("BEGIN IMMEDIATE")
                 break
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
+                if not _sqlite_busy(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.0002)
         self._commit_sqlite(dbapi, rows, before_commit)
@@ -981,9 +987,7 @@ class DecisionLog:
             except sqlite3.OperationalError as exc:
                 if _sqlite_busy(exc):
                     return None
-                raise DecisionLogUnavailable(
-                    f"the decision log could not be read ({type(exc).__name__}); retry later"
-                ) from exc
+                raise _unavailable("be read", exc) from exc
             return [(row[0], row[1]) for row in rows]
         finally:
             self._loop_conn_lock.release()
