@@ -352,7 +352,7 @@ def load_test(
             "bare": (f"http://127.0.0.1:{bare_port}/v1/risk/scores", bodies, servers[0].pid, None),
             "score": (f"http://127.0.0.1:{served_port}/v1/risk/scores", bodies, served.pid, None),
             "bnpl": (
-                f"http://127.0.0.1:{served_port}/v1/bnpl/decisions",
+                f"http://127.0.0.1:{served_port}{BNPL_PATH}",
                 bnpl_bodies,
                 served.pid,
                 "Idempotency-Key",

@@ -98,13 +98,6 @@ def _sqlite_has_table(path: Path, table: str) -> bool:
         conn.close()
 
 
-def _public_url(url: str) -> str:
-    """``url`` fit for a message: the password masked."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
 def _missing_database(
     url: str, table: str, *, what: str, variable: str, sqlite_lacks_table: str | None
 ) -> tuple[str, str] | None:
@@ -123,7 +116,9 @@ def _missing_database(
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
-    where = _public_url(url)
+    from features.store import public_url
+
+    where = public_url(url)
     try:
         postgres = make_url(url).get_backend_name() == "postgresql"
         engine = sa.create_engine(url, connect_args={"connect_timeout": 5} if postgres else {})
@@ -180,9 +175,10 @@ def _require_registry(settings: Any) -> None:
 def _load_model(settings: Any, model_uri: str | None) -> Any:
     """The bundle to score with: ``model_uri`` or the champion; a usage error when there is
     none (no registry, no champion, no such bundle folder)."""
-    from models.bundle import BundleError, load_bundle
+    from models.bundle import REGISTERED_MODEL_NAME, BundleError, load_bundle
+    from training.registry import CHAMPION
 
-    uri = model_uri or "models:/tijdig-risk@champion"
+    uri = model_uri or f"models:/{REGISTERED_MODEL_NAME}@{CHAMPION}"
     if uri.startswith(("models:/", "runs:/")):
         _require_registry(settings)
     try:
@@ -591,7 +587,7 @@ def run(
     # second start finds them valid and only checks)
     console.rule("serving rows")
     features_refresh(
-        as_of=os.environ.get("TIJDIG_DEFAULT_AS_OF"),
+        as_of=None,  # the simulated "today" set above, as every command reads it
         model_uri=None,
         partition_size=50_000,
         keep_days=7,

@@ -465,7 +465,7 @@ class EventStore:
 
     def __repr__(self) -> str:
         where = f", schema={self.schema!r}" if self.schema else ""
-        return f"EventStore({self.engine.url.render_as_string(hide_password=True)!r}{where})"
+        return f"EventStore({public_url(self.engine.url)!r}{where})"
 
     # ------------------------------------------------------------------ SQL helpers
 
@@ -1337,6 +1337,11 @@ def create_tables(
             if attempt == attempts - 1:
                 raise
             time.sleep(0.02 * (attempt + 1) * (1 + random.random()))
+
+
+def public_url(url: str | sa.URL) -> str:
+    """``url`` fit for a message or a log line: the password masked."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
 
 
 def configure_sqlite(

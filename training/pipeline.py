@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy.engine import make_url
 
 from features.events import EventArrays
 from features.labels import LabelConfig
-from features.store import EventStore
+from features.store import EventStore, public_url
 from training.dataset import (
     build_snapshots,
     concat_events,
@@ -100,9 +99,9 @@ def run_training(
         store.dispose()
     report("read events", 1, 1)
     if events.n == 0:
-        where = make_url(settings.store_url).render_as_string(hide_password=True)
         raise TrainingDataRejected(
-            f"the event store at {where} holds no customers; ingest events first"
+            f"the event store at {public_url(settings.store_url)} holds no customers; "
+            "ingest events first"
         )
 
     label_config = LabelConfig(

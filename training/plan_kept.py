@@ -228,7 +228,7 @@ class PlanKeptTrainer:
         y: np.ndarray,
         policy: PlanPolicy,
         meta: dict[str, Any],
-        reason: str = "too few to learn",
+        reason: str,
     ) -> FittedComponent:
         rate = float(np.clip(y.mean(), 0.05, 0.95)) if len(y) else 0.5
         model = PlanKeptModel(
