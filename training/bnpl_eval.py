@@ -95,11 +95,14 @@ def _positions(events: EventArrays) -> dict[str, int]:
     return {cid: i for i, cid in enumerate(events.customer_ids.tolist())}
 
 
+def _order_days(orders: pd.DataFrame) -> np.ndarray:
+    return np.array([to_day(d) for d in orders["issue_date"]], dtype=np.int64)
+
+
 def order_features(events: EventArrays, orders: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Features and open-case flags as of each order's day (point in time)."""
     cust = orders["customer_id"].map(_positions(events)).to_numpy()
-    day = np.array([to_day(d) for d in orders["issue_date"]], dtype=np.int64)
-    return order_inputs(events, cust, day)
+    return order_inputs(events, cust, _order_days(orders))
 
 
 def order_inputs(
@@ -426,20 +429,16 @@ def run_closed_loop(
     predict: Callable[[np.ndarray], np.ndarray],
     policy: BnplPolicy,
     start: pd.Timestamp,
-    naive: tuple[SimulationResult, pd.DataFrame] | None = None,
-    population: PopulationState | None = None,
+    naive: tuple[SimulationResult, pd.DataFrame],
+    population: PopulationState,
     log: Callable[[str], None] = print,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Simulate ``config`` forward under tijdig's policy in the loop (from ``start``; the
-    naive policy before it) and under the naive policy (or take ``naive``: its result and
-    :func:`simulate_orders`' orders); compare the orders after ``start`` and the
+    """Simulate ``config`` (``population``) forward under tijdig's policy in the loop (from
+    ``start``; the naive policy before it) and compare it with the naive run ``naive`` (its
+    result and :func:`simulate_orders`' orders): the orders after ``start`` and the
     population. Customers place the same orders in both runs (the order stream does not
     depend on the answers); a declined order does not become an invoice. Returns the
     report and tijdig's orders after ``start`` (approved, probability, declined_by)."""
-    population = population if population is not None else build_population(config)
-    if naive is None:
-        log("closed loop: simulating under 'approve every order under EUR 1,000'")
-        naive = simulate_orders(config, approve_under_1000, "approve_under_1000", population)
     naive_result, naive_orders = naive
     log(f"closed loop: simulating seed {config.seed} under tijdig's policy from {start.date()}")
     t0 = time.perf_counter()
@@ -505,11 +504,10 @@ def run_bnpl_eval(
     orders = order_table(result.tables)
     orders = orders[orders["issue_date"] >= start].reset_index(drop=True)
     log(f"{len(orders):,} orders after the warm-up; features as of each order day")
-    X, cases = order_features(events, orders)
+    cust = orders["customer_id"].map(_positions(events)).to_numpy()
+    X, cases = order_inputs(events, cust, _order_days(orders))
     p = bundle.predict_proba(X)
-    birth_years = events.customers["birth_year"][
-        orders["customer_id"].map(_positions(events)).to_numpy()
-    ]
+    birth_years = events.customers["birth_year"][cust]
 
     naive = _rates(
         orders["amount_cents"].to_numpy() < NAIVE_MAX_ORDER_CENTS, orders["collection"].to_numpy()
