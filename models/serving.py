@@ -345,8 +345,9 @@ class ServingRows:
         """Rows whose features are valid but whose scores are another model's (the
         champion changed) or unreadable (``state.rescored``): explain
         them where reasons may be shown and store this model's scores, so the next read is
-        a decode again instead of a predict and SHAP on every request until the
-        customer's next event."""
+        a decode again instead of a predict and SHAP. Partition reads (the refresh, batch
+        scoring) store them; the one-customer request path rescores such a row on every
+        request without storing it, until the next refresh or the customer's next event."""
         stale = state.rescored.tolist()
         threshold = reasons_threshold(bundle)
         explain = [i for i in stale if state.probability[i] >= threshold]
