@@ -1,0 +1,48 @@
+"""The decision log: every answer the service gives, written durably for audit and replay.
+
+One module per job:
+
+- ``records``: the decision record (:class:`Decision`), its tables and ids;
+- ``database``: the engine, direct DB-API statements, "not now" errors
+  (:class:`DecisionLogUnavailable`); the package's one import of the shared store helpers;
+- ``keys``: idempotency keys, bound in the transaction that logs their decision;
+- ``writer``: the writer thread, group commit of queued submissions;
+- ``loop``: :meth:`DecisionLog.log`, what the async routes await (on SQLite, committed on
+  the event loop itself);
+- ``queries``: reads, human reviews, key lookup, retention purge and audit export;
+- ``log``: :class:`DecisionLog` assembled from those, with :meth:`~DecisionLog.open` and
+  :meth:`~DecisionLog.close` (which flushes everything queued).
+
+This package re-exports the public names, so ``from service.decision_log import X`` works.
+"""
+
+from service.decision_log.database import DecisionLogUnavailable, make_engine
+from service.decision_log.log import DecisionLog
+from service.decision_log.loop import CHECKPOINT_EVERY_ROWS
+from service.decision_log.records import (
+    Decision,
+    IdempotencyBinding,
+    decisions,
+    feature_dict,
+    idempotency_keys,
+    metadata,
+    new_decision_id,
+    reviews,
+)
+from service.decision_log.writer import SQLITE_LOCK_WAIT_S
+
+__all__ = [
+    "CHECKPOINT_EVERY_ROWS",
+    "SQLITE_LOCK_WAIT_S",
+    "Decision",
+    "DecisionLog",
+    "DecisionLogUnavailable",
+    "IdempotencyBinding",
+    "decisions",
+    "feature_dict",
+    "idempotency_keys",
+    "make_engine",
+    "metadata",
+    "new_decision_id",
+    "reviews",
+]

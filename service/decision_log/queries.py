@@ -1,0 +1,176 @@
+"""Reading and maintaining the decision log: decisions by id, human reviews, the
+decision an idempotency key names, the retention purge and the audit export.
+
+Reads that must see the caller's own answers flush the writer first. A database that
+cannot answer now is :class:`DecisionLogUnavailable` (the routes' 503).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from service.decision_log.database import (
+    sqlite_busy,
+    unavailable,
+    unavailable_on_database_error,
+)
+from service.decision_log.keys import KEY_HELD
+from service.decision_log.records import (
+    Decision,
+    as_utc,
+    decision_from_row,
+    decisions,
+    idempotency_keys,
+    reviews,
+)
+from service.decision_log.writer import WriterThread
+
+
+class Queries(WriterThread):
+    """The decision log's reads, reviews, purge and export (a mixin of :class:`DecisionLog`)."""
+
+    # ------------------------------------------------------------------ decisions
+    def get(self, decision_id: str) -> Decision | None:
+        """One decision by id (flushes queued writes first, so it sees its own answers).
+
+        Raises :class:`DecisionLogUnavailable` when the database cannot answer now
+        (locked past the busy timeout, down) or the flush does not finish in time."""
+        with unavailable_on_database_error("be read"):
+            self.flush()
+            with self.engine.connect() as conn:
+                row = (
+                    conn.execute(sa.select(decisions).where(decisions.c.decision_id == decision_id))
+                    .mappings()
+                    .first()
+                )
+        return None if row is None else decision_from_row(row)
+
+    def iter_decisions(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[Decision]:
+        """Decisions created in [``since``, ``until``), oldest first (flushes first)."""
+        self.flush()
+        query = sa.select(decisions).order_by(decisions.c.created_at, decisions.c.decision_id)
+        if since is not None:
+            query = query.where(decisions.c.created_at >= since)
+        if until is not None:
+            query = query.where(decisions.c.created_at < until)
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                yield decision_from_row(row)
+
+    def count(self) -> int:
+        """How many decisions the log holds (flushes first)."""
+        self.flush()
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(decisions)).scalar_one())
+
+    # ------------------------------------------------------------------ reviews
+    def add_review(
+        self, decision_id: str, reviewer: str, outcome: str, reason: str
+    ) -> dict[str, Any]:
+        """Record a human review of a logged decision; returns the stored review.
+        :class:`DecisionLogUnavailable` when the database cannot take it now."""
+        review = {
+            "review_id": str(uuid.uuid4()),
+            "decision_id": decision_id,
+            "created_at": datetime.now(UTC),
+            "reviewer": reviewer,
+            "outcome": outcome,
+            "reason": reason,
+        }
+        with unavailable_on_database_error("store the review"), self.engine.begin() as conn:
+            conn.execute(reviews.insert(), [review])
+        return review
+
+    def reviews_of(self, decision_id: str) -> list[dict[str, Any]]:
+        """The reviews of a decision, oldest first (:class:`DecisionLogUnavailable` when
+        the database cannot answer now)."""
+        with unavailable_on_database_error("be read"), self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(reviews)
+                .where(reviews.c.decision_id == decision_id)
+                .order_by(reviews.c.created_at, reviews.c.review_id)
+            ).mappings()
+            return [{**row, "created_at": as_utc(row["created_at"])} for row in rows]
+
+    # ------------------------------------------------------------------ idempotency
+    # The scope column is String(32): "checkout:" + 16 hex digits fits.
+    def decision_for_key(self, scope: str, key: str) -> tuple[str, str] | None:
+        """(request hash, decision id) already given for this idempotency key, if any.
+
+        ``scope`` is whose key it is: the checkout route passes one per API key
+        (``checkout:<key id>``), so two clients using the same key never meet. Keys are
+        bound with their decisions (:class:`IdempotencyBinding`), so a key found here
+        names a committed decision (unless the retention purge removed it since).
+
+        Every checkout asks this before deciding. On SQLite it reads on the loops'
+        connection, through a statement compiled once: ~10 µs of CPU against ~90 µs
+        through a pooled connection and SQLAlchemy's execution. When that connection is
+        in use by another thread or SQLite says busy or locked, it reads the pooled way,
+        as before. :class:`DecisionLogUnavailable` when the database cannot answer now."""
+        found = self._decision_for_key_direct(scope, key)
+        if found is not None:
+            return found[0] if found else None
+        with unavailable_on_database_error("be read"), self.engine.connect() as conn:
+            row = conn.execute(KEY_HELD, {"scope": scope, "key": key}).first()
+        return None if row is None else (row[0], row[1])
+
+    def _decision_for_key_direct(self, scope: str, key: str) -> list[tuple[str, str]] | None:
+        """The key's binding read on the loops' connection ([] when there is none), or
+        None when that cannot be done now without waiting: then the pooled path reads."""
+        statements = self._sqlite_keys
+        if statements is None or not self._loop_conn_lock.acquire(blocking=False):
+            return None  # PostgreSQL, or another thread's loop is using the connection
+        try:
+            if self._loop_conn is None:
+                return None  # closed: the pooled path says so
+            dbapi = self._loop_conn.driver_connection
+            if dbapi.in_transaction:  # never: commits finish under the lock
+                return None
+            params = statements.held.params({"scope": scope, "key": key})
+            try:
+                # fetchall: the statement runs to its end, so no read snapshot stays open
+                rows = dbapi.execute(statements.held.sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if sqlite_busy(exc):
+                    return None
+                raise unavailable("be read", exc) from exc
+            return [(row[0], row[1]) for row in rows]
+        finally:
+            self._loop_conn_lock.release()
+
+    # ------------------------------------------------------------------ retention, audit
+    def purge_older_than(self, days: int, now: datetime | None = None) -> int:
+        """Delete decisions created more than ``days`` days ago; returns how many."""
+        if days < 0:
+            raise ValueError(f"days must be non-negative; got {days}")
+        self.flush()
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+        with self.engine.begin() as conn:
+            result = conn.execute(decisions.delete().where(decisions.c.created_at < cutoff))
+            conn.execute(reviews.delete().where(reviews.c.created_at < cutoff))
+            conn.execute(idempotency_keys.delete().where(idempotency_keys.c.created_at < cutoff))
+        return int(result.rowcount or 0)
+
+    def export(
+        self, path: Path | str, since: datetime | None = None, until: datetime | None = None
+    ) -> int:
+        """Write decisions as JSON lines (one decision per line) for an audit; returns count."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        n = 0
+        with path.open("w", encoding="utf-8") as fh:
+            for decision in self.iter_decisions(since, until):
+                fh.write(json.dumps(decision.to_dict(), ensure_ascii=False, sort_keys=True))
+                fh.write("\n")
+                n += 1
+        return n
