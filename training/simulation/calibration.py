@@ -21,7 +21,7 @@ import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.events import NEVER, PRODUCT_CODES, RESULT_CODES, STEP_CODES, EventArrays, to_day
+from features.events import PRODUCT_CODES, RESULT_CODES, STEP_CODES, EventArrays, to_day
 from features.io import read_event_dir
+from features.schemas import TABLES
 from training.simulation.config import SimulationConfig
 from training.simulation.result import TRUTH_DIR
 
@@ -129,18 +130,17 @@ def _share(hits: np.ndarray, base: np.ndarray) -> tuple[float, int]:
     return (float(hits[base].mean()) if n else float("nan")), n
 
 
-def _last_event_day(ev: EventArrays) -> int:
-    days = [
-        ev.invoices["issue_day"],
-        ev.payments["day"],
-        ev.debits["day"],
-        ev.steps["day"],
-        ev.arrangements["start_day"],
-        ev.income["day"],
-        ev.balances["day"],
+def _day_after_last_event(tables: Mapping[str, pd.DataFrame]) -> date:
+    """The day after the latest date in the tables' point-in-time date columns."""
+    last = [
+        frame[TABLES[name][2]].max()
+        for name, frame in tables.items()
+        if name in TABLES and len(frame)
     ]
-    known = [d[d < NEVER] for d in days if len(d)]
-    return max((int(d.max()) for d in known if len(d)), default=0)
+    known = [pd.Timestamp(d) for d in last if pd.notna(d)]
+    if not known:
+        raise ValueError("no events to measure: every table is empty")
+    return max(known).date() + timedelta(days=1)
 
 
 def world_rates(
@@ -153,7 +153,7 @@ def world_rates(
     per-customer yearly shares count customers known for the whole last year before it.
     """
     ev = EventArrays.from_frames(tables)
-    end_day = to_day(end) if end is not None else _last_event_day(ev) + 1
+    end_day = to_day(end if end is not None else _day_after_last_event(tables))
     inv, steps = ev.invoices, ev.steps
 
     reached = {}
