@@ -89,18 +89,8 @@ class IngestMixin(StoreConnections):
         validated: dict[str, pd.DataFrame],
         errors: IngestErrors,
     ) -> None:
-        """Every row's customer and invoice exist, in the batch or the store."""
-        self._check_customer_references(conn, raw_frames, validated, errors)
-        if any(t in validated for t in _INVOICE_CHILDREN):
-            self._check_invoice_references(conn, raw_frames, validated, errors)
-
-    def _check_customer_references(
-        self,
-        conn: sa.Connection,
-        raw_frames: dict[str, pd.DataFrame],
-        validated: dict[str, pd.DataFrame],
-        errors: IngestErrors,
-    ) -> None:
+        """Every row's customer exists, and every invoice a row points at exists and is
+        the same customer's: in the batch or in the store."""
         batch_customers: set[str] = set()
         if "customers" in raw_frames and "customer_id" in raw_frames["customers"]:
             batch_customers = set(_str_list(raw_frames["customers"]["customer_id"]))
@@ -128,14 +118,9 @@ class IngestMixin(StoreConnections):
                         "customers nor in the store",
                     )
 
-    def _check_invoice_references(
-        self,
-        conn: sa.Connection,
-        raw_frames: dict[str, pd.DataFrame],
-        validated: dict[str, pd.DataFrame],
-        errors: IngestErrors,
-    ) -> None:
-        """The invoice exists (batch or store) and is the same customer's."""
+        # Invoice references: the invoice exists (batch or store) and is the same customer's.
+        if not any(t in validated for t in _INVOICE_CHILDREN):
+            return
         inv_ids: list[str] = []
         inv_owners: list[str] = []
         if "invoices" in raw_frames and {"invoice_id", "customer_id"} <= set(
