@@ -116,7 +116,7 @@ def _missing_database(
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
-    from features.store import public_url
+    from features.db import public_url
 
     where = public_url(url)
     try:
@@ -300,9 +300,10 @@ def ingest(
     data_dir: DataDir = None,
 ) -> None:
     """Validate and ingest an event folder in one transaction (all or nothing, idempotent)."""
+    from features.ingest import IngestRejected
     from features.io import FORMATS, read_event_dir
     from features.schemas import TABLES
-    from features.store import EventStore, IngestRejected
+    from features.store import EventStore
 
     expected = ", ".join(TABLES)
     formats = " or ".join(f".{f}" for f in FORMATS)

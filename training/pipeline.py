@@ -10,9 +10,10 @@ from typing import Any
 
 import pandas as pd
 
+from features.db import public_url
 from features.events import EventArrays
 from features.labels import LabelConfig
-from features.store import EventStore, public_url
+from features.store import EventStore
 from training.dataset import (
     build_snapshots,
     concat_events,
