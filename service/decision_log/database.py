@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from features.store import configure_sqlite, create_tables
+from features.db import configure_sqlite, create_tables
 
 __all__ = [
     "DecisionLogUnavailable",
