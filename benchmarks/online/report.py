@@ -1,13 +1,37 @@
 """The online benchmark's words: the notes a run writes beside its figures (:func:`notes`,
-stored in ``results/online.json``) and its section of RESULTS.md (:func:`results_section`).
+stored in ``results/online.json``) and its section of RESULTS.md (:func:`results_section`),
+with pay-later judged round by round against the bare endpoint
+(:func:`pay_later_against_bare`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.common import measured_on
 from benchmarks.online.load import CONCURRENCY
+
+
+@dataclass(frozen=True)
+class RatioGoal:
+    """A goal for an endpoint against the bare endpoint in the same round: its throughput at
+    least ``min_throughput`` times the bare one, its p99 at most ``max_p99`` times the bare p99."""
+
+    min_throughput: float
+    max_p99: float
+
+    def shortfalls(self, throughput_ratio: float, p99_ratio: float) -> list[str]:
+        """What a round missed (``"throughput"``, ``"p99"``); empty when it met the goal."""
+        return [
+            *(["throughput"] if throughput_ratio < self.min_throughput else []),
+            *(["p99"] if p99_ratio > self.max_p99 else []),
+        ]
+
+
+#: Issue 21: keyed pay-later calls against the bare endpoint, in every round of one run.
+PAY_LATER_GOAL = RatioGoal(min_throughput=0.25, max_p99=2.5)
+PAY_LATER_MOONSHOT = RatioGoal(min_throughput=0.5, max_p99=1.5)
 
 
 def _p99_verdict(load: dict[str, Any], goal_ms: float = 15.0) -> str:
@@ -26,6 +50,68 @@ def _p99_verdict(load: dict[str, Any], goal_ms: float = 15.0) -> str:
         )
         + ")"
     )
+
+
+def pay_later_against_bare(load: dict[str, Any]) -> list[str]:
+    """Pay-later against the bare endpoint round by round (throughput and p99 as ratios to
+    the bare endpoint's in the same round) and whether every round met issue 21's goal and
+    moonshot; no lines when the results lack either endpoint's rounds."""
+    bare, bnpl = load.get("bare", {}), load.get("bnpl", {})
+    rounds = list(
+        zip(
+            bare.get("rps_rounds") or [],
+            bnpl.get("rps_rounds") or [],
+            bare.get("p99_rounds_ms") or [],
+            bnpl.get("p99_rounds_ms") or [],
+            strict=False,
+        )
+    )
+    if not rounds:
+        return []
+    goal, moon = PAY_LATER_GOAL, PAY_LATER_MOONSHOT
+
+    def verdict(missed: list[str]) -> str:
+        return "met" if not missed else "missed (" + ", ".join(missed) + ")"
+
+    what = (
+        "Keyed pay-later (an `Idempotency-Key` per order)"
+        if bnpl.get("keyed")
+        else "Pay-later (sent without an `Idempotency-Key` in this run)"
+    )
+    lines = [
+        "",
+        f"{what} against the bare endpoint, by round (issue 21: throughput ≥ "
+        f"{goal.min_throughput:g} × bare and p99 ≤ {goal.max_p99:g} × bare p99 in every round "
+        f"of one run; moonshot ≥ {moon.min_throughput:g} × and ≤ {moon.max_p99:g} ×):",
+        "",
+        "| round | throughput pay-later / bare | p99 pay-later / bare | goal | moonshot |",
+        "|---|---|---|---|---|",
+    ]
+    met_goal = met_moon = 0
+    for i, (bare_rps, bnpl_rps, bare_p99, bnpl_p99) in enumerate(rounds, start=1):
+        throughput, p99 = bnpl_rps / bare_rps, bnpl_p99 / bare_p99
+        missed_goal = goal.shortfalls(throughput, p99)
+        missed_moon = moon.shortfalls(throughput, p99)
+        met_goal += not missed_goal
+        met_moon += not missed_moon
+        lines.append(
+            f"| {i} | {throughput:.3f} ({bnpl_rps:,.0f} / {bare_rps:,.0f} requests/s) "
+            f"| {p99:.2f} ({bnpl_p99:.1f} / {bare_p99:.1f} ms) "
+            f"| {verdict(missed_goal)} | {verdict(missed_moon)} |"
+        )
+    n = len(rounds)
+    lines += [
+        "",
+        f"Issue 21 goal in every round: **{'met' if met_goal == n else 'missed'}** (met in "
+        f"{met_goal} of {n}); moonshot: **{'met' if met_moon == n else 'missed'}** (met in "
+        f"{met_moon} of {n}).",
+    ]
+    return lines
+
+
+def _ratios_by_round(label: str, ratios: list[float] | None) -> str:
+    """`` (<label>: 0.271, 0.270, …)``, or nothing for results without rounds."""
+    return f" ({label}: " + ", ".join(f"{x:.3f}" for x in ratios) + ")" if ratios else ""
 
 
 def results_section(r: dict[str, Any]) -> list[str]:
@@ -55,11 +141,7 @@ def results_section(r: dict[str, Any]) -> list[str]:
     lines += [
         "",
         f"Throughput ratio score/bare: **{r['ratio_rps']:.3f}**"
-        + (
-            " (median of the rounds: " + ", ".join(f"{x:.3f}" for x in r["ratio_rps_rounds"]) + ")"
-            if r.get("ratio_rps_rounds")
-            else ""
-        )
+        + _ratios_by_round("median of the rounds", r.get("ratio_rps_rounds"))
         + " (goal ≥ 0.20: "
         f"{'met' if r['ratio_rps'] >= 0.2 else 'missed'}); score p99 "
         + _p99_verdict(r["load"]["score"])
@@ -69,11 +151,7 @@ def results_section(r: dict[str, Any]) -> list[str]:
                 "",
                 f"Pay-later decisions (`POST /v1/bnpl/decisions`), same server: ratio bnpl/bare "
                 f"**{r['ratio_rps_bnpl']:.3f}**"
-                + (
-                    " (rounds: " + ", ".join(f"{x:.3f}" for x in r["ratio_rps_bnpl_rounds"]) + ")"
-                    if r.get("ratio_rps_bnpl_rounds")
-                    else ""
-                )
+                + _ratios_by_round("rounds", r.get("ratio_rps_bnpl_rounds"))
                 + ", p99 "
                 + _p99_verdict(r["load"]["bnpl"])
                 + f", errors {r['load']['bnpl']['errors']} (issue 5 goal: 0 errors, p99 ≤ 15 ms, "
@@ -82,6 +160,7 @@ def results_section(r: dict[str, Any]) -> list[str]:
             if "ratio_rps_bnpl" in r
             else []
         ),
+        *pay_later_against_bare(r["load"]),
         *(
             [
                 "",

@@ -169,7 +169,7 @@ def load_test(
     if any(p["errors"] for parts in runs.values() for p in parts):
         out["server_stderr_tails"] = server_logs  # what the servers said, for the failures
     for name, parts in runs.items():
-        out[name] = _pooled(parts)
+        out[name] = {**_pooled(parts), "keyed": targets[name][3] is not None}
     return out
 
 
