@@ -1,7 +1,7 @@
 """Batch speed: ``score_batch`` (what ``tijdig score-batch`` runs) end to end, against a plain
 ``Booster.predict`` on the same feature matrix in the same run.
 
-The store and the champion are built by :func:`benchmarks.online.prepare_world` (or reused).
+The store and the champion are built by :func:`benchmarks.world.prepare_world` (or reused).
 For sizes beyond what one process can simulate and train on this machine (1,000,000
 customers), the store is built in a child process from independent 100,000-customer
 simulations (their own seeds, ids prefixed per chunk) and scored with the shared world's
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import peak_rss_mb, peak_since_reset, run_child, stats
-from benchmarks.online import prepare_world, world_as_of
+from benchmarks.world import prepare_world, world_as_of
 
 CHUNK = 100_000  # customers per simulation in a chunk-built store
 BIG = 200_000  # above this: the store is chunk-built and cold scoring runs once

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import common
+from benchmarks import common, results_md
 
 ALL = ("taiwan", "online", "batch", "scaling")
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         last = common.RESULTS_DIR / "_run.json"
         info_last = json.loads(last.read_text()) if last.is_file() else None
-        common.RESULTS_MD.write_text(common.render_results_md(info_last))
+        common.RESULTS_MD.write_text(results_md.render_results_md(info_last))
         return 0
     chosen = [x.strip() for x in args.only.split(",") if x.strip()]
     unknown = sorted(set(chosen) - set(ALL))
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         world_info = {"reused": str(world)}
     elif {"online", "scaling"} & set(chosen) or ("batch" in chosen and not args.batch_world):
         # batch on its own --batch-world needs no shared world
-        from benchmarks.online import prepare_world_in_child
+        from benchmarks.world import prepare_world_in_child
 
         world = Path(tmp.name) / "world"
         size = 5_000 if args.quick else args.world_customers
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     info["skipped"] += [s for s in _standing_skips(args)]
     (common.RESULTS_DIR / "_run.json").write_text(json.dumps(info, indent=1) + "\n")
-    common.RESULTS_MD.write_text(common.render_results_md(info))
+    common.RESULTS_MD.write_text(results_md.render_results_md(info))
     print(f"wrote {common.RESULTS_MD}", file=sys.stderr)
     return 0
 

@@ -16,7 +16,7 @@ Peak memory is measured per step: ``build_peak_rss_mb`` for simulating and inges
 ``train_peak_rss_mb`` for ``run_training`` alone (the simulation freed, the peak reset
 in between through ``/proc/self/clear_refs``); ``peak_rss_mb`` is the larger. Up to
 :data:`benchmarks.batch.CHUNK` customers the world is one simulation with its hidden
-truth, as :func:`benchmarks.online.prepare_world` builds it; one simulation of more does
+truth, as :func:`benchmarks.world.prepare_world` builds it; one simulation of more does
 not fit in memory (3.9 GB at 100,000 customers), so larger stores are built from
 independent 100,000-customer simulations (:func:`benchmarks.batch.build_chunked_store`),
 without hidden truth and so without the oracle baseline.

@@ -1,12 +1,12 @@
-"""The online benchmark's load generator (benchmarks.online._load) against a tiny local
-HTTP server: what it sends is what the benchmark claims to measure."""
+"""The online benchmark's load generator (:func:`benchmarks.online.load.generate_load`)
+against a tiny local HTTP server: what it sends is what the benchmark claims to measure."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from benchmarks.online import _load
+from benchmarks.online.load import generate_load
 
 
 async def _serve_and_load(key_header: str | None) -> tuple[list[dict[str, str]], dict[str, Any]]:
@@ -34,7 +34,7 @@ async def _serve_and_load(key_header: str | None) -> tuple[list[dict[str, str]],
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     async with server:
-        result = await _load(
+        result = await generate_load(
             f"http://127.0.0.1:{port}/v1/bnpl/decisions",
             [b'{"a": 1}', b'{"b": 2}'],
             {"Content-Type": "application/json"},
