@@ -7,7 +7,8 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import JsonDict
 
 from features.schemas import HouseholdType
 from models.budget import DeclaredBudget
@@ -155,7 +156,79 @@ class PlanReasonOut(ReasonBase):
     """A reason of the plan advice (code ``P…``)."""
 
 
+_INCOME_EXAMPLE: JsonDict = {
+    "amount_eur": 1650.0,
+    "method": "declared_by_caller",
+    "confidence": "high",
+    "detail": "net income declared by the caller",
+}
+_PLAN_EXAMPLE: JsonDict = {
+    "kind": "suggested",
+    "monthly_amount_eur": 45.0,
+    "months": 12,
+    "last_instalment_eur": 5.0,
+    "p_kept": 0.84,
+    "expected_repaid_12m_eur": 452.1,
+    "meets_target": True,
+}
+
+
 class AffordabilityResponse(BaseModel):
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": "C000001",
+                    "as_of": "2026-01-15",
+                    "decision_id": "01a24ea0-aa55-77f8-bd46-1e2282bcd889",
+                    "budget": {
+                        "household_type": "single",
+                        "income": _INCOME_EXAMPLE,
+                        "detected_income": {
+                            "amount_eur": 1600.0,
+                            "method": "open_banking_receipts",
+                            "confidence": "medium",
+                            "detail": "income of the last 90 days (1600.00/month)",
+                        },
+                        "protected_minimum_eur": 1278.18,
+                        "beslagvrije_voet_base_eur": 1214.27,
+                        "nibud_floor_eur": 620.33,
+                        "fixed_costs_eur": 720.33,
+                        "existing_arrangements_eur": 0.0,
+                        "free_room_eur": 120.0,
+                        "standard_capacity_eur": 48.0,
+                        "maximum_capacity_eur": 96.0,
+                        "notes": [],
+                    },
+                    "suggested_plan": _PLAN_EXAMPLE,
+                    "alternatives": [
+                        {**_PLAN_EXAMPLE, "kind": "longer", "monthly_amount_eur": 25.0}
+                    ],
+                    "referral": {
+                        "refer_to_debt_help": False,
+                        "reason": None,
+                        "text_en": None,
+                        "text_nl": None,
+                    },
+                    "escalation": {
+                        "principal_eur": 500.0,
+                        "wik_costs_eur": 75.0,
+                        "statutory_interest_eur": 52.5,
+                        "total_on_top_eur": 127.5,
+                        "expected_avoided_eur": 107.1,
+                    },
+                    "reasons": [],
+                    "target_p_kept": 0.8,
+                    "model_version": "7",
+                    "plan_model_version": "plan_kept:plan-2026.1:238",
+                    "plan_policy_version": "plan-2026.1",
+                    "legal_table_version": "nl-2025-01",
+                }
+            ]
+        },
+    )
+
     customer_id: str
     as_of: date
     decision_id: str

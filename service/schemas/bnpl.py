@@ -19,7 +19,7 @@ from service.schemas.common import (
     check_as_of,
     today,
 )
-from service.schemas.risk import RiskReasonOut
+from service.schemas.risk import RISK_REASON_EXAMPLE, RiskReasonOut
 
 #: Request fields that would carry special-category or proxy data (GDPR art. 9, CCD2):
 #: refused with a clear message instead of the generic "extra input".
@@ -116,7 +116,45 @@ class ReviewPath(BaseModel):
 
 
 class BnplDecisionResponse(BaseModel):
-    model_config = ConfigDict(protected_namespaces=())
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "decision_id": "01a24ea0-aa36-7f05-acc4-907499c8b501",
+                    "offer": False,
+                    "limit_eur": 0.0,
+                    "available_eur": 0.0,
+                    "order_eur": 120.0,
+                    "currency": "EUR",
+                    "reasons": [
+                        {
+                            "code": "B03_OPEN_ARREARS",
+                            "declines": True,
+                            "text_en": "There are unpaid invoices past their due date; paying "
+                            "those first avoids new debt.",
+                            "text_nl": "Er staan facturen open na de vervaldatum; die eerst "
+                            "betalen voorkomt nieuwe schuld.",
+                        }
+                    ],
+                    "risk_reasons": [RISK_REASON_EXAMPLE],
+                    "probability": 0.86,
+                    "thin_file": False,
+                    "model_version": "7",
+                    "policy_version": "bnpl-2026.11.1",
+                    "as_of": "2026-01-15",
+                    "human_review": {
+                        "how": "POST /v1/decisions/01a24ea0-aa36-7f05-acc4-907499c8b501/review",
+                        "text_en": "You can ask for this decision to be reviewed by a person "
+                        "and give your view.",
+                        "text_nl": "U kunt vragen dat een medewerker dit besluit beoordeelt "
+                        "en uw kant toelichten.",
+                    },
+                    "idempotent_replay": False,
+                }
+            ]
+        },
+    )
 
     decision_id: str
     offer: bool

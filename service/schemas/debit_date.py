@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import JsonDict
 
 from models.calendar import FIRST_YEAR as CALENDAR_FIRST_YEAR
 from service.schemas.common import (
@@ -56,6 +57,45 @@ class PreNotificationOut(BaseModel):
     next_dates: list[date]
 
 
+DEBIT_DATE_RESULT_EXAMPLE: JsonDict = {
+    "customer_id": "C000001",
+    "decision_id": "01a24ea0-aa72-7a2f-b89b-b56f78409641",
+    "change": True,
+    "income": {
+        "pattern": "monthly_day",
+        "pay_day_of_month": 25,
+        "confidence": 0.92,
+        "source": "income_receipts",
+        "income_receipts": 12,
+        "next_expected_pay": "2026-01-26",
+    },
+    "current": {"day_of_month": 20, "expected_failure_rate": 0.081},
+    "suggested": {
+        "day_of_month": 27,
+        "expected_failure_rate": 0.019,
+        "days_after_pay": 2,
+        "rule_en": "collect on the 27th of each month; on a weekend or TARGET2 closing day, "
+        "the next business day",
+        "rule_nl": "incasseer op de 27e van elke maand; valt die in een weekend of op een "
+        "TARGET2-sluitingsdag, dan de eerstvolgende werkdag",
+    },
+    "pre_notification": {
+        "days": 14,
+        "effective_from": "2026-02-27",
+        "next_dates": ["2026-02-27", "2026-03-27"],
+    },
+    "reasons": [
+        {
+            "code": "collect_after_payday",
+            "text_en": "Collecting shortly after pay lowers the expected failure rate from 8.1% "
+            "to 1.9%.",
+            "text_nl": "Incasseren kort na het inkomen verlaagt de verwachte uitval van 8.1% "
+            "naar 1.9%.",
+        }
+    ],
+}
+
+
 class DebitDateResult(BaseModel):
     customer_id: str
     decision_id: str
@@ -68,11 +108,31 @@ class DebitDateResult(BaseModel):
 
 
 class DebitDateResponse(DebitDateResult):
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [{**DEBIT_DATE_RESULT_EXAMPLE, "model_version": "7", "as_of": "2026-01-15"}]
+        },
+    )
+
     model_version: str
     as_of: date
 
 
 class DebitDatesResponse(BaseModel):
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_version": "7",
+                    "as_of": "2026-01-15",
+                    "results": [DEBIT_DATE_RESULT_EXAMPLE],
+                }
+            ]
+        },
+    )
+
     model_version: str
     as_of: date
     results: list[DebitDateResult]

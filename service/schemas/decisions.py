@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonDict
 
 from service.schemas.common import (
     NO_CONTROL_IN_TEXT_PATTERN,
@@ -15,8 +16,19 @@ from service.schemas.common import (
     no_control_characters_in_text,
 )
 
+REVIEW_EXAMPLE: JsonDict = {
+    "review_id": "b5a2a3d6-1f16-4867-8873-3b0d1fb13c73",
+    "decision_id": "01a24ea0-aa17-735e-8004-3138f88b342f",
+    "created_at": "2026-01-16T09:30:00Z",
+    "reviewer": "r.devries",
+    "outcome": "upheld",
+    "reason": "The arrears are confirmed by the customer's own statement.",
+}
+
 
 class ReviewOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [REVIEW_EXAMPLE]})
+
     review_id: str
     decision_id: str
     created_at: datetime
@@ -26,7 +38,26 @@ class ReviewOut(BaseModel):
 
 
 class DecisionOut(BaseModel):
-    model_config = ConfigDict(protected_namespaces=())
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "decision_id": "01a24ea0-aa17-735e-8004-3138f88b342f",
+                    "created_at": "2026-01-15T08:12:03Z",
+                    "kind": "risk_score",
+                    "customer_id": "C000001",
+                    "as_of": "2026-01-15",
+                    "model_version": "7",
+                    "policy_version": "risk-2026.11.1",
+                    "inputs": {"request_id": "e83140c3-0a22-43ab-9d37-ca368baac6e1"},
+                    "features": {"current_days_past_due": 65.0, "tenure_days": None},
+                    "outputs": {"probability": 0.86, "band": "very_high"},
+                    "reviews": [REVIEW_EXAMPLE],
+                }
+            ]
+        },
+    )
 
     decision_id: str
     created_at: datetime

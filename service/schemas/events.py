@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 from service.schemas.common import CONTROL, RequestModel
 
@@ -61,6 +69,28 @@ class TableCountsOut(BaseModel):
 
 
 class IngestResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "accepted": True,
+                    "received": 3,
+                    "inserted": 2,
+                    "duplicates": 1,
+                    "tables": {
+                        "customers": {
+                            "received": 1,
+                            "inserted": 0,
+                            "duplicates": 1,
+                            "conflicts": 0,
+                        },
+                        "invoices": {"received": 2, "inserted": 2, "duplicates": 0, "conflicts": 0},
+                    },
+                }
+            ]
+        }
+    )
+
     accepted: bool
     received: int
     inserted: int

@@ -8,11 +8,25 @@ from service.schemas.common import RequestModel
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
     status: str
 
 
 class Readiness(BaseModel):
-    model_config = ConfigDict(protected_namespaces=())
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ready",
+                    "model_version": "7",
+                    "policy_version": "risk-2026.11.1",
+                    "checks": {"model": "ok", "store": "ok", "decision_log": "ok"},
+                }
+            ]
+        },
+    )
 
     status: str
     model_version: str | None
@@ -32,7 +46,21 @@ class ReloadRequest(RequestModel):
 
 
 class ReloadResult(BaseModel):
-    model_config = ConfigDict(protected_namespaces=())
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "previous_version": "6",
+                    "model_version": "7",
+                    "policy_version": "risk-2026.11.1",
+                    "model_uri": "models:/tijdig-risk@champion",
+                    "load_ms": 67.3,
+                    "generation": 3,
+                }
+            ]
+        },
+    )
 
     previous_version: str | None
     model_version: str

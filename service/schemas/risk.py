@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import JsonDict
 
 from models.reasons import Reason
 from service.schemas.common import CustomerId, Day, RequestModel, check_as_of
@@ -43,6 +44,32 @@ class RiskScoresRequest(RequestModel):
     @classmethod
     def _plausible_day(cls, value: date | None) -> date | None:
         return check_as_of(value)
+
+
+RISK_REASON_EXAMPLE: JsonDict = {
+    "code": "R03_OPEN_ARREARS",
+    "feature": "current_days_past_due",
+    "value": 65.0,
+    "contribution": 1.03,
+    "text_en": "There are unpaid invoices past their due date.",
+    "text_nl": "Er staan facturen open waarvan de betaaltermijn verstreken is.",
+}
+RISK_RESULT_EXAMPLE: JsonDict = {
+    "customer_id": "C000001",
+    "probability": 0.86,
+    "band": "very_high",
+    "early_warning": True,
+    "reasons": [RISK_REASON_EXAMPLE],
+    "recommended_action": {
+        "action": "refer_debt_help",
+        "channel": "phone",
+        "text_en": "Pause collection and refer the customer to municipal debt help (or "
+        "Geldfit), with consent.",
+        "text_nl": "Pauzeer de incasso en verwijs de klant met toestemming naar "
+        "gemeentelijke schuldhulpverlening (of Geldfit).",
+    },
+    "decision_id": "01a24ea0-aa17-735e-8004-3138f88b342f",
+}
 
 
 class RiskReasonOut(BaseModel):
@@ -85,7 +112,19 @@ class RiskResult(BaseModel):
 
 
 class RiskScoresResponse(BaseModel):
-    model_config = ConfigDict(protected_namespaces=())
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_version": "7",
+                    "policy_version": "risk-2026.11.1",
+                    "as_of": "2026-01-15",
+                    "results": [RISK_RESULT_EXAMPLE],
+                }
+            ]
+        },
+    )
 
     model_version: str
     policy_version: str
