@@ -91,7 +91,7 @@ def refresh_rows(world: Path, as_of: date) -> dict[str, Any]:
     """``tijdig features refresh`` for the world: every customer's serving row as of ``as_of``."""
     from features.store import EventStore
     from models.serving import ServingRows
-    from service.model import load_checked_bundle
+    from service.bundle_loader import load_checked_bundle
     from service.settings import ServiceSettings
 
     settings = ServiceSettings(data_dir=world)

@@ -33,8 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from features.build import FEATURE_INDEX, as_of_days
-from features.events import STEP_CODES, EventArrays, to_day
+from features.build import FEATURE_INDEX
+
+# re-exported: its home is features.collection_cases, callers of models.bnpl keep working
+from features.collection_cases import open_collection_cases as open_collection_cases
+from features.events import to_day
 from models.budget import budget_arrays
 from models.reasons import Reason
 
@@ -222,19 +225,6 @@ class BnplDecision:
     @property
     def declined_by(self) -> list[BnplReasonCode]:
         return [r.code for r in self.reasons if r.declines]
-
-
-def open_collection_cases(events: EventArrays, as_of: date | int | np.ndarray) -> np.ndarray:
-    """Per customer: a claim at the agency or bailiff that is still unpaid at ``as_of``
-    (a date, or one day number per customer)."""
-    A = as_of_days(events, as_of)
-    st, inv = events.steps, events.invoices
-    a = A[st["cust"]]
-    case = (st["step"] >= STEP_CODES["agency"]) & (st["day"] < a) & (st["invoice"] >= 0)
-    case &= inv["settled_day"][np.clip(st["invoice"], 0, None)] >= a
-    out = np.zeros(events.n, dtype=bool)
-    out[st["cust"][case]] = True
-    return out
 
 
 def decide(

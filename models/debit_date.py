@@ -19,10 +19,11 @@ can take effect is the first collection on the new day at least that many days a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
@@ -43,6 +44,9 @@ from features.income_timing import (
 )
 from models.calendar import collection_day, target2
 from models.debit_failure import DebitFailureModel
+
+if TYPE_CHECKING:
+    from models.serving import ServingRows
 
 MAX_DEBIT_DAY: Final = 28  # every month has it: no month-end clipping surprises
 DEFAULT_AMOUNT_CENTS: Final = 100_00
@@ -307,6 +311,32 @@ def suggest_debit_dates(
             )
         )
     return out
+
+
+def suggest_for_customers(
+    serving: ServingRows,
+    model: DebitFailureModel,
+    customer_ids: Sequence[str],
+    as_of: date,
+    *,
+    current_days: Sequence[int | None],
+    amount_cents: Sequence[int | None],
+    pre_notification_days: int,
+) -> list[DebitDateSuggestion]:
+    """The request path's entry: read the customers' events through ``serving`` and
+    suggest a day for each (request order). ``current_days`` and ``amount_cents`` per
+    customer, None to infer them from the debit history. Raises as
+    :meth:`~models.serving.ServingRows.events` does for unknown customers or a failed read.
+    """
+    events = serving.events(customer_ids)
+    return suggest_debit_dates(
+        events,
+        as_of,
+        model,
+        current_days=np.array([d or 0 for d in current_days], dtype=np.int64),
+        amount_cents=np.array([a or 0 for a in amount_cents], dtype=np.int64),
+        policy=DebitDatePolicy(pre_notification_days=pre_notification_days),
+    )
 
 
 def _next_pay(timing: IncomeTiming, as_of: int) -> tuple[np.ndarray, np.ndarray]:

@@ -37,14 +37,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any, TypeVar
 
 import numpy as np
 import structlog
 
 from features.build import FEATURE_NAMES, FEATURE_SET_VERSION, build_features
+from features.collection_cases import open_collection_cases
 from features.events import EventArrays, to_day
 from features.store import EventStore, ServingRow, StoreUnavailable
-from models.bnpl import open_collection_cases
 from models.bundle import Bundle
 from models.reasons import Reason, top_reasons
 
@@ -57,6 +58,19 @@ FEATURE_SET_KEY = (
     + ":"
     + hashlib.sha256(json.dumps(list(FEATURE_NAMES)).encode()).hexdigest()[:12]
 )
+
+
+T = TypeVar("T")
+
+
+class UnknownCustomers(LookupError):
+    """Customer ids the event store does not hold. A request path reads all its ids or
+    decides for none of them, so the caller answers with every unknown id at once."""
+
+    def __init__(self, unknown: list[str], asked: int):
+        super().__init__(f"{len(unknown)} of {asked} customer ids are not in the event store")
+        self.unknown = unknown
+        self.asked = asked  # how many ids the request held
 
 
 def model_key(bundle: Bundle) -> str:
@@ -93,6 +107,11 @@ class ServingState:
     versions: dict[str, int] = field(default_factory=dict)  # of computed rows
     # stored rows whose scores were another model's (or unreadable): predicted afresh
     rescored: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.intp))
+
+    def source(self, row: int) -> str:
+        """Where ``row`` came from, as the decision log records it: ``"materialised"`` (a
+        stored serving row) or ``"computed"`` (from the customer's events)."""
+        return "materialised" if self.materialised[row] else "computed"
 
     def contributions_of(self, bundle: Bundle, rows: Sequence[int]) -> np.ndarray:
         """SHAP contributions of ``rows`` (n, features + 1), computing the unknown ones."""
@@ -197,38 +216,24 @@ class ServingRows:
         self.rescored = 0  # valid rows given this model's scores (partition_state)
 
     # ------------------------------------------------------------------ request path
-    def state(
-        self,
-        bundle: Bundle,
-        customer_ids: Sequence[str],
-        as_of: date,
-        read_events: Callable[[Sequence[str]], tuple[EventArrays, dict[str, int]]] | None = None,
-    ) -> ServingState:
+    def state(self, bundle: Bundle, customer_ids: Sequence[str], as_of: date) -> ServingState:
         """The state of ``customer_ids`` (request order): stored rows where valid, the
-        rest computed from their events (``read_events`` reads them; it raises for
-        unknown customers) and queued to be stored."""
+        rest computed from their events and queued to be stored.
+
+        Raises :class:`UnknownCustomers` (every id the store does not hold) and
+        :class:`~features.store.StoreUnavailable` (any failed read, the driver's error as
+        its cause): the two errors of the request path, whatever the back end."""
         ids = [str(c) for c in customer_ids]
         found: dict[str, ServingRow] = {}
         if self.enabled:
-            try:
-                found = self.store.read_serving_rows(ids, to_day(as_of), FEATURE_SET_KEY)
-            except Exception as exc:
-                raise StoreUnavailable(
-                    f"serving rows could not be read ({type(exc).__name__})"
-                ) from exc
+            found = _read(
+                "serving rows", self.store.read_serving_rows, ids, to_day(as_of), FEATURE_SET_KEY
+            )
         misses = [c for c in ids if c not in found]
         computed: ServingState | None = None
         if misses:
-            if read_events is None:
-                try:
-                    columns, versions = self.store.read_columns_versioned(misses)
-                except Exception as exc:
-                    raise StoreUnavailable(
-                        f"events could not be read ({type(exc).__name__})"
-                    ) from exc
-                events = EventArrays.from_columns(columns, misses)
-            else:
-                events, versions = read_events(misses)
+            columns, versions = _read("events", self.store.read_columns_versioned, misses)
+            events = _known_events(columns, misses, asked=len(ids))
             computed = compute_state(bundle, events, as_of, contributions=self.enabled)
             computed.versions = versions
             if self.enabled:
@@ -237,6 +242,20 @@ class ServingRows:
             assert computed is not None
             return computed
         return self._merge(bundle, ids, found, misses, computed)
+
+    def events(self, customer_ids: Sequence[str]) -> EventArrays:
+        """The events of ``customer_ids`` (request order), for decisions computed from the
+        history itself rather than from a serving row (debit dates, affordability). Raises
+        as :meth:`state` does."""
+        ids = [str(c) for c in customer_ids]
+        return _known_events(_read("events", self.store.read_columns, ids), ids)
+
+    @property
+    def reads_locally(self) -> bool:
+        """True when the store is a local SQLite file: an indexed read costs less than a
+        thread hop, so a request reads inline; a network database is read off the event
+        loop."""
+        return getattr(self.store, "dialect", "sqlite") == "sqlite"
 
     def _merge(
         self,
@@ -487,6 +506,28 @@ def _decode_scores_bulk(
     return at[(size != 8) & (size != width)]
 
 
+def _read(what: str, read: Callable[..., T], *args: Any) -> T:
+    """``read(*args)``; any failure is a :class:`StoreUnavailable` naming ``what``, with
+    the driver's error as its cause (the caller tells a refused value from an outage)."""
+    try:
+        return read(*args)
+    except Exception as exc:
+        raise StoreUnavailable(f"{what} could not be read ({type(exc).__name__})") from exc
+
+
+def _known_events(
+    columns: dict[str, dict[str, Any]], ids: list[str], asked: int | None = None
+) -> EventArrays:
+    """The events of ``ids``, or :class:`UnknownCustomers` naming every unknown one.
+    ``asked``: how many ids the request held, when ``ids`` are only those without a
+    serving row."""
+    known = set(columns["customers"]["customer_id"].tolist())
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise UnknownCustomers(unknown, asked or len(ids))
+    return EventArrays.from_columns(columns, ids)
+
+
 class _Clock:
     """Adds the seconds between laps to ``timings[step]`` (no-op without a dict)."""
 
@@ -513,6 +554,7 @@ __all__ = [
     "FEATURE_SET_KEY",
     "ServingRows",
     "ServingState",
+    "UnknownCustomers",
     "compute_state",
     "encode_rows",
     "model_key",

@@ -26,12 +26,13 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.bundle_loader import load_checked_bundle
 from service.decision_log import DecisionLog
 from service.deps import MODEL_VERSION_SCOPE_KEY
 from service.errors import PROBLEM_JSON, ProblemType, install_error_handlers
 from service.logging import configure_logging
 from service.metrics import Metrics
-from service.model import load_checked_bundle
+from service.openapi import keep_null_in_examples
 from service.reload import ReloadAnnouncements, follow_announcements
 from service.routes import affordability, bnpl, debit_date, decisions, events, ops, risk
 from service.settings import ServiceSettings
@@ -105,6 +106,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(ops.router, max_body_size=small)
     app.include_router(debit_date.router, max_body_size=small)
     app.include_router(affordability.router, max_body_size=small)
+    keep_null_in_examples(app)
     return app
 
 

@@ -126,7 +126,8 @@ def swap_bundle(state: Any, uri: str, tracking_uri: str) -> tuple[Any, Any, floa
     caller holds ``state.reload_lock``."""
     import gc
 
-    from service.model import load_checked_bundle  # here: the supervisor imports this module
+    # imported here: the supervisor imports this module
+    from service.bundle_loader import load_checked_bundle
 
     started = time.perf_counter()
     new = load_checked_bundle(uri, tracking_uri)

@@ -45,9 +45,10 @@ import numpy as np
 import pandas as pd
 
 from features.build import build_features
+from features.collection_cases import open_collection_cases
 from features.events import EventArrays, to_day
 from features.labels import LabelConfig
-from models.bnpl import AgeCheck, BnplDecision, BnplPolicy, decide, open_collection_cases
+from models.bnpl import AgeCheck, BnplDecision, BnplPolicy, decide
 from models.bundle import Bundle
 from training.dataset import build_snapshots, monthly_as_of_dates
 from training.simulation.observe import observed_event_arrays

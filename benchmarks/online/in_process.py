@@ -67,14 +67,14 @@ def _action(bundle: Any, p: float, reasons: list[Any]) -> Any:
 
 def _result_json(bundle: Any, cid: str, p: float, reasons: list[Any]) -> str:
     """The response item the route would send, serialised."""
-    from service.schemas import ReasonOut, RiskResult
+    from service.schemas import RiskReasonOut, RiskResult
 
     return RiskResult(
         customer_id=cid,
         probability=p,
         band=bundle.policy.band(p).value,
         early_warning=bool(p >= bundle.policy.early_warning_threshold),
-        reasons=[ReasonOut.of(r) for r in reasons],
+        reasons=[RiskReasonOut.of(r) for r in reasons],
         recommended_action=_action(bundle, p, reasons),
         decision_id="00000000-0000-0000-0000-000000000000",
     ).model_dump_json()
@@ -88,7 +88,7 @@ def in_process_split(
     from features.build import build_features
     from features.events import EventArrays
     from features.store import EventStore
-    from service.model import load_checked_bundle
+    from service.bundle_loader import load_checked_bundle
     from service.settings import ServiceSettings
 
     settings = ServiceSettings(data_dir=world)
@@ -133,7 +133,7 @@ def in_process_split_served(
     from models.scoring import assess_state
     from models.serving import ServingRows
     from service.decision_log import Decision, DecisionLog, feature_dict, new_decision_id
-    from service.model import load_checked_bundle
+    from service.bundle_loader import load_checked_bundle
     from service.settings import ServiceSettings
 
     settings = ServiceSettings(data_dir=world)

@@ -1,67 +1,115 @@
-"""What every scoring route does the same way: read customers' events, log decisions."""
+"""What every decision route does the same way: call into ``models/`` with the store's
+errors translated once, resolve ``as_of``, build and write decision-log rows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
-from typing import Any
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import numpy as np
 from fastapi import Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from features.events import EventArrays
-from features.store import EventStore, StoreUnavailable
-from models.bundle import Bundle
-from models.serving import ServingRows, ServingState
-from service.decision_log import Decision, DecisionLog, DecisionLogUnavailable
+from features.store import StoreUnavailable
+from models.serving import ServingRows, UnknownCustomers
+from service.decision_log import (
+    Decision,
+    DecisionLog,
+    DecisionLogUnavailable,
+    IdempotencyBinding,
+    feature_dict,
+)
 from service.errors import ProblemError, ProblemType
+from service.schemas import today
 from service.settings import ServiceSettings
 
 DECISION_LOG_TIMEOUT_S = 5.0
 
+P = ParamSpec("P")
+T = TypeVar("T")
 
-async def read_events(store: EventStore, ids: Sequence[str]) -> EventArrays:
-    """The events of ``ids`` from the store; 404 problem naming every unknown id.
 
-    On SQLite the indexed read (~0.3 ms) runs inline: cheaper than a thread hop. On
-    PostgreSQL a network round trip would stall the event loop, so it runs in the pool.
+async def from_store(
+    call: Callable[Concatenate[ServingRows, P], T],
+    serving: ServingRows,
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """``call(serving, ...)``: a ``models/`` entry point that reads the event store through
+    ``serving``. The one place a store error becomes a problem: unknown customers a 404
+    naming every one, a failed read a 503 (or a 422 when the database refused a value).
+
+    On SQLite the indexed read (~0.3 ms) runs inline with the short CPU work after it:
+    cheaper than a thread hop. On PostgreSQL a network round trip would stall the event
+    loop, so the call runs in the threadpool.
     """
     try:
-        if getattr(store, "dialect", "sqlite") == "sqlite":
-            columns = store.read_columns(list(ids))
-        else:
-            columns = await run_in_threadpool(store.read_columns, list(ids))
-    except Exception as exc:
+        if serving.reads_locally:
+            return call(serving, *args, **kwargs)
+        return await run_in_threadpool(call, serving, *args, **kwargs)
+    except UnknownCustomers as exc:
+        raise _unknown_customers(exc) from exc
+    except StoreUnavailable as exc:
         raise _store_unavailable(exc) from exc
-    return _known_events(columns, ids)
 
 
-async def serving_state(
-    serving: ServingRows, bundle: Bundle, ids: Sequence[str], as_of: date
-) -> ServingState:
-    """Features, probabilities and stored reasons of ``ids`` (request order): one read of
-    their materialised serving rows; customers without a valid row are computed from
-    their events (404 problem naming every unknown id). Inline on SQLite, in the
-    threadpool on PostgreSQL, as :func:`read_events`."""
-    store = serving.store
+def resolve_as_of(requested: date | None, settings: ServiceSettings) -> date:
+    """The day a request is decided as of: the one it asked for, else the configured
+    default, else today (Europe/Amsterdam)."""
+    return requested or settings.default_as_of or today()
 
-    def read_versioned(misses: Sequence[str]) -> tuple[EventArrays, dict[str, int]]:
-        try:
-            columns, versions = store.read_columns_versioned(list(misses))
-        except Exception as exc:
-            raise _store_unavailable(exc) from exc
-        return _known_events(columns, misses, asked=len(ids)), versions
 
-    def run() -> ServingState:
-        try:
-            return serving.state(bundle, ids, as_of, read_events=read_versioned)
-        except StoreUnavailable as exc:
-            raise _store_unavailable(exc) from exc
+@dataclass(frozen=True)
+class DecisionRecord:
+    """What the decision-log rows of one request share, and the one constructor of a row.
 
-    if getattr(store, "dialect", "sqlite") == "sqlite":
-        return run()
-    return await run_in_threadpool(run)
+    Every row names the request (``inputs["request_id"]``, one per request, so a batch's
+    rows can be found together), its model and policy versions, the feature row that was
+    decided on (by name) and the response item it answered with.
+    """
+
+    kind: str
+    as_of: date
+    model_version: str
+    policy_version: str
+    feature_names: Sequence[str] = ()
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def row(
+        self,
+        decision_id: str,
+        customer_id: str,
+        *,
+        inputs: dict[str, Any],
+        outputs: BaseModel,
+        exclude: set[str],
+        features: np.ndarray | None = None,
+        idempotency: IdempotencyBinding | None = None,
+    ) -> Decision:
+        """The row of one decision: ``outputs`` is the response item without the fields in
+        ``exclude`` (the ids the row holds anyway); ``features`` the row in
+        ``feature_names`` order, None when no features were used."""
+        return Decision(
+            decision_id=decision_id,
+            created_at=self.created_at,
+            kind=self.kind,
+            customer_id=customer_id,
+            as_of=self.as_of,
+            model_version=self.model_version,
+            policy_version=self.policy_version,
+            inputs={"request_id": self.request_id, **inputs},
+            features={}
+            if features is None
+            else feature_dict(self.feature_names, features.tolist()),
+            outputs=outputs.model_dump(mode="json", exclude=exclude),
+            idempotency=idempotency,
+        )
 
 
 def json_response(model: BaseModel) -> Response:
@@ -93,7 +141,7 @@ def _store_unavailable(exc: Exception) -> ProblemError:
         503,
         ProblemType.STORE_UNAVAILABLE,
         "Event store unavailable",
-        f"the event store could not be read ({type(exc).__name__})",
+        f"the event store could not be read ({_driver_error_name(exc)})",
     )
 
 
@@ -120,23 +168,22 @@ def _data_error_name(exc: BaseException) -> str:
     return type(_data_errors(exc)[-1]).__name__
 
 
-def _known_events(
-    columns: dict[str, dict[str, Any]], ids: Sequence[str], asked: int | None = None
-) -> EventArrays:
-    """The events of ``ids``, or the 404 naming every unknown one. ``asked``: how many ids
-    the request held, when ``ids`` are only those without a serving row."""
-    known = set(columns["customers"]["customer_id"].tolist())
-    unknown = [i for i in ids if i not in known]
-    if unknown:
-        raise ProblemError(
-            404,
-            ProblemType.UNKNOWN_CUSTOMER,
-            "Unknown customer" if len(unknown) == 1 else "Unknown customers",
-            f"{len(unknown)} of {asked or len(ids)} customer ids are not in the event store; "
-            "nothing was decided",
-            unknown_customer_ids=unknown,
-        )
-    return EventArrays.from_columns(columns, list(ids))
+def _driver_error_name(exc: BaseException) -> str:
+    """The name of the error the database driver raised (what :class:`StoreUnavailable`
+    wraps), never its message: that may hold SQL or paths."""
+    cause = exc.__cause__ if isinstance(exc, StoreUnavailable) else None
+    return type(cause if cause is not None else exc).__name__
+
+
+def _unknown_customers(exc: UnknownCustomers) -> ProblemError:
+    return ProblemError(
+        404,
+        ProblemType.UNKNOWN_CUSTOMER,
+        "Unknown customer" if len(exc.unknown) == 1 else "Unknown customers",
+        f"{len(exc.unknown)} of {exc.asked} customer ids are not in the event store; "
+        "nothing was decided",
+        unknown_customer_ids=exc.unknown,
+    )
 
 
 async def log_decisions(

@@ -7,38 +7,39 @@ failure rates for both), names the detected income pattern and its confidence, t
 pre-notification consequence (the first date the change can take effect and the next
 dates) and the reasons; with thin evidence it keeps the current day and says so.
 
-Business rules live in :mod:`models.debit_date`; this module parses, calls and shapes.
+Business rules live in :mod:`models.debit_date` (entry: ``suggest_for_customers``); this
+module parses, calls and shapes.
 A bundle without the ``debit_failure`` component answers 503 problem+json.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections import Counter
-from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from datetime import date
+from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, field_validator
 
-from models.bundle import Bundle
-from models.calendar import FIRST_YEAR as CALENDAR_FIRST_YEAR
-from models.debit_date import DebitDatePolicy, DebitDateSuggestion, suggest_debit_dates
+from models.debit_date import DebitDateSuggestion, suggest_for_customers
 from service.decision_log import Decision, new_decision_id
-from service.deps import BundleDep, DecisionLogDep, SettingsDep, StoreDep, require_scope
+from service.deps import ScoringContext, scoring_context
 from service.errors import ProblemError, ProblemType, problem_responses
-from service.routes.common import log_decisions, read_events
+from service.routes.common import DecisionRecord, from_store, log_decisions, resolve_as_of
 from service.schemas import (
-    EARLIEST_AS_OF,
+    EARLIEST_DEBIT_AS_OF,
     NO_CONTROL_PATTERN,
-    CustomerId,
-    Day,
-    RequestModel,
-    check_as_of,
+    DayOut,
+    DebitDateCustomer,
+    DebitDateReasonOut,
+    DebitDateResponse,
+    DebitDateResult,
+    DebitDatesRequest,
+    DebitDatesResponse,
+    IncomeTimingOut,
+    PreNotificationOut,
+    SuggestedDayOut,
+    check_debit_as_of,
     no_control_characters,
-    today,
 )
 from service.settings import Scope
 
@@ -48,126 +49,9 @@ COMPONENT = "debit_failure"
 KIND = "debit_date"
 
 
-# --------------------------------------------------------------------------- schemas
-
-
-class ReasonOut(BaseModel):
-    code: str
-    text_en: str
-    text_nl: str
-
-
-class IncomeTimingOut(BaseModel):
-    pattern: str = Field(
-        description="monthly_day, last_working_day, four_weekly, weekly, irregular or unknown"
-    )
-    pay_day_of_month: int | None = Field(
-        description="nominal pay day (monthly_day), 31 = last working day"
-    )
-    confidence: float = Field(ge=0, le=1)
-    source: str = Field(description="income_receipts, debit_history or none")
-    income_receipts: int
-    next_expected_pay: date | None
-
-
-class DayOut(BaseModel):
-    day_of_month: int
-    expected_failure_rate: float = Field(
-        ge=0, le=1, description="mean P(debit fails) over the next 12 collections"
-    )
-
-
-class SuggestedDayOut(DayOut):
-    days_after_pay: int | None
-    rule_en: str
-    rule_nl: str
-
-
-class PreNotificationOut(BaseModel):
-    days: int = Field(description="SEPA pre-notification period in calendar days")
-    effective_from: date = Field(
-        description="first collection on the suggested day the change can reach"
-    )
-    next_dates: list[date]
-
-
-class DebitDateResult(BaseModel):
-    customer_id: str
-    decision_id: str
-    change: bool = Field(description="true when moving to the suggested day is advised")
-    income: IncomeTimingOut
-    current: DayOut | None
-    suggested: SuggestedDayOut
-    pre_notification: PreNotificationOut
-    reasons: list[ReasonOut]
-
-
-class DebitDateResponse(DebitDateResult):
-    model_version: str
-    as_of: date
-
-
-class DebitDatesResponse(BaseModel):
-    model_version: str
-    as_of: date
-    results: list[DebitDateResult]
-
-
-#: The first as_of a suggestion can be computed for: the collection dates start from the
-#: month *before* the first month the change can reach, and the TARGET2 calendar
-#: (models.calendar) begins on 1 January of its first year, so as_of must lie in its
-#: second month or later (January 1990 was a 500).
-EARLIEST_DEBIT_AS_OF = max(EARLIEST_AS_OF, date(CALENDAR_FIRST_YEAR, 2, 1))
-
-
-def _check_as_of(value: date | None) -> date | None:
-    return check_as_of(value, EARLIEST_DEBIT_AS_OF, "the business calendar's second month")
-
-
-class DebitDateCustomer(RequestModel):
-    customer_id: CustomerId
-    current_day: int | None = Field(
-        default=None, ge=1, le=31, strict=True, description="default: from the debit history"
-    )
-    amount_cents: int | None = Field(
-        default=None, gt=0, le=100_000_000, strict=True, description="default: typical debit"
-    )
-
-
-class DebitDatesRequest(RequestModel):
-    customers: list[DebitDateCustomer] = Field(
-        min_length=1, examples=[[{"customer_id": "C000001"}]]
-    )
-    as_of: Day | None = Field(
-        default=None,
-        description=f"as known at the start of this day; from {EARLIEST_DEBIT_AS_OF} to tomorrow",
-    )
-    pre_notification_days: int = Field(default=14, ge=0, le=90, strict=True)
-
-    @field_validator("customers")
-    @classmethod
-    def _distinct(cls, items: list[DebitDateCustomer]) -> list[DebitDateCustomer]:
-        counts = Counter(c.customer_id for c in items)
-        dups = sorted(cid for cid, n in counts.items() if n > 1)
-        if dups:
-            raise ValueError(
-                f"customer ids must be distinct; repeated: {', '.join(map(repr, dups[:10]))}"
-            )
-        return items
-
-    @field_validator("as_of")
-    @classmethod
-    def _plausible_day(cls, value: date | None) -> date | None:
-        return _check_as_of(value)
-
-
-# --------------------------------------------------------------------------- routes
-
-
 @router.get(
     "/v1/customers/{customer_id}/debit-date",
     response_model=DebitDateResponse,
-    dependencies=[Depends(require_scope(Scope.COLLECTION))],
     responses=problem_responses(401, 403, 404, 422, 503),
     summary="Suggested direct-debit day: current vs suggested, with expected failure rates",
 )
@@ -181,10 +65,7 @@ async def debit_date(
             description="no control characters",
         ),
     ],
-    bundle: BundleDep,
-    store: StoreDep,
-    decision_log: DecisionLogDep,
-    settings: SettingsDep,
+    ctx: Annotated[ScoringContext, Depends(scoring_context(Scope.COLLECTION))],
     as_of: Annotated[
         date | None,
         Query(
@@ -199,7 +80,7 @@ async def debit_date(
     pre_notification_days: Annotated[int, Query(ge=0, le=90)] = 14,
 ) -> DebitDateResponse:
     try:
-        as_of = _check_as_of(as_of)
+        as_of = check_debit_as_of(as_of)
     except ValueError as exc:
         raise RequestValidationError(
             [{"loc": ("query", "as_of"), "msg": str(exc), "type": "value_error"}]
@@ -219,7 +100,7 @@ async def debit_date(
         as_of=as_of,
         pre_notification_days=pre_notification_days,
     )
-    response = await _answer(body, bundle, store, decision_log, settings, batch=False)
+    response = await _answer(body, ctx, batch=False)
     return DebitDateResponse(
         model_version=response.model_version,
         as_of=response.as_of,
@@ -230,17 +111,14 @@ async def debit_date(
 @router.post(
     "/v1/debit-dates",
     response_model=DebitDatesResponse,
-    dependencies=[Depends(require_scope(Scope.COLLECTION))],
     responses=problem_responses(401, 403, 404, 413, 422, 503),
     summary="Suggested direct-debit days for many customers (all ids or nothing)",
 )
 async def debit_dates(
     body: DebitDatesRequest,
-    bundle: BundleDep,
-    store: StoreDep,
-    decision_log: DecisionLogDep,
-    settings: SettingsDep,
+    ctx: Annotated[ScoringContext, Depends(scoring_context(Scope.COLLECTION))],
 ) -> DebitDatesResponse:
+    settings = ctx.settings
     if len(body.customers) > settings.max_batch_customers:
         raise RequestValidationError(
             [
@@ -251,18 +129,13 @@ async def debit_dates(
                 }
             ]
         )
-    return await _answer(body, bundle, store, decision_log, settings, batch=True)
+    return await _answer(body, ctx, batch=True)
 
 
 async def _answer(
-    body: DebitDatesRequest,
-    bundle: Bundle,
-    store: Any,
-    decision_log: Any,
-    settings: Any,
-    *,
-    batch: bool,
+    body: DebitDatesRequest, ctx: ScoringContext, *, batch: bool
 ) -> DebitDatesResponse:
+    bundle = ctx.bundle
     model = bundle.components.get(COMPONENT)
     if model is None:
         raise ProblemError(
@@ -272,46 +145,41 @@ async def _answer(
             f"the loaded bundle {bundle.version} has no {COMPONENT!r} component; publish a bundle "
             "trained with it and call /admin/reload",
         )
-    ids = [c.customer_id for c in body.customers]
-    as_of = body.as_of or settings.default_as_of or today()
-    events = await read_events(store, ids)
-    current = np.array([c.current_day or 0 for c in body.customers], dtype=np.int64)
-    amounts = np.array([c.amount_cents or 0 for c in body.customers], dtype=np.int64)
-    policy = DebitDatePolicy(pre_notification_days=body.pre_notification_days)
-    suggestions = suggest_debit_dates(
-        events, as_of, model, current_days=current, amount_cents=amounts, policy=policy
+    as_of = resolve_as_of(body.as_of, ctx.settings)
+    suggestions = await from_store(
+        suggest_for_customers,
+        ctx.serving,
+        model,
+        [c.customer_id for c in body.customers],
+        as_of,
+        current_days=[c.current_day for c in body.customers],
+        amount_cents=[c.amount_cents for c in body.customers],
+        pre_notification_days=body.pre_notification_days,
     )
 
-    request_id = str(uuid.uuid4())
-    now = datetime.now(UTC)
+    record = DecisionRecord(KIND, as_of, bundle.version, bundle.policy.version)
     results: list[DebitDateResult] = []
     rows: list[Decision] = []
     for item, s in zip(body.customers, suggestions, strict=True):
         result = _shape(s, new_decision_id(), body.pre_notification_days)
         results.append(result)
         rows.append(
-            Decision(
-                decision_id=result.decision_id,
-                created_at=now,
-                kind=KIND,
-                customer_id=s.customer_id,
-                as_of=as_of,
-                model_version=bundle.version,
-                policy_version=bundle.policy.version,
+            record.row(
+                result.decision_id,
+                s.customer_id,
                 inputs={
-                    "request_id": request_id,
                     "customer_id": s.customer_id,
                     "as_of_requested": body.as_of.isoformat() if body.as_of else None,
                     "current_day": item.current_day,
                     "amount_cents": item.amount_cents,
                     "pre_notification_days": body.pre_notification_days,
-                    "batch_size": len(ids) if batch else 1,
+                    "batch_size": len(body.customers) if batch else 1,
                 },
-                features={},
-                outputs=result.model_dump(mode="json", exclude={"decision_id", "customer_id"}),
+                outputs=result,
+                exclude={"decision_id", "customer_id"},
             )
         )
-    await log_decisions(decision_log, rows, settings)
+    await log_decisions(ctx.decision_log, rows, ctx.settings)
     return DebitDatesResponse(model_version=bundle.version, as_of=as_of, results=results)
 
 
@@ -345,6 +213,7 @@ def _shape(s: DebitDateSuggestion, decision_id: str, pre_notification_days: int)
             days=pre_notification_days, effective_from=s.effective_from, next_dates=s.next_dates
         ),
         reasons=[
-            ReasonOut(code=r.code.value, text_en=r.text_en, text_nl=r.text_nl) for r in s.reasons
+            DebitDateReasonOut(code=r.code.value, text_en=r.text_en, text_nl=r.text_nl)
+            for r in s.reasons
         ],
     )

@@ -18,27 +18,29 @@ the step's cost is in the in-process split of ``benchmarks/RESULTS.md``).
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.exceptions import RequestValidationError
 
-from models.bundle import Bundle
 from models.scoring import RiskAssessment, assess_state
-from models.serving import ServingState
-from service.decision_log import Decision, feature_dict, new_decision_id
+from models.serving import ServingRows, ServingState
+from service.decision_log import Decision, new_decision_id
 from service.deps import ScoringContext, scoring_context
 from service.errors import problem_responses
-from service.routes.common import json_response, log_decisions, serving_state
+from service.routes.common import (
+    DecisionRecord,
+    from_store,
+    json_response,
+    log_decisions,
+    resolve_as_of,
+)
 from service.schemas import (
     ActionOut,
-    ReasonOut,
+    RiskReasonOut,
     RiskResult,
     RiskScoresRequest,
     RiskScoresResponse,
-    today,
 )
 from service.settings import Scope
 
@@ -67,13 +69,15 @@ async def risk_scores(
                 }
             ]
         )
-    as_of = body.as_of or settings.default_as_of or today()
+    as_of = resolve_as_of(body.as_of, settings)
 
-    state = await serving_state(ctx.serving, bundle, ids, as_of)
+    state = await from_store(ServingRows.state, ctx.serving, bundle, ids, as_of)
     assessments = assess_state(bundle, state, as_of, explain=body.explain)
 
-    request_id = str(uuid.uuid4())
-    results, rows = _shape(assessments, state, bundle, body, as_of, request_id)
+    record = DecisionRecord(
+        "risk_score", as_of, bundle.version, bundle.policy.version, bundle.feature_names
+    )
+    results, rows = _shape(assessments, state, body, record)
     await log_decisions(ctx.decision_log, rows, settings)
     for r in results:
         metrics.scores.labels(r.band).inc()
@@ -90,18 +94,15 @@ async def risk_scores(
 def _shape(
     assessments: list[RiskAssessment],
     state: ServingState,
-    bundle: Bundle,
     body: RiskScoresRequest,
-    as_of: date,
-    request_id: str,
+    record: DecisionRecord,
 ) -> tuple[list[RiskResult], list[Decision]]:
     """Response items and decision-log rows, one per customer, sharing the decision id."""
-    now = datetime.now(UTC)
     results: list[RiskResult] = []
     rows: list[Decision] = []
     for i, a in enumerate(assessments):
         decision_id = new_decision_id()
-        reasons = [ReasonOut.of(r) for r in a.reasons]
+        reasons = [RiskReasonOut.of(r) for r in a.reasons]
         action = ActionOut(
             action=a.action.value,
             channel=a.action_channel,
@@ -119,24 +120,19 @@ def _shape(
         )
         results.append(result)
         rows.append(
-            Decision(
-                decision_id=decision_id,
-                created_at=now,
-                kind="risk_score",
-                customer_id=a.customer_id,
-                as_of=as_of,
-                model_version=a.model_version,
-                policy_version=a.policy_version,
+            record.row(
+                decision_id,
+                a.customer_id,
                 inputs={
-                    "request_id": request_id,
                     "customer_id": a.customer_id,
                     "as_of_requested": body.as_of.isoformat() if body.as_of else None,
                     "explain": body.explain,
                     "batch_size": len(body.customer_ids),
-                    "serving_row": "materialised" if state.materialised[i] else "computed",
+                    "serving_row": state.source(i),
                 },
-                features=feature_dict(bundle.feature_names, a.features.tolist()),
-                outputs=result.model_dump(mode="json", exclude={"decision_id", "customer_id"}),
+                features=a.features,
+                outputs=result,
+                exclude={"decision_id", "customer_id"},
             )
         )
     return results, rows

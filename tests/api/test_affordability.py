@@ -148,7 +148,7 @@ def test_as_of_runs_from_the_first_legal_table_to_tomorrow(plan_client):
 
 def test_euros_become_cents_as_written_rounded_half_up():
     """0.285 * 100 is 28.4999... in binary floating point; ``round`` gave 28 cents."""
-    from service.routes.affordability import eur_to_cents
+    from service.schemas import eur_to_cents
 
     assert [eur_to_cents(x) for x in (0.285, 1.005, 266.70, 100, 0.01, 5e-324)] == [
         29,

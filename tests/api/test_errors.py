@@ -303,8 +303,9 @@ def test_a_nul_that_reaches_postgresql_is_a_422_not_a_503():
     import asyncio
 
     from features.store import EventStore
+    from models.serving import ServingRows
     from service.errors import ProblemError
-    from service.routes.common import read_events
+    from service.routes.common import from_store
     from tests.fixtures.backends import fresh_postgres_database
 
     with fresh_postgres_database("nul") as url:
@@ -312,7 +313,7 @@ def test_a_nul_that_reaches_postgresql_is_a_422_not_a_503():
         try:
             store.create_schema()
             with pytest.raises(ProblemError) as caught:
-                asyncio.run(read_events(store, ["x\u0000"]))
+                asyncio.run(from_store(ServingRows.events, ServingRows(store), ["x\u0000"]))
         finally:
             store.dispose()
     assert caught.value.status == 422, caught.value.detail
