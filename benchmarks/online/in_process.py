@@ -132,8 +132,8 @@ def in_process_split_served(
     from features.store import EventStore
     from models.scoring import assess_state
     from models.serving import ServingRows
-    from service.decision_log import Decision, DecisionLog, feature_dict, new_decision_id
     from service.bundle_loader import load_checked_bundle
+    from service.decision_log import Decision, DecisionLog, feature_dict, new_decision_id
     from service.settings import ServiceSettings
 
     settings = ServiceSettings(data_dir=world)
