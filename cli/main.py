@@ -261,8 +261,8 @@ def simulate(
     data_dir: DataDir = None,
 ) -> None:
     """Simulate a population with hidden ground truth; write event tables as Parquet."""
-    from training.simulator import SimulationConfig
-    from training.simulator import simulate as run_simulation
+    from training.simulation import SimulationConfig
+    from training.simulation import simulate as run_simulation
 
     settings = _training_settings(data_dir)
     target = out or settings.simulation_dir

@@ -50,15 +50,15 @@ from features.labels import LabelConfig
 from models.bnpl import AgeCheck, BnplDecision, BnplPolicy, decide, open_collection_cases
 from models.bundle import Bundle
 from training.dataset import build_snapshots, monthly_as_of_dates
-from training.simulation.observe import observed_event_arrays
-from training.simulation.policy import BnplRequest, CollectionPolicy
-from training.simulator import (
+from training.simulation import (
     PopulationState,
     SimulationConfig,
     SimulationResult,
     build_population,
     simulate,
 )
+from training.simulation.observe import observed_event_arrays
+from training.simulation.policy import BnplRequest, CollectionPolicy
 from training.train import train_candidate
 
 NAIVE_MAX_ORDER_CENTS = 100_000

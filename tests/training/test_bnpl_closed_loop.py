@@ -26,8 +26,8 @@ from training.bnpl_eval import (
     order_table,
     simulate_orders,
 )
+from training.simulation import SimulationConfig, build_population
 from training.simulation.policy import BnplRequest
-from training.simulator import SimulationConfig, build_population
 
 CONFIG = SimulationConfig(n_customers=300, months=9, seed=7, end_date=date(2026, 7, 1))
 POLICY = BnplPolicy.default()
