@@ -759,10 +759,14 @@ def debit_eval(
     out: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
 ) -> None:
     """Debit-date evidence: income-pattern detection and failed debits per 1,000 (current vs suggested vs the 1st)."""
-    from training.debit_eval import main as debit_eval_main
+    from training.simulation.config import SimulationConfig
+    from training.studies.debit_eval import evaluate_debit_dates
 
-    args = ["--customers", str(customers), "--months", str(months), "--seed", str(seed)]
-    debit_eval_main(args + (["--out", str(out)] if out else []))
+    report = evaluate_debit_dates(SimulationConfig(n_customers=customers, months=months, seed=seed))
+    text = json.dumps(report, indent=2, default=str)
+    if out:
+        out.write_text(text, encoding="utf-8")
+    sys.stdout.write(text + "\n")
 
 
 @app.command("plan-eval")
@@ -787,7 +791,7 @@ def plan_eval(
     ] = None,
 ) -> None:
     """Payment-plan evidence: tijdig's plans vs debt/5 vs the largest agreed amount (keep rate, repaid in 12 months)."""
-    from training.plan_eval import run_plan_eval
+    from training.studies.plan_eval import run_plan_eval
 
     report = run_plan_eval(
         n_customers=customers,
@@ -823,12 +827,19 @@ def bnpl_eval(
             help="also simulate the population forward with tijdig deciding in the loop",
         ),
     ] = True,
+    mlflow_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="log the report and the curve to this MLflow tracking URI "
+            "(default: the data dir's)"
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Pay-later evidence: approval rate vs orders ending in collection, tijdig vs 'approve all < EUR 1,000'."""
-    from training.bnpl_eval import run_bnpl_eval, summary
+    from training.studies.bnpl_eval.report import summary
+    from training.studies.bnpl_eval.run import run_bnpl_eval
 
-    settings = _training_settings(data_dir)
     report = run_bnpl_eval(
         customers,
         months,
@@ -836,7 +847,7 @@ def bnpl_eval(
         eval_seed,
         bundle,
         out,
-        settings.mlflow_tracking_uri,
+        mlflow_uri or _training_settings(data_dir).mlflow_tracking_uri,
         log=console.print,
         closed_loop=closed_loop,
     )
