@@ -40,7 +40,7 @@ def build_chunked_store(store_url: str, customers: int, seed: int = 1000) -> dic
     so the parent's peak memory is the scoring's)."""
     from features.schemas import TABLES
     from features.store import EventStore
-    from training.simulator import SimulationConfig, simulate
+    from training.simulation import SimulationConfig, simulate
 
     store = EventStore(store_url)
     store.create_schema()

@@ -60,7 +60,7 @@ def measure(directory: Path, customers: int, months: int = 24) -> dict[str, Any]
     from features.store import EventStore
     from training.pipeline import run_training
     from training.settings import TrainingSettings
-    from training.simulator import SimulationConfig, simulate
+    from training.simulation import SimulationConfig, simulate
 
     settings = TrainingSettings(data_dir=directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ def prepare_world(directory: Path, customers: int = 20_000, months: int = 24) ->
     from features.store import EventStore
     from training.pipeline import run_training
     from training.settings import TrainingSettings
-    from training.simulator import SimulationConfig, simulate
+    from training.simulation import SimulationConfig, simulate
 
     settings = TrainingSettings(data_dir=directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ hold plans whose amount varies independently of what the customer can pay. A his
 one fixed rule (e.g. ``debt / 5``: the amount just follows the debt) teaches little about
 the amount: the model then under-rates low amounts and the plan search refers too many
 customers. In the simulation the evidence run trains on a creditor that varies plan sizes
-(:class:`training.simulation.policy.VariedArrangementAmounts`, ``training.plan_eval``);
+(:class:`training.simulation.policy.VariedArrangementAmounts`, ``training.studies.plan_eval``);
 with real data, use a period or segment where amounts were set by hand or varied, and
 check the held-out ECE per amount band before trusting suggestions outside the amounts
 seen.

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from features.store import EventStore
 from service.app import create_app
 from service.settings import ServiceSettings
-from training.simulator import SimulationConfig, simulate
+from training.simulation import SimulationConfig, simulate
 
 CUSTOMER = "C000173"
 REQUEST = {

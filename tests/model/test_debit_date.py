@@ -190,7 +190,7 @@ def test_trained_bundle_carries_a_gated_debit_failure_component(trained):
 
 
 def test_simulator_reruns_a_customers_months_with_another_debit_day():
-    from training.simulator import CollectionPolicy, SimulationConfig, build_population, simulate
+    from training.simulation import CollectionPolicy, SimulationConfig, build_population, simulate
 
     config = SimulationConfig(
         n_customers=60, months=4, seed=5, end_date=date(2026, 7, 1), late_joiner_share=0.0

@@ -14,20 +14,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import training.bnpl_eval as bnpl_eval
 from features.build import FEATURE_INDEX
 from features.events import PRODUCT_CODES, EventArrays, to_day
 from models.bnpl import AgeCheck, BnplPolicy, decide
-from training.bnpl_eval import (
-    TijdigBnplPolicy,
-    approve_under_1000,
-    evaluate_policy,
-    order_features,
-    order_table,
-    simulate_orders,
-)
+from training.simulation import SimulationConfig, build_population
 from training.simulation.policy import BnplRequest
-from training.simulator import SimulationConfig, build_population
+from training.studies.bnpl_eval import policies
+from training.studies.bnpl_eval import report as bnpl_report
+from training.studies.bnpl_eval import run as bnpl_eval
+from training.studies.bnpl_eval.policies import TijdigBnplPolicy, approve_under_1000
+from training.studies.bnpl_eval.report import order_table
+from training.studies.bnpl_eval.run import evaluate_policy, order_features, simulate_orders
 
 CONFIG = SimulationConfig(n_customers=300, months=9, seed=7, end_date=date(2026, 7, 1))
 POLICY = BnplPolicy.default()
@@ -66,7 +63,7 @@ def test_the_closed_loop_sees_nothing_of_the_order_day_s_orders_or_later(
     not) and no event after the day; payments, debits, steps and balances of the day
     itself are not yet there either."""
     bnpl = PRODUCT_CODES["bnpl"]
-    real = bnpl_eval.observed_event_arrays
+    real = policies.observed_event_arrays
     today: list[int] = []
     checked: list[int] = []
 
@@ -84,7 +81,7 @@ def test_the_closed_loop_sees_nothing_of_the_order_day_s_orders_or_later(
         checked.append(day)
         return events
 
-    monkeypatch.setattr(bnpl_eval, "observed_event_arrays", spy)
+    monkeypatch.setattr(policies, "observed_event_arrays", spy)
     tijdig = TijdigBnplPolicy(fake_probability, POLICY, start=start)
 
     def policy(request: BnplRequest) -> np.ndarray:
@@ -157,7 +154,7 @@ def test_declining_everything_leaves_no_pay_later_invoice(population):
     assert len(orders) > 100 and not orders["approved"].any()
     assert (result.tables["invoices"]["product"] == "bnpl").sum() == 0
     assert all("B05_HIGH_RISK" in codes for codes in orders["declined_by"])
-    figures = bnpl_eval.run_figures(result.tables, orders, pd.Timestamp(CONFIG.period()[0]))
+    figures = bnpl_report.run_figures(result.tables, orders, pd.Timestamp(CONFIG.period()[0]))
     assert figures["approval_rate"] == 0.0 and figures["approved_to_collection"] == 0
     assert figures["population"]["pay_later_invoices"] == 0
 
@@ -189,7 +186,7 @@ def test_the_report_has_the_closed_loop_figures(monkeypatch, tmp_path):
         "SimulationConfig",
         lambda **kw: SimulationConfig(**kw, end_date=CONFIG.end_date),
     )
-    monkeypatch.setattr(bnpl_eval, "_plot", lambda *args, **kw: tmp_path / "plot.png")
+    monkeypatch.setattr(bnpl_eval, "plot_tradeoff", lambda *args, **kw: tmp_path / "plot.png")
     monkeypatch.setattr(StubBundle, "save", lambda self, path: path, raising=False)
     logged: list[str] = []
     report = bnpl_eval.run_bnpl_eval(n_customers=400, months=12, out=tmp_path, log=logged.append)
@@ -216,16 +213,16 @@ def test_the_report_has_the_closed_loop_figures(monkeypatch, tmp_path):
     assert loop["declines_configured"] and 0 <= loop["same_decision_as_replay_share"] <= 1
     assert set(loop["approved_only_in_loop"]) >= {"orders", "collection_rate"}
     assert sum(v["declined_alone_share"] for v in loop["declines_configured"].values()) <= 1
-    assert "closed_loop" in bnpl_eval.summary(report)
+    assert "closed_loop" in bnpl_report.summary(report)
     written = json.loads((tmp_path / "bnpl_eval.json").read_text())
     assert written["closed_loop"]["tijdig_from"] == loop["tijdig_from"]
     assert any(line.startswith("closed loop") for line in logged)
-    metrics = bnpl_eval._numbers(loop, "closed_loop")
+    metrics = bnpl_report._numbers(loop, "closed_loop")
     assert metrics["closed_loop.tijdig_configured_policy.population.customers"] == 400
     assert all(np.isfinite(v) for v in metrics.values())
 
     skipped = bnpl_eval.run_bnpl_eval(n_customers=400, months=12, closed_loop=False, log=print)
-    assert "closed_loop" not in skipped and bnpl_eval.summary(skipped)["closed_loop"] is None
+    assert "closed_loop" not in skipped and bnpl_report.summary(skipped)["closed_loop"] is None
 
 
 def test_the_cli_runs_the_closed_loop_unless_told_not_to(monkeypatch, tmp_path):
@@ -251,7 +248,7 @@ def test_population_figures_count_what_they_name() -> None:
     """Hand-built tables with known totals: WIK is the agency step's cost and the
     bailiff's is its own, 'after the warm-up' filters on the step date, and pay-later at
     an agency counts only pay-later invoices."""
-    from training.bnpl_eval import population_figures
+    from training.studies.bnpl_eval.report import population_figures
 
     day = pd.Timestamp
     invoices = pd.DataFrame(
@@ -301,7 +298,7 @@ def test_population_figures_count_what_they_name() -> None:
 
 
 def test_approved_only_in_loop_counts_against_the_replay() -> None:
-    from training.bnpl_eval import approved_only_in_loop
+    from training.studies.bnpl_eval.report import approved_only_in_loop
 
     day = pd.Timestamp
     both = pd.DataFrame(

@@ -1,11 +1,11 @@
-"""The issue-3 yardstick's bookkeeping (training.plan_eval) on hand-made tables."""
+"""The issue-3 yardstick's bookkeeping (training.studies.plan_eval) on hand-made tables."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from training.plan_eval import RecordedPolicy, first_request_cohort
+from training.studies.plan_eval import RecordedPolicy, first_request_cohort
 
 T = pd.Timestamp
 

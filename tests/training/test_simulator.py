@@ -1,4 +1,4 @@
-"""Tests of the embedded simulator (training.simulator)."""
+"""Tests of the embedded simulator (training.simulation)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from features.schemas import TABLES
 from models.legal import wik_costs_cents
-from training.simulator import (
+from training.simulation import (
     CollectionPolicy,
     SimulationConfig,
     SimulationResult,

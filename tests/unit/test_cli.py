@@ -325,7 +325,7 @@ def test_a_port_in_use_is_named_before_anything_starts(tmp_path, monkeypatch):
     import socket
 
     import service.server
-    from cli.main import _port_problem
+    from cli.checks import port_problem
 
     monkeypatch.setenv("TIJDIG_DATA_DIR", str(tmp_path / "state"))
     monkeypatch.setattr(service.server, "serve", lambda *a, **k: pytest.fail("served"))
@@ -333,7 +333,7 @@ def test_a_port_in_use_is_named_before_anything_starts(tmp_path, monkeypatch):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        problem = _port_problem("127.0.0.1", port)
+        problem = port_problem("127.0.0.1", port)
         assert problem and f"port {port} on 127.0.0.1 is in use (another tijdig?)" in problem
         assert f"make run PORT={port + 1}" in problem
         for command in ("run", "serve"):
@@ -342,7 +342,7 @@ def test_a_port_in_use_is_named_before_anything_starts(tmp_path, monkeypatch):
             assert f"port {port} on 127.0.0.1 is in use" in message
             assert "tijdig is serving" not in message
     assert not (tmp_path / "state").exists()  # `run` refused before creating its state
-    assert _port_problem("127.0.0.1", port) is None
+    assert port_problem("127.0.0.1", port) is None
 
 
 @pytest.mark.postgres

@@ -1,7 +1,7 @@
 """What a creditor could observe mid-simulation: the events so far, as :class:`EventArrays`.
 
 A policy that must not peek at the hidden truth (e.g. tijdig's plan policy in
-``training/plan_eval.py``) calls ``request.observed()`` for the raw events logged so far
+``training/studies/plan_eval.py``) calls ``request.observed()`` for the raw events logged so far
 and turns the rows of the requested customers into the same columnar form the service
 builds from the event store, so the same ``build_features`` applies.
 """

@@ -67,7 +67,7 @@ class VariedArrangementAmounts:
     P(kept) model needs to learn how much a lower amount helps (under ``debt / 5`` the
     amount just follows the debt). Deterministic per (seed, day): the same simulation gives
     the same draws. Whole euros, at least ``min_monthly_cents``. A training-data policy
-    (``training.plan_eval``); the default simulation keeps :func:`debt_over_five_months`.
+    (``training.studies.plan_eval``); the default simulation keeps :func:`debt_over_five_months`.
     """
 
     seed: int = 0

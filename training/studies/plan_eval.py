@@ -53,9 +53,7 @@ from features.events import EventArrays, to_day
 from models.bundle import Bundle, load_bundle
 from models.plan_kept import PlanKeptModel
 from models.plans import PlanPolicy, plan_grid
-from training.simulation.observe import observed_event_arrays
-from training.simulation.policy import VariedArrangementAmounts
-from training.simulator import (
+from training.simulation import (
     ArrangementRequest,
     CollectionPolicy,
     SimulationConfig,
@@ -63,6 +61,8 @@ from training.simulator import (
     debt_over_five_months,
     simulate,
 )
+from training.simulation.observe import observed_event_arrays
+from training.simulation.policy import VariedArrangementAmounts
 
 HORIZON_DAYS = 365
 AGREE_FACTOR = 2.0  # customers agree to up to twice what they can really pay

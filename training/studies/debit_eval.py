@@ -14,13 +14,11 @@
    suggested days and (c) "always the 1st". Reported: failed first debits per 1,000
    first collections, and all failed attempts (retries included) per 1,000 attempts.
 
-Run: ``tijdig debit-eval`` or ``python -m training.debit_eval --customers 20000``.
+Run: ``tijdig debit-eval --customers 20000``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from dataclasses import replace
 from datetime import date
@@ -216,27 +214,3 @@ def evaluate_debit_dates(
         else None,
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
     }
-
-
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description="Debit-date evidence on the simulator")
-    parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--months", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", type=str, default=None, help="write the JSON here")
-    args = parser.parse_args(argv)
-    report = evaluate_debit_dates(
-        SimulationConfig(n_customers=args.customers, months=args.months, seed=args.seed)
-    )
-    text = json.dumps(report, indent=2, default=str)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    import sys
-
-    sys.stdout.write(text + "\n")
-    return report
-
-
-if __name__ == "__main__":
-    main()

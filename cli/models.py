@@ -1,0 +1,163 @@
+"""Model commands: `tijdig train`, `models list` and `models promote`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from cli.checks import DataDir, console, fail, require_registry, require_store, training_settings
+
+models_app = typer.Typer(
+    help="Inspect and promote registered model versions.", no_args_is_help=True
+)
+
+
+def train(
+    truth: Annotated[
+        Path | None, typer.Option(help="simulation folder with hidden truth, for the oracle")
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="external labels: CSV/Parquet with customer_id, as_of, label"),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="promote even when the gate refuses")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Train on the event store; register the bundle; the promotion gate decides on `champion`."""
+    if labels is not None and not labels.is_file():
+        raise typer.BadParameter(f"no such file: {labels}", param_hint="--labels")
+    if truth is not None and not truth.is_dir():
+        raise typer.BadParameter(f"no such folder: {truth}", param_hint="--truth")
+    settings = training_settings(data_dir)
+    require_store(settings)
+    truth_dir = (
+        truth
+        if truth is not None
+        else (settings.simulation_dir if settings.simulation_dir.is_dir() else None)
+    )
+    from training.rejected import TrainingDataRejected
+
+    try:
+        result = _train(settings, truth_dir, labels, force)
+    except TrainingDataRejected as rejected:  # the user's data: a message, not a traceback
+        fail(str(rejected), code=1)
+    if not result.gate.promote:
+        raise typer.Exit(code=3)
+
+
+def _train(settings: Any, truth_dir: Path | None, labels: Path | None, force: bool) -> Any:
+    import pandas as pd
+
+    from cli.checks import progress
+    from training.pipeline import run_training
+
+    external = None
+    if labels is not None:
+        try:
+            external = (
+                pd.read_parquet(labels) if labels.suffix == ".parquet" else pd.read_csv(labels)
+            )
+        except (OSError, ValueError) as exc:  # not CSV/Parquet, empty, unreadable
+            fail(f"cannot read the labels {labels}: {exc}", code=1)
+    started = time.perf_counter()
+    with progress() as update:
+        result = run_training(
+            settings, truth_dir=truth_dir, external_labels=external, force=force, progress=update
+        )
+    print_trained(result, time.perf_counter() - started)
+    return result
+
+
+def print_trained(result: Any, seconds: float) -> None:
+    """What `tijdig train` (and `run`'s third stage) says of the candidate: its validation
+    metrics, the gate's decision, the data and the time per stage."""
+    _print_metrics(result.candidate.metrics)
+    colour = "green" if result.gate.promote else "yellow"
+    console.print(f"version {result.version}: [{colour}]{result.gate.summary()}[/]")
+    console.print(
+        f"trained on {result.n_snapshots:,} snapshots in {seconds:.1f} s; "
+        f"split {json.dumps(result.candidate.split.dates)}"
+    )
+    console.print(
+        "seconds per stage: "
+        + ", ".join(f"{stage} {s:.1f}" for stage, s in result.candidate.timings.items())
+    )
+
+
+def _print_metrics(metrics: dict[str, dict[str, float]]) -> None:
+    headers = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "brier": "Brier"}
+    headers |= {"log_loss": "log loss", "ks": "KS", "ece": "ECE"}
+    cols = list(headers)
+    shared = metrics.get("model", {})  # every scorer sees the same validation rows
+    table = Table(
+        title="out-of-time validation",
+        show_edge=False,  # fits 80 columns (CI logs, pipes)
+        caption=f"{shared.get('rows', 0):,.0f} rows, base rate {shared.get('base_rate', 0):.4f}",
+    )
+    table.add_column("model", no_wrap=True)
+    for c in cols:
+        table.add_column(headers[c], justify="right", no_wrap=True)
+    for name, m in metrics.items():
+        if not {*cols, "rows"} <= set(m):
+            continue  # components print their own metrics below
+        table.add_row(name, *(f"{m[c]:.4f}" for c in cols))
+    console.print(table)
+    for name, m in metrics.items():
+        if not {*cols, "rows"} <= set(m):
+            console.print(f"{name}: " + ", ".join(f"{k}={v:.4f}" for k, v in m.items()))
+
+
+@models_app.command("list")
+def models_list(data_dir: DataDir = None) -> None:
+    """Registered versions with their aliases, gate outcome and validation metrics."""
+    from training.registry import Registry
+
+    settings = training_settings(data_dir)
+    require_registry(settings)
+    registry = Registry.from_settings(settings)
+    table = Table(title=registry.model_name)
+    for col in ("version", "aliases", "gate", "roc_auc", "ece"):
+        table.add_column(col)
+    for row in registry.versions():
+        table.add_row(
+            str(row["version"]),
+            ",".join(row["aliases"]),
+            row["gate"],
+            f"{row['roc_auc']:.4f}" if row["roc_auc"] is not None else "",
+            f"{row['ece']:.4f}" if row["ece"] is not None else "",
+        )
+    console.print(table)
+
+
+@models_app.command("promote")
+def models_promote(
+    version: Annotated[str, typer.Argument(help="version number")], data_dir: DataDir = None
+) -> None:
+    """Point `champion` at VERSION (a human decision; recorded as such). Reload the service after."""
+    from models.bundle import BundleError
+    from training.registry import Registry
+
+    settings = training_settings(data_dir)
+    require_registry(settings)
+    registry = Registry.from_settings(settings)
+    known = registry.versions()
+    if version not in {row["version"] for row in known}:
+        listed = ", ".join(
+            row["version"] + (f" ({','.join(row['aliases'])})" if row["aliases"] else "")
+            for row in known
+        )
+        fail(
+            f"version {version} does not exist; versions: {listed}"
+            if known
+            else f"version {version} does not exist: no version is registered; run `tijdig train`"
+        )
+    try:
+        registry.promote(version)
+    except BundleError as exc:  # registered, but its bundle cannot be loaded: not served
+        fail(f"version {version} cannot be promoted: its bundle does not load ({exc})", code=1)
+    console.print(f"champion → version {version}; run `curl -X POST .../admin/reload` to serve it")

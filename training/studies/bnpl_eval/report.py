@@ -1,0 +1,256 @@
+"""bnpl-eval's figures: the orders and their outcomes, approval and collection rates,
+the decline reasons, what a run did to the whole population, the trade-off plot, the
+MLflow run and the headline summary.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def order_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every pay-later order with its outcome: did its invoice reach a collection agency?"""
+    invoices = tables["invoices"]
+    orders = invoices[invoices["product"] == "bnpl"][
+        ["invoice_id", "customer_id", "issue_date", "amount_cents"]
+    ]
+    steps = tables["collection_steps"]
+    at_agency = set(steps.loc[steps["step"].isin(["agency", "bailiff"]), "invoice_id"])
+    orders = orders.assign(collection=orders["invoice_id"].isin(at_agency))
+    return orders.reset_index(drop=True)
+
+
+def decline_table(
+    codes: list[list[str]], collection: np.ndarray | None
+) -> dict[str, dict[str, float]]:
+    """Per decline reason: the share of the orders it declines, the share it alone declines
+    and, with ``collection`` (per order: did it reach an agency when approved?), how often
+    the orders it declines did."""
+    by_code: dict[str, list[int]] = {}
+    alone: dict[str, int] = {}
+    for i, row in enumerate(codes):
+        for code in row:
+            by_code.setdefault(code, []).append(i)
+        if len(row) == 1:
+            alone[row[0]] = alone.get(row[0], 0) + 1
+    n = max(len(codes), 1)
+    table: dict[str, dict[str, float]] = {}
+    for code, rows in sorted(by_code.items(), key=lambda kv: -len(kv[1])):
+        table[code] = {
+            "declined_share": len(rows) / n,
+            "declined_alone_share": alone.get(code, 0) / n,
+        }
+        if collection is not None:
+            table[code]["collection_rate_declined"] = float(collection[rows].mean())
+    return table
+
+
+def rates(approved: np.ndarray, collection: np.ndarray) -> dict[str, float]:
+    n = len(approved)
+    return {
+        "orders": float(n),
+        "approved": float(approved.sum()),
+        "approval_rate": float(approved.mean()) if n else float("nan"),
+        "collection_rate_approved": float(collection[approved].mean()) if approved.any() else 0.0,
+        "approved_to_collection": float(collection[approved].sum()),
+    }
+
+
+def population_figures(tables: dict[str, pd.DataFrame], start: pd.Timestamp) -> dict[str, float]:
+    """What a run did to the whole population: customers with any invoice (any product)
+    at an agency or bailiff by the end, and the collection costs charged (WIK at the agency
+    step, the bailiff's cost), over the run and after ``start``."""
+    steps, invoices = tables["collection_steps"], tables["invoices"]
+    n = max(len(tables["customers"]), 1)
+    handed = steps[steps["step"].isin(["agency", "bailiff"])]
+    product = handed["invoice_id"].map(invoices.set_index("invoice_id")["product"])
+    after = steps["step_date"] >= start
+    wik = steps["step"] == "agency"
+    bailiff = steps["step"] == "bailiff"
+    bnpl = invoices["product"] == "bnpl"
+    return {
+        "customers": float(len(tables["customers"])),
+        "customers_at_agency": float(handed["customer_id"].nunique()),
+        "customers_at_agency_share": handed["customer_id"].nunique() / n,
+        "customers_handed_to_agency_after_warmup": float(
+            handed.loc[handed["step_date"] >= start, "customer_id"].nunique()
+        ),
+        "customers_with_pay_later_at_agency": float(
+            handed.loc[(product == "bnpl").to_numpy(), "customer_id"].nunique()
+        ),
+        "wik_costs_eur": float(steps.loc[wik, "cost_cents"].sum() / 100),
+        "wik_costs_after_warmup_eur": float(steps.loc[wik & after, "cost_cents"].sum() / 100),
+        "bailiff_costs_eur": float(steps.loc[bailiff, "cost_cents"].sum() / 100),
+        "bailiff_costs_after_warmup_eur": float(
+            steps.loc[bailiff & after, "cost_cents"].sum() / 100
+        ),
+        "pay_later_invoices": float(bnpl.sum()),
+        "pay_later_lent_after_warmup_eur": float(
+            invoices.loc[bnpl & (invoices["issue_date"] >= start), "amount_cents"].sum() / 100
+        ),
+    }
+
+
+def run_figures(
+    tables: dict[str, pd.DataFrame], orders: pd.DataFrame, start: pd.Timestamp
+) -> dict[str, Any]:
+    """One closed-loop run: the orders placed after ``start`` (approval, approved orders
+    that reached an agency or bailiff) and the population-level figures."""
+    after = orders[orders["issue_date"] >= start]
+    return {
+        **rates(after["approved"].to_numpy(bool), after["collection"].to_numpy(bool)),
+        "population": population_figures(tables, start),
+    }
+
+
+def approved_only_in_loop(both: pd.DataFrame) -> dict[str, float]:
+    """The orders the closed loop approves and the replay declines (``both``: the loop's
+    orders with ``approved``, ``tijdig``, ``collection``, in run order, joined to the
+    replay's decision ``replayed``): how many, how many of them come from a customer tijdig
+    declined earlier in the loop (beside the same share for every order the replay
+    declines: the base rate), and how often they reached an agency against the loop's
+    other approvals."""
+    both = both.sort_values("issue_date", kind="stable")
+    declined = (both["tijdig"].astype(bool) & ~both["approved"].astype(bool)).astype(int)
+    earlier = both.assign(d=declined).groupby("customer_id")["d"].cumsum() - declined > 0
+    only = both["approved"].astype(bool) & ~both["replayed"].astype(bool)
+    other = both["approved"].astype(bool) & ~only
+    replay_declined = ~both["replayed"].astype(bool)
+    collection = both["collection"].astype(bool)
+
+    def share(mask: pd.Series, of: pd.Series) -> float:
+        return float(mask[of].mean()) if of.any() else float("nan")
+
+    return {
+        "orders": float(only.sum()),
+        "declined_earlier_share": share(earlier, only),
+        "declined_earlier_share_of_replay_declines": share(earlier, replay_declined),
+        "collection_rate": share(collection, only),
+        "collection_rate_other_approvals": share(collection, other),
+    }
+
+
+def plot_tradeoff(
+    curve: list[dict[str, float]],
+    naive: dict[str, float],
+    path: Path,
+    risk_only: list[dict[str, float]] | None = None,
+) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.plot(
+        [c["approval_rate"] for c in curve],
+        [c["collection_rate_approved"] for c in curve],
+        "o-",
+        label="tijdig (cut-offs)",
+    )
+    for c in curve:
+        ax.annotate(
+            f"{c['cutoff']:.2f}", (c["approval_rate"], c["collection_rate_approved"]), fontsize=7
+        )
+    if risk_only:
+        ax.plot(
+            [c["approval_rate"] for c in risk_only],
+            [c["collection_rate_approved"] for c in risk_only],
+            "^--",
+            color="grey",
+            label="model ranking only (no hard rules)",
+        )
+    ax.plot(
+        [naive["approval_rate"]],
+        [naive["collection_rate_approved"]],
+        "rs",
+        label="approve all < EUR 1,000",
+    )
+    ax.set(
+        xlabel="approval rate",
+        ylabel="approved orders ending in collection",
+        title="Pay-later: approval vs collection",
+    )
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def log_to_mlflow(
+    uri: str, report: dict[str, Any], curve: list[dict[str, float]], naive: dict[str, float]
+) -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("tijdig-bnpl-policy")
+    with mlflow.start_run(), tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_params(
+            {
+                "customers": report["customers"],
+                "eval_seed": report["eval_seed"],
+                "policy_version": report["policy_version"],
+                "model_version": report["model_version"],
+            }
+        )
+        mlflow.log_metrics({f"naive.{k}": v for k, v in naive.items()})
+        mlflow.log_metrics(
+            {f"tijdig.{k}": v for k, v in report["tijdig_configured_policy"].items()}
+        )
+        if "closed_loop" in report:
+            mlflow.log_param("closed_loop.tijdig_from", report["closed_loop"]["tijdig_from"])
+            mlflow.log_metrics(_numbers(report["closed_loop"], "closed_loop"))
+        for step, c in enumerate(curve):
+            mlflow.log_metrics(
+                {
+                    "curve.approval_rate": c["approval_rate"],
+                    "curve.collection_rate": c["collection_rate_approved"],
+                },
+                step=step,
+            )
+        mlflow.log_artifact(
+            str(
+                plot_tradeoff(
+                    curve, naive, Path(tmp) / "bnpl_tradeoff.png", report["risk_only_curve"]
+                )
+            )
+        )
+        (Path(tmp) / "bnpl_eval.json").write_text(json.dumps(report, indent=2, default=str))
+        mlflow.log_artifact(str(Path(tmp) / "bnpl_eval.json"))
+
+
+def _numbers(tree: dict[str, Any], prefix: str) -> dict[str, float]:
+    """The finite numbers of a nested report section as flat MLflow metrics."""
+    out: dict[str, float] = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}"
+        if isinstance(value, dict):
+            out.update(_numbers(value, name))
+        elif isinstance(value, int | float) and np.isfinite(value):
+            out[name] = float(value)
+    return out
+
+
+#: The headline figures of a report (what ``tijdig bnpl-eval`` prints).
+SUMMARY_KEYS = (
+    "naive_approve_under_1000",
+    "tijdig_configured_policy",
+    "tijdig_best_within_5_points",
+    "declines_rules_only",
+    "reduction_vs_naive_configured",
+    "reduction_vs_naive_best",
+    "risk_only_at_95pct_approval_reduction",
+    "perfect_foresight_at_95pct_approval_reduction",
+    "closed_loop",
+)
+
+
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures of a :func:`run_bnpl_eval` report."""
+    return {k: report.get(k) for k in SUMMARY_KEYS}
