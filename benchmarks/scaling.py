@@ -4,6 +4,9 @@ Each size runs in a fresh subprocess and reports wall times, events ingested per
 peak memory and the out-of-time metrics of issue 2 (model, logistic regression,
 second-reminder rule), so quality regressions on the simulator show per run. The growth
 exponent between consecutive sizes is log(time ratio) / log(size ratio): 1.0 is linear.
+The simulator's time per customer-month (``simulate_us_per_customer_month``: population,
+day loop and tables, per customer and simulated month) is recorded per size and noted
+in the results, so a slower engine shows as such.
 Training above 100,000 customers has no hidden truth and so fits no oracles; its growth is
 also given for the work every size does (training without the two oracle fits), from the
 per-stage seconds each size records.
@@ -41,6 +44,8 @@ from benchmarks.common import (
     run_child,
 )
 
+DEFAULT_MONTHS = 24  # simulated months per customer at every size
+
 _CHILD = """
 import json, sys
 from pathlib import Path
@@ -49,7 +54,7 @@ print("RESULT" + json.dumps(measure(Path(sys.argv[1]), int(sys.argv[2])), defaul
 """
 
 
-def measure(directory: Path, customers: int, months: int = 24) -> dict[str, Any]:
+def measure(directory: Path, customers: int, months: int = DEFAULT_MONTHS) -> dict[str, Any]:
     """Simulate, ingest and train ``customers`` into ``directory`` in this process.
 
     Above :data:`CHUNK` customers the store is chunk-built, and a folder that already
@@ -64,7 +69,7 @@ def measure(directory: Path, customers: int, months: int = 24) -> dict[str, Any]
 
     settings = TrainingSettings(data_dir=directory)
     directory.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Any] = {"customers": customers}
+    out: dict[str, Any] = {"customers": customers, "months": months}
     truth_dir = None
     if customers <= CHUNK:
         started = time.perf_counter()
@@ -101,6 +106,23 @@ def measure(directory: Path, customers: int, months: int = 24) -> dict[str, Any]
         k: v for k, v in trained.candidate.metrics.items() if isinstance(v, dict) and "roc_auc" in v
     }
     return out
+
+
+def per_customer_month_us(row: dict[str, Any]) -> float:
+    """Simulator microseconds per customer and simulated month of a size's row."""
+    return 1e6 * row["simulate_s"] / (row["customers"] * row.get("months", DEFAULT_MONTHS))
+
+
+def simulator_speed_note(rows: list[dict[str, Any]]) -> str:
+    """One line: the simulator's time per customer-month and customer-months/s per size."""
+    parts = [
+        f"{r['customers']:,}: {per_customer_month_us(r):.1f} µs "
+        f"({1e6 / per_customer_month_us(r):,.0f} customer-months/s)"
+        for r in rows
+    ]
+    return "simulator time per customer-month (simulate s / customers / months): " + "; ".join(
+        parts
+    )
 
 
 def growth_between(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -196,7 +218,9 @@ def run(
         rows.append(
             {
                 "customers": n,
+                "months": r["months"],
                 "simulate_s": r["simulate_s"],
+                "simulate_us_per_customer_month": per_customer_month_us(r),
                 "ingest_s": r["ingest_s"],
                 "events": r["events"],
                 "events_per_s": r["events"] / r["ingest_s"],
@@ -230,7 +254,9 @@ def run(
         rows.append(
             {
                 "customers": w["customers"],
+                "months": w.get("months", DEFAULT_MONTHS),
                 "simulate_s": w["simulate_s"],
+                "simulate_us_per_customer_month": per_customer_month_us(w),
                 "ingest_s": w["ingest_s"],
                 "events": w["events"],
                 "events_per_s": w["events"] / w["ingest_s"],
@@ -270,6 +296,8 @@ def run(
             for r in kept
         ]
     rows.sort(key=lambda r: r["customers"])
+    if rows:
+        notes.append(simulator_speed_note(rows))
     return {
         "name": "scaling",
         "setup": "24 simulated months per customer; each size in its own process; train = snapshots + LightGBM + "

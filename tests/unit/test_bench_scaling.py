@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.scaling import carried_over, growth_between
+from benchmarks.scaling import (
+    carried_over,
+    growth_between,
+    per_customer_month_us,
+    simulator_speed_note,
+)
 
 
 def _row(n: int, train: float, oracles: float | None = None, **extra) -> dict:
@@ -85,3 +90,17 @@ def test_growth_to_a_chunk_built_size_compares_the_work_without_oracles():
     (step,) = growth_between([small, big])
     assert step["train"] == math.log(1848.2 / 274.9) / math.log(10)
     assert round(step["train_without_oracles"], 2) == 0.96
+
+
+def test_simulator_time_is_per_customer_and_simulated_month():
+    # 10,000 customers over 24 months in 12 s: 50 µs per customer-month (20,000 per second);
+    # a row without months (carried over from older results) is 24 months
+    rows = [
+        {"customers": 10_000, "months": 24, "simulate_s": 12.0},
+        {"customers": 20_000, "simulate_s": 12.0},
+    ]
+    assert per_customer_month_us(rows[0]) == pytest.approx(50.0)
+    assert per_customer_month_us(rows[1]) == pytest.approx(25.0)
+    note = simulator_speed_note(rows)
+    assert "10,000: 50.0 µs (20,000 customer-months/s)" in note
+    assert "20,000: 25.0 µs (40,000 customer-months/s)" in note

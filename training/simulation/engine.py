@@ -13,6 +13,9 @@ Order of events within a day (a day's events are dated that day):
 
 Conventions (documented choices):
 
+* Every random draw is a function of (seed, purpose, day, customer)
+  (:mod:`training.simulation.streams`): a decision for one customer (debit day, plan
+  amount, pay-later answer) changes only that customer's history in a counterfactual run.
 * A debit succeeds iff the *available* balance (balance + allowed overdraft) covers it.
 * A reversed debit (MD06, "unwilling" customers only) is one ``debit_attempts`` row with
   result ``reversed``, dated on the collection day, and **no** payment row: the money
@@ -54,6 +57,7 @@ from training.simulation.population import (
     RNG_SPEND,
     PopulationState,
 )
+from training.simulation.streams import Streams
 
 NEVER = 1 << 40
 BALANCE_EVERY_DAYS = 7  # open-banking balance observed once a week (end of day)
@@ -227,14 +231,7 @@ def run(
     policy = policy or CollectionPolicy.current_practice()
     cfg, cal = pop.config, pop.calendar
     T, n, lo = cal.n_days, pop.n, cal.lo
-    seed = cfg.seed
-    rng_income = np.random.default_rng([seed, RNG_INCOME])
-    rng_shock = np.random.default_rng([seed, RNG_SHOCK])
-    rng_spend = np.random.default_rng([seed, RNG_SPEND])
-    rng_bnpl = np.random.default_rng([seed, RNG_BNPL])
-    rng_pay = np.random.default_rng([seed, RNG_PAY])
-    rng_debit = np.random.default_rng([seed, RNG_DEBIT])
-    rng_arr = np.random.default_rng([seed, RNG_ARRANGEMENT])
+    streams = Streams(cfg.seed, n)
     earliest_legal = legal_tables()[0].effective_from
 
     # --- customer state -------------------------------------------------------------
@@ -416,9 +413,10 @@ def run(
                 free_room=income_now - pop.fixed_costs - pop.living_costs,
             )
             # ---- monthly transitions of income (path independent) ----
-            u = rng_income.random((4, n))
-            factors = rng_income.uniform(0.6, 0.85, n)
-            durations = rng_income.integers(2, 9, n)
+            draws = streams.day(RNG_INCOME, d)
+            u = draws.uniform(4)
+            factors = draws.generator.uniform(0.6, 0.85, n)
+            durations = draws.generator.integers(2, 9, n)
             lose = salary & ~unemployed & (u[0] < cfg.job_loss_rate)
             recover = unemployed & (u[1] < cfg.job_recovery_rate)
             unemployed = (unemployed | lose) & ~recover
@@ -460,8 +458,9 @@ def run(
         bal[c] -= fixed_other[c]
         next_rent[c] = rent_next[s]
         # ---- unexpected costs ----
-        u = rng_shock.random(n)
-        shock_amount = rng_shock.uniform(300_00, 1500_00, n)
+        draws = streams.day(RNG_SHOCK, d)
+        u = draws.uniform()
+        shock_amount = draws.generator.uniform(300_00, 1500_00, n)
         hit = u < cfg.cost_shock_rate / 30.44
         bal[hit] -= np.round(shock_amount[hit]).astype(np.int64)
         last_shock[hit] = d
@@ -482,13 +481,12 @@ def run(
             pop.product[r_cust[s]],
             pop.method[r_cust[s]],
         )
-        u = rng_bnpl.random(n)
-        orders = np.flatnonzero(u < pop.bnpl_rate / 30.44)
+        draws = streams.day(RNG_BNPL, d)
+        orders = np.flatnonzero(draws.uniform() < pop.bnpl_rate / 30.44)
         if len(orders):
-            amount = np.round(
-                np.clip(rng_bnpl.lognormal(np.log(70_00), 0.7, len(orders)), 20_00, 400_00)
-            ).astype(np.int64)
-            term = np.where(rng_bnpl.random(len(orders)) < 0.6, 14, 30)
+            log_amount = draws.normal_at(orders, np.log(70_00), 0.7)
+            amount = np.round(np.clip(np.exp(log_amount), 20_00, 400_00)).astype(np.int64)
+            term = np.where(draws.uniform()[orders] < 0.6, 14, 30)
             known = pop.created_day[orders] <= d
             orders, amount, term = orders[known], amount[known], term[known]
             if len(orders):
@@ -534,7 +532,7 @@ def run(
             amount = inv["amount"][ii] - inv["paid"][ii]
             before = _group_before(cc, amount)
             success = before + amount <= bal[cc] + pop.overdraft[cc]
-            u = rng_debit.random((2, len(ii)))
+            u = streams.day(RNG_DEBIT, d).per_case(cc, 2)
             reversed_ = success & (behaviour[cc] == 3) & (u[0] < cfg.reversal_rate)
             paid = success & ~reversed_
             failed = ~success
@@ -591,7 +589,7 @@ def run(
         # Pay-later invoices first, on their own: a separate small debt in the provider's
         # app, paid when the money covers it, not queued behind the customer's older
         # invoices; then the regular invoices, oldest first (see SimulationConfig).
-        u = rng_pay.random((2, n))
+        u = streams.day(RNG_PAY, d).uniform(2)
         for bnpl_pass, u_pay in ((True, u[1]), (False, u[0])):
             o = open_idx
             out = inv["amount"][o] - inv["paid"][o]
@@ -669,11 +667,12 @@ def run(
             trig_agency[cc[stage == 2]] = True
             trig_letter[cc[stage == 1]] = True
             cand = np.flatnonzero((trig_agency | trig_letter) & (active_arr < 0))
+            draws = streams.day(RNG_ARRANGEMENT, d)
             if len(cand):
                 rate = np.where(
                     trig_agency[cand], cfg.arrangement_offer_rate, cfg.arrangement_offer_rate_letter
                 )
-                cand = cand[rng_arr.random(len(cand)) < rate]
+                cand = cand[draws.uniform()[cand] < rate]
             if len(cand):
                 chosen = np.zeros(n, bool)
                 chosen[cand] = True
@@ -734,11 +733,11 @@ def run(
                         - pop.fixed_costs[cand]
                         - pop.living_costs[cand]
                     )
-                    ua = rng_arr.random((2, k))
+                    honest = draws.uniform()[cand] < 0.5
                     # what they can really pay: free room plus some belt-tightening, misjudged (noise)
                     capacity = room_now + 0.15 * pop.living_costs[cand]
-                    perceived = capacity * np.exp(rng_arr.normal(0.0, 0.35, k))
-                    fits = (monthly <= perceived) & ((behaviour[cand] != 3) | (ua[0] < 0.5))
+                    perceived = capacity * np.exp(draws.normal_at(cand, 0.0, 0.35))
+                    fits = (monthly <= perceived) & ((behaviour[cand] != 3) | honest)
                     arr["cust"][ids] = cand
                     arr["start"][ids] = d
                     arr["debt"][ids] = debt_c
@@ -750,7 +749,7 @@ def run(
                     arr["anchor"][ids] = d + FIRST_INSTALMENT_AFTER
                     arr["next_due"][ids] = d + FIRST_INSTALMENT_AFTER
                     arr["k"][ids] = 0
-                    arr["tries"][ids] = rng_arr.geometric(0.5, k) - 1
+                    arr["tries"][ids] = draws.geometric_at(cand, 0.5) - 1
                     arr_fits[ids] = fits
                     slot = np.full(n, -1, np.int64)
                     slot[cand] = ids
@@ -760,7 +759,7 @@ def run(
                     n_arr += k
 
         # ---- living costs ----
-        noise = rng_spend.lognormal(-0.125, 0.5, n)
+        noise = streams.day(RNG_SPEND, d).generator.lognormal(-0.125, 0.5, n)
         essential = 0.4 * living_daily
         substitute = bnpl_substitute / BNPL_SUBSTITUTE_DAYS
         bnpl_substitute -= substitute

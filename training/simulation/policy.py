@@ -65,8 +65,9 @@ class VariedArrangementAmounts:
     N is uniform on ``min_parts..max_parts`` (default 1..18, the debt-scheme length), so
     the monthly amount varies independently of what the customer can pay — the data the
     P(kept) model needs to learn how much a lower amount helps (under ``debt / 5`` the
-    amount just follows the debt). Deterministic per (seed, day): the same simulation gives
-    the same draws. Whole euros, at least ``min_monthly_cents``. A training-data policy
+    amount just follows the debt). One draw per customer and day from (seed, day), read at
+    the customer's position, so who else asks that day never changes a customer's N. Whole
+    euros, at least ``min_monthly_cents``. A training-data policy
     (``training.studies.plan_eval``); the default simulation keeps :func:`debt_over_five_months`.
     """
 
@@ -79,7 +80,11 @@ class VariedArrangementAmounts:
         if not 1 <= self.min_parts <= self.max_parts:
             raise ValueError("need 1 <= min_parts <= max_parts")
         rng = np.random.default_rng([self.seed, request.day.toordinal()])
-        parts = rng.integers(self.min_parts, self.max_parts + 1, len(request.debt_cents))
+        # value i of the day's stream is customer i's (one double each, in order), so
+        # drawing up to the highest position asked for gives every customer the same N
+        index = np.asarray(request.customer_index, dtype=np.int64)
+        u = rng.random(int(index.max(initial=-1)) + 1)[index]
+        parts = self.min_parts + np.floor(u * (self.max_parts - self.min_parts + 1))
         monthly = np.ceil(request.debt_cents / parts / 100) * 100
         return np.minimum(np.maximum(monthly, self.min_monthly_cents), request.debt_cents).astype(
             np.int64

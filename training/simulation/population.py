@@ -29,7 +29,8 @@ PATTERNS = ("monthly_day", "last_working_day", "four_weekly", "weekly", "irregul
 PRODUCTS = ("premium", "energy", "telecom")
 METHODS = ("direct_debit", "transfer")
 
-# purposes of the random generators; each gets its own stream (seed, purpose)
+# purposes of the random generators: the population is drawn from (seed, RNG_POPULATION);
+# the engine's draws from one stream per purpose and day (training.simulation.streams)
 RNG_POPULATION, RNG_INCOME, RNG_SHOCK, RNG_SPEND, RNG_BNPL, RNG_PAY, RNG_DEBIT, RNG_ARRANGEMENT = (
     range(8)
 )
