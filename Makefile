@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: help setup run serve train test fuzz lint bench clean distclean
+.PHONY: help setup run serve train test fuzz lint bench evidence clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ lint: $(STAMP)  ## ruff + mypy
 
 bench: $(STAMP)  ## benchmarks; results in benchmarks/results/ and benchmarks/RESULTS.md
 	$(BIN)/python -m benchmarks.run
+
+evidence: $(STAMP)  ## re-measure every simulated figure of the README (~1 h); benchmarks/results/
+	$(BIN)/python -m benchmarks.evidence
 
 clean:  ## remove local state (event store, MLflow runs, decision log)
 	rm -rf .tijdig

@@ -9,7 +9,9 @@ It is the product's default data and the yardstick for model quality. Usage::
     result.truth_monthly               # hidden state as each month starts (before its draws)
     result.write(path); SimulationResult.read(path)
 
-Counterfactual runs (same customers, same incomes/shocks/spending draws, another policy)::
+Every draw is a function of (seed, purpose, day, customer) (:mod:`training.simulation.streams`),
+so a decision for one customer changes only that customer's history. Counterfactual runs
+(same customers, same incomes/shocks/spending draws, another policy)::
 
     population = build_population(config)
     base = simulate(config, population=population)
