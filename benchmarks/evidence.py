@@ -42,10 +42,14 @@ QUALITY_MODELS = (
 )
 
 
+#: the commit measured, read once at start: the code a long run imported
+CODE = code_version()
+
+
 def _stamp(report: dict[str, Any], seconds: float) -> dict[str, Any]:
     return {
         "measured_at": now_iso(),
-        "code": code_version(),
+        "code": CODE,
         "seconds": round(seconds, 1),
         **report,
     }
@@ -166,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             text = to_markdown(calibration_table(rates, load_published()), rates)
             path = RESULTS / "evidence" / "calibration.md"
             path.parent.mkdir(parents=True, exist_ok=True)
-            stamp = f"Measured {now_iso()} at {code_version()} (seed 42, {args.customers:,} customers).\n\n"
+            stamp = f"Measured {now_iso()} at {CODE} (seed 42, {args.customers:,} customers).\n\n"
             path.write_text(stamp + text, encoding="utf-8")
             print(f"wrote {path.relative_to(ROOT)}", flush=True)
     return 0
