@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,7 +14,7 @@ from features.io import write_event_dir
 from features.schemas import TABLES, columns_of
 from features.store import EventStore
 from models.legal import legal_table_on
-from training.reports.impact import OUTCOMES, ImpactReport, impact_report, main
+from training.reports.impact import OUTCOMES, ImpactReport, impact_report, log_to_mlflow, main
 from training.reports.impact_html import render_html
 
 SPLIT = date(2025, 2, 1)
@@ -257,3 +258,20 @@ def test_simulated_world_wik_matches_the_costs_the_simulator_recorded(population
     assert sum(total.invoices.by_outcome[o] for o in OUTCOMES) == total.invoices.invoices
     assert sum(m.invoices.invoices for m in report.monthly) == total.invoices.invoices
     assert sum(m.costs.total_cents for m in report.monthly) == total.costs.total_cents
+
+
+def test_log_to_mlflow_keeps_the_page_and_the_json(tmp_path, monkeypatch):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact folder is under the cwd
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    report = impact_report(_world())
+    run_id = log_to_mlflow(report, uri)
+    client = MlflowClient(uri)
+    names = sorted(a.path for a in client.list_artifacts(run_id, "impact"))
+    assert names == ["impact/impact.html", "impact/impact.json"]
+    folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="impact")
+    assert ImpactReport.from_json(Path(folder, "impact.json").read_text()) == report
+    metrics = client.get_run(run_id).data.metrics
+    assert metrics["impact.failed_debits_per_1000"] == pytest.approx(250.0)

@@ -15,6 +15,7 @@ from html import escape
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from training.reports.impact_model import (
     OUTCOMES,
@@ -64,8 +65,8 @@ ul.headlines li { margin: 4px 0; }
 figure { margin: 8px 0 12px; }
 figure svg { width: 100%; height: auto; display: block; }
 figcaption { color: #555; font-size: 0.88rem; }
-table { border-collapse: collapse; font-size: 0.86rem; margin: 8px 0; width: 100%; }
-th, td { padding: 4px 8px; border-bottom: 1px solid #e4e8ec; text-align: right; white-space: nowrap; }
+table { border-collapse: collapse; font-size: 0.8rem; margin: 8px 0; width: 100%; }
+th, td { padding: 4px 6px; border-bottom: 1px solid #e4e8ec; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
 thead th { background: #f3f7fa; }
 tr.running td { color: #777; font-style: italic; }
@@ -174,14 +175,16 @@ def _funnel_plot(total: Figures) -> Figure:
     ax.barh(y, reached, color=_REACHED, label="reached the step")
     ax.barh(y, paid_here, color=_PAID, height=0.5, label="paid there (on time: first row)")
     top = max(reached) or 1
-    for yi, n, p in zip(y, reached, paid_here, strict=True):
+    for row, (yi, n, p) in enumerate(zip(y, reached, paid_here, strict=True)):
+        paid = "paid on time" if row == 0 else "paid there"
         ax.text(
             n + top * 0.01,
             yi,
-            f"{n:,} ({percent(n / inv.invoices if inv.invoices else None)})  paid there {p:,}",
+            f"{n:,} ({percent(n / inv.invoices if inv.invoices else None)}), {paid} {p:,}",
             va="center",
             fontsize=9,
         )
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.set_yticks(y, rows)
     ax.set_xlim(0, top * 1.45)
     ax.set_xlabel("invoices")
@@ -221,6 +224,7 @@ def _waterfall_plot(costs: Costs) -> Figure:
     labels.append("= total")
     ax.set_xticks(range(len(labels)), labels, fontsize=9)
     ax.set_ylabel("euro")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: euros(v * 100)))
     ax.set_ylim(0, max(base, 1) / 100 * 1.15)
     ax.spines[["top", "right"]].set_visible(False)
     ax.set_title(
@@ -393,7 +397,7 @@ def _opt_number(value: float | None) -> str:
 def _monthly_table(monthly: Sequence[Figures]) -> str:
     head = [
         "Month", "Invoices", "On time", "Reminder", "Letter", "Agency", "Bailiff", "Open",
-        "Costs", "Per customer", "Failed /1,000", "Arr. made", "Arr. kept", "Pay-later",
+        "Costs", "Per cust.", "Failed /1,000", "Arr. made", "Arr. kept",
     ]  # fmt: skip
     rows = []
     for m in monthly:
@@ -410,7 +414,6 @@ def _monthly_table(monthly: Sequence[Figures]) -> str:
                 _opt_number(m.debits.failed_per_1000),
                 f"{m.arrangements.made:,}",
                 percent(m.arrangements.kept_share),
-                f"{m.pay_later.invoices:,}",
             ]
         )
     return _table(head, rows, ["" if m.mature else "running" for m in monthly])
