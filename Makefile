@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: help setup run serve train test fuzz lint bench evidence clean distclean
+.PHONY: help setup browser run serve train test fuzz lint bench evidence clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -19,6 +19,17 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install tijdig with its dev tools
 
+# The impact report's browser test renders the page in headless Chromium. Installed only
+# where that is safe to do unasked (root with apt-get: CI on Debian); elsewhere the test
+# skips and says why.
+browser:  ## headless Chromium for the browser test (apt-get, only as root; else nothing)
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	else \
+		echo "browser: no chromium and no root apt-get to install it; the browser test will skip"; \
+	fi
+
 run: $(STAMP)  ## first run: simulate, ingest, train, promote; then serve on $(HOST):$(PORT)
 	$(BIN)/tijdig run --host $(HOST) --port $(PORT)
 
@@ -28,7 +39,7 @@ serve: $(STAMP)  ## serve the current champion (no bootstrap)
 train: $(STAMP)  ## retrain on the event store; the promotion gate decides on the alias
 	$(BIN)/tijdig train
 
-test: $(STAMP)  ## the whole test suite (PostgreSQL tests skip with a reason when no server answers)
+test: $(STAMP) browser  ## the whole test suite (PostgreSQL tests skip with a reason when no server answers)
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
 fuzz: $(STAMP)  ## the API contract test with 1,500 generated requests per operation and mode (~7 min)
