@@ -19,7 +19,7 @@ from features.build import FEATURES
 from models.bundle import Bundle
 from training.monitoring.drift import SCORE_KEY
 from training.monitoring.fairness import FairnessTable, fairness_violations
-from training.monitoring.policy import drift_policy, fairness_policy
+from training.monitoring.policy import drift_policy, fairness_policy, outcome_policy
 
 _METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ks", "ece")
 
@@ -75,7 +75,7 @@ OBLIGATIONS: tuple[tuple[str, str, str, str], ...] = (
         "AI Act",
         "art. 15",
         "accuracy, robustness",
-        "out-of-time metrics against baselines (below); monotone constraints and behaviour "
+        "out-of-time metrics against baselines (above); monotone constraints and behaviour "
         "tests (`tests/model/test_behaviour.py`); a bundle self-checks before it is served "
         "(`models/bundle.py::check_servable`)",
     ),
@@ -99,7 +99,7 @@ OBLIGATIONS: tuple[tuple[str, str, str, str], ...] = (
         "art. 18",
         "creditworthiness assessment",
         "pay-later decisions with reasons and a human-review path (`models/bnpl.py`); no "
-        "special-category data among the features (list below)",
+        "special-category data among the features (list above)",
     ),
     (
         "CCD2",
@@ -145,6 +145,15 @@ def _sources(
 
 def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _period(dates: Any) -> str:
+    """``first – last (n dates)`` of a segment's snapshot dates."""
+    if not dates:
+        return "?"
+    if isinstance(dates, str):
+        return dates
+    return f"{dates[0]} – {dates[-1]} ({len(dates)} dates)"
 
 
 def _metrics_section(metadata: Mapping[str, Any]) -> list[str]:
@@ -218,7 +227,7 @@ def model_card(source: Path | str | Bundle | Mapping[str, Any]) -> str:
     metrics = metadata.get("metrics", {})
     simulated = "oracle" in metadata.get("out_of_time_metrics", {})
     names = {f.name for f in FEATURES}
-    direction = {1: "risk never falls as it rises", -1: "risk never rises as it rises", 0: ""}
+    direction = {1: "more never lowers the risk", -1: "more never raises the risk", 0: ""}
 
     out = [
         f"# Model card: {version}",
@@ -258,7 +267,7 @@ def model_card(source: Path | str | Bundle | Mapping[str, Any]) -> str:
         "| segment | dates | rows |",
         "|---|---|---:|",
         *(
-            f"| {seg} | {dates.get(seg, '?')} | {rows.get(seg, '?')} |"
+            f"| {seg} | {_period(dates.get(seg))} | {rows.get(seg, '?')} |"
             for seg in ("train", "calibration", "validation")
         ),
         "",
@@ -282,8 +291,9 @@ def model_card(source: Path | str | Bundle | Mapping[str, Any]) -> str:
         "Platt scaling on the booster's log-odds, fitted on the calibration dates (monotone: "
         f"the ranking is kept). Validation ECE {_fmt(metrics.get('ece', '–'))} (ten "
         f"equal-width bins), Brier {_fmt(metrics.get('brier', '–'))}, observed rate "
-        f"{_fmt(metrics.get('base_rate', '–'))}. The gate refuses a version with ECE above "
-        "0.03; monitoring alerts when a matured monthly cohort's ECE exceeds its limit.",
+        f"{_fmt(metrics.get('base_rate', '–'))}. The promotion gate refuses a version above its "
+        f"ECE limit; monitoring alerts when a matured monthly cohort's ECE exceeds "
+        f"{outcome_policy().max_ece} ({outcome_policy().version}).",
         "",
         "## Fairness",
         "",
