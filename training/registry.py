@@ -20,6 +20,9 @@ import numpy as np
 from models.bundle import REGISTERED_MODEL_NAME, Bundle, BundleError, check_servable, load_bundle
 from training.components import FittedComponent
 from training.evaluate import binary_metrics
+from training.model_card import model_card
+from training.monitoring.fairness import FairnessTable, fairness_violations
+from training.monitoring.policy import FairnessPolicy, fairness_policy
 from training.settings import TrainingSettings
 
 CHAMPION = "champion"
@@ -34,6 +37,8 @@ class GateRules:
     brier_tolerance: float = 0.0005
     max_ece: float = 0.03
     min_roc_auc: float = 0.6
+    #: fairness bounds; None: the versioned ``models/config/fairness_policy.json``
+    fairness: FairnessPolicy | None = None
 
 
 @dataclass
@@ -62,12 +67,15 @@ def promotion_gate(
     """Compare candidate and champion on the same validation rows.
 
     The candidate passes when it meets the absolute floors and is not worse than the
-    champion on ROC AUC and Brier score beyond the tolerances — and when every bundle
-    component passes its own comparison with the champion's component.
+    champion on ROC AUC and Brier score beyond the tolerances, when its fairness table
+    (``metadata["fairness"]``, computed on the same validation rows) keeps the fairness
+    bounds — and when every bundle component passes its own comparison with the
+    champion's component.
     ``unusable_champion`` says why there is a champion but no bundle to compare with
     (:meth:`Registry.champion_or_why_not`); the floors alone decide, and the reasons say so.
     """
     decision = _risk_gate(candidate, X_val, y_val, champion, rules, unusable_champion)
+    _fairness_gate(decision, candidate, rules.fairness or fairness_policy())
     for name, fitted in (components or {}).items():
         previous = champion.components.get(name) if champion is not None else None
         for i, (passed, reason) in enumerate(fitted.compare(previous)):
@@ -75,6 +83,23 @@ def promotion_gate(
             decision.reasons.append(f"{name}: {reason}")
             decision.promote = decision.promote and passed
     return decision
+
+
+def _fairness_gate(decision: GateDecision, candidate: Bundle, policy: FairnessPolicy) -> None:
+    """Add the fairness rule to ``decision``: every broken bound is a reason to refuse."""
+    doc = candidate.metadata.get("fairness")
+    if doc is None:
+        decision.reasons.append(
+            "fairness: the bundle has no fairness table (trained before it was computed); "
+            "bounds not checked"
+        )
+        return
+    violations = fairness_violations(FairnessTable.from_dict(doc), policy)
+    decision.checks["fairness"] = not violations
+    decision.promote = decision.promote and not violations
+    decision.reasons += [v.reason() for v in violations] or [
+        f"fairness within the bounds of {policy.version}"
+    ]
 
 
 def _risk_gate(
@@ -219,8 +244,12 @@ class Registry:
                 pip_requirements=["tijdig"],
                 registered_model_name=self.model_name,
             )
-        version = str(info.registered_model_version)
-        bundle.version = f"{self.model_name}/{version}"
+            version = str(info.registered_model_version)
+            bundle.version = f"{self.model_name}/{version}"
+            # the model card of every registered version, beside its run (AI Act art. 11)
+            mlflow.log_text(model_card(bundle), "governance/model_card.md")
+            if "fairness" in bundle.metadata:
+                mlflow.log_dict(bundle.metadata["fairness"], "governance/fairness.json")
         return version
 
     def record_gate(self, version: str, decision: GateDecision) -> None:

@@ -40,6 +40,8 @@ from training.dataset import (
     second_reminder_rule,
 )
 from training.evaluate import binary_metrics
+from training.monitoring.drift import SCORE_KEY, reference_bins
+from training.monitoring.fairness import customer_groups, fairness_table
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",
@@ -174,6 +176,15 @@ def train_candidate(
         reference=reference_distributions(tr.X, snaps.feature_names),
     )
     scores = {"model": bundle.predict_proba(va.X)}
+    # the score's reference is the out-of-time population: in-sample scores are sharper
+    bundle.reference[SCORE_KEY] = reference_bins(scores["model"])
+    bundle.metadata["fairness"] = fairness_table(
+        va.y,
+        scores["model"],
+        customer_groups(events, va.customer, va.as_of),
+        bundle.policy.early_warning_threshold,
+        bundle.bnpl_policy.risk_cutoff,
+    ).to_dict()
 
     with timed(timings, "logistic_regression"):
         scores["logistic_regression"] = _logistic_regression_scores(tr, va, seed=params["seed"])
@@ -200,6 +211,8 @@ def train_candidate(
     metrics = {name: binary_metrics(va.y, p) for name, p in scores.items()}
     metrics.update({name: f.metrics for name, f in fitted.items()})
     bundle.metadata["metrics"] = metrics["model"]
+    # the baselines on the same rows, for the model card
+    bundle.metadata["out_of_time_metrics"] = {name: metrics[name] for name in scores}
     gain = booster.feature_importance("gain")
     importance = {n: float(g) for n, g in zip(snaps.feature_names, gain, strict=True)}
     return CandidateModel(bundle, split, metrics, scores, va.y, params, importance, fitted, timings)
@@ -257,15 +270,13 @@ def _oracle_scores(
     return apply_platt(np.asarray(oracle.predict(X_va)), platt)
 
 
-def reference_distributions(X: np.ndarray, names: tuple[str, ...]) -> dict[str, Any]:
-    """Per-feature deciles and missing share of the training data (for drift checks)."""
-    qs = np.linspace(0, 1, 11)
-    out: dict[str, Any] = {}
-    for i, name in enumerate(names):
-        col = X[:, i]
-        finite = col[np.isfinite(col)]
-        out[name] = {
-            "missing_share": float(1 - finite.size / max(col.size, 1)),
-            "deciles": np.quantile(finite, qs).tolist() if finite.size else [],
-        }
+def reference_distributions(
+    X: np.ndarray, names: tuple[str, ...], scores: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Per-feature deciles, decile bins with their shares, and missing share of the
+    training data; with ``scores``, the score's under :data:`SCORE_KEY` (for drift checks,
+    :mod:`training.monitoring.drift`)."""
+    out: dict[str, Any] = {name: reference_bins(X[:, i]) for i, name in enumerate(names)}
+    if scores is not None:
+        out[SCORE_KEY] = reference_bins(scores)
     return out
