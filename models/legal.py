@@ -60,6 +60,18 @@ class WikScale:
 
 
 @dataclass(frozen=True)
+class BailiffCosts:
+    """Btag tariffs (excl. VAT) a consumer bears when a claim goes to court and judgment."""
+
+    summons_cents: int  # dagvaarding (oproeping in een vorderingsprocedure)
+    service_of_title_cents: int  # betekening van een titel (the judgment)
+
+    @property
+    def total_cents(self) -> int:
+        return self.summons_cents + self.service_of_title_cents
+
+
+@dataclass(frozen=True)
 class LegalTable:
     """All legal amounts in force from :attr:`effective_from` until the next version."""
 
@@ -69,6 +81,9 @@ class LegalTable:
     statutory_interest_consumer_pct: float
     bijstandsnorm_incl_holiday_cents: dict[str, int]
     max_debt_scheme_months: int
+    bailiff: BailiffCosts
+    # amounts carried forward from an earlier version, not confirmed in a retrieved source
+    unconfirmed: tuple[str, ...] = ()
 
 
 def _parse(entry: dict[str, Any]) -> LegalTable:
@@ -87,6 +102,11 @@ def _parse(entry: dict[str, Any]) -> LegalTable:
         statutory_interest_consumer_pct=float(entry["statutory_interest_consumer_pct"]),
         bijstandsnorm_incl_holiday_cents=dict(entry["bijstandsnorm_incl_holiday_cents"]),
         max_debt_scheme_months=int(entry["max_debt_scheme_months"]),
+        bailiff=BailiffCosts(
+            summons_cents=int(entry["bailiff"]["summons_cents"]),
+            service_of_title_cents=int(entry["bailiff"]["service_of_title_cents"]),
+        ),
+        unconfirmed=tuple(entry.get("_unconfirmed", ())),
     )
 
 
@@ -111,3 +131,16 @@ def legal_table_on(day: date) -> LegalTable:
 def wik_costs_cents(principal_cents: int, on: date, *, recurring: bool = False) -> int:
     """WIK collection costs on ``principal_cents`` under the table in force ``on`` that day."""
     return legal_table_on(on).wik.costs_cents(principal_cents, recurring=recurring)
+
+
+def months_past_newest_table(day: date) -> int:
+    """Whole calendar months from the newest table's effective date to ``day`` (0 if before).
+
+    Legal amounts change every January and July: an answer more than about 7 months past
+    the newest table probably uses amounts that are no longer current.
+    """
+    newest = legal_tables()[-1].effective_from
+    months = (day.year - newest.year) * 12 + day.month - newest.month
+    if day.day < newest.day:
+        months -= 1
+    return max(months, 0)

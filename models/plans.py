@@ -1,25 +1,32 @@
-"""Plan suggestion: the monthly amount and term that repay most while the plan is kept.
+"""Plan suggestion: the monthly amount and term with the best expected outcome.
 
 For a debt, every term of 1..``max_months`` months gives a monthly amount (the debt
 split evenly, rounded up to ``amount_step_cents``, never below ``min_monthly_amount``).
-The P(kept) model scores each. A plan is *acceptable* when P(kept) ≥ the policy target
-and its amount fits the budget (short plans up to the Nibud *maximum* capacity, longer
-ones up to the *standard* capacity, when the free room is known). Among acceptable plans
-the suggestion maximises the expected amount repaid within the horizon (12 months)::
+The P(kept) model scores each, and :mod:`models.plan_outcome` turns P(kept) into the
+expected principal repaid and the expected collection costs the customer bears if the
+plan breaks, over a horizon in which the longest plan finishes. The suggestion maximises
 
-    E[repaid] = P(kept) × min(debt, monthly × min(term, H))
-              + (1 − P(kept)) × broken_share × monthly × min(term, H)
+    objective = E[repaid] − cost_weight × E[costs]
 
-preferring the shortest term within ``tie_tolerance`` of the best. For each term the
-grid uses the smallest whole-step amount that repays the debt in that term: any larger
-amount with the same term has a lower P(kept) (monotone model) and, for terms within the
-horizon, repays no more — so searching terms 1..``max_months`` covers every amount worth
-considering (beyond the horizon it is a one-amount-per-term approximation). No acceptable plan
-within ``max_months`` (18, the debt-scheme length) or no free room → a referral to debt
-help instead of a plan (CCD2 art. 36), with the reason: no free room, free room too small
-for any plan's instalment (capacity), or no plan likely enough to be kept. Alternatives
-are only plans the budget can carry, and a capacity referral offers none. Policy numbers
-live in ``models/config/plan_policy.json`` (versioned), never here.
+among the plans the budget can carry (a hard cap: short plans up to the Nibud *maximum*
+capacity, longer ones up to the *standard* capacity, when the free room is known),
+preferring the shortest term that comes within ``tie_tolerance`` of the best: within that
+share of the spread between the best and the worst plan the budget carries (a share of
+the spread, not of the debt, so the level of P(kept) alone does not move the choice to a
+higher amount). P(kept) is an
+input to the expectation, never a cut-off: a low P(kept) gives a lower amount over a
+longer term, the pause option and an earlier check-in, never a referral.
+
+A referral to debt help (CCD2 art. 36) has structural reasons only
+(:class:`~models.plan_reasons.ReferralReason`): no free room; the debt cannot be repaid
+within the debt-scheme term (legal table) at the standard capacity; or signs of
+problematic debt the caller passes in (:class:`DebtSignals`). Every plan names its safety
+net (CCD2 art. 35): the pause the customer may ask for and when the creditor checks in.
+Policy numbers live in ``models/config/plan_policy.json`` (versioned), never here.
+
+For each term the grid uses the smallest whole-step amount that repays the debt in that
+term: a larger amount with the same term has a lower P(kept) (monotone model) and repays
+no more, so searching terms covers every amount worth considering.
 
 :func:`plan_grid` is columnar over many customers (the simulator's policy hook);
 :func:`advise` shapes the answer for one customer (the endpoint).
@@ -27,112 +34,41 @@ live in ``models/config/plan_policy.json`` (versioned), never here.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
-from enum import StrEnum
-from importlib import resources
-from typing import Any
+from typing import Final
 
 import numpy as np
 
-from models.budget import BudgetView
-from models.legal import legal_table_on
+from features.build import FEATURE_INDEX
+from features.events import from_day
+from models.budget import BudgetView, Confidence
+from models.legal import legal_table_on, months_past_newest_table
 from models.plan_kept import PlanKeptModel, plan_matrix
+from models.plan_outcome import expected_outcome
+from models.plan_policy import PlanPolicy, SafetyNetPolicy
+from models.plan_reasons import REASON_TEXTS, SAFETY_NET_TEXT, PlanReason, ReferralReason
 
+__all__ = [
+    "REASON_TEXTS",
+    "Advice",
+    "DebtSignals",
+    "EscalationComparison",
+    "Plan",
+    "PlanGrid",
+    "PlanPolicy",
+    "PlanReason",
+    "ReferralReason",
+    "SafetyNet",
+    "SafetyNetPolicy",
+    "advise",
+    "debt_signals_from_features",
+    "escalation_comparison",
+    "plan_grid",
+]
 
-@dataclass(frozen=True)
-class PlanPolicy:
-    version: str
-    target_p_kept: float
-    max_months: int
-    min_monthly_amount_cents: int
-    amount_step_cents: int
-    standard_share: float
-    maximum_share: float
-    short_plan_max_months: int
-    horizon_months: int
-    broken_plan_repaid_share: float
-    tie_tolerance: float
-    effective_from: str = ""
-
-    @classmethod
-    def default(cls) -> PlanPolicy:
-        text = resources.files("models").joinpath("config/plan_policy.json").read_text("utf-8")
-        return cls.from_dict(json.loads(text))
-
-    @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> PlanPolicy:
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in doc.items() if k in known})
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class ReferralReason(StrEnum):
-    NO_FREE_ROOM = "no_free_room"
-    # some free room, but too little for the smallest instalment any plan within the
-    # maximum term asks (below the policy's minimum amount, or the debt needs longer)
-    CAPACITY_TOO_SMALL = "capacity_too_small"
-    NO_PLAN_MEETS_TARGET = "no_plan_meets_target"
-
-
-class PlanReason(StrEnum):
-    """Why the answer is what it is (stable codes; texts below)."""
-
-    FITS_FREE_ROOM = "fits_free_room"
-    CAPPED_BY_CAPACITY = "capped_by_capacity"
-    LONGER_FOR_KEEPING = "longer_for_keeping"
-    PAST_PLANS_BROKEN = "past_plans_broken"
-    INCOME_UNKNOWN = "income_unknown"
-    INCOME_LOW_CONFIDENCE = "income_low_confidence"
-    NO_FREE_ROOM = "no_free_room"
-    CAPACITY_TOO_SMALL = "capacity_too_small"
-    NO_PLAN_MEETS_TARGET = "no_plan_meets_target"
-
-
-REASON_TEXTS: dict[PlanReason, tuple[str, str]] = {
-    PlanReason.FITS_FREE_ROOM: (
-        "The monthly amount fits the free room left after the protected minimum.",
-        "Het maandbedrag past in de vrije ruimte boven het beschermde minimum.",
-    ),
-    PlanReason.CAPPED_BY_CAPACITY: (
-        "Larger amounts would exceed the standard (long plans) or maximum (short plans) capacity.",
-        "Hogere bedragen gaan boven de standaard (lange regeling) of maximale (korte regeling) afloscapaciteit.",
-    ),
-    PlanReason.LONGER_FOR_KEEPING: (
-        "A lower amount over more months is far more likely to be kept.",
-        "Een lager bedrag over meer maanden wordt veel vaker volgehouden.",
-    ),
-    PlanReason.PAST_PLANS_BROKEN: (
-        "Earlier payment plans were broken; the amount is kept modest.",
-        "Eerdere betalingsregelingen zijn niet volgehouden; het bedrag is bescheiden gehouden.",
-    ),
-    PlanReason.INCOME_UNKNOWN: (
-        "Income is unknown: the amount rests on payment history only. Ask for the budget.",
-        "Het inkomen is onbekend: het bedrag rust alleen op het betaalgedrag. Vraag naar het budget.",
-    ),
-    PlanReason.INCOME_LOW_CONFIDENCE: (
-        "Income detection is uncertain; check the budget with the customer.",
-        "Het inkomen is onzeker vastgesteld; controleer het budget met de klant.",
-    ),
-    PlanReason.NO_FREE_ROOM: (
-        "There is no room above the protected minimum: refer to debt help instead of a plan.",
-        "Er is geen ruimte boven het beschermde minimum: verwijs naar schuldhulp in plaats van een regeling.",
-    ),
-    PlanReason.CAPACITY_TOO_SMALL: (
-        "The room above the protected minimum is too small for any plan within the maximum "
-        "term (below the lowest instalment): refer to debt help instead of a plan.",
-        "De ruimte boven het beschermde minimum is te klein voor een regeling binnen de "
-        "maximale looptijd (lager dan de laagste termijn): verwijs naar schuldhulp in plaats "
-        "van een regeling.",
-    ),
-    PlanReason.NO_PLAN_MEETS_TARGET: (
-        "No plan within the maximum term is likely enough to be kept: refer to debt help.",
-        "Geen regeling binnen de maximale looptijd wordt waarschijnlijk volgehouden: verwijs naar schuldhulp.",
-    ),
-}
+#: the window of the ``expected_repaid_12m`` diagnostic (cash from instalments in a year)
+DIAGNOSTIC_MONTHS: Final = 12
 
 
 @dataclass
@@ -142,20 +78,24 @@ class PlanGrid:
     terms: np.ndarray  # (T,)
     monthly_cents: np.ndarray  # (n, T)
     p_kept: np.ndarray  # (n, T)
-    expected_repaid_cents: np.ndarray  # (n, T) within the horizon
-    acceptable: np.ndarray  # (n, T) bool
+    expected_repaid_cents: np.ndarray  # (n, T) principal, within the horizon
+    acceptable: np.ndarray  # (n, T) bool: valid, fits the budget, and no structural referral
     valid: np.ndarray  # (n, T) bool: a distinct, allowed amount for that term
     choice: np.ndarray  # (n,) index into terms, -1 = referral
-    # (n,) index of the highest-P(kept) valid term, fitting the budget or not: how far the
-    # target is out of reach (a diagnostic, never offered; see best_fitting)
-    best_effort: np.ndarray
-    best_expected: np.ndarray  # (n,) index of the valid term with the highest expected repaid
-    referral: np.ndarray  # (n,) bool
+    best_effort: np.ndarray  # (n,) index of the highest-P(kept) valid term (a diagnostic)
+    # (n,) index of the valid term with the best objective among those that fit the
+    # budget (else among all valid terms): the simulator's fallback, it cannot refer
+    best_expected: np.ndarray
+    referral: np.ndarray  # (n,) bool: a structural budget referral
     referral_reason: np.ndarray  # (n,) object: ReferralReason value or None
     fits: np.ndarray  # (n, T) bool: the amount fits the budget's capacity (when known)
-    # (n,) index of the highest-P(kept) valid term that fits the budget; -1 when none fits
+    # (n,) index of the best-objective valid term that fits the budget; -1 when none fits
     # or there is no free room (nothing may be offered then)
     best_fitting: np.ndarray
+    expected_costs_cents: np.ndarray  # (n, T) collection costs the customer is expected to bear
+    costs_if_broken_cents: np.ndarray  # (n, T) those costs should the plan break
+    objective_cents: np.ndarray  # (n, T) expected repaid − cost_weight × expected costs
+    expected_repaid_12m_cents: np.ndarray  # (n, T) instalments expected in the first 12 months
 
 
 def plan_grid(
@@ -176,11 +116,7 @@ def plan_grid(
     if np.any(debt <= 0):
         raise ValueError("debt_cents must be positive")
     terms = np.arange(1, policy.max_months + 1)
-    step = policy.amount_step_cents
-    raw = np.ceil(debt[:, None] / terms[None, :] / step) * step
-    monthly = np.minimum(np.maximum(raw, policy.min_monthly_amount_cents), debt[:, None]).astype(
-        np.int64
-    )
+    monthly = _monthly_for_terms(debt, terms, policy)
     real_terms = -(-debt[:, None] // monthly)  # the term the amount really gives
     valid = real_terms == terms[None, :]  # drop duplicates (same amount, other nominal term)
     days = np.broadcast_to(np.asarray(as_of_days, dtype=np.int64), (n,))
@@ -196,61 +132,115 @@ def plan_grid(
         else np.repeat(np.asarray(free_room_eur, float), T),
     )
     p = model.predict(rows).reshape(n, T)
-    h = np.minimum(terms, policy.horizon_months)[None, :]
-    paid_if_kept = np.minimum(debt[:, None], monthly * h)
-    paid_if_broken = policy.broken_plan_repaid_share * np.minimum(monthly * h, debt[:, None])
-    expected = p * paid_if_kept + (1 - p) * paid_if_broken
+    repaid = np.zeros((n, T))
+    costs = np.zeros((n, T))
+    costs_if_broken = np.zeros((n, T))
+    objective = np.zeros((n, T))
+    scheme_months = np.zeros(n, np.int64)
+    for day in np.unique(days):
+        at = days == day
+        table = legal_table_on(from_day(int(day)))
+        out = expected_outcome(p[at], monthly[at], terms[None, :], debt[at, None], table, policy)
+        repaid[at], costs[at] = out.expected_repaid, out.expected_costs
+        costs_if_broken[at], objective[at] = out.costs_if_broken, out.objective
+        scheme_months[at] = table.max_debt_scheme_months
+    year = np.minimum(debt[:, None], monthly * np.minimum(terms, DIAGNOSTIC_MONTHS)[None, :])
+    repaid_12m = p * year + (1 - p) * policy.broken_paid_share * year
+
     fits = np.ones((n, T), bool)
     short = terms[None, :] <= policy.short_plan_max_months
     if maximum_capacity_eur is not None:
         cap_max = np.asarray(maximum_capacity_eur, float)[:, None] * 100
         fits &= ~short | ~np.isfinite(cap_max) | (monthly <= cap_max)
+    beyond_scheme = np.zeros(n, bool)
     if standard_capacity_eur is not None:
-        cap_std = np.asarray(standard_capacity_eur, float)[:, None] * 100
-        fits &= short | ~np.isfinite(cap_std) | (monthly <= cap_std)
-    acceptable = valid & fits & (p >= policy.target_p_kept)
+        cap_std = np.asarray(standard_capacity_eur, float) * 100
+        fits &= short | ~np.isfinite(cap_std[:, None]) | (monthly <= cap_std[:, None])
+        # the smallest instalment that repays within the debt-scheme term (legal table)
+        needed = _monthly_for_terms(debt, scheme_months[:, None], policy)[:, 0]
+        beyond_scheme = np.isfinite(cap_std) & (needed > cap_std)
     no_room = np.zeros(n, bool)
     if free_room_eur is not None:
         room = np.asarray(free_room_eur, float)
         no_room = np.isfinite(room) & (room <= 0)
-    acceptable &= ~no_room[:, None]
-    score = np.where(acceptable, expected, -np.inf)
-    best = score.max(axis=1)
-    near = acceptable & (score >= (1 - policy.tie_tolerance) * best[:, None])
-    choice = np.where(acceptable.any(axis=1), np.argmax(near, axis=1), -1)
-    best_effort = np.argmax(np.where(valid, p, -np.inf), axis=1)
-    # the fallback when there is no acceptable plan (a simulator cannot refer): the most
-    # expected repayment among plans that fit the budget, else among all valid plans
     fit_valid = valid & fits
+    capacity = beyond_scheme | ~fit_valid.any(axis=1)
+    referral = no_room | capacity
+    acceptable = fit_valid & ~referral[:, None]
+    any_plan = acceptable.any(axis=1)
+    score = np.where(acceptable, objective, -np.inf)
+    best = np.where(any_plan, score.max(axis=1), 0.0)
+    worst = np.where(any_plan, np.where(acceptable, objective, np.inf).min(axis=1), 0.0)
+    near = acceptable & (score >= (best - policy.tie_tolerance * (best - worst))[:, None])
+    choice = np.where(any_plan, np.argmax(near, axis=1), -1)
+    best_effort = np.argmax(np.where(valid, p, -np.inf), axis=1)
     pool = np.where(fit_valid.any(axis=1)[:, None], fit_valid, valid)
-    best_expected = np.argmax(np.where(pool, expected, -np.inf), axis=1)
-    referral = choice < 0
+    best_expected = np.argmax(np.where(pool, objective, -np.inf), axis=1)
     offerable = fit_valid & ~no_room[:, None]
     best_fitting = np.where(
-        offerable.any(axis=1), np.argmax(np.where(offerable, p, -np.inf), axis=1), -1
+        offerable.any(axis=1), np.argmax(np.where(offerable, objective, -np.inf), axis=1), -1
     )
     reason = np.full(n, None, dtype=object)
-    reason[referral] = ReferralReason.NO_PLAN_MEETS_TARGET.value
-    reason[referral & ~fit_valid.any(axis=1)] = ReferralReason.CAPACITY_TOO_SMALL.value
-    reason[referral & no_room] = ReferralReason.NO_FREE_ROOM.value
+    reason[capacity] = ReferralReason.CAPACITY_TOO_SMALL.value
+    reason[no_room] = ReferralReason.NO_FREE_ROOM.value
     return PlanGrid(
-        terms,
-        monthly,
-        p,
-        expected,
-        acceptable,
-        valid,
-        choice,
-        best_effort,
-        best_expected,
-        referral,
-        reason,
-        fits,
-        best_fitting,
+        terms=terms,
+        monthly_cents=monthly,
+        p_kept=p,
+        expected_repaid_cents=repaid,
+        acceptable=acceptable,
+        valid=valid,
+        choice=choice,
+        best_effort=best_effort,
+        best_expected=best_expected,
+        referral=referral,
+        referral_reason=reason,
+        fits=fits,
+        best_fitting=best_fitting,
+        expected_costs_cents=costs,
+        costs_if_broken_cents=costs_if_broken,
+        objective_cents=objective,
+        expected_repaid_12m_cents=repaid_12m,
+    )
+
+
+def _monthly_for_terms(debt: np.ndarray, terms: np.ndarray, policy: PlanPolicy) -> np.ndarray:
+    """The smallest whole-step amount, at least the minimum, that repays ``debt`` in each
+    term (never more than the debt): (n, T) for terms (T,), or per customer for (n, 1)."""
+    step = policy.amount_step_cents
+    t = np.asarray(terms)
+    t = t[None, :] if t.ndim == 1 else t
+    raw = np.ceil(debt[:, None] / t / step) * step
+    return np.minimum(np.maximum(raw, policy.min_monthly_amount_cents), debt[:, None]).astype(
+        np.int64
     )
 
 
 # ---------------------------------------------------------------------------- one customer
+
+
+@dataclass(frozen=True)
+class DebtSignals:
+    """Signs of problematic debt the caller knows (e.g. from features); ``None`` = unknown,
+    which never refers."""
+
+    open_collection_cases: int | None = None  # open collection cases, any creditor
+    open_payment_plans: int | None = None  # running payment plans, any creditor
+    broken_plans: int | None = None  # payment plans broken before
+    income_below_protected_minimum: bool | None = None
+
+
+def debt_signals_from_features(row: np.ndarray) -> DebtSignals:
+    """The signals this creditor's own history shows: its broken and running plans. Open
+    collection cases with other creditors and the income test are the caller's to add."""
+
+    def count(name: str) -> int | None:
+        value = row[FEATURE_INDEX[name]]
+        return int(value) if np.isfinite(value) else None
+
+    return DebtSignals(
+        open_payment_plans=count("arrangement_active"), broken_plans=count("arrangements_broken")
+    )
 
 
 @dataclass
@@ -259,9 +249,25 @@ class Plan:
     months: int
     last_instalment_eur: float
     p_kept: float
-    expected_repaid_12m_eur: float
-    meets_target: bool
+    expected_repaid_12m_eur: float  # instalments expected in the first 12 months
+    meets_target: bool  # P(kept) ≥ the policy's target_p_kept (informational, never a cut-off)
     kind: str  # suggested | shorter | longer | lowest_amount | best_effort
+    expected_repaid_eur: float  # principal expected within the horizon (plan or escalation)
+    expected_costs_eur: float  # collection costs the customer is expected to bear
+    costs_if_broken_eur: float  # those costs should the plan break
+    expected_value_eur: float  # the objective: expected repaid − weight × expected costs
+
+
+@dataclass
+class SafetyNet:
+    """The forbearance a plan carries (CCD2 art. 35), with its text for the customer."""
+
+    pause_max_months: int
+    pause_times: int
+    check_in_after_missed_instalments: int
+    check_in_month: int
+    text_en: str
+    text_nl: str
 
 
 @dataclass
@@ -281,26 +287,41 @@ class Advice:
     suggested: Plan | None
     alternatives: list[Plan]
     referral: bool
-    referral_reason: str | None
+    referral_reason: str | None  # the first of referral_reasons
     reasons: list[PlanReason]
     escalation: EscalationComparison
     policy_version: str
     model_version: str
     notes: list[str] = field(default_factory=list)
+    referral_reasons: list[ReferralReason] = field(default_factory=list)
+    safety_net: SafetyNet | None = None  # with every plan; None on a referral
+    horizon_months: int = 0  # the horizon of expected_repaid / expected_costs
+    legal_table_version: str = ""
+    legal_table_stale: bool = False  # as_of lies too far past the newest legal table
+    legal_notices: list[str] = field(default_factory=list)
 
 
-def _plan(grid: PlanGrid, j: int, debt_cents: int, kind: str) -> Plan:
+def _plan(grid: PlanGrid, j: int, debt_cents: int, kind: str, policy: PlanPolicy) -> Plan:
     m = int(grid.monthly_cents[0, j])
     months = int(grid.terms[j])
     last = debt_cents - m * (months - 1)
+    p = float(grid.p_kept[0, j])
+
+    def eur(values: np.ndarray) -> float:
+        return round(float(values[0, j]) / 100, 2)
+
     return Plan(
         monthly_amount_eur=m / 100,
         months=months,
         last_instalment_eur=round(last / 100, 2),
-        p_kept=round(float(grid.p_kept[0, j]), 4),
-        expected_repaid_12m_eur=round(float(grid.expected_repaid_cents[0, j]) / 100, 2),
-        meets_target=bool(grid.acceptable[0, j]),
+        p_kept=round(p, 4),
+        expected_repaid_12m_eur=eur(grid.expected_repaid_12m_cents),
+        meets_target=p >= policy.target_p_kept,
         kind=kind,
+        expected_repaid_eur=eur(grid.expected_repaid_cents),
+        expected_costs_eur=eur(grid.expected_costs_cents),
+        costs_if_broken_eur=eur(grid.costs_if_broken_cents),
+        expected_value_eur=eur(grid.objective_cents),
     )
 
 
@@ -321,6 +342,64 @@ def escalation_comparison(
     )
 
 
+def signal_referral_reasons(signals: DebtSignals, policy: PlanPolicy) -> list[ReferralReason]:
+    """The problematic-debt reasons the signals show (unknown signals show none)."""
+    reasons: list[ReferralReason] = []
+    counts = [c for c in (signals.open_collection_cases, signals.open_payment_plans) if c]
+    if counts and sum(counts) >= policy.several_open_debts_min:
+        reasons.append(ReferralReason.SEVERAL_OPEN_DEBTS)
+    if (
+        signals.broken_plans is not None
+        and signals.broken_plans >= policy.repeated_broken_plans_min
+    ):
+        reasons.append(ReferralReason.REPEATED_BROKEN_PLANS)
+    if signals.income_below_protected_minimum:
+        reasons.append(ReferralReason.INCOME_BELOW_PROTECTED_MINIMUM)
+    return reasons
+
+
+def safety_net(policy: PlanPolicy, months: int, low_p_kept: bool) -> SafetyNet:
+    """The pause and check-ins of a plan of ``months`` (an earlier check-in when P(kept)
+    is below the policy's target)."""
+    net = policy.safety_net
+    month = net.check_in_month_low_p_kept if low_p_kept else net.check_in_month
+    month = max(1, min(month, months))
+    values = {
+        "pause": net.pause_max_months,
+        "times": net.pause_times,
+        "missed": net.check_in_after_missed_instalments,
+        "month": month,
+    }
+    return SafetyNet(
+        pause_max_months=net.pause_max_months,
+        pause_times=net.pause_times,
+        check_in_after_missed_instalments=net.check_in_after_missed_instalments,
+        check_in_month=month,
+        text_en=SAFETY_NET_TEXT[0].format(**values),
+        text_nl=SAFETY_NET_TEXT[1].format(**values),
+    )
+
+
+def legal_notices(on: date, policy: PlanPolicy) -> tuple[bool, list[str]]:
+    """(stale, notices): whether ``on`` lies more than the policy's months past the newest
+    legal table, and the amounts of the table in force that no source confirmed."""
+    table = legal_table_on(on)
+    notices: list[str] = []
+    past = months_past_newest_table(on)
+    stale = past > policy.legal_table_stale_after_months
+    if stale:
+        notices.append(
+            f"the newest legal table ({table.version}) took effect {past} months before "
+            f"{on.isoformat()}: legal amounts may be out of date"
+        )
+    if table.unconfirmed:
+        notices.append(
+            f"legal table {table.version} carries amounts forward that no source confirmed: "
+            + ", ".join(table.unconfirmed)
+        )
+    return stale, notices
+
+
 def advise(
     model: PlanKeptModel,
     features_row: np.ndarray,
@@ -329,9 +408,11 @@ def advise(
     debt_cents: int,
     budget: BudgetView,
     policy: PlanPolicy,
+    *,
+    signals: DebtSignals | None = None,
 ) -> Advice:
-    """The plan answer for one customer: suggestion, alternatives, referral, reasons."""
-    from models.budget import Confidence
+    """The plan answer for one customer: suggestion, alternatives, safety net, referral,
+    reasons. ``signals``: signs of problematic debt (default: none known)."""
 
     def arr(v: float | None) -> np.ndarray:
         return np.array([np.nan if v is None else float(v)])
@@ -347,62 +428,77 @@ def advise(
         standard_capacity_eur=arr(budget.standard_capacity_eur),
         maximum_capacity_eur=arr(budget.maximum_capacity_eur),
     )
-    reasons: list[PlanReason] = []
-    valid = np.flatnonzero(grid.valid[0])
-    fitting = np.flatnonzero(grid.valid[0] & grid.fits[0])
-    acceptable = np.flatnonzero(grid.acceptable[0])
+    referral_reasons = [ReferralReason(str(grid.referral_reason[0]))] if grid.referral[0] else []
+    referral_reasons += signal_referral_reasons(signals or DebtSignals(), policy)
+    reasons: list[PlanReason] = [PlanReason(r.value) for r in referral_reasons]
     alternatives: list[Plan] = []
     suggested: Plan | None = None
-    if grid.referral[0]:
-        reason = str(grid.referral_reason[0])
-        reasons.append(PlanReason(reason))
-        # no free room or too little for any plan: refer, offer nothing the budget cannot
-        # carry (DOMAIN.md §2, §8); otherwise the plan most likely kept among those that fit
-        if int(grid.best_fitting[0]) >= 0:
-            alternatives.append(_plan(grid, int(grid.best_fitting[0]), debt_cents, "best_effort"))
-        p_ref = 0.0
-        months_ref = policy.max_months
+    net: SafetyNet | None = None
+    j = int(grid.choice[0])
+    if referral_reasons:
+        # debt help first; a plan the budget carries is still shown when only the signals
+        # refer (DOMAIN.md §2, §8), never one it cannot carry
+        if j >= 0:
+            alternatives.append(_plan(grid, j, debt_cents, "best_effort", policy))
+        p_ref, months_ref = 0.0, policy.max_months
     else:
-        j = int(grid.choice[0])
-        suggested = _plan(grid, j, debt_cents, "suggested")
-        shorter = [k for k in fitting if k < j]  # only plans the budget can carry
-        longer = [k for k in acceptable if k > j]
-        if shorter:
-            # the nearest shorter plan, flagged when it misses the target
-            alternatives.append(_plan(grid, int(shorter[-1]), debt_cents, "shorter"))
-        if longer:
-            k = int(longer[min(len(longer) - 1, 2)])
-            alternatives.append(_plan(grid, k, debt_cents, "longer"))
-        if acceptable[-1] != j and (
-            not longer or acceptable[-1] != longer[min(len(longer) - 1, 2)]
-        ):
-            alternatives.append(_plan(grid, int(acceptable[-1]), debt_cents, "lowest_amount"))
-        if budget.free_room_eur is not None and budget.free_room_eur > 0:
-            reasons.append(PlanReason.FITS_FREE_ROOM)
-        if any(
-            grid.p_kept[0, k] >= policy.target_p_kept and not grid.acceptable[0, k]
-            for k in valid
-            if k < j
-        ):
-            reasons.append(PlanReason.CAPPED_BY_CAPACITY)
-        if any(grid.p_kept[0, k] < policy.target_p_kept for k in valid if k < j):
-            reasons.append(PlanReason.LONGER_FOR_KEEPING)
+        suggested = _plan(grid, j, debt_cents, "suggested", policy)
+        alternatives = _alternatives(grid, j, debt_cents, policy)
+        reasons += _plan_reasons(grid, j, budget, policy)
+        net = safety_net(policy, suggested.months, PlanReason.LOW_P_KEPT in reasons)
         p_ref, months_ref = suggested.p_kept, suggested.months
-    from features.build import FEATURE_INDEX
-
     if features_row[FEATURE_INDEX["arrangements_broken"]] > 0:
         reasons.append(PlanReason.PAST_PLANS_BROKEN)
     if budget.income.amount_eur is None:
         reasons.append(PlanReason.INCOME_UNKNOWN)
     elif budget.income.confidence == Confidence.LOW:
         reasons.append(PlanReason.INCOME_LOW_CONFIDENCE)
+    stale, notices = legal_notices(on, policy)
     return Advice(
         suggested=suggested,
         alternatives=alternatives[:3],
-        referral=bool(grid.referral[0]),
-        referral_reason=None if not grid.referral[0] else str(grid.referral_reason[0]),
+        referral=bool(referral_reasons),
+        referral_reason=referral_reasons[0].value if referral_reasons else None,
         reasons=reasons,
         escalation=escalation_comparison(debt_cents, on, months_ref, p_ref),
         policy_version=policy.version,
         model_version=model.version,
+        referral_reasons=referral_reasons,
+        safety_net=net,
+        horizon_months=policy.horizon_months,
+        legal_table_version=legal_table_on(on).version,
+        legal_table_stale=stale,
+        legal_notices=notices,
     )
+
+
+def _alternatives(grid: PlanGrid, j: int, debt_cents: int, policy: PlanPolicy) -> list[Plan]:
+    """Beside the suggestion, only plans the budget carries: the nearest shorter one, a
+    longer one (up to three terms on), and the lowest amount."""
+    acceptable = np.flatnonzero(grid.acceptable[0])
+    shorter = [k for k in acceptable if k < j]
+    longer = [k for k in acceptable if k > j]
+    out: list[Plan] = []
+    if shorter:
+        out.append(_plan(grid, int(shorter[-1]), debt_cents, "shorter", policy))
+    if longer:
+        out.append(_plan(grid, int(longer[min(len(longer) - 1, 2)]), debt_cents, "longer", policy))
+    if longer and acceptable[-1] != longer[min(len(longer) - 1, 2)]:
+        out.append(_plan(grid, int(acceptable[-1]), debt_cents, "lowest_amount", policy))
+    return out
+
+
+def _plan_reasons(
+    grid: PlanGrid, j: int, budget: BudgetView, policy: PlanPolicy
+) -> list[PlanReason]:
+    reasons: list[PlanReason] = []
+    if budget.free_room_eur is not None and budget.free_room_eur > 0:
+        reasons.append(PlanReason.FITS_FREE_ROOM)
+    earlier = range(j)
+    if any(grid.valid[0, k] and not grid.fits[0, k] for k in earlier):
+        reasons.append(PlanReason.CAPPED_BY_CAPACITY)
+    if any(grid.acceptable[0, k] for k in earlier):
+        reasons.append(PlanReason.LONGER_FOR_KEEPING)
+    if grid.p_kept[0, j] < policy.target_p_kept:
+        reasons.append(PlanReason.LOW_P_KEPT)
+    return reasons

@@ -12,7 +12,15 @@ from features.build import FEATURE_INDEX, FEATURE_NAMES
 from features.events import to_day
 from models.budget import BudgetView, DeclaredBudget, budget_view
 from models.plan_kept import PlanKeptModel
-from models.plans import REASON_TEXTS, Advice, Plan, PlanPolicy, PlanReason, advise
+from models.plans import (
+    REASON_TEXTS,
+    Advice,
+    Plan,
+    PlanPolicy,
+    PlanReason,
+    ReferralReason,
+    advise,
+)
 
 ON = date(2026, 11, 1)
 POLICY = PlanPolicy.default()
@@ -81,17 +89,21 @@ def test_room_below_the_lowest_instalment_is_a_capacity_referral_without_any_pla
     a, b = answer(0.99, room, 300.0)
     assert 0 < b.free_room_eur < POLICY.min_monthly_amount_cents / 100
     assert a.referral and a.referral_reason == PlanReason.CAPACITY_TOO_SMALL.value
+    assert a.referral_reasons == [ReferralReason.CAPACITY_TOO_SMALL]
     assert a.reasons[0] == PlanReason.CAPACITY_TOO_SMALL
     assert a.suggested is None and a.alternatives == []
     en, nl = REASON_TEXTS[PlanReason.CAPACITY_TOO_SMALL]
     assert "room" in en and "debt help" in en and "ruimte" in nl and "schuldhulp" in nl
 
 
-def test_a_target_referral_offers_only_a_plan_that_fits():
-    a, b = answer(0.5, 100.0, 800.0)  # nothing reaches P(kept) 0.8; EUR 45 × 18 fits
-    assert a.referral and a.referral_reason == PlanReason.NO_PLAN_MEETS_TARGET.value
-    assert [p.kind for p in a.alternatives] == ["best_effort"]
-    assert all(fits(p, b) and not p.meets_target for p in a.alternatives)
+def test_a_low_p_kept_is_a_plan_that_fits_not_a_referral():
+    """Issue 20: the old policy referred here (nothing reached P(kept) 0.8); a low P(kept)
+    now gives the plan with the best expected outcome that the budget carries."""
+    a, b = answer(0.5, 100.0, 800.0)
+    assert not a.referral and a.referral_reasons == []
+    assert a.suggested is not None and fits(a.suggested, b)
+    assert PlanReason.LOW_P_KEPT in a.reasons
+    assert all(fits(p, b) for p in a.alternatives)
 
 
 def test_alternatives_to_a_suggested_plan_all_fit_the_budget():
