@@ -60,6 +60,14 @@ from service.schemas.debit_date import (
 from service.schemas.decisions import DecisionOut, ReviewIn, ReviewOut
 from service.schemas.events import EventBatch, IngestResult, Row, TableCountsOut
 from service.schemas.ops import Health, Readiness, ReloadRequest, ReloadResult
+from service.schemas.reports import (
+    ImpactArrangementsOut,
+    ImpactCostsOut,
+    ImpactDebitsOut,
+    ImpactFiguresOut,
+    ImpactOutcomesOut,
+    ImpactReportOut,
+)
 from service.schemas.risk import (
     ActionOut,
     RiskReasonOut,
@@ -100,6 +108,12 @@ __all__ = [
     "EscalationOut",
     "EventBatch",
     "Health",
+    "ImpactArrangementsOut",
+    "ImpactCostsOut",
+    "ImpactDebitsOut",
+    "ImpactFiguresOut",
+    "ImpactOutcomesOut",
+    "ImpactReportOut",
     "IncomeOut",
     "IncomeTimingOut",
     "IngestResult",

@@ -62,9 +62,7 @@ def test_ui_without_the_mlflow_package_says_how_to_install_it(registered, monkey
     assert "pip install -e '.[ui]'" in " ".join(result.output.split())
 
 
-def test_ui_runs_mlflow_on_the_tracking_store_bound_to_localhost(
-    registered, tmp_path, monkeypatch
-):
+def test_ui_runs_mlflow_on_the_tracking_store_bound_to_localhost(registered, tmp_path, monkeypatch):
     import importlib.metadata
     import shutil
     import subprocess
