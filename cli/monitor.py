@@ -47,9 +47,15 @@ Scores = Annotated[
     Path | None,
     typer.Option(help="a batch-scoring output (Parquet from `tijdig score-batch --out`)"),
 ]
+_SINCE_HELP = "decisions from this day (YYYY-MM-DD), inclusive"
+Until = Annotated[str | None, typer.Option(help="decisions until this day (YYYY-MM-DD), exclusive")]
 ModelUri = Annotated[
     str | None, typer.Option(help="a bundle folder or models:/ URI instead of the champion")
 ]
+
+
+def _day(text: str | None, option: str) -> date | None:
+    return None if text is None else parse_day(text, option)
 
 
 def _start_of(day: date | None) -> datetime | None:
@@ -117,19 +123,18 @@ def _populations(
 
 @monitor_app.command("drift")
 def monitor_drift(
-    since: Annotated[str, typer.Option(help="decisions from this day (YYYY-MM-DD), inclusive")],
-    until: Annotated[
-        str | None, typer.Option(help="decisions until this day (YYYY-MM-DD), exclusive")
-    ] = None,
+    since: Annotated[str, typer.Option(help=_SINCE_HELP)],
+    until: Until = None,
     scores: Scores = None,
     model_uri: ModelUri = None,
     data_dir: DataDir = None,
 ) -> None:
     """PSI of every feature and of the score against the champion's training reference.
-    Exit 0: no column at the act level; 1: at least one (see the module doc)."""
+    Exit 0: no column at the act level (watch lines may show); 1: at least one; 2: nothing
+    to compare."""
     from training.monitoring.drift import drift_report
 
-    start, end = parse_day(since, "--since"), (parse_day(until, "--until") if until else None)
+    start, end = parse_day(since, "--since"), _day(until, "--until")
     settings = training_settings(data_dir)
     bundle = load_model(settings, model_uri)
     act = False
@@ -143,26 +148,21 @@ def monitor_drift(
 
 @monitor_app.command("outcomes")
 def monitor_outcomes(
-    since: Annotated[
-        str | None, typer.Option(help="decisions from this day (YYYY-MM-DD), inclusive")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="decisions until this day (YYYY-MM-DD), exclusive")
-    ] = None,
+    since: Annotated[str | None, typer.Option(help=_SINCE_HELP)] = None,
+    until: Until = None,
     scores: Scores = None,
     model_uri: ModelUri = None,
     data_dir: DataDir = None,
 ) -> None:
     """ROC AUC, PR AUC and ECE per monthly cohort of the scored rows whose labels have
     matured in the event store, against the champion's validation figures. Exit 0: no
-    alert; 1: a cohort's ECE or ROC AUC beyond the policy's bounds."""
+    alert; 1: a cohort's ECE or ROC AUC beyond the policy's bounds; 2: nothing to compare."""
     from features.labels import LabelConfig
     from features.store import EventStore
     from training.monitoring.outcomes import matured_labels, outcome_report
     from training.pipeline import read_events
 
-    start = parse_day(since, "--since") if since else None
-    end = parse_day(until, "--until") if until else None
+    start, end = _day(since, "--since"), _day(until, "--until")
     settings = training_settings(data_dir)
     require_store(settings)
     bundle = load_model(settings, model_uri)
