@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: help setup browser run serve train test fuzz lint bench evidence clean distclean
+.PHONY: help setup browser run serve train mlflow-ui test fuzz lint bench evidence clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ serve: $(STAMP)  ## serve the current champion (no bootstrap)
 
 train: $(STAMP)  ## retrain on the event store; the promotion gate decides on the alias
 	$(BIN)/tijdig train
+
+mlflow-ui: $(STAMP)  ## MLflow's UI on the tracking store, 127.0.0.1:5000 (needs pip install -e '.[ui]')
+	$(BIN)/tijdig models ui
 
 test: $(STAMP) browser  ## the whole test suite (PostgreSQL tests skip with a reason when no server answers)
 	$(BIN)/pytest -q -n 2 --dist loadfile

@@ -179,6 +179,32 @@ def require_registry(settings: Any) -> None:
     )
 
 
+def decision_log_missing(settings: Any) -> tuple[str, str] | None:
+    """Where and why the service settings' decision log is not one to read (None when it
+    is); see :func:`missing_database`."""
+    return missing_database(
+        settings.decision_log_url,
+        "decisions",
+        what="decision log",
+        variable="TIJDIG_DECISION_LOG_URL",
+        sqlite_lacks_table=None,  # a log file is the log's, whatever it holds yet
+    )
+
+
+def require_decision_log(settings: Any) -> None:
+    """Refuse (exit 2, creating nothing) a data dir without a decision log: an empty one
+    would be created and "0 decisions" reported as if the log had been read."""
+    missing = decision_log_missing(settings)
+    if missing is None:
+        return
+    where, state = missing
+    fail(
+        f"no decision log: {where} {state}. Decisions are logged by the service "
+        "(`tijdig serve`, `make run`) in its data dir: point --data-dir (TIJDIG_DATA_DIR) "
+        "at that folder."
+    )
+
+
 def fail_without_champion(settings: Any, exc: Exception) -> NoReturn:
     """Refuse (exit 2) when the registry has no champion that loads: say how to get one."""
     where = _sqlite_file(settings.mlflow_tracking_uri) or settings.mlflow_tracking_uri

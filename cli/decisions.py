@@ -3,35 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from cli.checks import DataDir, console, fail, missing_database, parse_day, service_settings
+from cli.checks import DataDir, console, parse_day, require_decision_log, service_settings
 
 decisions_app = typer.Typer(
     help="The decision log: export for audits, apply retention.", no_args_is_help=True
 )
-
-
-def _require_decision_log(settings: Any) -> None:
-    """Refuse (exit 2, creating nothing) a data dir without a decision log: an empty one
-    would be created and "0 decisions" reported as if the log had been read."""
-    missing = missing_database(
-        settings.decision_log_url,
-        "decisions",
-        what="decision log",
-        variable="TIJDIG_DECISION_LOG_URL",
-        sqlite_lacks_table=None,  # a log file is the log's, whatever it holds yet
-    )
-    if missing is None:
-        return
-    where, state = missing
-    fail(
-        f"no decision log: {where} {state}. Decisions are logged by the service "
-        "(`tijdig serve`, `make run`) in its data dir: point --data-dir (TIJDIG_DATA_DIR) "
-        "at that folder."
-    )
 
 
 @decisions_app.command("export")
@@ -57,7 +37,7 @@ def decisions_export(
 
     start, end = day(since, "--since"), day(until, "--until")
     settings = service_settings(data_dir)
-    _require_decision_log(settings)
+    require_decision_log(settings)
     log = DecisionLog(settings.decision_log_url).open()
     try:
         n = log.export(path, start, end)
@@ -77,7 +57,7 @@ def decisions_purge(
     from service.decision_log import DecisionLog
 
     settings = service_settings(data_dir)
-    _require_decision_log(settings)
+    require_decision_log(settings)
     log = DecisionLog(settings.decision_log_url).open()
     try:
         n = log.purge_older_than(days if days is not None else settings.decision_log_retention_days)

@@ -1,12 +1,13 @@
 """``tijdig``: the command line, a thin shell over ``training`` and ``service``. This
 module assembles the app; each command group lives in its own module (``data``,
-``models``, ``serving``, ``evidence``, ``decisions``; shared checks in ``checks``)."""
+``models``, ``serving``, ``evidence``, ``decisions``, ``reports``, ``monitor``; shared
+checks in ``checks``)."""
 
 from __future__ import annotations
 
 import typer
 
-from cli import data, decisions, evidence, models, serving
+from cli import data, decisions, evidence, models, monitor, reports, serving
 
 app = typer.Typer(
     help="tijdig — risk and affordability scoring for social collection.",
@@ -27,6 +28,8 @@ app.command("plan-eval")(evidence.plan_eval)
 app.command("bnpl-eval")(evidence.bnpl_eval)
 app.add_typer(serving.features_app, name="features")
 app.add_typer(decisions.decisions_app, name="decisions")
+app.add_typer(reports.reports_app, name="report")
+app.add_typer(monitor.monitor_app, name="monitor")
 
 if __name__ == "__main__":
     app()

@@ -1,4 +1,5 @@
-"""Model commands: `tijdig train`, `models list` and `models promote`."""
+"""Model commands: `tijdig train`, `models list`, `models promote`, `models card` and
+`models ui`."""
 
 from __future__ import annotations
 
@@ -140,9 +141,20 @@ def models_promote(
 ) -> None:
     """Point `champion` at VERSION (a human decision; recorded as such). Reload the service after."""
     from models.bundle import BundleError
-    from training.registry import Registry
 
     settings = training_settings(data_dir)
+    registry = _registry_with(settings, version)
+    try:
+        registry.promote(version)
+    except BundleError as exc:  # registered, but its bundle cannot be loaded: not served
+        fail(f"version {version} cannot be promoted: its bundle does not load ({exc})", code=1)
+    console.print(f"champion → version {version}; run `curl -X POST .../admin/reload` to serve it")
+
+
+def _registry_with(settings: Any, version: str) -> Any:
+    """The registry, refusing (exit 2, listing the versions) a VERSION it does not hold."""
+    from training.registry import Registry
+
     require_registry(settings)
     registry = Registry.from_settings(settings)
     known = registry.versions()
@@ -156,8 +168,90 @@ def models_promote(
             if known
             else f"version {version} does not exist: no version is registered; run `tijdig train`"
         )
+    return registry
+
+
+@models_app.command("card")
+def models_card(
+    version: Annotated[str, typer.Argument(help="version number")],
+    out: Annotated[
+        Path | None, typer.Option(help="write the card to this file instead of printing it")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """The model card of VERSION (Markdown): intended use, data, metrics, fairness, drift
+    reference, limitations, and where each AI Act and CCD2 obligation is met."""
+    from models.bundle import BundleError, load_bundle
+    from training.model_card import model_card
+
+    settings = training_settings(data_dir)
+    registry = _registry_with(settings, version)
     try:
-        registry.promote(version)
-    except BundleError as exc:  # registered, but its bundle cannot be loaded: not served
-        fail(f"version {version} cannot be promoted: its bundle does not load ({exc})", code=1)
-    console.print(f"champion → version {version}; run `curl -X POST .../admin/reload` to serve it")
+        bundle = load_bundle(
+            f"models:/{registry.model_name}/{version}", settings.mlflow_tracking_uri
+        )
+    except BundleError as exc:
+        fail(f"version {version} has no bundle that loads ({exc})", code=1)
+    bundle.version = f"{registry.model_name}/{version}"  # as the registry names it
+    card = model_card(bundle)
+    if out is None:
+        typer.echo(card)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(card, encoding="utf-8")
+    console.print(f"wrote the model card of version {version} to {out}")
+
+
+#: How to get MLflow's web UI: the service needs only mlflow-skinny, which has no UI.
+UI_INSTALL_HINT = "pip install -e '.[ui]'"
+
+
+@models_app.command("ui")
+def models_ui(
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 5000,
+    data_dir: DataDir = None,
+) -> None:
+    """Open MLflow's own UI on the data dir's tracking store and artifacts (127.0.0.1 only:
+    the runs hold model metadata that is not for the network). Needs the `ui` extra."""
+    import shutil
+    import subprocess
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    from cli.checks import port_problem
+
+    settings = training_settings(data_dir)
+    require_registry(settings)
+    try:
+        version("mlflow")
+    except PackageNotFoundError:
+        fail(
+            "MLflow's UI is not installed (tijdig needs only mlflow-skinny, which has none): "
+            f"run `{UI_INSTALL_HINT}` (or `{Path(sys.executable).parent}/pip install "
+            "'mlflow>=2.16'`), then `tijdig models ui` again.",
+            code=1,
+        )
+    executable = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or shutil.which(
+        "mlflow"
+    )
+    if executable is None:
+        fail(f"the mlflow command is not on PATH; reinstall with `{UI_INSTALL_HINT}`", code=1)
+    if port_problem("127.0.0.1", port) is not None:
+        fail(
+            f"cannot listen on 127.0.0.1:{port} (in use?): try `tijdig models ui --port {port + 1}`",
+            1,
+        )
+    command = [
+        executable,
+        "ui",
+        "--backend-store-uri",
+        settings.mlflow_tracking_uri,
+        "--default-artifact-root",
+        Path(settings.artifact_dir).resolve().as_uri(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    console.print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl+C stops it)")
+    raise typer.Exit(code=subprocess.call(command))

@@ -34,7 +34,7 @@ from service.logging import configure_logging
 from service.metrics import Metrics
 from service.openapi import keep_null_in_examples
 from service.reload import ReloadAnnouncements, follow_announcements
-from service.routes import affordability, bnpl, debit_date, decisions, events, ops, risk
+from service.routes import affordability, bnpl, debit_date, decisions, events, ops, reports, risk
 from service.settings import ServiceSettings
 
 log = structlog.get_logger("tijdig.service")
@@ -106,6 +106,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(ops.router, max_body_size=small)
     app.include_router(debit_date.router, max_body_size=small)
     app.include_router(affordability.router, max_body_size=small)
+    app.include_router(reports.router, max_body_size=small)
     keep_null_in_examples(app)
     return app
 

@@ -45,6 +45,8 @@ class ProblemType(StrEnum):
     RELOAD_IN_PROGRESS = "urn:tijdig:problem:reload-in-progress"
     IDEMPOTENCY_CONFLICT = "urn:tijdig:problem:idempotency-conflict"
     INTERNAL = "urn:tijdig:problem:internal"
+    NO_REPORT = "urn:tijdig:problem:no-report"
+    REPORT_UNREADABLE = "urn:tijdig:problem:report-unreadable"
 
 
 class Problem(BaseModel):

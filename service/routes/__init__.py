@@ -1,1 +1,2 @@
-"""Routers, one per consumer: risk (collection), events (creditor systems), decisions, ops."""
+"""Routers, one per consumer: risk (collection), events (creditor systems), decisions, ops,
+reports (collection)."""

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from models.affordability import AffordabilityAssessment, assess_affordability
-from models.plans import REASON_TEXTS, Plan, PlanReason
+from models.plans import REASON_TEXTS, Plan, PlanReason, ReferralReason
 from service.decision_log import new_decision_id
 from service.deps import ScoringContext, scoring_context
 from service.errors import ProblemError, ProblemType, problem_responses
@@ -23,12 +23,15 @@ from service.schemas import (
     AffordabilityRequest,
     AffordabilityResponse,
     BudgetOut,
+    DebtSignalsOut,
     DeclaredBudgetIn,
     EscalationOut,
     IncomeOut,
     PlanOut,
     PlanReasonOut,
     ReferralOut,
+    ReferralReasonOut,
+    SafetyNetOut,
     eur_to_cents,
 )
 from service.settings import Scope
@@ -87,6 +90,11 @@ def _plan_out(p: Plan) -> PlanOut:
     return PlanOut.model_validate(asdict(p))
 
 
+def _referral_reason_out(reason: ReferralReason) -> ReferralReasonOut:
+    en, nl = REASON_TEXTS[PlanReason(reason.value)]
+    return ReferralReasonOut(code=reason.value, text_en=en, text_nl=nl)
+
+
 def _shape(
     assessment: AffordabilityAssessment, decision_id: str, bundle_version: str
 ) -> AffordabilityResponse:
@@ -100,9 +108,8 @@ def _shape(
             detail=d.detail,
         )
 
-    ref_text = (
-        REASON_TEXTS.get(PlanReason(advice.referral_reason)) if advice.referral_reason else None
-    )
+    referral_reasons = [_referral_reason_out(r) for r in advice.referral_reasons]
+    first = referral_reasons[0] if referral_reasons else None
     e = advice.escalation
     return AffordabilityResponse(
         customer_id=assessment.customer_id,
@@ -127,9 +134,14 @@ def _shape(
         referral=ReferralOut(
             refer_to_debt_help=advice.referral,
             reason=advice.referral_reason,
-            text_en=ref_text[0] if ref_text else None,
-            text_nl=ref_text[1] if ref_text else None,
+            text_en=first.text_en if first else None,
+            text_nl=first.text_nl if first else None,
+            reasons=referral_reasons,
         ),
+        safety_net=(
+            None if advice.safety_net is None else SafetyNetOut(**asdict(advice.safety_net))
+        ),
+        debt_signals=DebtSignalsOut(**asdict(assessment.signals)),
         escalation=EscalationOut(
             principal_eur=e.principal_eur,
             wik_costs_eur=e.wik_costs_eur,
@@ -142,8 +154,11 @@ def _shape(
             for r in advice.reasons
         ],
         target_p_kept=policy.target_p_kept,
+        horizon_months=advice.horizon_months,
         model_version=bundle_version,
         plan_model_version=advice.model_version,
         plan_policy_version=policy.version,
-        legal_table_version=budget.legal_table_version,
+        legal_table_version=advice.legal_table_version,
+        legal_table_stale=advice.legal_table_stale,
+        legal_notices=advice.legal_notices,
     )

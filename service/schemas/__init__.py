@@ -11,12 +11,15 @@ from service.schemas.affordability import (
     AffordabilityRequest,
     AffordabilityResponse,
     BudgetOut,
+    DebtSignalsOut,
     DeclaredBudgetIn,
     EscalationOut,
     IncomeOut,
     PlanOut,
     PlanReasonOut,
     ReferralOut,
+    ReferralReasonOut,
+    SafetyNetOut,
     eur_to_cents,
 )
 from service.schemas.bnpl import (
@@ -60,6 +63,14 @@ from service.schemas.debit_date import (
 from service.schemas.decisions import DecisionOut, ReviewIn, ReviewOut
 from service.schemas.events import EventBatch, IngestResult, Row, TableCountsOut
 from service.schemas.ops import Health, Readiness, ReloadRequest, ReloadResult
+from service.schemas.reports import (
+    ImpactArrangementsOut,
+    ImpactCostsOut,
+    ImpactDebitsOut,
+    ImpactFiguresOut,
+    ImpactOutcomesOut,
+    ImpactReportOut,
+)
 from service.schemas.risk import (
     ActionOut,
     RiskReasonOut,
@@ -95,11 +106,18 @@ __all__ = [
     "DebitDateResult",
     "DebitDatesRequest",
     "DebitDatesResponse",
+    "DebtSignalsOut",
     "DecisionOut",
     "DeclaredBudgetIn",
     "EscalationOut",
     "EventBatch",
     "Health",
+    "ImpactArrangementsOut",
+    "ImpactCostsOut",
+    "ImpactDebitsOut",
+    "ImpactFiguresOut",
+    "ImpactOutcomesOut",
+    "ImpactReportOut",
     "IncomeOut",
     "IncomeTimingOut",
     "IngestResult",
@@ -110,6 +128,7 @@ __all__ = [
     "Readiness",
     "ReasonBase",
     "ReferralOut",
+    "ReferralReasonOut",
     "ReloadRequest",
     "ReloadResult",
     "RequestModel",
@@ -121,6 +140,7 @@ __all__ = [
     "RiskScoresRequest",
     "RiskScoresResponse",
     "Row",
+    "SafetyNetOut",
     "SuggestedDayOut",
     "TableCountsOut",
     "check_as_of",

@@ -12,6 +12,7 @@ from pydantic.json_schema import JsonDict
 
 from features.schemas import HouseholdType
 from models.budget import DeclaredBudget
+from models.plan_reasons import REASON_TEXTS, SAFETY_NET_TEXT, PlanReason
 from service.schemas.common import (
     EARLIEST_LEGAL_AS_OF,
     CustomerId,
@@ -128,20 +129,60 @@ class BudgetOut(BaseModel):
 
 
 class PlanOut(BaseModel):
-    kind: str
+    """One plan, with what it is expected to bring over the advice's ``horizon_months``."""
+
+    kind: str = Field(description="suggested | shorter | longer | lowest_amount | best_effort")
     monthly_amount_eur: float
     months: int
     last_instalment_eur: float
     p_kept: float
-    expected_repaid_12m_eur: float
-    meets_target: bool
+    expected_repaid_12m_eur: float = Field(description="instalments expected in 12 months")
+    meets_target: bool = Field(description="P(kept) >= target_p_kept; never a cut-off")
+    expected_repaid_eur: float = Field(description="principal expected within the horizon")
+    expected_costs_eur: float = Field(
+        description="collection costs the customer is expected to bear within the horizon"
+    )
+    costs_if_broken_eur: float = Field(description="those costs should the plan break")
+    expected_value_eur: float = Field(
+        description="what the plan was chosen on: expected repaid minus the policy's weight "
+        "times expected costs"
+    )
+
+
+class ReferralReasonOut(ReasonBase):
+    """A structural reason to refer to debt help (CCD2 art. 36); never a low P(kept)."""
 
 
 class ReferralOut(BaseModel):
     refer_to_debt_help: bool
-    reason: str | None
+    reason: str | None = Field(description="the first of reasons (kept for older clients)")
     text_en: str | None
     text_nl: str | None
+    reasons: list[ReferralReasonOut] = Field(
+        description="every structural reason, each with its texts"
+    )
+
+
+class SafetyNetOut(BaseModel):
+    """The forbearance the suggested plan carries (CCD2 art. 35), with its texts."""
+
+    pause_max_months: int
+    pause_times: int
+    check_in_after_missed_instalments: int
+    check_in_month: int
+    text_en: str
+    text_nl: str
+
+
+class DebtSignalsOut(BaseModel):
+    """The signs of problematic debt the advice weighed; null = not known."""
+
+    open_collection_cases: int | None = Field(
+        description="invoices at the agency or bailiff, still unpaid"
+    )
+    open_payment_plans: int | None
+    broken_plans: int | None = Field(description="payment plans broken before")
+    income_below_protected_minimum: bool | None
 
 
 class EscalationOut(BaseModel):
@@ -157,20 +198,34 @@ class PlanReasonOut(ReasonBase):
 
 
 _INCOME_EXAMPLE: JsonDict = {
-    "amount_eur": 1650.0,
+    "amount_eur": 2400.0,
     "method": "declared_by_caller",
-    "confidence": "high",
-    "detail": "net income declared by the caller",
+    "confidence": "medium",
+    "detail": "net income declared in this request",
 }
-_PLAN_EXAMPLE: JsonDict = {
-    "kind": "suggested",
-    "monthly_amount_eur": 45.0,
-    "months": 12,
-    "last_instalment_eur": 5.0,
-    "p_kept": 0.84,
-    "expected_repaid_12m_eur": 452.1,
-    "meets_target": True,
-}
+
+
+def _plan_example(kind: str, monthly: float, months: int, last: float, **more: Any) -> JsonDict:
+    """A plan of the example answer (figures of a real answer for a EUR 500 debt)."""
+    return {
+        "kind": kind,
+        "monthly_amount_eur": monthly,
+        "months": months,
+        "last_instalment_eur": last,
+        "meets_target": False,
+        "costs_if_broken_eur": 136.41,
+        **more,
+    }
+
+
+def _reason_example(code: PlanReason) -> JsonDict:
+    en, nl = REASON_TEXTS[code]
+    return {"code": code.value, "text_en": en, "text_nl": nl}
+
+
+_NET = {"pause": 2, "times": 1, "missed": 1, "month": 1}
+_KEPT_PLAN = {"p_kept": 0.2329, "expected_repaid_eur": 384.93, "expected_costs_eur": 104.65}
+_KEPT_PLAN |= {"expected_value_eur": 280.28}
 
 
 class AffordabilityResponse(BaseModel):
@@ -181,49 +236,99 @@ class AffordabilityResponse(BaseModel):
                 {
                     "customer_id": "C000001",
                     "as_of": "2026-01-15",
-                    "decision_id": "01a24ea0-aa55-77f8-bd46-1e2282bcd889",
+                    "decision_id": "01a24eca-8589-756e-80fc-a57098758de4",
                     "budget": {
                         "household_type": "single",
                         "income": _INCOME_EXAMPLE,
                         "detected_income": {
-                            "amount_eur": 1600.0,
+                            "amount_eur": 2250.0,
                             "method": "open_banking_receipts",
                             "confidence": "medium",
-                            "detail": "income of the last 90 days (1600.00/month)",
+                            "detail": "mean monthly income received over up to 12 months of "
+                            "account data; last 90 days 2250.00/month",
                         },
-                        "protected_minimum_eur": 1278.18,
-                        "beslagvrije_voet_base_eur": 1214.27,
-                        "nibud_floor_eur": 620.33,
+                        "protected_minimum_eur": 1678.18,
+                        "beslagvrije_voet_base_eur": 1278.18,
+                        "nibud_floor_eur": 1120.33,
                         "fixed_costs_eur": 720.33,
                         "existing_arrangements_eur": 0.0,
-                        "free_room_eur": 120.0,
-                        "standard_capacity_eur": 48.0,
-                        "maximum_capacity_eur": 96.0,
+                        "free_room_eur": 721.82,
+                        "standard_capacity_eur": 469.18,
+                        "maximum_capacity_eur": 721.82,
                         "notes": [],
                     },
-                    "suggested_plan": _PLAN_EXAMPLE,
+                    "suggested_plan": _plan_example(
+                        "suggested", 50.0, 10, 50.0, expected_repaid_12m_eur=269.86, **_KEPT_PLAN
+                    ),
                     "alternatives": [
-                        {**_PLAN_EXAMPLE, "kind": "longer", "monthly_amount_eur": 25.0}
+                        _plan_example(
+                            "shorter",
+                            56.0,
+                            9,
+                            52.0,
+                            p_kept=0.2252,
+                            expected_repaid_12m_eur=267.57,
+                            expected_repaid_eur=383.79,
+                            expected_costs_eur=105.69,
+                            expected_value_eur=278.1,
+                        ),
+                        _plan_example(
+                            "longer", 39.0, 13, 32.0, expected_repaid_12m_eur=252.59, **_KEPT_PLAN
+                        ),
+                        _plan_example(
+                            "lowest_amount",
+                            21.0,
+                            24,
+                            17.0,
+                            expected_repaid_12m_eur=136.01,
+                            **_KEPT_PLAN,
+                        ),
                     ],
                     "referral": {
                         "refer_to_debt_help": False,
                         "reason": None,
                         "text_en": None,
                         "text_nl": None,
+                        "reasons": [],
+                    },
+                    "safety_net": {
+                        "pause_max_months": 2,
+                        "pause_times": 1,
+                        "check_in_after_missed_instalments": 1,
+                        "check_in_month": 1,
+                        "text_en": SAFETY_NET_TEXT[0].format(**_NET),
+                        "text_nl": SAFETY_NET_TEXT[1].format(**_NET),
+                    },
+                    "debt_signals": {
+                        "open_collection_cases": 0,
+                        "open_payment_plans": 0,
+                        "broken_plans": 1,
+                        "income_below_protected_minimum": False,
                     },
                     "escalation": {
                         "principal_eur": 500.0,
                         "wik_costs_eur": 75.0,
-                        "statutory_interest_eur": 52.5,
-                        "total_on_top_eur": 127.5,
-                        "expected_avoided_eur": 107.1,
+                        "statutory_interest_eur": 29.17,
+                        "total_on_top_eur": 104.17,
+                        "expected_avoided_eur": 24.26,
                     },
-                    "reasons": [],
-                    "target_p_kept": 0.8,
-                    "model_version": "7",
-                    "plan_model_version": "plan_kept:plan-2026.1:238",
-                    "plan_policy_version": "plan-2026.1",
-                    "legal_table_version": "nl-2025-01",
+                    "reasons": [
+                        _reason_example(code)
+                        for code in (
+                            PlanReason.FITS_FREE_ROOM,
+                            PlanReason.LONGER_FOR_KEEPING,
+                            PlanReason.LOW_P_KEPT,
+                            PlanReason.PAST_PLANS_BROKEN,
+                        )
+                    ],
+                    "target_p_kept": 0.5,
+                    "horizon_months": 24,
+                    "model_version": "tijdig-risk/7",
+                    "plan_model_version": "plan_kept:plan-2026.2:281",
+                    "plan_policy_version": "plan-2026.2",
+                    "legal_table_version": "nl-2026-01",
+                    "legal_table_stale": False,
+                    "legal_notices": [],
                 }
             ]
         },
@@ -236,10 +341,21 @@ class AffordabilityResponse(BaseModel):
     suggested_plan: PlanOut | None
     alternatives: list[PlanOut]
     referral: ReferralOut
+    safety_net: SafetyNetOut | None = Field(
+        description="the pause and check-ins of the suggested plan; null on a referral"
+    )
+    debt_signals: DebtSignalsOut
     escalation: EscalationOut
     reasons: list[PlanReasonOut]
     target_p_kept: float
+    horizon_months: int = Field(
+        description="the horizon of each plan's expected repaid and expected costs"
+    )
     model_version: str
     plan_model_version: str
     plan_policy_version: str
     legal_table_version: str
+    legal_table_stale: bool = Field(
+        description="as_of lies too far past the newest legal table: amounts may be out of date"
+    )
+    legal_notices: list[str]

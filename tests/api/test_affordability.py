@@ -159,3 +159,60 @@ def test_euros_become_cents_as_written_rounded_half_up():
         1,
         0,
     ]
+
+
+ROOMY = {**BODY, "budget": {**BODY["budget"], "net_income_eur": 2400}}
+
+
+def test_a_plan_carries_its_pause_and_expected_figures(plan_client):
+    doc = ask(plan_client, ROOMY).json()
+    plan, net = doc["suggested_plan"], doc["safety_net"]
+    assert plan is not None and not doc["referral"]["refer_to_debt_help"]
+    assert net["pause_max_months"] >= 1 and net["pause_times"] >= 1
+    assert 1 <= net["check_in_month"] <= plan["months"]
+    assert f"{net['pause_max_months']} month" in net["text_en"]
+    assert f"{net['pause_max_months']} maand" in net["text_nl"]
+    assert doc["horizon_months"] >= plan["months"]
+    for p in [plan, *doc["alternatives"]]:
+        assert 0 < p["expected_repaid_eur"] <= 500
+        assert 0 <= p["expected_costs_eur"] <= p["costs_if_broken_eur"]
+    assert doc["debt_signals"]["income_below_protected_minimum"] is False
+
+
+@pytest.mark.parametrize(
+    "budget",
+    [
+        {"net_income_eur": 900, "housing_costs_eur": 700, "household_type": "couple"},
+        {"net_income_eur": 1650, "housing_costs_eur": 650, "household_type": "single"},
+        {"net_income_eur": 0, "household_type": "single"},
+    ],
+)
+def test_every_referral_has_structural_reason_codes_with_both_texts(plan_client, budget):
+    from models.plans import ReferralReason
+
+    doc = ask(plan_client, {**BODY, "budget": budget}).json()
+    referral = doc["referral"]
+    assert referral["refer_to_debt_help"] and referral["reasons"]
+    assert doc["suggested_plan"] is None and doc["safety_net"] is None
+    codes = [r["code"] for r in referral["reasons"]]
+    assert set(codes) <= {r.value for r in ReferralReason} and referral["reason"] == codes[0]
+    assert all(
+        r["text_en"] and r["text_nl"] and r["text_en"] != r["text_nl"] for r in referral["reasons"]
+    )
+    if budget["net_income_eur"] < doc["budget"]["protected_minimum_eur"]:
+        assert "income_below_protected_minimum" in codes
+
+
+@pytest.mark.parametrize("income", [1800, 2000, 2400, 4000])
+@pytest.mark.parametrize("debt", [80, 500, 3000])
+def test_the_suggestion_never_exceeds_the_capacity(plan_client, income, debt):
+    body = {**BODY, "debt_amount_eur": debt, "budget": {**BODY["budget"], "net_income_eur": income}}
+    from models.plans import PlanPolicy
+
+    short = PlanPolicy.default().short_plan_max_months
+    doc = ask(plan_client, body).json()
+    budget = doc["budget"]
+    for plan in filter(None, [doc["suggested_plan"], *doc["alternatives"]]):
+        assert plan["monthly_amount_eur"] <= budget["maximum_capacity_eur"] + 1e-9
+        if plan["months"] > short:  # short plans may use the maximum capacity, longer the standard
+            assert plan["monthly_amount_eur"] <= budget["standard_capacity_eur"] + 1e-9

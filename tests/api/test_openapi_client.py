@@ -144,9 +144,16 @@ def test_every_endpoints_documented_example_parses_into_the_generated_client(
 
 
 def test_every_endpoints_real_answer_parses_into_the_generated_client(
-    served, document, client_models
+    served, settings, document, client_models
 ):
+    from tests.api.conftest import CUSTOMERS
+    from training.reports.impact import impact_report, write_report
+
     collection, checkout = headers("collection"), headers("checkout")
+    # what `tijdig report impact` writes into the data dir the service reads
+    write_report(
+        impact_report(factories.frames(factories.batch(CUSTOMERS))), settings.data_dir / "reports"
+    )
     scored = served.post(
         "/v1/risk/scores", json={"customer_ids": ["C-risk-1"], "as_of": AS_OF}, headers=collection
     )
@@ -188,6 +195,7 @@ def test_every_endpoints_real_answer_parses_into_the_generated_client(
         "POST /v1/events": served.post(
             "/v1/events", json=factories.batch({"C-low-1": False}), headers=headers("ingest")
         ),
+        "GET /v1/reports/impact": served.get("/v1/reports/impact", headers=collection),
         "GET /healthz": served.get("/healthz"),
         "GET /readyz": served.get("/readyz"),
         "POST /admin/reload": served.post("/admin/reload", headers=headers("admin")),

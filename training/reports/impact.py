@@ -61,7 +61,7 @@ from training.reports.impact_model import (
     Outcomes,
     headlines,
 )
-from training.simulation.calibration import MATURE_DAYS, _day_after_last_event
+from training.simulation.calibration import MATURE_DAYS, day_after_last_event
 
 __all__ = [
     "OUTCOMES",
@@ -334,7 +334,7 @@ def impact_report(
             "no collection steps recorded: stage outcomes and collection costs need the "
             "collection_steps table (reminder, 14-day letter, agency, bailiff)"
         )
-    end_day = to_day(_day_after_last_event(frames))
+    end_day = to_day(day_after_last_event(frames))
     versions: set[str] = set()
     per = _per_invoice(ev, end_day, versions)
     due = ev.invoices["due_day"]

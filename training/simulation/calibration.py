@@ -41,6 +41,7 @@ __all__ = [
     "PublishedFigure",
     "WorldRate",
     "calibration_table",
+    "day_after_last_event",
     "load_published",
     "period_end",
     "to_markdown",
@@ -130,7 +131,7 @@ def _share(hits: np.ndarray, base: np.ndarray) -> tuple[float, int]:
     return (float(hits[base].mean()) if n else float("nan")), n
 
 
-def _day_after_last_event(tables: Mapping[str, pd.DataFrame]) -> date:
+def day_after_last_event(tables: Mapping[str, pd.DataFrame]) -> date:
     """The day after the latest date in the tables' point-in-time date columns."""
     last = [
         frame[TABLES[name][2]].max()
@@ -153,7 +154,7 @@ def world_rates(
     per-customer yearly shares count customers known for the whole last year before it.
     """
     ev = EventArrays.from_frames(tables)
-    end_day = to_day(end if end is not None else _day_after_last_event(tables))
+    end_day = to_day(end if end is not None else day_after_last_event(tables))
     inv, steps = ev.invoices, ev.steps
 
     reached = {}
