@@ -167,6 +167,16 @@ def test_customers_place_the_same_orders_whatever_the_answers(population, closed
     assert naive["approved"].all() and not orders["approved"].all()
 
 
+def test_customers_answered_alike_keep_their_history_and_costs(population, closed_loop, start):
+    _, result, orders = closed_loop
+    naive_result, naive = simulate_orders(CONFIG, approve_under_1000, "naive", population)
+    alike = bnpl_report.treated_alike(naive_result, naive, result, orders, pd.Timestamp(start))
+    declined = orders.loc[~orders["approved"] & naive["approved"], "customer_id"].nunique()
+    assert declined > 0 and alike["customers"] == CONFIG.n_customers - declined
+    assert alike["customers_with_another_history"] == 0
+    assert alike["naive"] == alike["tijdig"]
+
+
 @dataclass
 class StubBundle:
     """What run_bnpl_eval needs of a bundle, with the stand-in probability."""
@@ -212,6 +222,7 @@ def test_the_report_has_the_closed_loop_figures(monkeypatch, tmp_path):
     assert loop["tijdig_configured_policy"]["approval_rate"] < 1.0
     assert loop["declines_configured"] and 0 <= loop["same_decision_as_replay_share"] <= 1
     assert set(loop["approved_only_in_loop"]) >= {"orders", "collection_rate"}
+    assert loop["treated_alike"]["customers_with_another_history"] == 0
     assert sum(v["declined_alone_share"] for v in loop["declines_configured"].values()) <= 1
     assert "closed_loop" in bnpl_report.summary(report)
     written = json.loads((tmp_path / "bnpl_eval.json").read_text())

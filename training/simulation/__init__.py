@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         SimulationResult,
         build_tables,
         build_truth,
+        customers_changed,
         simulate,
     )
 
@@ -70,6 +71,7 @@ __all__ = [
     "build_population",
     "build_tables",
     "build_truth",
+    "customers_changed",
     "debt_over_five_months",
     "label_rates",
     "run",
@@ -97,6 +99,7 @@ _SUBMODULE = {
     "SimulationResult": "result",
     "build_tables": "result",
     "build_truth": "result",
+    "customers_changed": "result",
     "simulate": "result",
 }
 

@@ -283,3 +283,36 @@ def simulate(
         policy_name=policy.name,
         elapsed_seconds=time.perf_counter() - t0,
     )
+
+
+def comparable(result: SimulationResult) -> dict[str, pd.DataFrame]:
+    """The event tables and the monthly hidden state, each row named by its customer.
+
+    Row ids (``invoice_id``, ``payment_id`` ...) number rows over all customers, so one
+    customer's extra invoice renumbers everyone's; an invoice is named instead by its
+    customer and its place in that customer's history.
+    """
+    invoices = result.tables["invoices"]
+    place = invoices.groupby("customer_id").cumcount().astype(str)
+    local_name = dict(
+        zip(invoices["invoice_id"], invoices["customer_id"] + "#" + place, strict=True)
+    )
+    out = {}
+    for name, df in {**result.tables, "truth_monthly": result.truth_monthly}.items():
+        row_ids = [c for c in df.columns if c.endswith("_id") and c != "customer_id"]
+        named = df.drop(columns=[c for c in row_ids if c != "invoice_id"])
+        if "invoice_id" in named:
+            named = named.assign(invoice_id=named["invoice_id"].map(local_name))
+        out[name] = named
+    return out
+
+
+def customers_changed(a: SimulationResult, b: SimulationResult) -> set[str]:
+    """Customers with at least one row in one run that is not in the other (any event
+    table or the monthly hidden state): what a counterfactual run changed, by customer."""
+    changed: set[str] = set()
+    for name, left in comparable(a).items():
+        right = comparable(b)[name]
+        both = left.merge(right, how="outer", on=list(left.columns), indicator=True)
+        changed |= set(both.loc[both["_merge"] != "both", "customer_id"])
+    return changed

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from training.simulation import SimulationResult, customers_changed
+
 
 def order_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Every pay-later order with its outcome: did its invoice reach a collection agency?"""
@@ -106,6 +108,38 @@ def run_figures(
     return {
         **rates(after["approved"].to_numpy(bool), after["collection"].to_numpy(bool)),
         "population": population_figures(tables, start),
+    }
+
+
+def treated_alike(
+    naive: SimulationResult,
+    naive_orders: pd.DataFrame,
+    tijdig: SimulationResult,
+    tijdig_orders: pd.DataFrame,
+    start: pd.Timestamp,
+) -> dict[str, Any]:
+    """The customers whose every order got the same answer in both runs, and whether their
+    histories are the same too (they must be: every draw is per customer). With their
+    collection costs in each run, so the check reads as euros, not only as a count."""
+    keys = ["customer_id", "issue_date"]
+    both = naive_orders[[*keys, "approved"]].merge(
+        tijdig_orders[[*keys, "approved"]], on=keys, suffixes=("_naive", "_tijdig"), validate="1:1"
+    )
+    answered_otherwise = set(
+        both.loc[both["approved_naive"] != both["approved_tijdig"], "customer_id"]
+    )
+    alike = set(naive.tables["customers"]["customer_id"]) - answered_otherwise
+    changed = customers_changed(naive, tijdig) & alike
+
+    def costs(result: SimulationResult) -> dict[str, float]:
+        tables = {n: df[df["customer_id"].isin(alike)] for n, df in result.tables.items()}
+        return population_figures(tables, start)
+
+    return {
+        "customers": len(alike),
+        "customers_with_another_history": len(changed),
+        "naive": costs(naive),
+        "tijdig": costs(tijdig),
     }
 
 

@@ -71,6 +71,7 @@ from training.studies.bnpl_eval.report import (
     plot_tradeoff,
     rates,
     run_figures,
+    treated_alike,
 )
 from training.train import train_candidate
 
@@ -199,6 +200,9 @@ def run_closed_loop(
         "declines_configured": decline_table(
             [list(c) for c in after["declined_by"]], same["collection"].to_numpy(bool)
         ),
+        # customers every order of whom got the same answer in both runs: their histories
+        # must be the same (customers_with_another_history 0), and so must their costs
+        "treated_alike": treated_alike(naive_result, naive_orders, result, orders, start),
         "seconds": round(seconds, 1),
         "decision_seconds": round(tijdig.seconds, 1),
     }
