@@ -80,6 +80,7 @@ def model_quality(work: Path, seeds: list[int], customers: int) -> dict[str, Any
     """Out-of-time metrics of tijdig, its baselines and both oracles per seed, with the gap
     of the model to each oracle (ROC AUC)."""
     from training.pipeline import run_training
+    from training.registry import gate_as_dict
     from training.settings import TrainingSettings
 
     per_seed: dict[str, Any] = {}
@@ -97,6 +98,8 @@ def model_quality(work: Path, seeds: list[int], customers: int) -> dict[str, Any
                 if name in result.candidate.metrics
             },
             "validation_rows": len(result.candidate.validation_y),
+            "gate": gate_as_dict(result.gate),
+            "fairness": result.candidate.bundle.metadata.get("fairness"),
             "gap_to_oracle": roc["oracle"] - roc["model"],
             "gap_to_observable_oracle": roc["oracle_observable"] - roc["model"],
         }
