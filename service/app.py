@@ -26,7 +26,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.bundle_loader import load_checked_bundle
+from service.bundle_loader import load_checked_bundle, public_reason
 from service.decision_log import DecisionLog
 from service.deps import MODEL_VERSION_SCOPE_KEY
 from service.errors import PROBLEM_JSON, ProblemType, install_error_handlers
@@ -78,6 +78,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.reload_lock = threading.Lock()
     app.state.bundle = None
     app.state.bundle_error = "not loaded yet"
+    app.state.bundle_reason = "not loaded yet"  # bundle_error fit for /readyz
     app.state.announcements = (
         ReloadAnnouncements(settings.reload_signal_file) if settings.reload_signal_file else None
     )
@@ -146,13 +147,18 @@ def _start(app: FastAPI, settings: ServiceSettings, metrics: Metrics) -> None:
             model_uri, state.generation = announced.model_uri, announced.generation
     started = time.perf_counter()
     try:
-        bundle = load_checked_bundle(model_uri, settings.mlflow_tracking_uri)
+        bundle = load_checked_bundle(
+            model_uri,
+            settings.mlflow_tracking_uri,
+            parse_timeout_s=settings.bundle_parse_timeout_seconds,
+        )
     except Exception as exc:  # BundleError and anything else: start without a model
         state.bundle, state.bundle_error = None, f"{type(exc).__name__}: {exc}"
+        state.bundle_reason = public_reason(exc)
         metrics.set_model(None, None)
         log.warning("no_model_loaded", model_uri=model_uri, error=state.bundle_error)
     else:
-        state.bundle, state.bundle_error = bundle, None
+        state.bundle, state.bundle_error, state.bundle_reason = bundle, None, None
         metrics.set_model(bundle.version, bundle.policy.version)
         log.info(
             "model_loaded",

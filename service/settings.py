@@ -80,6 +80,14 @@ class ServiceSettings(BaseSettings):
         "the ones computed on a miss; False always computes from the events",
     )
 
+    bundle_parse_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="a bundle is parsed in a child process first (a malformed LightGBM "
+        "file ends the process that parses it); longer than this and it is refused",
+    )
+
     reload_signal_file: Path | None = Field(
         default=None,
         description="set by `tijdig serve` for its workers: where a reload taken by one "

@@ -35,12 +35,14 @@ def readyz(request: Request) -> Readiness:
     state = request.app.state
     checks: dict[str, str] = {}
     bundle = state.bundle
-    checks["model"] = "ok" if bundle is not None else f"not loaded: {state.bundle_error}"
+    # Unauthenticated: each check says what failed, never the error's text (paths, hosts,
+    # database names); the full error is in the service log.
+    checks["model"] = "ok" if bundle is not None else f"not loaded: {state.bundle_reason}"
     behind = state.reload_behind
     if bundle is not None and behind is not None:  # the siblings serve another bundle
         checks["model"] = (
             f"behind the other workers: reload {behind.generation} did not load "
-            f"here ({behind.reason}); still serving {bundle.version}"
+            f"here ({behind.public_reason}); still serving {bundle.version}"
         )
     checks["store"] = _probe(
         lambda: state.store.known_customers(["__readyz__"]), state.store, state.store_error
@@ -110,13 +112,14 @@ def reload_bundle(
         try:
             old, new, load_ms = swap_bundle(state, uri, settings.mlflow_tracking_uri)
         except BundleError as exc:
-            log.warning("reload_refused", model_uri=uri, error=str(exc))
+            log.warning("reload_refused", model_uri=uri, error=str(exc), file=exc.file)
             raise ProblemError(
                 422,
                 ProblemType.BUNDLE_REFUSED,
                 "Bundle refused",
                 f"{exc}; the current bundle keeps serving",
                 model_uri=uri,
+                file=exc.file,
             ) from exc
         generation = None
         if state.announcements is not None:  # the other workers swap at their next look
