@@ -126,7 +126,9 @@ def _start(app: FastAPI, settings: ServiceSettings, metrics: Metrics) -> None:
         log.error("store_unavailable", error=state.store_error)
 
     try:
-        decision_log = DecisionLog(settings.decision_log_url).open()
+        decision_log = DecisionLog(
+            settings.decision_log_url, min_retention_days=settings.decision_log_retention_days
+        ).open()
         purged = decision_log.purge_older_than(settings.decision_log_retention_days)
         state.decision_log, state.decision_log_error = decision_log, None
         if purged:

@@ -24,6 +24,9 @@ class DecisionLog(LoopPath, Queries):
         Most rows committed in one transaction.
     max_queue : int, default 20_000
         Most submissions waiting for the writer; beyond it :meth:`submit` refuses.
+    min_retention_days : int, default 183
+        The purge never deletes decisions younger than this; at least 183 (the legal
+        floor, :mod:`~service.decision_log.retention`).
     """
 
     def open(self) -> DecisionLog:
