@@ -30,7 +30,7 @@ from service.bundle_loader import load_checked_bundle, public_reason
 from service.decision_log import DecisionLog
 from service.deps import MODEL_VERSION_SCOPE_KEY
 from service.errors import PROBLEM_JSON, ProblemType, install_error_handlers
-from service.logging import configure_logging
+from service.logging import configure_logging, error_fields
 from service.metrics import Metrics
 from service.openapi import keep_null_in_examples
 from service.reload import ReloadAnnouncements, follow_announcements
@@ -72,6 +72,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         summary="Risk and affordability scoring for social collection (sociaal incasso)",
         version="0.1.0",
         lifespan=lifespan,
+        # restricted for production by configuration (public_docs)
+        **({} if settings.docs_are_public() else _NO_DOCS),
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -111,6 +113,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     return app
 
 
+_NO_DOCS: dict[str, Any] = {"docs_url": None, "redoc_url": None, "openapi_url": None}
+
+
 def _start(app: FastAPI, settings: ServiceSettings, metrics: Metrics) -> None:
     from features.store import EventStore
     from models.serving import ServingRows
@@ -122,8 +127,8 @@ def _start(app: FastAPI, settings: ServiceSettings, metrics: Metrics) -> None:
         state.store, state.store_error = store, None
         state.serving = ServingRows(store, enabled=settings.serving_rows)
     except Exception as exc:
-        state.store, state.store_error = None, f"{type(exc).__name__}: {exc}"
-        log.error("store_unavailable", error=state.store_error)
+        state.store, state.store_error = None, type(exc).__name__
+        log.error("store_unavailable", **error_fields(exc))
 
     try:
         decision_log = DecisionLog(
@@ -138,8 +143,8 @@ def _start(app: FastAPI, settings: ServiceSettings, metrics: Metrics) -> None:
                 retention_days=settings.decision_log_retention_days,
             )
     except Exception as exc:
-        state.decision_log, state.decision_log_error = None, f"{type(exc).__name__}: {exc}"
-        log.error("decision_log_unavailable", error=state.decision_log_error)
+        state.decision_log, state.decision_log_error = None, type(exc).__name__
+        log.error("decision_log_unavailable", **error_fields(exc))
 
     model_uri = settings.model_uri
     if state.announcements is not None:
@@ -158,7 +163,7 @@ def _start(app: FastAPI, settings: ServiceSettings, metrics: Metrics) -> None:
         state.bundle, state.bundle_error = None, f"{type(exc).__name__}: {exc}"
         state.bundle_reason = public_reason(exc)
         metrics.set_model(None, None)
-        log.warning("no_model_loaded", model_uri=model_uri, error=state.bundle_error)
+        log.warning("no_model_loaded", model_uri=model_uri, **error_fields(exc))
     else:
         state.bundle, state.bundle_error, state.bundle_reason = bundle, None, None
         metrics.set_model(bundle.version, bundle.policy.version)

@@ -61,9 +61,10 @@ class Queries(WriterThread):
         until: datetime | None = None,
         *,
         customer_id: str | None = None,
+        client: str | None = None,
     ) -> Iterator[Decision]:
         """Decisions created in [``since``, ``until``), oldest first (flushes first); only
-        ``customer_id``'s when given."""
+        ``customer_id``'s and only ``client``'s when given."""
         self.flush()
         query = sa.select(decisions).order_by(decisions.c.created_at, decisions.c.decision_id)
         if since is not None:
@@ -72,6 +73,8 @@ class Queries(WriterThread):
             query = query.where(decisions.c.created_at < until)
         if customer_id is not None:
             query = query.where(decisions.c.customer_id == customer_id)
+        if client is not None:
+            query = query.where(decisions.c.client == client)
         with self.engine.connect() as conn:
             for row in conn.execute(query).mappings():
                 yield decision_from_row(row)
@@ -199,15 +202,18 @@ class Queries(WriterThread):
         until: datetime | None = None,
         *,
         customer_id: str | None = None,
+        client: str | None = None,
     ) -> int:
         """Write decisions as JSON lines (one decision per line, with its reviews) for an
-        audit, or only ``customer_id``'s (a data subject's access request, GDPR art. 15);
-        returns how many."""
+        audit; only ``customer_id``'s (a data subject's access request, GDPR art. 15)
+        and only ``client``'s (one tenant's) when given. Returns how many."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         n = 0
         with path.open("w", encoding="utf-8") as fh:
-            for decision in self.iter_decisions(since, until, customer_id=customer_id):
+            for decision in self.iter_decisions(
+                since, until, customer_id=customer_id, client=client
+            ):
                 doc = {**decision.to_dict(), "reviews": self._exported_reviews(decision)}
                 fh.write(json.dumps(doc, ensure_ascii=False, sort_keys=True))
                 fh.write("\n")

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 
 from models.bundle import BundleError
-from service.deps import MetricsDep, SettingsDep, require_scope
+from service.deps import MetricsDep, SettingsDep, require_metrics_access, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
+from service.logging import error_fields
 from service.reload import record_reload, swap_bundle
 from service.schemas import Health, Readiness, ReloadRequest, ReloadResult
 from service.settings import Scope
@@ -69,17 +70,19 @@ def readyz(request: Request) -> Readiness:
     )
 
 
-def _probe(call: object, resource: object, error: str | None) -> str:
+def _probe(call: object, resource: object, error_type: str | None) -> str:
+    """ "ok", or what failed in words and the error's type (its text goes to the log)."""
     if resource is None:
-        return f"unavailable: {error or 'not opened'}"
+        return f"unavailable: could not be opened ({error_type or 'not opened'})"
     try:
         call()  # type: ignore[operator]
     except Exception as exc:
+        log.warning("readiness_probe_failed", **error_fields(exc))
         return f"unavailable: {type(exc).__name__}"
     return "ok"
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_access)])
 def metrics_endpoint(metrics: MetricsDep) -> Response:
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)
@@ -112,7 +115,7 @@ def reload_bundle(
         try:
             old, new, load_ms = swap_bundle(state, uri, settings.mlflow_tracking_uri)
         except BundleError as exc:
-            log.warning("reload_refused", model_uri=uri, error=str(exc), file=exc.file)
+            log.warning("reload_refused", model_uri=uri, file=exc.file, **error_fields(exc))
             raise ProblemError(
                 422,
                 ProblemType.BUNDLE_REFUSED,
