@@ -10,7 +10,11 @@ One folder holds everything a decision needs, versioned together:
 ``bnpl_policy.json``              the pay-later decision policy in force for this bundle
 ``reference.json``                reference feature distributions (quantiles) for drift
 ``metadata.json``                 version, training window, data fingerprint, metrics
+``manifest.json``                 SHA-256 of every other file (written last by ``save``)
 ================================  =========================================================
+
+The manifest is checked before anything is parsed, so a truncated or altered file is
+refused by name; a bundle written before manifests existed is only parse-checked.
 
 The service loads it once per worker in the lifespan and predicts with the native
 ``Booster`` on a float64 row (no pandas, no MLflow pyfunc on the request path).
@@ -19,6 +23,7 @@ MLflow stores the same folder as a registered model version's artifacts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -39,10 +44,20 @@ from models.reasons import Reason, top_reasons
 BUNDLE_FORMAT = 1
 REGISTERED_MODEL_NAME = "tijdig-risk"
 _FILES = ("booster.txt", "calibrator.json", "features.json", "risk_policy.json", "metadata.json")
+MANIFEST = "manifest.json"
+MANIFEST_TAG = "bundle_manifest_sha256"  # the model version tag holding manifest_digest()
+_HASH_CHUNK_BYTES = 1 << 20
 
 
 class BundleError(RuntimeError):
-    """A bundle is missing, incomplete or inconsistent; the caller keeps what it had."""
+    """A bundle is missing, incomplete or inconsistent; the caller keeps what it had.
+
+    ``file`` names the bundle file at fault (a POSIX path inside the bundle) when one is.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None) -> None:
+        super().__init__(message)
+        self.file = file
 
 
 @dataclass
@@ -119,6 +134,7 @@ class Bundle:
         _write_json(directory / "metadata.json", {"bundle_format": BUNDLE_FORMAT, **self.metadata})
         for name, component in self.components.items():
             component.save(directory / name)
+        write_manifest(directory)
         return directory
 
     @classmethod
@@ -128,6 +144,7 @@ class Bundle:
         missing = [f for f in _FILES if not (directory / f).is_file()]
         if missing:
             raise BundleError(f"bundle at {directory} is missing {', '.join(missing)}")
+        verify_manifest(directory)
         try:
             booster = lgb.Booster(model_file=str(directory / "booster.txt"))
             cal = _read_json(directory / "calibrator.json")
@@ -188,6 +205,13 @@ def load_bundle(uri: str, tracking_uri: str | None = None) -> Bundle:
 
     MLflow is imported only here (start-up and reload), never on the request path.
     """
+    folder, version = resolve_bundle(uri, tracking_uri)
+    return Bundle.load(folder, version=version)
+
+
+def resolve_bundle(uri: str, tracking_uri: str | None = None) -> tuple[Path, str | None]:
+    """The local folder behind ``uri`` (an MLflow URI is downloaded) and the version it
+    is registered as (None for a local folder: the bundle's metadata names it)."""
     if uri.startswith(("models:/", "runs:/")):
         import mlflow
         from mlflow.tracking import MlflowClient
@@ -196,6 +220,7 @@ def load_bundle(uri: str, tracking_uri: str | None = None) -> Bundle:
             mlflow.set_tracking_uri(tracking_uri)
             mlflow.set_registry_uri(tracking_uri)
         version = uri
+        registered_manifest: str | None = None
         if uri.startswith("models:/") and "@" in uri:
             name, alias = uri.removeprefix("models:/").split("@", 1)
             try:
@@ -203,6 +228,7 @@ def load_bundle(uri: str, tracking_uri: str | None = None) -> Bundle:
             except Exception as exc:
                 raise BundleError(f"no model version behind {uri}: {exc}") from exc
             version = f"{name}/{mv.version}"
+            registered_manifest = (mv.tags or {}).get(MANIFEST_TAG)
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
         except Exception as exc:
@@ -210,8 +236,94 @@ def load_bundle(uri: str, tracking_uri: str | None = None) -> Bundle:
         folder = (
             local / "artifacts" / "bundle" if (local / "artifacts" / "bundle").is_dir() else local
         )
-        return Bundle.load(folder, version=version)
-    return Bundle.load(Path(uri))
+        if registered_manifest is not None:
+            _check_registered_manifest(folder, registered_manifest, version)
+        return folder, version
+    return Path(uri), None
+
+
+def manifest_digest(directory: Path) -> str:
+    """SHA-256 of the bundle's ``manifest.json`` (the registry records it on the version)."""
+    return hashlib.sha256((Path(directory) / MANIFEST).read_bytes()).hexdigest()
+
+
+def _check_registered_manifest(folder: Path, recorded: str, version: str) -> None:
+    """The downloaded manifest must be the one recorded when the version was registered:
+    a bundle whose files and manifest were both replaced in the artifact store is refused."""
+    try:
+        actual = manifest_digest(folder)
+    except OSError as exc:
+        raise BundleError(f"bundle {version}: {MANIFEST} is missing ({exc})") from exc
+    if actual != recorded:
+        raise BundleError(
+            f"bundle {version}: {MANIFEST} differs from the one recorded at registration"
+        )
+
+
+def _file_digests(directory: Path) -> dict[str, str]:
+    """SHA-256 (hex) of every file under ``directory`` but the manifest, by POSIX path."""
+    digests: dict[str, str] = {}
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        relative = path.relative_to(directory).as_posix()
+        if relative == MANIFEST:
+            continue
+        sha = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(_HASH_CHUNK_BYTES):
+                sha.update(chunk)
+        digests[relative] = sha.hexdigest()
+    return digests
+
+
+def content_digest(directory: Path) -> str:
+    """SHA-256 over the SHA-256 of every file of the bundle at ``directory``: equal for
+    two folders exactly when their files are (a parse verdict can be kept by it)."""
+    listing = json.dumps(_file_digests(Path(directory)), sort_keys=True).encode()
+    return hashlib.sha256(listing).hexdigest()
+
+
+def write_manifest(directory: Path) -> Path:
+    """Record the SHA-256 of every file of the bundle at ``directory`` in ``manifest.json``
+    (what :func:`verify_manifest` checks before the bundle is parsed)."""
+    path = Path(directory) / MANIFEST
+    _write_json(path, {"bundle_format": BUNDLE_FORMAT, "sha256": _file_digests(Path(directory))})
+    return path
+
+
+def verify_manifest(directory: Path) -> str | None:
+    """Check every file of the bundle at ``directory`` against its manifest; returns the
+    SHA-256 of the manifest, or None for a bundle without one (written before manifests:
+    the caller can only parse-check it). Raises :class:`BundleError` naming the first
+    file that is missing, altered or not listed."""
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        recorded = _read_json(path)["sha256"]
+        if not isinstance(recorded, dict):
+            raise TypeError(f"sha256 must be an object; got {type(recorded).__name__}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BundleError(
+            f"bundle at {directory}: {MANIFEST} cannot be read: {exc}", file=MANIFEST
+        ) from exc
+    actual = _file_digests(directory)
+    for name in sorted(set(recorded) | set(actual)):
+        if name not in actual:
+            raise BundleError(
+                f"bundle at {directory}: {name} is missing (listed in {MANIFEST})", file=name
+            )
+        if name not in recorded:
+            raise BundleError(
+                f"bundle at {directory}: {name} is not listed in {MANIFEST}", file=name
+            )
+        if recorded[name] != actual[name]:
+            raise BundleError(
+                f"bundle at {directory}: {name} does not match its SHA-256 in {MANIFEST} "
+                "(truncated or altered)",
+                file=name,
+            )
+    return manifest_digest(directory)
 
 
 def _write_json(path: Path, doc: Any) -> None:

@@ -26,11 +26,11 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.bundle_loader import load_checked_bundle
+from service.bundle_loader import load_checked_bundle, public_reason
 from service.decision_log import DecisionLog
 from service.deps import MODEL_VERSION_SCOPE_KEY
 from service.errors import PROBLEM_JSON, ProblemType, install_error_handlers
-from service.logging import configure_logging
+from service.logging import configure_logging, error_fields
 from service.metrics import Metrics
 from service.openapi import keep_null_in_examples
 from service.reload import ReloadAnnouncements, follow_announcements
@@ -72,12 +72,15 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         summary="Risk and affordability scoring for social collection (sociaal incasso)",
         version="0.1.0",
         lifespan=lifespan,
+        # restricted for production by configuration (public_docs)
+        **({} if settings.docs_are_public() else _NO_DOCS),
     )
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.reload_lock = threading.Lock()
     app.state.bundle = None
     app.state.bundle_error = "not loaded yet"
+    app.state.bundle_reason = "not loaded yet"  # bundle_error fit for /readyz
     app.state.announcements = (
         ReloadAnnouncements(settings.reload_signal_file) if settings.reload_signal_file else None
     )
@@ -111,6 +114,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     return app
 
 
+_NO_DOCS: dict[str, Any] = {"docs_url": None, "redoc_url": None, "openapi_url": None}
+
+
 def _start(app: FastAPI, settings: ServiceSettings, metrics: Metrics) -> None:
     from features.store import EventStore
     from models.serving import ServingRows
@@ -122,11 +128,13 @@ def _start(app: FastAPI, settings: ServiceSettings, metrics: Metrics) -> None:
         state.store, state.store_error = store, None
         state.serving = ServingRows(store, enabled=settings.serving_rows)
     except Exception as exc:
-        state.store, state.store_error = None, f"{type(exc).__name__}: {exc}"
-        log.error("store_unavailable", error=state.store_error)
+        state.store, state.store_error = None, type(exc).__name__
+        log.error("store_unavailable", **error_fields(exc))
 
     try:
-        decision_log = DecisionLog(settings.decision_log_url).open()
+        decision_log = DecisionLog(
+            settings.decision_log_url, min_retention_days=settings.decision_log_retention_days
+        ).open()
         purged = decision_log.purge_older_than(settings.decision_log_retention_days)
         state.decision_log, state.decision_log_error = decision_log, None
         if purged:
@@ -136,8 +144,8 @@ def _start(app: FastAPI, settings: ServiceSettings, metrics: Metrics) -> None:
                 retention_days=settings.decision_log_retention_days,
             )
     except Exception as exc:
-        state.decision_log, state.decision_log_error = None, f"{type(exc).__name__}: {exc}"
-        log.error("decision_log_unavailable", error=state.decision_log_error)
+        state.decision_log, state.decision_log_error = None, type(exc).__name__
+        log.error("decision_log_unavailable", **error_fields(exc))
 
     model_uri = settings.model_uri
     if state.announcements is not None:
@@ -147,13 +155,18 @@ def _start(app: FastAPI, settings: ServiceSettings, metrics: Metrics) -> None:
             model_uri, state.generation = announced.model_uri, announced.generation
     started = time.perf_counter()
     try:
-        bundle = load_checked_bundle(model_uri, settings.mlflow_tracking_uri)
+        bundle = load_checked_bundle(
+            model_uri,
+            settings.mlflow_tracking_uri,
+            parse_timeout_s=settings.bundle_parse_timeout_seconds,
+        )
     except Exception as exc:  # BundleError and anything else: start without a model
         state.bundle, state.bundle_error = None, f"{type(exc).__name__}: {exc}"
+        state.bundle_reason = public_reason(exc)
         metrics.set_model(None, None)
-        log.warning("no_model_loaded", model_uri=model_uri, error=state.bundle_error)
+        log.warning("no_model_loaded", model_uri=model_uri, **error_fields(exc))
     else:
-        state.bundle, state.bundle_error = bundle, None
+        state.bundle, state.bundle_error, state.bundle_reason = bundle, None, None
         metrics.set_model(bundle.version, bundle.policy.version)
         log.info(
             "model_loaded",

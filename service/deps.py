@@ -27,7 +27,7 @@ from models.serving import ServingRows
 from service.decision_log import DecisionLog
 from service.errors import ProblemError, ProblemType
 from service.metrics import Metrics
-from service.settings import Scope, ServiceSettings
+from service.settings import DEFAULT_CLIENT, ApiKey, Scope, ServiceSettings, grant_of
 
 if TYPE_CHECKING:
     from features.store import EventStore
@@ -98,14 +98,25 @@ ServingDep = Annotated[ServingRows, Depends(get_serving)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
-def _scopes_of(key: str, keys: dict[str, list[Scope]]) -> list[Scope] | None:
+def _grant_of(key: str, keys: dict[str, ApiKey | list[Scope]]) -> ApiKey | None:
     # constant-time comparison against every configured key
-    found: list[Scope] | None = None
+    found: ApiKey | None = None
     given = key.encode()
-    for candidate, scopes in keys.items():
+    for candidate, grant in keys.items():
         if hmac.compare_digest(given, candidate.encode()):
-            found = scopes
+            found = grant_of(grant)
     return found
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the client (tenant) the API key acts for, every scope it holds,
+    the scope that admitted this request and the key's :func:`api_key_id`."""
+
+    client: str
+    scopes: frozenset[Scope]
+    granted: Scope
+    api_key_id: str
 
 
 def require_scope(scope: Scope | str, *alternatives: Scope | str) -> Callable[..., Any]:
@@ -119,14 +130,29 @@ def require_scope(scope: Scope | str, *alternatives: Scope | str) -> Callable[..
         settings: SettingsDep,
         api_key: Annotated[str | None, Security(_api_key_header)] = None,
     ) -> Scope:
-        return _authorise(settings, api_key, accepted)
+        return _authorise(settings, api_key, accepted).granted
 
     check.__name__ = "require_scope_" + "_or_".join(s.value for s in accepted)
     return check
 
 
-def _authorise(settings: ServiceSettings, api_key: str | None, accepted: list[Scope]) -> Scope:
-    """The scope that admits ``api_key`` (401 without or with an unknown key, 403 when it
+def require_caller(scope: Scope | str, *alternatives: Scope | str) -> Callable[..., Any]:
+    """:func:`require_scope`, returning the whole :class:`Caller` (client and scopes):
+    for routes whose answer depends on whose key it is."""
+    accepted = [Scope(scope), *(Scope(a) for a in alternatives)]
+
+    async def check(
+        settings: SettingsDep,
+        api_key: Annotated[str | None, Security(_api_key_header)] = None,
+    ) -> Caller:
+        return _authorise(settings, api_key, accepted)
+
+    check.__name__ = "require_caller_" + "_or_".join(s.value for s in accepted)
+    return check
+
+
+def _authorise(settings: ServiceSettings, api_key: str | None, accepted: list[Scope]) -> Caller:
+    """The caller ``api_key`` admits (401 without or with an unknown key, 403 when it
     carries none of ``accepted``)."""
     if not api_key:
         raise ProblemError(
@@ -136,8 +162,8 @@ def _authorise(settings: ServiceSettings, api_key: str | None, accepted: list[Sc
             f"send an API key in the {API_KEY_HEADER} header",
             headers={"WWW-Authenticate": "ApiKey"},
         )
-    scopes = _scopes_of(api_key, settings.api_keys)
-    if scopes is None:
+    grant = _grant_of(api_key, settings.api_keys)
+    if grant is None:
         raise ProblemError(
             401,
             ProblemType.UNAUTHORIZED,
@@ -145,7 +171,7 @@ def _authorise(settings: ServiceSettings, api_key: str | None, accepted: list[Sc
             "the API key is not known",
             headers={"WWW-Authenticate": "ApiKey"},
         )
-    granted = [s for s in accepted if s in scopes]
+    granted = [s for s in accepted if s in grant.scopes]
     if not granted:
         names = " or ".join(repr(s.value) for s in accepted)
         raise ProblemError(
@@ -154,7 +180,17 @@ def _authorise(settings: ServiceSettings, api_key: str | None, accepted: list[Sc
             "Scope missing",
             f"this API key lacks the {names} scope",
         )
-    return granted[0]
+    return Caller(grant.client, frozenset(grant.scopes), granted[0], api_key_id(api_key))
+
+
+async def require_metrics_access(
+    request: Request, api_key: Annotated[str | None, Security(_api_key_header)] = None
+) -> None:
+    """Admit anyone to ``/metrics`` when the settings make it public; otherwise only a key
+    with the ``metrics`` or ``admin`` scope (401/403 problem+json)."""
+    settings: ServiceSettings = request.app.state.settings
+    if not settings.metrics_are_public():
+        _authorise(settings, api_key, [Scope.METRICS, Scope.ADMIN])
 
 
 @functools.lru_cache(maxsize=64)  # the configured keys are few; a hash per request is not needed
@@ -177,6 +213,8 @@ class ScoringContext:
     #: :func:`api_key_id` of the API key that admitted the caller (the key compared
     #: equal to a configured one, so this is the id of that configured key).
     api_key_id: str = ""
+    #: The client (tenant) the key acts for: its decisions are logged under it.
+    client: str = DEFAULT_CLIENT
 
 
 def scoring_context(scope: Scope | str) -> Callable[..., Any]:
@@ -194,19 +232,19 @@ def scoring_context(scope: Scope | str) -> Callable[..., Any]:
         api_key: Annotated[str | None, Security(_api_key_header)] = None,
     ) -> ScoringContext:
         state = request.app.state
-        granted = _authorise(state.settings, api_key, accepted)
-        assert api_key is not None  # _authorise refused a missing key
+        caller = _authorise(state.settings, api_key, accepted)
         bundle = await get_bundle(request)
         serving = await get_serving(request)
         decision_log = await get_decision_log(request)
         return ScoringContext(
-            granted,
+            caller.granted,
             state.settings,
             bundle,
             serving,
             decision_log,
             state.metrics,
-            api_key_id(api_key),
+            caller.api_key_id,
+            caller.client,
         )
 
     context.__name__ = f"scoring_context_{accepted[0].value}"

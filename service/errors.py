@@ -10,6 +10,7 @@ Input values are never echoed back (they may hold personal data or be huge).
 
 from __future__ import annotations
 
+import traceback
 from enum import StrEnum
 from http import HTTPStatus
 from typing import Any
@@ -20,6 +21,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.logging import error_fields
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -185,7 +188,16 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Must never happen: tests assert no route answers 500 to bad input.
-    log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
+    # The route template, never the raw path (ids in paths are personal data); the
+    # message sanitised and the traceback's frames without the exception's text (a
+    # database error's text carries the SQL and its parameters).
+    route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+    log.error(
+        "unhandled_error",
+        route=route,
+        traceback="".join(traceback.format_tb(exc.__traceback__)),
+        **error_fields(exc),
+    )
     return problem_response(
         request, 500, ProblemType.INTERNAL.value, "Internal error", "an unexpected error occurred"
     )

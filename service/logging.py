@@ -7,6 +7,7 @@ ids in paths do not leak), ``status``, ``duration_ms`` and ``model_version``.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -57,3 +58,21 @@ class _StdoutLogger:
 
 def get_logger(name: str = "tijdig.service") -> structlog.typing.FilteringBoundLogger:
     return structlog.get_logger(name)
+
+
+_SQL_PARTS = re.compile(
+    r"\[(SQL|parameters|generated in)[^\]]*\]|\(Background on this error at:[^)]*\)"
+)
+_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]+):[^@\s]+@")
+_MAX_ERROR_CHARS = 500
+
+
+def error_fields(exc: BaseException) -> dict[str, str]:
+    """An exception as log fields: ``error_type`` and a sanitised ``error`` message — no
+    SQL statement, no bound parameters (they may hold personal data), no password in a
+    URL, one line. Use it instead of ``repr(exc)`` or ``str(exc)`` of database errors."""
+    orig = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError: the driver's own error
+    text = str(orig if isinstance(orig, BaseException) else exc)
+    text = _URL_PASSWORD.sub(r"\1:***@", _SQL_PARTS.sub("", text))
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return {"error_type": type(exc).__name__, "error": first_line[:_MAX_ERROR_CHARS]}

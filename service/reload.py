@@ -37,7 +37,8 @@ class Behind:
     """This worker could not load the ``generation``-th announced bundle, and why."""
 
     generation: int
-    reason: str
+    reason: str  # the error, for the log
+    public_reason: str = ""  # for /readyz: no paths, hosts or driver messages
 
 
 @dataclass(frozen=True)
@@ -130,11 +131,13 @@ def swap_bundle(state: Any, uri: str, tracking_uri: str) -> tuple[Any, Any, floa
     from service.bundle_loader import load_checked_bundle
 
     started = time.perf_counter()
-    new = load_checked_bundle(uri, tracking_uri)
+    new = load_checked_bundle(
+        uri, tracking_uri, parse_timeout_s=state.settings.bundle_parse_timeout_seconds
+    )
     load_ms = (time.perf_counter() - started) * 1000
     old = state.bundle
     state.bundle = new  # the swap: one reference assignment
-    state.bundle_error = None
+    state.bundle_error = state.bundle_reason = None
     state.metrics.set_model(new.version, new.policy.version)
     gc.freeze()  # the new bundle's objects are long-lived too
     return old, new, load_ms
@@ -186,7 +189,9 @@ async def follow_announcements(
             )
         except Exception as exc:
             announcements.look_again()
-            behind = Behind(wanted.generation, f"{type(exc).__name__}: {exc}")
+            from service.bundle_loader import public_reason
+
+            behind = Behind(wanted.generation, f"{type(exc).__name__}: {exc}", public_reason(exc))
             if state.reload_behind != behind:  # once per failure, not at every look
                 log.error(
                     "announced_reload_failed",

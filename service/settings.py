@@ -4,7 +4,9 @@ Defaults work on a laptop: everything lives under ``.tijdig/`` (SQLite event sto
 backend, decision log) and one development API key holds every scope. In production the
 development key is refused, so a forgotten ``TIJDIG_API_KEYS`` fails at start, not later.
 
-``TIJDIG_API_KEYS`` is JSON: ``{"<key>": ["collection", "ingest"], ...}``.
+``TIJDIG_API_KEYS`` is JSON. Every key belongs to a client (a tenant) and holds scopes:
+``{"<key>": {"client": "shop-a", "scopes": ["checkout"]}, ...}``; the older form
+``{"<key>": ["collection", "ingest"]}`` still works and means the client ``"default"``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,9 +30,35 @@ class Scope(StrEnum):
     INGEST = "ingest"
     ADMIN = "admin"
     REVIEW = "review"  # human reviewers of automated decisions (CCD2, GDPR art. 22)
+    AUDITOR = "auditor"  # reads every client's decisions; each read is logged
+    METRICS = "metrics"  # a Prometheus scraper, where /metrics is not public
 
 
 DEV_API_KEY = "dev-key"
+DEFAULT_CLIENT = "default"
+
+
+class ApiKey(BaseModel):
+    """What one API key may do, and for which client (tenant) it acts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client: str = Field(default=DEFAULT_CLIENT, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+    scopes: tuple[Scope, ...]
+
+
+@lru_cache(maxsize=64)
+def _default_client_grant(scopes: tuple[Scope, ...]) -> ApiKey:
+    return ApiKey(scopes=scopes)
+
+
+def grant_of(grant: ApiKey | list[Scope]) -> ApiKey:
+    """A configured key's grant in its full form (a list of scopes: client "default")."""
+    return grant if isinstance(grant, ApiKey) else _default_client_grant(tuple(grant))
+
+
+def _dev_keys() -> dict[str, ApiKey | list[Scope]]:
+    return {DEV_API_KEY: list(Scope)}
 
 
 class ServiceSettings(BaseSettings):
@@ -61,9 +89,10 @@ class ServiceSettings(BaseSettings):
         description="answer only after the decision is committed (group commit); "
         "False answers at once and the writer commits within milliseconds",
     )
-    api_keys: dict[str, list[Scope]] = Field(
-        default_factory=lambda: {DEV_API_KEY: list(Scope)},
-        description="API key -> scopes, JSON",
+    api_keys: dict[str, ApiKey | list[Scope]] = Field(
+        default_factory=_dev_keys,
+        description='API key -> {"client": ..., "scopes": [...]}, or a list of scopes '
+        '(client "default"), JSON',
     )
     max_batch_customers: int = Field(default=1000, ge=1, le=100_000)
     max_ingest_rows: int = Field(default=50_000, ge=1)
@@ -78,6 +107,25 @@ class ServiceSettings(BaseSettings):
         default=True,
         description="read materialised serving rows (features, scores) where valid and store "
         "the ones computed on a miss; False always computes from the events",
+    )
+
+    bundle_parse_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="a bundle is parsed in a child process first (a malformed LightGBM "
+        "file ends the process that parses it); longer than this and it is refused",
+    )
+
+    public_metrics: bool | None = Field(
+        default=None,
+        description="/metrics without an API key; None: open in development, in production "
+        "only to a key with the metrics or admin scope",
+    )
+    public_docs: bool | None = Field(
+        default=None,
+        description="/docs, /redoc and /openapi.json; None: served in development, not in "
+        "production",
     )
 
     reload_signal_file: Path | None = Field(
@@ -106,6 +154,14 @@ class ServiceSettings(BaseSettings):
         if not self.api_keys:
             raise ValueError("api_keys must name at least one key")
         return self
+
+    def metrics_are_public(self) -> bool:
+        """Whether ``/metrics`` answers without an API key (``public_metrics``)."""
+        return self.env == "development" if self.public_metrics is None else self.public_metrics
+
+    def docs_are_public(self) -> bool:
+        """Whether the API documentation is served (``public_docs``)."""
+        return self.env == "development" if self.public_docs is None else self.public_docs
 
     def to_env(self) -> dict[str, str]:
         """These settings as ``TIJDIG_*`` variables, so worker processes rebuild them."""

@@ -17,7 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from models.bundle import REGISTERED_MODEL_NAME, Bundle, BundleError, check_servable, load_bundle
+from models.bundle import (
+    MANIFEST_TAG,
+    REGISTERED_MODEL_NAME,
+    Bundle,
+    BundleError,
+    check_servable,
+    load_bundle,
+    manifest_digest,
+)
 from training.components import FittedComponent
 from training.evaluate import binary_metrics
 from training.model_card import model_card
@@ -237,6 +245,7 @@ class Registry:
             folder = bundle.save(Path(tmp) / "bundle")
             # reload what was written: a bundle that cannot be read back is never registered
             Bundle.load(folder)
+            digest = manifest_digest(folder)
             info = mlflow.pyfunc.log_model(
                 name="bundle",
                 python_model=BundlePythonModel(),
@@ -245,6 +254,8 @@ class Registry:
                 registered_model_name=self.model_name,
             )
             version = str(info.registered_model_version)
+            # the registry's own record of the files: loading @alias compares the manifest
+            self.client.set_model_version_tag(self.model_name, version, MANIFEST_TAG, digest)
             bundle.version = f"{self.model_name}/{version}"
             # the model card of every registered version, beside its run (AI Act art. 11)
             mlflow.log_text(model_card(bundle), "governance/model_card.md")

@@ -9,7 +9,9 @@ One module per job:
 - ``writer``: the writer thread, group commit of queued submissions;
 - ``loop``: :meth:`DecisionLog.log`, what the async routes await (on SQLite, committed on
   the event loop itself);
-- ``queries``: reads, human reviews, key lookup, retention purge and audit export;
+- ``retention``: the legal floor of the retention period and the purge's cutoff;
+- ``queries``: reads, human reviews, key lookup, retention purge (and its dry run) and
+  audit export (all, per customer, per client);
 - ``log``: :class:`DecisionLog` assembled from those, with :meth:`~DecisionLog.open` and
   :meth:`~DecisionLog.close` (which flushes everything queued).
 
@@ -29,15 +31,19 @@ from service.decision_log.records import (
     new_decision_id,
     reviews,
 )
+from service.decision_log.retention import LEGAL_MIN_RETENTION_DAYS, PurgeCount, RetentionRefused
 from service.decision_log.writer import SQLITE_LOCK_WAIT_S
 
 __all__ = [
     "CHECKPOINT_EVERY_ROWS",
+    "LEGAL_MIN_RETENTION_DAYS",
     "SQLITE_LOCK_WAIT_S",
     "Decision",
     "DecisionLog",
     "DecisionLogUnavailable",
     "IdempotencyBinding",
+    "PurgeCount",
+    "RetentionRefused",
     "decisions",
     "feature_dict",
     "idempotency_keys",

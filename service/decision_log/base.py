@@ -18,18 +18,27 @@ from sqlalchemy.engine import Engine
 from service.decision_log.database import DecisionLogUnavailable, DirectInsert
 from service.decision_log.keys import KeyStatements
 from service.decision_log.records import Decision
+from service.decision_log.retention import LEGAL_MIN_RETENTION_DAYS, check_min_retention
 
 
 class DecisionLogBase:
     """The decision log's shared state (see :class:`~service.decision_log.DecisionLog`
     for the parameters)."""
 
-    def __init__(self, url: str, *, batch_size: int = 512, max_queue: int = 20_000) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        batch_size: int = 512,
+        max_queue: int = 20_000,
+        min_retention_days: int = LEGAL_MIN_RETENTION_DAYS,
+    ) -> None:
         if batch_size < 1 or max_queue < 1:
             raise ValueError(
                 f"batch_size and max_queue must be positive; got {batch_size}, {max_queue}"
             )
         self.url = url
+        self.min_retention_days = check_min_retention(min_retention_days)
         self.batch_size = batch_size
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
         self._engine: Engine | None = None

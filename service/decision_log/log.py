@@ -6,7 +6,7 @@ from service.decision_log.database import DirectInsert, create_tables, make_engi
 from service.decision_log.keys import KeyStatements
 from service.decision_log.loop import LoopPath
 from service.decision_log.queries import Queries
-from service.decision_log.records import decisions, metadata
+from service.decision_log.records import add_client_column, decisions, metadata
 
 
 class DecisionLog(LoopPath, Queries):
@@ -24,12 +24,16 @@ class DecisionLog(LoopPath, Queries):
         Most rows committed in one transaction.
     max_queue : int, default 20_000
         Most submissions waiting for the writer; beyond it :meth:`submit` refuses.
+    min_retention_days : int, default 183
+        The purge never deletes decisions younger than this; at least 183 (the legal
+        floor, :mod:`~service.decision_log.retention`).
     """
 
     def open(self) -> DecisionLog:
         """Connect, create the tables if needed and start the writer thread."""
         self._engine = make_engine(self.url)
         create_tables(self._engine, metadata)  # several workers may open a fresh log at once
+        add_client_column(self._engine)  # a log from before tenants
         if self._engine.dialect.name == "sqlite":
             self._sqlite_insert = DirectInsert(decisions, self._engine.dialect)
             self._sqlite_keys = KeyStatements(self._engine.dialect)

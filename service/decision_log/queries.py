@@ -1,5 +1,6 @@
 """Reading and maintaining the decision log: decisions by id, human reviews, the
-decision an idempotency key names, the retention purge and the audit export.
+decision an idempotency key names, the retention purge (with its dry run) and the audit
+export (all of it, one customer's for an access request, or one client's).
 
 Reads that must see the caller's own answers flush the writer first. A database that
 cannot answer now is :class:`DecisionLogUnavailable` (the routes' 503).
@@ -11,7 +12,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from service.decision_log.records import (
     idempotency_keys,
     reviews,
 )
+from service.decision_log.retention import PurgeCount, purge_cutoff
 from service.decision_log.writer import WriterThread
 
 
@@ -54,15 +56,25 @@ class Queries(WriterThread):
         return None if row is None else decision_from_row(row)
 
     def iter_decisions(
-        self, since: datetime | None = None, until: datetime | None = None
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        customer_id: str | None = None,
+        client: str | None = None,
     ) -> Iterator[Decision]:
-        """Decisions created in [``since``, ``until``), oldest first (flushes first)."""
+        """Decisions created in [``since``, ``until``), oldest first (flushes first); only
+        ``customer_id``'s and only ``client``'s when given."""
         self.flush()
         query = sa.select(decisions).order_by(decisions.c.created_at, decisions.c.decision_id)
         if since is not None:
             query = query.where(decisions.c.created_at >= since)
         if until is not None:
             query = query.where(decisions.c.created_at < until)
+        if customer_id is not None:
+            query = query.where(decisions.c.customer_id == customer_id)
+        if client is not None:
+            query = query.where(decisions.c.client == client)
         with self.engine.connect() as conn:
             for row in conn.execute(query).mappings():
                 yield decision_from_row(row)
@@ -150,27 +162,66 @@ class Queries(WriterThread):
 
     # ------------------------------------------------------------------ retention, audit
     def purge_older_than(self, days: int, now: datetime | None = None) -> int:
-        """Delete decisions created more than ``days`` days ago; returns how many."""
-        if days < 0:
-            raise ValueError(f"days must be non-negative; got {days}")
+        """Delete decisions created more than ``days`` days ago, with their reviews and
+        idempotency keys; returns how many decisions. Raises
+        :class:`~service.decision_log.retention.RetentionRefused` when ``days`` is shorter
+        than the log's retention (:attr:`min_retention_days`), deleting nothing."""
+        cutoff = purge_cutoff(days, self.min_retention_days, now)
         self.flush()
-        cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+        old = sa.select(decisions.c.decision_id).where(decisions.c.created_at < cutoff)
         with self.engine.begin() as conn:
-            result = conn.execute(decisions.delete().where(decisions.c.created_at < cutoff))
-            conn.execute(reviews.delete().where(reviews.c.created_at < cutoff))
+            # a review belongs to its decision: it goes with it, whatever its own date
+            conn.execute(reviews.delete().where(reviews.c.decision_id.in_(old)))
             conn.execute(idempotency_keys.delete().where(idempotency_keys.c.created_at < cutoff))
+            result = conn.execute(decisions.delete().where(decisions.c.created_at < cutoff))
         return int(result.rowcount or 0)
 
+    def purge_count(self, days: int, now: datetime | None = None) -> PurgeCount:
+        """What :meth:`purge_older_than` with the same arguments would delete (a dry run;
+        refuses the same way)."""
+        cutoff = purge_cutoff(days, self.min_retention_days, now)
+        self.flush()
+        old = sa.select(decisions.c.decision_id).where(decisions.c.created_at < cutoff)
+
+        def count(table: sa.Table, where: sa.ColumnElement[bool]) -> int:
+            query = sa.select(sa.func.count()).select_from(table).where(where)
+            return int(conn.execute(query).scalar_one())
+
+        with self.engine.connect() as conn:
+            return PurgeCount(
+                cutoff=cutoff,
+                decisions=count(decisions, decisions.c.created_at < cutoff),
+                reviews=count(reviews, reviews.c.decision_id.in_(old)),
+                idempotency_keys=count(idempotency_keys, idempotency_keys.c.created_at < cutoff),
+            )
+
     def export(
-        self, path: Path | str, since: datetime | None = None, until: datetime | None = None
+        self,
+        path: Path | str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        customer_id: str | None = None,
+        client: str | None = None,
     ) -> int:
-        """Write decisions as JSON lines (one decision per line) for an audit; returns count."""
+        """Write decisions as JSON lines (one decision per line, with its reviews) for an
+        audit; only ``customer_id``'s (a data subject's access request, GDPR art. 15)
+        and only ``client``'s (one tenant's) when given. Returns how many."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         n = 0
         with path.open("w", encoding="utf-8") as fh:
-            for decision in self.iter_decisions(since, until):
-                fh.write(json.dumps(decision.to_dict(), ensure_ascii=False, sort_keys=True))
+            for decision in self.iter_decisions(
+                since, until, customer_id=customer_id, client=client
+            ):
+                doc = {**decision.to_dict(), "reviews": self._exported_reviews(decision)}
+                fh.write(json.dumps(doc, ensure_ascii=False, sort_keys=True))
                 fh.write("\n")
                 n += 1
         return n
+
+    def _exported_reviews(self, decision: Decision) -> list[dict[str, Any]]:
+        return [
+            {**review, "created_at": review["created_at"].isoformat()}
+            for review in self.reviews_of(decision.decision_id)
+        ]

@@ -1,7 +1,7 @@
 """What the decision log stores: the decision record, its tables and its ids.
 
 Each risk answer becomes one row: ``decision_id`` (a time-ordered UUIDv7), ``created_at``
-(UTC), ``kind``, ``customer_id``, ``as_of``, ``model_version``, ``policy_version``, the
+(UTC), ``kind``, ``client`` (the tenant whose API key asked), ``customer_id``, ``as_of``, ``model_version``, ``policy_version``, the
 request inputs, the feature vector (name -> value) and the outputs (probability, band,
 flag, reasons, action).
 With the bundle named by ``model_version`` and its policy, a decision can be replayed.
@@ -21,6 +21,9 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+#: The client of decisions logged before tenants (and of keys configured without one).
+DEFAULT_CLIENT = "default"
+
 decisions = sa.Table(
     "decisions",
     metadata,
@@ -34,6 +37,15 @@ decisions = sa.Table(
     sa.Column("inputs", sa.JSON, nullable=False),
     sa.Column("features", sa.JSON, nullable=False),
     sa.Column("outputs", sa.JSON, nullable=False),
+    # The tenant whose API key asked; a log from before tenants gets the column on open
+    # (see add_client_column), its rows belonging to the client "default".
+    sa.Column(
+        "client",
+        sa.String(64),
+        nullable=False,
+        server_default=DEFAULT_CLIENT,
+        index=True,
+    ),
 )
 
 
@@ -96,6 +108,7 @@ class Decision:
     inputs: dict[str, Any]
     features: dict[str, float | None]
     outputs: dict[str, Any]
+    client: str = DEFAULT_CLIENT
     idempotency: IdempotencyBinding | None = field(default=None, compare=False, repr=False)
 
     def row(self) -> dict[str, Any]:
@@ -111,6 +124,7 @@ class Decision:
             "inputs": self.inputs,
             "features": self.features,
             "outputs": self.outputs,
+            "client": self.client,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,7 +154,30 @@ def decision_from_row(row: Any) -> Decision:
         inputs=row["inputs"],
         features=row["features"],
         outputs=row["outputs"],
+        client=row["client"],
     )
+
+
+def add_client_column(engine: sa.Engine) -> None:
+    """Give a decision log created before tenants its ``client`` column (existing rows:
+    ``"default"``) and its index. Safe when several workers open the log at once: a
+    worker that loses the race finds the column on its second look."""
+    for attempt in range(2):
+        if "client" in {c["name"] for c in sa.inspect(engine).get_columns(decisions.name)}:
+            return
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {decisions.name} ADD COLUMN client VARCHAR(64) "
+                    f"NOT NULL DEFAULT '{DEFAULT_CLIENT}'"
+                )
+                conn.exec_driver_sql(
+                    f"CREATE INDEX IF NOT EXISTS ix_{decisions.name}_client "
+                    f"ON {decisions.name} (client)"
+                )
+        except sa.exc.DBAPIError:
+            if attempt:
+                raise
 
 
 def new_decision_id() -> str:

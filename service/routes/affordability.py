@@ -72,7 +72,12 @@ async def affordability(
     decision_id = new_decision_id()
     response = _shape(assessment, decision_id, bundle.version)
     record = DecisionRecord(
-        "affordability", as_of, bundle.version, assessment.policy.version, bundle.feature_names
+        "affordability",
+        as_of,
+        bundle.version,
+        assessment.policy.version,
+        bundle.feature_names,
+        client=ctx.client,
     )
     row = record.row(
         decision_id,

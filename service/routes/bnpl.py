@@ -84,7 +84,12 @@ async def bnpl_decision(
     )
     response = _response(new_decision_id(), assessment.decision, body, bundle, as_of)
     record = DecisionRecord(
-        "bnpl_decision", as_of, bundle.version, bundle.bnpl_policy.version, bundle.feature_names
+        "bnpl_decision",
+        as_of,
+        bundle.version,
+        bundle.bnpl_policy.version,
+        bundle.feature_names,
+        client=ctx.client,
     )
     logged = record.row(
         response.decision_id,

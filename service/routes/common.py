@@ -25,7 +25,7 @@ from service.decision_log import (
 )
 from service.errors import ProblemError, ProblemType
 from service.schemas import today
-from service.settings import ServiceSettings
+from service.settings import DEFAULT_CLIENT, ServiceSettings
 
 DECISION_LOG_TIMEOUT_S = 5.0
 
@@ -78,6 +78,7 @@ class DecisionRecord:
     model_version: str
     policy_version: str
     feature_names: Sequence[str] = ()
+    client: str = DEFAULT_CLIENT  # the tenant whose API key asked (ScoringContext.client)
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -108,6 +109,7 @@ class DecisionRecord:
             if features is None
             else feature_dict(self.feature_names, features.tolist()),
             outputs=outputs.model_dump(mode="json", exclude=exclude),
+            client=self.client,
             idempotency=idempotency,
         )
 

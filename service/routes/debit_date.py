@@ -157,7 +157,7 @@ async def _answer(
         pre_notification_days=body.pre_notification_days,
     )
 
-    record = DecisionRecord(KIND, as_of, bundle.version, bundle.policy.version)
+    record = DecisionRecord(KIND, as_of, bundle.version, bundle.policy.version, client=ctx.client)
     results: list[DebitDateResult] = []
     rows: list[Decision] = []
     for item, s in zip(body.customers, suggestions, strict=True):

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 
 from models.bundle import BundleError
-from service.deps import MetricsDep, SettingsDep, require_scope
+from service.deps import MetricsDep, SettingsDep, require_metrics_access, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
+from service.logging import error_fields
 from service.reload import record_reload, swap_bundle
 from service.schemas import Health, Readiness, ReloadRequest, ReloadResult
 from service.settings import Scope
@@ -35,12 +36,14 @@ def readyz(request: Request) -> Readiness:
     state = request.app.state
     checks: dict[str, str] = {}
     bundle = state.bundle
-    checks["model"] = "ok" if bundle is not None else f"not loaded: {state.bundle_error}"
+    # Unauthenticated: each check says what failed, never the error's text (paths, hosts,
+    # database names); the full error is in the service log.
+    checks["model"] = "ok" if bundle is not None else f"not loaded: {state.bundle_reason}"
     behind = state.reload_behind
     if bundle is not None and behind is not None:  # the siblings serve another bundle
         checks["model"] = (
             f"behind the other workers: reload {behind.generation} did not load "
-            f"here ({behind.reason}); still serving {bundle.version}"
+            f"here ({behind.public_reason}); still serving {bundle.version}"
         )
     checks["store"] = _probe(
         lambda: state.store.known_customers(["__readyz__"]), state.store, state.store_error
@@ -67,17 +70,19 @@ def readyz(request: Request) -> Readiness:
     )
 
 
-def _probe(call: object, resource: object, error: str | None) -> str:
+def _probe(call: object, resource: object, error_type: str | None) -> str:
+    """ "ok", or what failed in words and the error's type (its text goes to the log)."""
     if resource is None:
-        return f"unavailable: {error or 'not opened'}"
+        return f"unavailable: could not be opened ({error_type or 'not opened'})"
     try:
         call()  # type: ignore[operator]
     except Exception as exc:
+        log.warning("readiness_probe_failed", **error_fields(exc))
         return f"unavailable: {type(exc).__name__}"
     return "ok"
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_access)])
 def metrics_endpoint(metrics: MetricsDep) -> Response:
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)
@@ -110,13 +115,14 @@ def reload_bundle(
         try:
             old, new, load_ms = swap_bundle(state, uri, settings.mlflow_tracking_uri)
         except BundleError as exc:
-            log.warning("reload_refused", model_uri=uri, error=str(exc))
+            log.warning("reload_refused", model_uri=uri, file=exc.file, **error_fields(exc))
             raise ProblemError(
                 422,
                 ProblemType.BUNDLE_REFUSED,
                 "Bundle refused",
                 f"{exc}; the current bundle keeps serving",
                 model_uri=uri,
+                file=exc.file,
             ) from exc
         generation = None
         if state.announcements is not None:  # the other workers swap at their next look

@@ -75,7 +75,12 @@ async def risk_scores(
     assessments = assess_state(bundle, state, as_of, explain=body.explain)
 
     record = DecisionRecord(
-        "risk_score", as_of, bundle.version, bundle.policy.version, bundle.feature_names
+        "risk_score",
+        as_of,
+        bundle.version,
+        bundle.policy.version,
+        bundle.feature_names,
+        client=ctx.client,
     )
     results, rows = _shape(assessments, state, body, record)
     await log_decisions(ctx.decision_log, rows, settings)

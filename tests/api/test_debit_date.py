@@ -18,6 +18,7 @@ PROBLEM = "application/problem+json"
 def bundle_with_component(api_dir, bundle_v1):
     """bundle_v1 plus a small debit-failure component (synthetic, monotone in days since pay)."""
     from features.income_timing import FEATURE_NAMES
+    from models.bundle import write_manifest
     from training.debit_failure import DebitRows, fit_debit_failure
 
     def rows(n: int, seed: int) -> DebitRows:
@@ -34,6 +35,7 @@ def bundle_with_component(api_dir, bundle_v1):
         fit_debit_failure(rows(4000, 1), rows(2000, 2), {"num_threads": 1}).save(
             folder / "debit_failure"
         )
+        write_manifest(folder)  # the component is part of the bundle's record
     return folder
 
 

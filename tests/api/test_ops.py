@@ -127,11 +127,14 @@ def test_bundle_with_other_features_is_refused(make_client, bundle_v1, tmp_path)
     import json
     import shutil
 
+    from models.bundle import write_manifest
+
     folder = tmp_path / "renamed"
     shutil.copytree(bundle_v1, folder)
     doc = json.loads((folder / "features.json").read_text())
     doc["names"] = list(reversed(doc["names"]))
     (folder / "features.json").write_text(json.dumps(doc))
+    write_manifest(folder)  # a bundle built that way, not one altered after
     c = make_client()
     r = c.post("/admin/reload", json={"model_uri": str(folder)}, headers=headers("admin"))
     assert r.status_code == 422
