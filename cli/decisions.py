@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from cli.checks import DataDir, console, parse_day, require_decision_log, service_settings
+from cli.checks import (
+    DataDir,
+    console,
+    fail,
+    parse_day,
+    require_decision_log,
+    service_settings,
+)
 
 decisions_app = typer.Typer(
     help="The decision log: export for audits, apply retention.", no_args_is_help=True
@@ -23,9 +30,14 @@ def decisions_export(
     until: Annotated[
         str | None, typer.Option(help="until this date (YYYY-MM-DD), exclusive")
     ] = None,
+    customer: Annotated[
+        str | None, typer.Option(help="only this customer's decisions (a GDPR access request)")
+    ] = None,
+    client: Annotated[str | None, typer.Option(help="only this client's decisions")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Export logged decisions (inputs, features, outputs, versions) for an audit."""
+    """Export logged decisions (inputs, features, outputs, versions, reviews) for an audit,
+    a customer's access request or a client."""
     from datetime import UTC, datetime
 
     from service.decision_log import DecisionLog
@@ -40,7 +52,7 @@ def decisions_export(
     require_decision_log(settings)
     log = DecisionLog(settings.decision_log_url).open()
     try:
-        n = log.export(path, start, end)
+        n = log.export(path, start, end, customer_id=customer, client=client)
     finally:
         log.close()
     console.print(f"exported {n:,} decisions to {path}")
@@ -51,16 +63,35 @@ def decisions_purge(
     days: Annotated[
         int | None, typer.Option(help="keep this many days (default: the retention setting)")
     ] = None,
+    dry_run: Annotated[bool, typer.Option(help="only count what would be deleted")] = False,
+    yes: Annotated[bool, typer.Option(help="delete without asking")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Delete decisions older than the retention period (default at least 183 days)."""
-    from service.decision_log import DecisionLog
+    """Delete decisions older than the retention period, with their reviews and idempotency
+    keys. Refuses a period shorter than the configured retention (at least 183 days, AI Act
+    art. 26), shows what it would delete and asks first unless --yes."""
+    from service.decision_log import DecisionLog, RetentionRefused
 
     settings = service_settings(data_dir)
     require_decision_log(settings)
-    log = DecisionLog(settings.decision_log_url).open()
+    keep = days if days is not None else settings.decision_log_retention_days
+    log = DecisionLog(
+        settings.decision_log_url, min_retention_days=settings.decision_log_retention_days
+    ).open()
     try:
-        n = log.purge_older_than(days if days is not None else settings.decision_log_retention_days)
+        try:
+            planned = log.purge_count(keep)
+        except RetentionRefused as refused:
+            fail(str(refused))
+        console.print(
+            f"{planned.decisions:,} decisions created before {planned.cutoff:%Y-%m-%d %H:%M} UTC, "
+            f"with {planned.reviews:,} reviews and {planned.idempotency_keys:,} idempotency keys"
+        )
+        if dry_run:
+            return
+        if planned.decisions and not yes and not typer.confirm("Delete them?", default=False):
+            fail("nothing deleted", code=1)
+        n = log.purge_older_than(keep)
     finally:
         log.close()
     console.print(f"purged {n:,} decisions")

@@ -383,3 +383,33 @@ def test_a_server_that_does_not_answer_is_named_with_the_password_masked(tmp_pat
     message = _one_message(runner.invoke(app, ["train", "--data-dir", str(tmp_path)]), 2)
     assert "u:***@127.0.0.1:1/x cannot be reached" in message and "TIJDIG_STORE_URL" in message
     assert "secret" not in message
+
+
+def test_decisions_purge_keeps_the_retention_minimum_counts_first_and_asks(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from service.decision_log import DecisionLog
+    from tests.api.decision_log.support import row
+
+    state = tmp_path / "state"
+    log = DecisionLog(f"sqlite:///{state / 'decisions.db'}").open()
+    now = datetime.now(UTC)
+    log.write([row("OLD", now - timedelta(days=400)), row("NEW", now - timedelta(days=1))])
+    log.close()
+    where = ["--data-dir", str(state)]
+
+    # a period under the minimum deletes nothing, whatever the flag says
+    refused = runner.invoke(app, ["decisions", "purge", "--days", "0", "--yes", *where])
+    assert refused.exit_code == 2 and "refusing to purge" in refused.output
+    dry = runner.invoke(app, ["decisions", "purge", "--dry-run", *where])
+    assert dry.exit_code == 0 and dry.output.startswith("1 decisions created before")
+    declined = runner.invoke(app, ["decisions", "purge", *where], input="n\n")
+    assert declined.exit_code == 1 and "nothing deleted" in declined.output
+    purged = runner.invoke(app, ["decisions", "purge", "--yes", *where])
+    assert purged.exit_code == 0 and "purged 1 decisions" in purged.output
+
+    log = DecisionLog(f"sqlite:///{state / 'decisions.db'}").open()
+    try:
+        assert {d.customer_id for d in log.iter_decisions()} == {"NEW"}
+    finally:
+        log.close()
