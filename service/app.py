@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.bundle_loader import load_checked_bundle, public_reason
 from service.decision_log import DecisionLog
+from service.docs import install_offline_docs
 from service.deps import MODEL_VERSION_SCOPE_KEY
 from service.errors import PROBLEM_JSON, ProblemType, install_error_handlers
 from service.logging import configure_logging, error_fields
@@ -72,7 +73,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         summary="Risk and affordability scoring for social collection (sociaal incasso)",
         version="0.1.0",
         lifespan=lifespan,
+        # /docs and /redoc come from install_offline_docs (no CDN); all three are
         # restricted for production by configuration (public_docs)
+        docs_url=None,
+        redoc_url=None,
         **({} if settings.docs_are_public() else _NO_DOCS),
     )
     app.state.settings = settings
@@ -111,10 +115,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(affordability.router, max_body_size=small)
     app.include_router(reports.router, max_body_size=small)
     keep_null_in_examples(app)
+    if settings.docs_are_public():
+        install_offline_docs(app)
     return app
 
 
-_NO_DOCS: dict[str, Any] = {"docs_url": None, "redoc_url": None, "openapi_url": None}
+_NO_DOCS: dict[str, Any] = {"openapi_url": None}
 
 
 def _start(app: FastAPI, settings: ServiceSettings, metrics: Metrics) -> None:

@@ -1,8 +1,6 @@
 """The impact page as a person sees it: rendered by headless Chromium.
 
-Chromium comes from ``make browser`` (``make test`` runs it; it installs Debian's
-``chromium`` when run as root with apt-get). Without a binary these tests skip and say
-so. Each browser run is bounded by a subprocess timeout.
+Chromium: :mod:`tests.fixtures.browser` (skips with the reason where there is none).
 """
 
 from __future__ import annotations
@@ -10,30 +8,16 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.fixtures.browser import chromium, needs_chromium
 from tests.training.test_impact import SPLIT, _world
 from training.reports.impact import impact_report
 from training.reports.impact_html import render_html
 
-BROWSER_TIMEOUT_S = 90
-CHROMIUM = next(
-    (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
-)
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="no chromium binary on PATH: run `make browser` (installs it as root with "
-        "apt-get) to run the browser tests",
-    ),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 # Runs after layout: the size of every plot, and the headline text as rendered.
 _LAYOUT_PROBE = """<script>
@@ -56,25 +40,6 @@ window.addEventListener("load", () => {
 </script>"""
 
 
-def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM is not None
-    return subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",  # CI runs as root, where Chromium's sandbox refuses to start
-            "--disable-gpu",
-            "--hide-scrollbars",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=BROWSER_TIMEOUT_S,
-        check=True,
-    )
-
-
 @pytest.fixture(scope="module")
 def page() -> str:
     return render_html(impact_report(_world(), split_at=SPLIT))
@@ -83,7 +48,7 @@ def page() -> str:
 def test_plots_and_headline_figures_are_visible(page, tmp_path):
     path = tmp_path / "impact.html"
     path.write_text(page.replace("</body>", _LAYOUT_PROBE + "</body>"), encoding="utf-8")
-    dom = _chromium(
+    dom = chromium(
         tmp_path,
         "--window-size=1280,900",
         "--virtual-time-budget=5000",
@@ -106,7 +71,7 @@ def test_plots_and_headline_figures_are_visible(page, tmp_path):
 def test_screenshot_is_not_blank(page, tmp_path):
     path, shot = tmp_path / "impact.html", tmp_path / "impact.png"
     path.write_text(page, encoding="utf-8")
-    _chromium(tmp_path, "--window-size=1100,1600", f"--screenshot={shot}", path.as_uri())
+    chromium(tmp_path, "--window-size=1100,1600", f"--screenshot={shot}", path.as_uri())
     from matplotlib.image import imread
 
     pixels = np.asarray(imread(shot))[..., :3]
