@@ -431,20 +431,13 @@ def out_of_time_split(
         raise TrainingDataRejected(
             _split_error(dates, horizon_days, validation_dates, calibration_dates, snaps.source)
         )
-    split = TimeSplit(
+    segments = {"train": train_dates, "calibration": cal_dates, "validation": val_dates}
+    return TimeSplit(
         train=np.isin(snaps.as_of, train_dates),
         calibration=np.isin(snaps.as_of, cal_dates),
         validation=np.isin(snaps.as_of, val_dates),
-        dates={
-            name: [from_day(int(d)).isoformat() for d in ds]
-            for name, ds in (
-                ("train", train_dates),
-                ("calibration", cal_dates),
-                ("validation", val_dates),
-            )
-        },
+        dates={name: [from_day(int(d)).isoformat() for d in ds] for name, ds in segments.items()},
     )
-    return split
 
 
 def _split_error(

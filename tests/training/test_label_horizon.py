@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from features.events import to_day
-from features.io import write_event_dir
+from tests.unit.test_cli import _ingest_first
 from training.dataset import Snapshots, out_of_time_split
 from training.label_definition import (
     EXTERNAL,
@@ -152,15 +152,7 @@ def test_the_gate_refuses_a_model_trained_on_other_labels_than_the_champion(
 @pytest.fixture
 def store_with_customers(population, tmp_path, monkeypatch) -> list[str]:
     monkeypatch.setenv("TIJDIG_DATA_DIR", str(tmp_path / "state"))
-    ids = population.tables["customers"]["customer_id"].iloc[:30].tolist()
-    folder = tmp_path / "events"
-    write_event_dir(
-        {name: df[df["customer_id"].isin(ids)] for name, df in population.tables.items()},
-        folder,
-        fmt="parquet",
-    )
-    assert runner.invoke(app, ["ingest", str(folder)]).exit_code == 0
-    return ids
+    return _ingest_first(population, 30, tmp_path / "events")
 
 
 def _twelve_month_labels(ids: list[str], path) -> None:
