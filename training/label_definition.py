@@ -17,7 +17,7 @@ compares only models whose labels mean the same thing.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +82,19 @@ def events_definition(config: LabelConfig) -> LabelDefinition:
     )
 
 
+def label_config_of(metadata: dict[str, Any]) -> LabelConfig:
+    """The :class:`LabelConfig` of a bundle's ``metadata["label"]``: its fields, without
+    the source and definition recorded beside them."""
+    label = metadata.get("label", {})
+    known = {f.name for f in fields(LabelConfig)}
+    return LabelConfig(**{k: int(v) for k, v in label.items() if k in known})
+
+
 def definition_of(metadata: dict[str, Any]) -> LabelDefinition:
     """The label definition a bundle's metadata records. Bundles trained before the
     definition was recorded hold only the horizon and threshold of event labels."""
     label = metadata.get("label", {})
-    config = LabelConfig(
-        horizon_days=int(label.get("horizon_days", LabelConfig.horizon_days)),
-        dpd_threshold=int(label.get("dpd_threshold", LabelConfig.dpd_threshold)),
-    )
+    config = label_config_of(metadata)
     if "source" not in label:
         return events_definition(config)
     return LabelDefinition(config.horizon_days, str(label["source"]), str(label["definition"]))

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from features.events import to_day
+from features.labels import LabelConfig
 from tests.unit.test_cli import _ingest_first
 from training.dataset import Snapshots, out_of_time_split
 from training.label_definition import (
@@ -21,6 +22,7 @@ from training.label_definition import (
     LabelDefinition,
     LabelFileRejected,
     definition_of,
+    label_config_of,
     read_label_file,
 )
 from training.registry import promotion_gate
@@ -117,6 +119,7 @@ def test_the_events_model_records_its_label_definition(trained) -> None:
     label = trained.bundle.metadata["label"]
     assert label["horizon_days"] == 90 and label["source"] == "events"
     assert label["definition"] == "an invoice 30+ days past due within the horizon"
+    assert label_config_of(trained.bundle.metadata) == LabelConfig()  # what monitoring reads
     # a bundle trained before the definition was recorded reads as the same labels
     old = {"label": {"horizon_days": 90, "dpd_threshold": 30, "min_tenure_days": 90}}
     assert definition_of(old) == definition_of(trained.bundle.metadata)
