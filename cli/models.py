@@ -24,12 +24,31 @@ def train(
     ] = None,
     labels: Annotated[
         Path | None,
-        typer.Option(help="external labels: CSV/Parquet with customer_id, as_of, label"),
+        typer.Option(
+            help="external labels: CSV/Parquet with customer_id, as_of, label (1 = the event "
+            "happened within the horizon after as_of). State the horizon and definition in "
+            "a sidecar of the same name ending .json (labels.json beside labels.csv): "
+            '{"horizon_days": 365, "definition": "90+ days past due within 12 months"}, '
+            "or give --horizon-days; without either, 90 days and a warning"
+        ),
+    ] = None,
+    horizon_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="label horizon in days: how far after as_of a label looks; sets the purge "
+            "gaps of the out-of-time split and is recorded in the bundle. Default: the "
+            "--labels sidecar's, else TIJDIG_HORIZON_DAYS (90)",
+        ),
     ] = None,
     force: Annotated[bool, typer.Option(help="promote even when the gate refuses")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Train on the event store; register the bundle; the promotion gate decides on `champion`."""
+    """Train on the event store; register the bundle; the promotion gate decides on `champion`.
+
+    The gate compares only models whose labels share a horizon and definition; a model
+    trained on other labels is kept as candidate, for `tijdig models promote` after review.
+    """
     if labels is not None and not labels.is_file():
         raise typer.BadParameter(f"no such file: {labels}", param_hint="--labels")
     if truth is not None and not truth.is_dir():
@@ -44,27 +63,31 @@ def train(
     from training.rejected import TrainingDataRejected
 
     try:
-        result = _train(settings, truth_dir, labels, force)
+        result = _train(settings, truth_dir, labels, horizon_days, force)
     except TrainingDataRejected as rejected:  # the user's data: a message, not a traceback
         fail(str(rejected), code=1)
     if not result.gate.promote:
         raise typer.Exit(code=3)
 
 
-def _train(settings: Any, truth_dir: Path | None, labels: Path | None, force: bool) -> Any:
-    import pandas as pd
-
+def _train(
+    settings: Any,
+    truth_dir: Path | None,
+    labels: Path | None,
+    horizon_days: int | None,
+    force: bool,
+) -> Any:
     from cli.checks import progress
+    from training.label_definition import read_label_file
     from training.pipeline import run_training
 
     external = None
     if labels is not None:
-        try:
-            external = (
-                pd.read_parquet(labels) if labels.suffix == ".parquet" else pd.read_csv(labels)
-            )
-        except (OSError, ValueError) as exc:  # not CSV/Parquet, empty, unreadable
-            fail(f"cannot read the labels {labels}: {exc}", code=1)
+        external = read_label_file(labels, horizon_days, settings.horizon_days)
+        if external.warning:
+            console.print(f"[yellow]warning:[/] {external.warning}", markup=True, highlight=False)
+    elif horizon_days is not None:
+        settings = settings.model_copy(update={"horizon_days": horizon_days})
     started = time.perf_counter()
     with progress() as update:
         result = run_training(
@@ -78,6 +101,14 @@ def print_trained(result: Any, seconds: float) -> None:
     """What `tijdig train` (and `run`'s third stage) says of the candidate: its validation
     metrics, the gate's decision, the data and the time per stage."""
     _print_metrics(result.candidate.metrics)
+    for name, why in result.candidate.left_out.items():
+        console.print(f"{name}: left out, {why}", highlight=False)
+    label = result.candidate.bundle.metadata["label"]
+    console.print(
+        f"labels: {label['source']}, horizon {label['horizon_days']} days, "
+        f"definition: {label['definition']}",
+        highlight=False,
+    )
     colour = "green" if result.gate.promote else "yellow"
     console.print(f"version {result.version}: [{colour}]{result.gate.summary()}[/]")
     console.print(
@@ -88,6 +119,17 @@ def print_trained(result: Any, seconds: float) -> None:
         "seconds per stage: "
         + ", ".join(f"{stage} {s:.1f}" for stage, s in result.candidate.timings.items())
     )
+
+
+#: metrics that count (rows) or flag (0/1): printed as whole numbers
+WHOLE_METRICS = frozenset({"rows", "prior_mode", "informative"})
+
+
+def metric_text(name: str, value: float) -> str:
+    """``value`` as people read it: counts and flags whole, scores to four decimals."""
+    if name in WHOLE_METRICS and float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:.4f}"
 
 
 def _print_metrics(metrics: dict[str, dict[str, float]]) -> None:
@@ -110,7 +152,10 @@ def _print_metrics(metrics: dict[str, dict[str, float]]) -> None:
     console.print(table)
     for name, m in metrics.items():
         if not {*cols, "rows"} <= set(m):
-            console.print(f"{name}: " + ", ".join(f"{k}={v:.4f}" for k, v in m.items()))
+            console.print(
+                f"{name}: " + ", ".join(f"{k}={metric_text(k, v)}" for k, v in m.items()),
+                highlight=False,
+            )
 
 
 @models_app.command("list")

@@ -157,8 +157,8 @@ def monitor_outcomes(
     """ROC AUC, PR AUC and ECE per monthly cohort of the scored rows whose labels have
     matured in the event store, against the champion's validation figures. Exit 0: no
     alert; 1: a cohort's ECE or ROC AUC beyond the policy's bounds; 2: nothing to compare."""
-    from features.labels import LabelConfig
     from features.store import EventStore
+    from training.label_definition import label_config_of
     from training.monitoring.outcomes import matured_labels, outcome_report
     from training.pipeline import read_events
 
@@ -172,7 +172,7 @@ def monitor_outcomes(
         events = read_events(store)
     finally:
         store.dispose()
-    config = LabelConfig(**bundle.metadata.get("label", {}))
+    config = label_config_of(bundle.metadata)
     validation = bundle.metadata.get("metrics", {})
     alerts = False
     for name, frame in populations:

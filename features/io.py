@@ -69,12 +69,21 @@ def _read_csv(path: Path, table: str) -> pd.DataFrame:
     return df
 
 
+#: files `tijdig import-statements` writes beside the event tables: the labels for
+#: `tijdig train --labels` (with their sidecar) and side attributes; read by other
+#: commands, so not worth a warning here
+COMPANION_FILES = frozenset(
+    f"{name}.{ext}" for name in ("labels", "side_attributes") for ext in (*FORMATS, "json")
+)
+
+
 def read_event_dir(path: str | Path) -> EventFrames:
     """Read ``<table>.parquet`` / ``<table>.csv`` for every event table in ``path``.
 
     Returns a dict of all seven tables (a missing file gives an empty frame with the
-    contract's columns) whose ``.warnings`` names the files ignored: not an event table, or
-    a second format of a table already read (parquet wins).
+    contract's columns) whose ``.warnings`` names the files ignored: not an event table
+    (nor one of the :data:`COMPANION_FILES`), or a second format of a table already read
+    (parquet wins).
     """
     root = Path(path)
     if not root.is_dir():
@@ -91,7 +100,7 @@ def read_event_dir(path: str | Path) -> EventFrames:
             frames[table] = _read_csv(csv, table)
         else:
             frames[table] = _empty(table)
-    expected = {f"{t}.{ext}" for t in TABLES for ext in FORMATS}
+    expected = {f"{t}.{ext}" for t in TABLES for ext in FORMATS} | COMPANION_FILES
     for f in sorted(root.iterdir()):
         if f.is_file() and f.name not in expected and not f.name.startswith("."):
             warnings.append(f"{f.name}: ignored, not an event table ({', '.join(TABLES)})")

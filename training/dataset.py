@@ -289,8 +289,13 @@ def _label_days(as_of: pd.Series) -> tuple[np.ndarray, list[str]]:
     return days, problems
 
 
-def snapshots_from_external_labels(events: EventArrays, labels: pd.DataFrame) -> Snapshots:
-    """Snapshots for externally supplied targets: columns ``customer_id``, ``as_of``, ``label``.
+def snapshots_from_external_labels(
+    events: EventArrays,
+    labels: pd.DataFrame,
+    progress: Callable[[int, int], None] | None = None,
+) -> Snapshots:
+    """Snapshots for externally supplied targets: columns ``customer_id``, ``as_of``, ``label``
+    (``progress(done, total)`` per label date).
 
     Data scientists bring their own target per (customer, as_of); features are still
     computed point in time by the one feature definition. The labels are checked first,
@@ -342,13 +347,16 @@ def snapshots_from_external_labels(events: EventArrays, labels: pd.DataFrame) ->
     if problems:
         raise ExternalLabelsRejected(problems)
     parts = []
-    for day, group in labels.groupby(days):
+    groups = labels.groupby(days)
+    for day, group in groups:
         as_of = pd.Timestamp(day).date()  # type: ignore[arg-type]  # one key: a datetime64
         X = build_features(events, as_of)
         idx = group["customer_id"].map(position).to_numpy()
         parts.append(
             (X[idx], group["label"].to_numpy(np.float64), idx, np.full(idx.size, to_day(as_of)))
         )
+        if progress:
+            progress(len(parts), groups.ngroups)
     return Snapshots(
         X=np.concatenate([p[0] for p in parts]),
         y=np.concatenate([p[1] for p in parts]),
@@ -423,20 +431,13 @@ def out_of_time_split(
         raise TrainingDataRejected(
             _split_error(dates, horizon_days, validation_dates, calibration_dates, snaps.source)
         )
-    split = TimeSplit(
+    segments = {"train": train_dates, "calibration": cal_dates, "validation": val_dates}
+    return TimeSplit(
         train=np.isin(snaps.as_of, train_dates),
         calibration=np.isin(snaps.as_of, cal_dates),
         validation=np.isin(snaps.as_of, val_dates),
-        dates={
-            name: [from_day(int(d)).isoformat() for d in ds]
-            for name, ds in (
-                ("train", train_dates),
-                ("calibration", cal_dates),
-                ("validation", val_dates),
-            )
-        },
+        dates={name: [from_day(int(d)).isoformat() for d in ds] for name, ds in segments.items()},
     )
-    return split
 
 
 def _split_error(

@@ -21,6 +21,13 @@ from training.dataset import (
     snapshots_from_external_labels,
 )
 from training.evaluate import save_plots
+from training.label_definition import (
+    EXTERNAL,
+    UNSTATED,
+    LabelDefinition,
+    LabelFile,
+    events_definition,
+)
 from training.registry import GateDecision, GateRules, Registry, promotion_gate
 from training.rejected import TrainingDataRejected
 from training.settings import TrainingSettings
@@ -79,12 +86,18 @@ def run_training(
     settings: TrainingSettings,
     *,
     truth_dir: Path | None = None,
-    external_labels: pd.DataFrame | None = None,
+    external_labels: LabelFile | pd.DataFrame | None = None,
     rules: GateRules = GateRules(),
     force: bool = False,
     progress: Progress | None = None,
 ) -> TrainingResult:
-    """Train a candidate on everything in the event store and let the gate decide."""
+    """Train a candidate on everything in the event store and let the gate decide.
+
+    Labels come from the events (``settings.horizon_days`` and ``dpd_threshold``) or from
+    ``external_labels``: a :class:`LabelFile` with its stated horizon, or a bare frame
+    taken at ``settings.horizon_days``. The horizon sets the split's purge gaps and is
+    recorded in the bundle; ``progress`` hears of every stage.
+    """
 
     def report(step: str, done: int, total: int) -> None:
         if progress:
@@ -105,12 +118,28 @@ def run_training(
             "ingest events first"
         )
 
+    if isinstance(external_labels, pd.DataFrame):
+        external_labels = LabelFile(
+            external_labels, LabelDefinition(settings.horizon_days, EXTERNAL, UNSTATED)
+        )
     label_config = LabelConfig(
-        horizon_days=settings.horizon_days, dpd_threshold=settings.dpd_threshold
+        horizon_days=(
+            settings.horizon_days
+            if external_labels is None
+            else external_labels.definition.horizon_days
+        ),
+        dpd_threshold=settings.dpd_threshold,
+    )
+    definition = (
+        events_definition(label_config) if external_labels is None else external_labels.definition
     )
     with timed(timings, "build snapshots"):
         if external_labels is not None:
-            snaps = snapshots_from_external_labels(events, external_labels)
+            snaps = snapshots_from_external_labels(
+                events,
+                external_labels.frame,
+                progress=lambda done, total: report("build snapshots", done, total),
+            )
         else:
             dates = monthly_as_of_dates(events, label_config)
             snaps = build_snapshots(
@@ -121,28 +150,21 @@ def run_training(
             )
 
     truth_customers, truth_monthly = load_truth(truth_dir)
-    report("fit model and baselines", 0, 1)
     candidate = train_candidate(
         events,
         snaps,
         label_config,
+        label_definition=definition,
         truth_customers=truth_customers,
         truth_monthly=truth_monthly,
         validation_dates=settings.validation_dates,
         calibration_dates=settings.calibration_dates,
+        progress=report,
     )
-    report("fit model and baselines", 1, 1)
     candidate.timings = {**timings, **candidate.timings}
 
     registry = Registry.from_settings(settings)
     champion, unusable = registry.champion_or_why_not()
-    va = snaps.subset(candidate.split.validation)
-    gate = promotion_gate(
-        candidate.bundle, va.X, va.y, champion, rules, candidate.components, unusable
-    )
-    if force and not gate.promote:
-        gate.reasons.append("promoted anyway: --force")
-        gate.promote = True
 
     with tempfile.TemporaryDirectory() as tmp:
         plots = save_plots(
@@ -153,6 +175,7 @@ def run_training(
             "label.horizon_days": label_config.horizon_days,
             "label.dpd_threshold": label_config.dpd_threshold,
             "label.source": "external" if external_labels is not None else "events",
+            "label.definition": definition.definition,
             "split.train": candidate.split.dates["train"],
             "split.calibration": candidate.split.dates["calibration"],
             "split.validation": candidate.split.dates["validation"],
@@ -161,7 +184,6 @@ def run_training(
         }
         tags = {
             "data_fingerprint": candidate.bundle.metadata["data_fingerprint"],
-            "gate": "passed" if gate.promote else "refused",
             "store_url": settings.store_url.split("@")[-1],
         }
         report("log to MLflow", 0, 1)
@@ -169,6 +191,24 @@ def run_training(
             version = registry.log_and_register(
                 candidate.bundle, params, candidate.metrics, plots, tags
             )
-            registry.record_gate(version, gate)
         report("log to MLflow", 1, 1)
+    # after registering, so a refusal can name the version to promote by hand
+    report("promotion gate", 0, 1)
+    with timed(candidate.timings, "promotion gate"):
+        va = snaps.subset(candidate.split.validation)
+        gate = promotion_gate(
+            candidate.bundle,
+            va.X,
+            va.y,
+            champion,
+            rules,
+            candidate.components,
+            unusable,
+            candidate_version=version,
+        )
+        if force and not gate.promote:
+            gate.reasons.append("promoted anyway: --force")
+            gate.promote = True
+        registry.record_gate(version, gate)
+    report("promotion gate", 1, 1)
     return TrainingResult(candidate, version, gate, len(snaps))

@@ -10,7 +10,10 @@ served.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from models.bundle import (
 )
 from training.components import FittedComponent
 from training.evaluate import binary_metrics
+from training.label_definition import definition_of
 from training.model_card import model_card
 from training.monitoring.fairness import FairnessTable, fairness_violations
 from training.monitoring.policy import FairnessPolicy, fairness_policy
@@ -35,6 +39,35 @@ from training.settings import TrainingSettings
 
 CHAMPION = "champion"
 CANDIDATE = "candidate"
+
+#: MLflow's warnings on every ``log_model`` that say nothing a user can act on: the
+#: pickled python_model is only a thin loader of the bundle folder (its files are checked
+#: by their manifest), and its input is any frame holding the bundle's feature names.
+QUIETENED_MLFLOW_WARNINGS = (
+    "Passing a Python object as `python_model`",
+    "Failed to infer model signature",
+)
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefixes)
+
+
+@contextmanager
+def _quiet_mlflow_model_warnings() -> Iterator[None]:
+    """Drop :data:`QUIETENED_MLFLOW_WARNINGS` from MLflow's pyfunc logger, and nothing else."""
+    logger = logging.getLogger("mlflow.pyfunc")
+    quiet = _DropMessages(QUIETENED_MLFLOW_WARNINGS)
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 @dataclass(frozen=True)
@@ -71,6 +104,7 @@ def promotion_gate(
     rules: GateRules = GateRules(),
     components: dict[str, FittedComponent] | None = None,
     unusable_champion: str | None = None,
+    candidate_version: str | None = None,
 ) -> GateDecision:
     """Compare candidate and champion on the same validation rows.
 
@@ -81,8 +115,15 @@ def promotion_gate(
     champion's component.
     ``unusable_champion`` says why there is a champion but no bundle to compare with
     (:meth:`Registry.champion_or_why_not`); the floors alone decide, and the reasons say so.
+
+    Labels of another horizon or definition than the champion's (``metadata["label"]``)
+    make the two incomparable: a longer horizon has more positives and another score
+    scale. The candidate is then refused, with the reason and how to promote it by hand
+    (``candidate_version`` names it).
     """
-    decision = _risk_gate(candidate, X_val, y_val, champion, rules, unusable_champion)
+    decision = _risk_gate(
+        candidate, X_val, y_val, champion, rules, unusable_champion, candidate_version
+    )
     _fairness_gate(decision, candidate, rules.fairness or fairness_policy())
     for name, fitted in (components or {}).items():
         previous = champion.components.get(name) if champion is not None else None
@@ -117,6 +158,7 @@ def _risk_gate(
     champion: Bundle | None,
     rules: GateRules,
     unusable_champion: str | None = None,
+    candidate_version: str | None = None,
 ) -> GateDecision:
     cand = binary_metrics(y_val, candidate.predict_proba(X_val))
     checks = {
@@ -134,6 +176,15 @@ def _risk_gate(
             reasons.append(f"{why}; ROC AUC {cand['roc_auc']:.4f}, ECE {cand['ece']:.4f}")
         return GateDecision(all(checks.values()), reasons, cand, checks=checks)
 
+    differences = definition_of(candidate.metadata).differences(definition_of(champion.metadata))
+    if differences:
+        reasons.append(
+            f"{'; '.join(differences)} (champion {champion.version}): not comparable; promote "
+            f"explicitly with `tijdig models promote {candidate_version or 'VERSION'}` after review"
+        )
+        return GateDecision(
+            False, reasons, cand, None, champion.version, {**checks, "label_comparable": False}
+        )
     index = {name: i for i, name in enumerate(candidate.feature_names)}
     missing = [n for n in champion.feature_names if n not in index]
     if missing:
@@ -246,13 +297,14 @@ class Registry:
             # reload what was written: a bundle that cannot be read back is never registered
             Bundle.load(folder)
             digest = manifest_digest(folder)
-            info = mlflow.pyfunc.log_model(
-                name="bundle",
-                python_model=BundlePythonModel(),
-                artifacts={"bundle": str(folder)},
-                pip_requirements=["tijdig"],
-                registered_model_name=self.model_name,
-            )
+            with _quiet_mlflow_model_warnings():
+                info = mlflow.pyfunc.log_model(
+                    name="bundle",
+                    python_model=BundlePythonModel(),
+                    artifacts={"bundle": str(folder)},
+                    pip_requirements=["tijdig"],
+                    registered_model_name=self.model_name,
+                )
             version = str(info.registered_model_version)
             # the registry's own record of the files: loading @alias compares the manifest
             self.client.set_model_version_tag(self.model_name, version, MANIFEST_TAG, digest)
@@ -264,10 +316,13 @@ class Registry:
         return version
 
     def record_gate(self, version: str, decision: GateDecision) -> None:
-        """Move the alias as the gate decided and write the decision on the version."""
-        self.client.set_model_version_tag(
-            self.model_name, version, "gate", "passed" if decision.promote else "refused"
-        )
+        """Move the alias as the gate decided and write the decision on the version and
+        its run."""
+        outcome = "passed" if decision.promote else "refused"
+        self.client.set_model_version_tag(self.model_name, version, "gate", outcome)
+        run_id = self.client.get_model_version(self.model_name, version).run_id
+        if run_id:
+            self.client.set_tag(run_id, "gate", outcome)
         self.client.set_model_version_tag(
             self.model_name, version, "gate_reasons", " | ".join(decision.reasons)[:4000]
         )

@@ -10,7 +10,7 @@ available, an oracle that also sees it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +40,7 @@ from training.dataset import (
     second_reminder_rule,
 )
 from training.evaluate import binary_metrics
+from training.label_definition import LabelDefinition, events_definition
 from training.monitoring.drift import SCORE_KEY, reference_bins
 from training.monitoring.fairness import customer_groups, fairness_table
 
@@ -80,6 +81,8 @@ class CandidateModel:
     # wall seconds per stage, in the order run: where a training's time goes, and which
     # parts a size comparison must leave out (the oracles need the simulator's truth)
     timings: dict[str, float] = field(default_factory=dict)
+    #: baselines that could not be computed on these data -> why (left out of the metrics)
+    left_out: dict[str, str] = field(default_factory=dict)
 
 
 @contextmanager
@@ -135,9 +138,27 @@ def train_candidate(
     truth_monthly: pd.DataFrame | None = None,
     validation_dates: int = 3,
     calibration_dates: int = 2,
+    label_definition: LabelDefinition | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> CandidateModel:
-    """Fit the candidate and all baselines on one out-of-time split."""
+    """Fit the candidate and all baselines on one out-of-time split.
+
+    ``label_definition`` (default: labels from the events with ``label_config``) is
+    recorded in the bundle's ``metadata["label"]``; ``progress(stage, done, total)``
+    hears of every model, baseline and component as it is fitted.
+    """
     params = {**DEFAULT_PARAMS, **(params or {})}
+    label_definition = label_definition or events_definition(label_config)
+
+    @contextmanager
+    def stage(name: str) -> Iterator[None]:
+        if progress:
+            progress(name, 0, 1)
+        with timed(timings, name):
+            yield
+        if progress:
+            progress(name, 1, 1)
+
     split = out_of_time_split(
         snaps,
         label_config.horizon_days,
@@ -152,7 +173,7 @@ def train_candidate(
             )
 
     timings: dict[str, float] = {}
-    with timed(timings, "model"):
+    with stage("model"):
         booster = _fit_booster(tr.X, tr.y, ca.X, ca.y, snaps.feature_names, params)
         calibrator = fit_platt(np.asarray(booster.predict(ca.X)), ca.y)
     bundle = Bundle(
@@ -166,6 +187,7 @@ def train_candidate(
                 "horizon_days": label_config.horizon_days,
                 "dpd_threshold": label_config.dpd_threshold,
                 "min_tenure_days": label_config.min_tenure_days,
+                **label_definition.as_metadata(),
             },
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "split_dates": split.dates,
@@ -186,14 +208,20 @@ def train_candidate(
         bundle.bnpl_policy.risk_cutoff,
     ).to_dict()
 
-    with timed(timings, "logistic_regression"):
+    with stage("logistic_regression"):
         scores["logistic_regression"] = _logistic_regression_scores(tr, va, seed=params["seed"])
-    with timed(timings, "rule_second_reminder"):
-        scores["rule_second_reminder"] = second_reminder_rule(events, va)
+    left_out = {}
+    with stage("rule_second_reminder"):
+        rule = second_reminder_rule(events, va)
+    why_not = constant_score_reason(rule, "had a 14-day letter open")
+    if why_not is None:
+        scores["rule_second_reminder"] = rule
+    else:
+        left_out["rule_second_reminder"] = why_not
 
     if truth_customers is not None and truth_monthly is not None:
         for name, observable_only in (("oracle", False), ("oracle_observable", True)):
-            with timed(timings, name):
+            with stage(name):
                 scores[name] = _oracle_scores(
                     events, tr, ca, va, truth_customers, truth_monthly, params, observable_only
                 )
@@ -203,7 +231,7 @@ def train_candidate(
     )
     fitted = {}
     for trainer in component_trainers():
-        with timed(timings, f"component {trainer.name}"):
+        with stage(f"component {trainer.name}"):
             component = trainer.fit(context)
         bundle.components[component.name] = component.component
         fitted[component.name] = component
@@ -213,9 +241,23 @@ def train_candidate(
     bundle.metadata["metrics"] = metrics["model"]
     # the baselines on the same rows, for the model card
     bundle.metadata["out_of_time_metrics"] = {name: metrics[name] for name in scores}
+    if left_out:
+        bundle.metadata["baselines_left_out"] = left_out
     gain = booster.feature_importance("gain")
     importance = {n: float(g) for n, g in zip(snaps.feature_names, gain, strict=True)}
-    return CandidateModel(bundle, split, metrics, scores, va.y, params, importance, fitted, timings)
+    return CandidateModel(
+        bundle, split, metrics, scores, va.y, params, importance, fitted, timings, left_out
+    )
+
+
+def constant_score_reason(flags: np.ndarray, flagged: str) -> str | None:
+    """Why a rule's 0/1 ``flags`` over the validation rows are no baseline (None when they
+    are): a constant flag ranks nothing, and its ROC AUC of 0.5 would say nothing true.
+    ``flagged`` says what a flag of 1 means, for the reason."""
+    if np.unique(flags).size > 1:
+        return None
+    who = "every" if flags.size and flags[0] else "no"
+    return f"{who} validation customer {flagged}, so the rule ranks nothing"
 
 
 def _logistic_regression_scores(train: Snapshots, valid: Snapshots, seed: int) -> np.ndarray:

@@ -97,8 +97,16 @@ def test_training_pipeline_from_the_store_to_a_served_champion(
         store_url=simulated_store,
         mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
     )
-    first = run_training(train_settings, truth_dir=tmp_path / "sim")
+    reported: list[str] = []
+    first = run_training(
+        train_settings,
+        truth_dir=tmp_path / "sim",
+        progress=lambda step, done, total: reported.append(step),
+    )
     assert first.gate.promote and "oracle" in first.candidate.metrics
+    # every stage and component reports while it runs, not only the result at the end
+    stages = ("model", "oracle", "component plan_kept", "component debit_failure")
+    assert {*stages, "log to MLflow", "promotion gate"} <= set(reported)
     again = run_training(train_settings)  # same data, same seed: not worse -> promoted
     assert again.gate.promote, again.gate.reasons
     assert any("not worse than champion" in r for r in again.gate.reasons)
