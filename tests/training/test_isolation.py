@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.simulator import (
+from training.simulation import (
     ArrangementRequest,
     BnplRequest,
     CollectionPolicy,

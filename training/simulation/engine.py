@@ -178,10 +178,13 @@ class _Log:
             )
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            k: (np.concatenate(v) if v else np.empty(0, dtype=np.int64))
-            for k, v in self.parts.items()
-        }
+        """The columns so far (read only). The parts are merged in place: a policy that
+        reads the events every day (``observed``) then pays one copy of each column, not a
+        concatenation of every day's part."""
+        for k, v in self.parts.items():
+            if len(v) > 1:
+                self.parts[k] = [np.concatenate(v)]
+        return {k: (v[0] if v else np.empty(0, dtype=np.int64)) for k, v in self.parts.items()}
 
 
 def _group_before(cust_sorted: np.ndarray, values_sorted: np.ndarray) -> np.ndarray:
@@ -716,11 +719,10 @@ def run(
                         population=pop,
                         observed=observed_so_far,
                     )
-                    answer = ArrangementAnswer.of(
-                        policy.arrangement_monthly(arrangement_request)
-                    )
+                    answer = ArrangementAnswer.of(policy.arrangement_monthly(arrangement_request))
                     asked = answer.monthly_cents
-                    pause_months, pause_times = answer.pause_max_months, answer.pause_times
+                    pause_months = np.asarray(answer.pause_max_months, dtype=np.int64)
+                    pause_times = np.asarray(answer.pause_times, dtype=np.int64)
                     # 0 = no plan: referred to debt help. Escalation of the covered
                     # invoices pauses for the intake; the dunning path resumes after it.
                     refer = asked <= 0
