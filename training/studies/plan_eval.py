@@ -259,6 +259,29 @@ def goal_verdicts(summary: dict[str, Any], naive: list[dict[str, Any]]) -> dict[
     }
 
 
+TRADE_OFF_FIGURES = (
+    "referral_share",
+    "plans_kept_share_24m",
+    "principal_repaid_24m_eur",
+    "collection_costs_24m_eur",
+    "customers_reaching_bailiff_24m",
+    "plans_paused",
+)
+
+
+def _trade_off(policies: dict[str, dict[str, Any]], knob: str) -> list[dict[str, Any]]:
+    """tijdig's runs that differ from the main one in ``knob`` alone (the cost weight, or
+    the world's pause ask rate), ordered by it, with the figures the goals are about."""
+    main = policies["tijdig"]
+    others = {"cost_weight": "plan_pause_ask_rate", "plan_pause_ask_rate": "cost_weight"}[knob]
+    rows = [
+        {"policy": name, knob: s[knob], **{k: s.get(k) for k in TRADE_OFF_FIGURES}}
+        for name, s in policies.items()
+        if knob in s and s[others] == main[others]
+    ]
+    return sorted(rows, key=lambda row: row[knob])
+
+
 def run_plan_eval(
     *,
     n_customers: int = 20_000,
@@ -368,6 +391,8 @@ def run_plan_eval(
         for name, summary in report["policies"].items()
         if name not in NAIVE
     }
+    report["cost_weight_trade_off"] = _trade_off(report["policies"], "cost_weight")
+    report["pause_ask_rate_range"] = _trade_off(report["policies"], "plan_pause_ask_rate")
     report["same_cohort"] = same_cohort(cohorts)
     log(f"same cohort: {json.dumps(report['same_cohort'], default=str)}")
     report["seconds"] = round(time.perf_counter() - started, 1)
