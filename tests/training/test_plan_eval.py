@@ -149,3 +149,21 @@ def test_recorded_policy_marks_zero_as_a_referral_and_keeps_the_pause() -> None:
     plain = RecordedPolicy(lambda req: np.array([0, 60_00]))
     assert list(plain(Request())) == [0, 60_00]  # type: ignore[arg-type]
     assert list(plain.requests()["pause_max_months"]) == [0, 0]
+
+
+def test_trade_off_rows_vary_one_knob_only() -> None:
+    from training.studies.plan_eval import _trade_off
+
+    def run(weight: float, rate: float) -> dict[str, float]:
+        return {"cost_weight": weight, "plan_pause_ask_rate": rate, "referral_share": weight}
+
+    policies = {
+        "debt_over_5_months": {"referral_share": 0.0},
+        "tijdig": run(1.0, 0.5),
+        "tijdig_cost_weight_0": run(0.0, 0.5),
+        "tijdig_pause_ask_1": run(1.0, 1.0),
+    }
+    weights = _trade_off(policies, "cost_weight")
+    assert [row["policy"] for row in weights] == ["tijdig_cost_weight_0", "tijdig"]
+    rates = _trade_off(policies, "plan_pause_ask_rate")
+    assert [row["policy"] for row in rates] == ["tijdig", "tijdig_pause_ask_1"]
