@@ -34,7 +34,16 @@ def plan_eval(
     customers: Annotated[
         int, typer.Option(min=100, help="simulated customers per population")
     ] = 20_000,
-    months: Annotated[int, typer.Option(min=12, help="simulated months")] = 24,
+    months: Annotated[
+        int,
+        typer.Option(
+            min=25,
+            help="simulated months of the evaluation world: first requests need 24 months after them",
+        ),
+    ] = 48,
+    train_months: Annotated[
+        int, typer.Option(min=12, help="simulated months of the training world (A)")
+    ] = 24,
     train_seed: Annotated[int, typer.Option(help="seed of the training simulation (A)")] = 101,
     eval_seed: Annotated[int, typer.Option(help="seed of the evaluation population (B)")] = 202,
     bundle: Annotated[
@@ -43,25 +52,34 @@ def plan_eval(
     out: Annotated[
         Path | None, typer.Option(help="write plan_eval.json (and the bundle) here")
     ] = None,
-    target: Annotated[
+    cost_weight: Annotated[
+        list[float] | None,
+        typer.Option(min=0.0, help="also run tijdig with this cost weight (repeatable)"),
+    ] = None,
+    pause_ask_rate: Annotated[
         list[float] | None,
         typer.Option(
-            min=0.0, max=1.0, help="also run tijdig with this P(kept) target (repeatable)"
+            min=0.0,
+            max=1.0,
+            help="also run tijdig where customers ask for the plan's pause with this "
+            "probability (repeatable)",
         ),
     ] = None,
 ) -> None:
-    """Payment-plan evidence: tijdig's plans vs debt/5 vs the largest agreed amount (keep rate, repaid in 12 months)."""
+    """Payment-plan evidence: tijdig's plans vs debt/5 vs the largest agreed amount (referrals, kept, repaid and costs over 24 months)."""
     from training.studies.plan_eval import run_plan_eval
 
     report = run_plan_eval(
         n_customers=customers,
         months=months,
+        train_months=train_months,
         train_seed=train_seed,
         eval_seed=eval_seed,
         bundle_path=bundle,
         out=out,
         log=console.print,
-        other_targets=tuple(target or ()),
+        cost_weights=tuple(cost_weight or ()),
+        pause_ask_rates=tuple(pause_ask_rate or ()),
     )
     console.print_json(json.dumps(report, default=str))
 

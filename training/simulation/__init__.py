@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from training.simulation.diagnostics import label_rates, settled_days, summary
     from training.simulation.engine import RawEvents, run
     from training.simulation.policy import (
+        ArrangementAnswer,
         ArrangementRequest,
         BnplRequest,
         CollectionPolicy,
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BEHAVIOURS",
     "PATTERNS",
+    "ArrangementAnswer",
     "ArrangementRequest",
     "BnplRequest",
     "CollectionPolicy",
@@ -88,6 +90,7 @@ _SUBMODULE = {
     "summary": "diagnostics",
     "RawEvents": "engine",
     "run": "engine",
+    "ArrangementAnswer": "policy",
     "ArrangementRequest": "policy",
     "BnplRequest": "policy",
     "CollectionPolicy": "policy",

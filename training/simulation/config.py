@@ -75,6 +75,11 @@ class SimulationConfig:
     arrangement_offer_rate_letter: float = 0.1  # at the 14-day letter
     # a referral to debt help instead of a plan: no dunning step during the intake (DOMAIN.md)
     referral_pause_days: int = 120
+    # A customer whose income drops (job loss, income cut) while a plan with a pause runs
+    # asks for that pause (CCD2 art. 35 forbearance) instead of breaking the plan, with
+    # this probability. An assumption: no published figure says how many customers ask;
+    # the plan evidence (training.studies.plan_eval) shows its results over a range of it.
+    plan_pause_ask_rate: float = 0.5
     reversal_rate: float = 0.03  # per successful debit of an "unwilling" customer (MD06)
     bailiff_cost_cents: int = 12_000
     validate: bool = True  # validate every table against its pandera schema
@@ -84,6 +89,8 @@ class SimulationConfig:
             raise ValueError("n_customers and months must be positive")
         if abs(sum(self.behaviour_shares) - 1.0) > 1e-9 or len(self.behaviour_shares) != 4:
             raise ValueError("behaviour_shares must be 4 shares summing to 1")
+        if not 0.0 <= self.plan_pause_ask_rate <= 1.0:
+            raise ValueError("plan_pause_ask_rate must lie in [0, 1]")
 
     def period(self) -> tuple[date, date]:
         """(start, end): start inclusive, end exclusive, both first days of a month."""

@@ -27,7 +27,9 @@ Conventions (documented choices):
   they get no dunning steps, no debit retries and no other payments. Instalments are
   ``payments`` rows with method ``arrangement`` (allocated oldest invoice first).
   ``end_date`` is the day of the last instalment (kept) or the day the grace period of
-  a missed instalment ran out (broken).
+  a missed instalment ran out (broken). A plan whose policy offers a pause may be paused
+  when the customer's income drops (:mod:`training.simulation.pauses`): no instalment
+  is due during the pause and the end date moves.
 * A policy may answer an arrangement request with 0 for a customer: no plan, a referral
   to debt help (CCD2 art. 36). The covered invoices then get no dunning step for
   ``referral_pause_days`` (the intake; DOMAIN.md: phase 1 takes about 4 months), while
@@ -46,12 +48,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.legal import legal_table_on, legal_tables
-from training.simulation.policy import ArrangementRequest, BnplRequest, CollectionPolicy
+from training.simulation.pauses import PAUSE_COLUMNS, pause_on_income_drop
+from training.simulation.policy import (
+    ArrangementAnswer,
+    ArrangementRequest,
+    BnplRequest,
+    CollectionPolicy,
+)
 from training.simulation.population import (
     RNG_ARRANGEMENT,
     RNG_BNPL,
     RNG_DEBIT,
     RNG_INCOME,
+    RNG_PAUSE,
     RNG_PAY,
     RNG_SHOCK,
     RNG_SPEND,
@@ -169,10 +178,13 @@ class _Log:
             )
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            k: (np.concatenate(v) if v else np.empty(0, dtype=np.int64))
-            for k, v in self.parts.items()
-        }
+        """The columns so far (read only). The parts are merged in place: a policy that
+        reads the events every day (``observed``) then pays one copy of each column, not a
+        concatenation of every day's part."""
+        for k, v in self.parts.items():
+            if len(v) > 1:
+                self.parts[k] = [np.concatenate(v)]
+        return {k: (v[0] if v else np.empty(0, dtype=np.int64)) for k, v in self.parts.items()}
 
 
 def _group_before(cust_sorted: np.ndarray, values_sorted: np.ndarray) -> np.ndarray:
@@ -317,6 +329,7 @@ def run(
             "tries",
             "remaining",
             "next_due",
+            *PAUSE_COLUMNS,
         )
     }
     arr_fits = np.zeros(arr_cap, bool)
@@ -426,6 +439,15 @@ def run(
             cut_left[new_cut] = durations[new_cut]
             cut_factor = np.where(new_cut, factors, np.where(cut_left > 0, cut_factor, 1.0))
             main_income = np.where(unemployed, pop.benefit_level, pop.net_income) * cut_factor
+            pause_on_income_drop(
+                arr,
+                active_list,
+                lose | new_cut,
+                streams.day(RNG_PAUSE, d),
+                cfg.plan_pause_ask_rate,
+                cal,
+                d,
+            )
 
         # ---- income ----
         s = slice(pay_ptr[d], pay_ptr[d + 1])
@@ -697,9 +719,10 @@ def run(
                         population=pop,
                         observed=observed_so_far,
                     )
-                    asked = np.asarray(
-                        policy.arrangement_monthly(arrangement_request), dtype=np.int64
-                    )
+                    answer = ArrangementAnswer.of(policy.arrangement_monthly(arrangement_request))
+                    asked = answer.monthly_cents
+                    pause_months = np.asarray(answer.pause_max_months, dtype=np.int64)
+                    pause_times = np.asarray(answer.pause_times, dtype=np.int64)
                     # 0 = no plan: referred to debt help. Escalation of the covered
                     # invoices pauses for the intake; the dunning path resumes after it.
                     refer = asked <= 0
@@ -712,6 +735,7 @@ def run(
                         )
                         keep = ~refer
                         cand, debt_c, asked = cand[keep], debt_c[keep], asked[keep]
+                        pause_months, pause_times = pause_months[keep], pause_times[keep]
                         cover = cover[~referred[inv["cust"][cover]]]
                 if len(cand):
                     monthly = np.clip(asked, 1, debt_c)
@@ -750,6 +774,10 @@ def run(
                     arr["next_due"][ids] = d + FIRST_INSTALMENT_AFTER
                     arr["k"][ids] = 0
                     arr["tries"][ids] = draws.geometric_at(cand, 0.5) - 1
+                    arr["pause_months"][ids] = pause_months
+                    arr["pauses_left"][ids] = pause_times
+                    arr["pauses"][ids] = 0
+                    arr["paused_on"][ids] = -1
                     arr_fits[ids] = fits
                     slot = np.full(n, -1, np.int64)
                     slot[cand] = ids

@@ -52,6 +52,38 @@ class BnplRequest:
     observed: Callable[[], RawEvents] | None = None
 
 
+@dataclass(frozen=True)
+class ArrangementAnswer:
+    """A policy's answer to an :class:`ArrangementRequest`, one entry per customer.
+
+    ``monthly_cents`` 0 is a referral to debt help (no plan). A plan may carry a safety net
+    (CCD2 art. 35): the customer may pause it ``pause_times`` times for up to
+    ``pause_max_months`` months (0 = no pause). A policy may also answer with the monthly
+    amounts alone (a plain array): plans without a pause, as the naive policies offer.
+    """
+
+    monthly_cents: np.ndarray
+    pause_max_months: np.ndarray | int = 0
+    pause_times: np.ndarray | int = 0
+
+    @classmethod
+    def of(cls, answer: ArrangementAnswer | np.ndarray) -> ArrangementAnswer:
+        """``answer`` with every field an int64 array of one entry per customer."""
+        if not isinstance(answer, ArrangementAnswer):
+            answer = cls(np.asarray(answer))
+        monthly = np.asarray(answer.monthly_cents, dtype=np.int64)
+        shape = monthly.shape
+        return cls(
+            monthly,
+            np.broadcast_to(np.asarray(answer.pause_max_months, dtype=np.int64), shape).copy(),
+            np.broadcast_to(np.asarray(answer.pause_times, dtype=np.int64), shape).copy(),
+        )
+
+
+#: what an arrangement policy returns: the full answer, or the monthly amounts alone
+ArrangementPolicy = Callable[[ArrangementRequest], ArrangementAnswer | np.ndarray]
+
+
 def debt_over_five_months(request: ArrangementRequest) -> np.ndarray:
     """Current practice: the debt in 5 monthly parts (whole euros, at least EUR 25)."""
     monthly = np.ceil(request.debt_cents / 5 / 100) * 100
@@ -102,7 +134,7 @@ class CollectionPolicy:
 
     debit_day: np.ndarray | None = None  # per customer (population order), 1..28
     debit_day_from: date | None = None  # new days apply to months starting on/after this date
-    arrangement_monthly: Callable[[ArrangementRequest], np.ndarray] = debt_over_five_months
+    arrangement_monthly: ArrangementPolicy = debt_over_five_months
     approve_bnpl: Callable[[BnplRequest], np.ndarray] = accept_unless_at_agency
     name: str = "current_practice"
 

@@ -34,6 +34,7 @@ METHODS = ("direct_debit", "transfer")
 RNG_POPULATION, RNG_INCOME, RNG_SHOCK, RNG_SPEND, RNG_BNPL, RNG_PAY, RNG_DEBIT, RNG_ARRANGEMENT = (
     range(8)
 )
+RNG_PAUSE = 8  # a customer's request to pause a plan
 
 # current practice: the day of the month the creditor collects (a mix, many on the 25th/26th)
 DEBIT_DAYS = np.array([25, 26, 1, 28, 27, 24, 20])

@@ -51,6 +51,8 @@ class SimulationResult:
     truth_monthly: pd.DataFrame
     policy_name: str = "current_practice"
     elapsed_seconds: float | None = field(default=None, compare=False)
+    #: the plans the customer paused (:func:`build_plan_pauses`); not written to disk
+    plan_pauses: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False)
 
     def write(self, directory: Path) -> None:
         directory = Path(directory)
@@ -251,6 +253,22 @@ def build_truth(pop: PopulationState, raw: RawEvents) -> tuple[pd.DataFrame, pd.
     return truth_customers, truth_monthly
 
 
+def build_plan_pauses(pop: PopulationState, raw: RawEvents) -> pd.DataFrame:
+    """One row per plan the customer paused: its id (as in the ``arrangements`` table), the
+    day of its latest pause and how many pauses it took. A pause is no event of the
+    contract tables; the simulation keeps it beside them."""
+    a = raw.arrangements
+    taken = np.flatnonzero(a["pauses"] > 0) if len(a["cust"]) else np.zeros(0, np.int64)
+    return pd.DataFrame(
+        {
+            "arrangement_id": _str(_ids("ARR-", len(a["cust"]))[taken]),
+            "customer_id": _str(pop.customer_ids[a["cust"][taken]]),
+            "paused_on": pop.calendar.to_datetime64(a["paused_on"][taken]),
+            "pauses": a["pauses"][taken].astype(np.int64),
+        }
+    )
+
+
 def simulate(
     config: SimulationConfig,
     progress: Callable[[int, int], None] | None = None,
@@ -282,6 +300,7 @@ def simulate(
         truth_monthly=truth_monthly,
         policy_name=policy.name,
         elapsed_seconds=time.perf_counter() - t0,
+        plan_pauses=build_plan_pauses(pop, raw),
     )
 
 
