@@ -15,10 +15,11 @@ from features.schemas import columns_of
 from features.store import IngestRejected
 from service.deps import SettingsDep, StoreDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
+from service.json_body import StrictJSONRoute
 from service.schemas import EventBatch, IngestResult, Row
 from service.settings import Scope
 
-router = APIRouter(tags=["creditor systems"])
+router = APIRouter(tags=["creditor systems"], route_class=StrictJSONRoute)
 
 
 @router.post(
