@@ -15,12 +15,14 @@ RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY requirements/lock.txt ./requirements/lock.txt
 COPY features ./features
 COPY models ./models
 COPY training ./training
 COPY service ./service
 COPY cli ./cli
-RUN pip install .
+# The versions of `make setup`: the lock (without its dev tools, hence a constraint)
+RUN pip install --constraint requirements/lock.txt . && pip check
 
 RUN useradd --create-home tijdig && mkdir -p /app/.tijdig && chown tijdig /app/.tijdig
 USER tijdig

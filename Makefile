@@ -3,21 +3,34 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Every install (make, CI, the Dockerfile) takes its versions from the lock; pyproject.toml
+# keeps only the lower bounds. `make lock` re-resolves it.
+LOCK   := requirements/lock.txt
+TOOLS  := .venv-lock
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: help setup browser run serve train mlflow-ui test fuzz lint bench evidence clean distclean
+.PHONY: help setup lock browser run serve train mlflow-ui test fuzz lint bench evidence clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check || { echo "$(LOCK) does not satisfy pyproject.toml: make lock"; exit 1; }
 	touch $(STAMP)
 
-setup: $(STAMP)  ## create .venv and install tijdig with its dev tools
+setup: $(STAMP)  ## create .venv and install tijdig with its dev tools (versions from the lock)
+
+# pip-tools lives in its own venv: the lock must not depend on what the dev venv holds.
+lock:  ## re-resolve requirements/lock.txt: newest versions within pyproject.toml's bounds
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --upgrade pip-tools
+	$(TOOLS)/bin/pip-compile --quiet --upgrade --extra dev --strip-extras \
+		--no-emit-index-url --no-emit-find-links -o $(LOCK) pyproject.toml
 
 # The impact report's browser test renders the page in headless Chromium. Installed only
 # where that is safe to do unasked (root with apt-get: CI on Debian); elsewhere the test
@@ -62,5 +75,5 @@ evidence: $(STAMP)  ## re-measure every simulated figure of the README (~1 h); b
 clean:  ## remove local state (event store, MLflow runs, decision log)
 	rm -rf .tijdig
 
-distclean: clean  ## also remove the virtualenv
-	rm -rf $(VENV)
+distclean: clean  ## also remove the virtualenvs
+	rm -rf $(VENV) $(TOOLS)

@@ -177,6 +177,8 @@ class IngestErrors:
 
 # --------------------------------------------------------------------------- validation
 
+_INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+
 
 def validate_tables(
     tables: Mapping[str, pd.DataFrame], report: IngestReport, errors: IngestErrors
@@ -342,8 +344,9 @@ def _check_exact_ints(
     column of floats, numeric strings or Decimals alike) and takes ``True`` as 1: money
     must never be rounded silently, so every value of an integer column that does not
     already hold integers is checked exactly here, and each that is not a whole number
-    (or is a boolean) is reported with its row. Values that are not numbers at all are
-    left to pandera, which reports them as failing to coerce."""
+    (or is a boolean, or lies beyond the 64-bit integers the columns hold) is reported
+    with its row. Values that are not numbers at all are left to pandera, which reports
+    them as failing to coerce."""
     for col, (kind, _) in TABLE_COLUMNS[table].items():
         if kind not in (INT, NULLABLE_INT) or col not in df.columns:
             continue
@@ -357,7 +360,7 @@ def _check_exact_ints(
         else:
             bad = []
             for pos, v in enumerate(s.to_numpy(dtype=object).tolist()):
-                why = _not_whole(v)
+                why = _not_an_int64(v)
                 if why is not None:
                     bad.append((pos, v, why))
         for pos, v, why in bad:
@@ -373,13 +376,18 @@ def _check_exact_ints(
             )
 
 
-def _not_whole(value: Any) -> str | None:
+_INT64_RANGE = "is beyond the 64-bit integer range"
+
+
+def _not_an_int64(value: Any) -> str | None:
     """Why ``value`` may not be stored in an integer column, or None when it may (a
-    whole number, or null) or is for pandera to report (not a number at all)."""
+    whole number within 64 bits, or null) or is for pandera to report (not a number)."""
     if isinstance(value, bool | np.bool_):
         return "is a boolean, not a number"
-    if value is None or isinstance(value, int | np.integer):
+    if value is None:
         return None
+    if isinstance(value, int | np.integer):
+        return None if _INT64_MIN <= value <= _INT64_MAX else _INT64_RANGE
     if isinstance(value, float | np.floating | Decimal | str):
         if isinstance(value, float | np.floating) and math.isnan(value):
             return None  # null: nullability is pandera's to check
@@ -389,7 +397,7 @@ def _not_whole(value: Any) -> str | None:
             return None  # not a number: pandera reports it failing to coerce
         if not d.is_finite() or d != d.to_integral_value():
             return "is not a whole number"
-        return None
+        return None if _INT64_MIN <= d <= _INT64_MAX else _INT64_RANGE
     return None  # anything else is pandera's to coerce or report
 
 

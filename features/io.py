@@ -8,6 +8,7 @@ job, which reports every error with its row.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -48,13 +49,16 @@ def _read_csv(path: Path, table: str) -> pd.DataFrame:
     ``YYYY-MM-DD`` only, never guessed) are converted; a column that does not convert
     stays text, so ingest reports its rows."""
     ints = _int_columns(table)
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except pd.errors.ParserError as exc:
+        raise ValueError(_csv_problem(path, exc)) from exc
     for c, nullable in ints.items():
         if c not in df.columns:
             continue
         try:
             col = pd.array(df[c].to_numpy(dtype=object), dtype="Int64")
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # beyond 64 bits: ingest reports it
             continue
         df[c] = col.astype("int64") if not nullable and not col.isna().any() else col
     for c in date_columns_of(table):
@@ -77,13 +81,29 @@ COMPANION_FILES = frozenset(
 )
 
 
+_FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _csv_problem(path: Path, exc: pd.errors.ParserError) -> str:
+    """What is wrong with a CSV file pandas could not split into rows, naming file and line."""
+    counted = _FIELD_COUNT.search(str(exc))
+    if counted is None:
+        return f"{path.name}: not a readable CSV file ({exc})"
+    header, line, found = counted.groups()
+    return (
+        f"{path.name} line {line}: {found} fields, but the header names {header} columns "
+        "(a value holding a comma must be quoted)"
+    )
+
+
 def read_event_dir(path: str | Path) -> EventFrames:
     """Read ``<table>.parquet`` / ``<table>.csv`` for every event table in ``path``.
 
     Returns a dict of all seven tables (a missing file gives an empty frame with the
     contract's columns) whose ``.warnings`` names the files ignored: not an event table
     (nor one of the :data:`COMPANION_FILES`), or a second format of a table already read
-    (parquet wins).
+    (parquet wins). A CSV file whose rows do not split into its header's columns raises
+    ``ValueError`` naming the file and line.
     """
     root = Path(path)
     if not root.is_dir():

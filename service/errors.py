@@ -21,7 +21,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
+from service.json_body import DuplicateKeyError
 from service.logging import error_fields
 
 PROBLEM_JSON = "application/problem+json"
@@ -137,17 +139,20 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else None
     if exc.status_code == 413:
+        limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)  # set by the route's body limit
+        most = f"at most {limit:,} bytes" if isinstance(limit, int) else "less"
         return problem_response(
             request,
             413,
             ProblemType.PAYLOAD_TOO_LARGE.value,
             "Request body too large",
-            "the request body is larger than this endpoint accepts: split the batch",
+            f"the request body is larger than this endpoint accepts ({most}): split the batch",
         )
     if exc.status_code == 400 and exc.__cause__ is not None:
         # FastAPI's answer to a JSON body it could not even decode (bytes that are not
-        # UTF-8, nesting past the parser's depth); JSON that does not parse is already a
-        # 422 "json_invalid". Both are malformed input: the same problem, naming the body.
+        # UTF-8, a key twice in one object, nesting past the parser's depth); JSON that
+        # does not parse is already a 422 "json_invalid". Both are malformed input: the
+        # same problem, naming the body.
         return await _validation_error(
             request,
             RequestValidationError(
@@ -167,6 +172,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 def _undecodable(cause: BaseException) -> str:
     if isinstance(cause, UnicodeDecodeError):
         return f"the body is not UTF-8 encoded JSON ({cause.reason} at byte {cause.start})"
+    if isinstance(cause, DuplicateKeyError):
+        key = cause.key if len(cause.key) <= 64 else cause.key[:61] + "..."
+        return f"the key {key!r} appears more than once in one object of the body's JSON"
     if isinstance(cause, RecursionError):
         return "the body's JSON is nested too deeply"
     return f"the body could not be decoded as JSON ({type(cause).__name__})"

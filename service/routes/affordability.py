@@ -18,6 +18,7 @@ from models.plans import REASON_TEXTS, Plan, PlanReason, ReferralReason
 from service.decision_log import new_decision_id
 from service.deps import ScoringContext, scoring_context
 from service.errors import ProblemError, ProblemType, problem_responses
+from service.json_body import StrictJSONRoute
 from service.routes.common import DecisionRecord, from_store, log_decisions, resolve_as_of
 from service.schemas import (
     AffordabilityRequest,
@@ -36,7 +37,7 @@ from service.schemas import (
 )
 from service.settings import Scope
 
-router = APIRouter(tags=["collection"])
+router = APIRouter(tags=["collection"], route_class=StrictJSONRoute)
 
 
 @router.post(

@@ -31,6 +31,7 @@ from service.decision_log import DecisionLog, IdempotencyBinding, new_decision_i
 from service.deps import ScoringContext, scoring_context
 from service.errors import problem_responses
 from service.idempotency import decision_under_key, idempotency_binding
+from service.json_body import StrictJSONRoute
 from service.routes.common import (
     DecisionRecord,
     decision_log_unavailable,
@@ -48,7 +49,7 @@ from service.schemas import (
 )
 from service.settings import Scope
 
-router = APIRouter(tags=["checkout"])
+router = APIRouter(tags=["checkout"], route_class=StrictJSONRoute)
 
 
 @router.post(

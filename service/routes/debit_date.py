@@ -24,6 +24,7 @@ from models.debit_date import DebitDateSuggestion, suggest_for_customers
 from service.decision_log import Decision, new_decision_id
 from service.deps import ScoringContext, scoring_context
 from service.errors import ProblemError, ProblemType, problem_responses
+from service.json_body import StrictJSONRoute
 from service.routes.common import DecisionRecord, from_store, log_decisions, resolve_as_of
 from service.schemas import (
     EARLIEST_DEBIT_AS_OF,
@@ -43,7 +44,7 @@ from service.schemas import (
 )
 from service.settings import Scope
 
-router = APIRouter(tags=["collection"])
+router = APIRouter(tags=["collection"], route_class=StrictJSONRoute)
 
 COMPONENT = "debit_failure"
 KIND = "debit_date"

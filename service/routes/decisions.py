@@ -14,12 +14,13 @@ from fastapi import APIRouter, Depends
 from service.decision_log import Decision, DecisionLog, DecisionLogUnavailable
 from service.deps import Caller, DecisionLogDep, require_caller
 from service.errors import ProblemError, ProblemType, problem_responses
+from service.json_body import StrictJSONRoute
 from service.routes.common import decision_log_unavailable
 from service.schemas import DecisionOut, ReviewIn, ReviewOut
 from service.settings import Scope
 from service.tenancy import may_read, record_read
 
-router = APIRouter(tags=["collection"])
+router = APIRouter(tags=["collection"], route_class=StrictJSONRoute)
 
 
 @router.get(

@@ -3,7 +3,11 @@
 A sync route: validation (pandera) and the write transaction are long, blocking work,
 so FastAPI runs it in its threadpool and the event loop keeps serving scores.
 Size limits: the router is mounted with ``max_body_size=max_ingest_bytes`` (FastAPI stops
-reading at the limit, 413), and a parsed batch over ``max_ingest_rows`` rows is a 413 too.
+reading at the limit, 413 naming it; a declared ``Content-Length`` over it is refused before
+any byte is read), and a parsed batch over ``max_ingest_rows`` rows is a 413 too. The body
+is parsed in the worker that serves real-time scores, so large loads do not come here:
+``tijdig ingest DIR`` reads a folder of Parquet/CSV files outside the service, or the
+client sends several smaller batches (each one transaction, idempotent on resend).
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from features.schemas import columns_of
 from features.store import IngestRejected
 from service.deps import SettingsDep, StoreDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
+from service.json_body import StrictJSONRoute
 from service.schemas import EventBatch, IngestResult, Row
 from service.settings import Scope
 
-router = APIRouter(tags=["creditor systems"])
+router = APIRouter(tags=["creditor systems"], route_class=StrictJSONRoute)
 
 
 @router.post(

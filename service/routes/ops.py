@@ -12,12 +12,13 @@ from fastapi.responses import Response
 from models.bundle import BundleError
 from service.deps import MetricsDep, SettingsDep, require_metrics_access, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
+from service.json_body import StrictJSONRoute
 from service.logging import error_fields
 from service.reload import record_reload, swap_bundle
 from service.schemas import Health, Readiness, ReloadRequest, ReloadResult
 from service.settings import Scope
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=StrictJSONRoute)
 log = structlog.get_logger("tijdig.service")
 
 

@@ -16,10 +16,11 @@ from pydantic import ValidationError
 
 from service.deps import SettingsDep, require_scope
 from service.errors import ProblemError, ProblemType, problem_responses
+from service.json_body import StrictJSONRoute
 from service.schemas import ImpactReportOut
 from service.settings import Scope
 
-router = APIRouter(tags=["collection"])
+router = APIRouter(tags=["collection"], route_class=StrictJSONRoute)
 
 #: Where `tijdig report impact` writes by default, relative to the data dir.
 IMPACT_REPORT_FILE = Path("reports") / "impact.json"

@@ -28,6 +28,7 @@ from models.serving import ServingRows, ServingState
 from service.decision_log import Decision, new_decision_id
 from service.deps import ScoringContext, scoring_context
 from service.errors import problem_responses
+from service.json_body import StrictJSONRoute
 from service.routes.common import (
     DecisionRecord,
     from_store,
@@ -44,7 +45,7 @@ from service.schemas import (
 )
 from service.settings import Scope
 
-router = APIRouter(tags=["collection"])
+router = APIRouter(tags=["collection"], route_class=StrictJSONRoute)
 
 
 @router.post(
