@@ -28,8 +28,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.bundle_loader import load_checked_bundle, public_reason
 from service.decision_log import DecisionLog
-from service.docs import install_offline_docs
 from service.deps import MODEL_VERSION_SCOPE_KEY
+from service.docs import install_offline_docs
 from service.errors import PROBLEM_JSON, ProblemType, install_error_handlers
 from service.logging import configure_logging, error_fields
 from service.metrics import Metrics
