@@ -38,6 +38,10 @@ Conventions (documented choices):
 * Pay-later invoices are paid voluntarily before the regular ones, on their own terms
   (``BNPL_P_PAY``; less of the living costs kept back; the overdraft may be used), and an
   approved order replaces part of the living spending that follows (see SimulationConfig).
+
+Why one file of ~800 lines: :func:`run` is one loop over days whose steps share the
+day's state (balances, open invoices, the day's random streams); split over modules, the
+order of a day's events fixed above could no longer be read in one place.
 """
 
 from __future__ import annotations
