@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,9 @@ import pytest
 from models.bundle import MANIFEST, BundleError, verify_manifest, write_manifest
 from tests.api.conftest import headers
 
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the real-server test uses Linux process groups"
+)
 SCORE_BODY = {"customer_ids": ["C-risk-1", "C-low-1"], "as_of": "2026-01-15"}
 
 
@@ -79,3 +84,95 @@ def test_save_records_every_file_and_load_refuses_any_change(bundle_v1, tmp_path
         verify_manifest(folder)
     (folder / MANIFEST).unlink()
     assert verify_manifest(folder) is None  # an old bundle: parse-checked only
+
+
+@linux_only
+@pytest.mark.slow
+def test_a_truncated_bundle_reloaded_under_load_fails_no_request(settings, bundle_v1, tmp_path):
+    """A real server answering score requests on 4 connections while an admin reloads a
+    truncated bundle: the reload is refused by name, every score request is answered by
+    the old model, and the server process lives on."""
+    import os
+    import subprocess
+    import threading
+    import time
+
+    from tests.api.conftest import KEYS
+    from tests.api.test_server import ROOT, _free_port, _request
+
+    truncated = _truncated_copy(bundle_v1, tmp_path / "truncated", manifest=True)
+    port = _free_port()
+    env = {
+        **os.environ,
+        **settings.to_env(),
+        "TIJDIG_DATA_DIR": str(tmp_path),
+        "TIJDIG_DECISION_LOG_URL": f"sqlite:///{tmp_path / 'decisions.db'}",
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    code = f"from service.server import serve; serve(host='127.0.0.1', port={port}, workers=1)"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    answers: list[tuple[int | None, str]] = []
+    stop = threading.Event()
+    body = json.dumps(SCORE_BODY).encode()
+
+    def score_loop() -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+            while not stop.is_set():
+                try:
+                    answer = _request(conn, "POST", "/v1/risk/scores", body, key=KEYS["all"])
+                    answers.append(
+                        (200 if "results" in answer else None, answer.get("model_version", ""))
+                    )
+                except OSError as exc:  # a dropped connection is a failed request
+                    answers.append((None, repr(exc)))
+                    return
+
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as probe:
+                    if _request(probe, "GET", "/readyz").get("model_version") == "test-v1":
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        loops = [threading.Thread(target=score_loop) for _ in range(4)]
+        for loop in loops:
+            loop.start()
+        time.sleep(1.0)
+        with socket.create_connection(("127.0.0.1", port), timeout=120) as admin:
+            refused = _request(
+                admin,
+                "POST",
+                "/admin/reload",
+                json.dumps({"model_uri": str(truncated)}).encode(),
+                key=KEYS["admin"],
+            )
+        time.sleep(1.0)
+        stop.set()
+        for loop in loops:
+            loop.join(timeout=60)
+        assert refused.get("file") == "booster.txt", refused
+        assert proc.poll() is None, "the server process died"
+        assert len(answers) > 20
+        assert all(status == 200 and version == "test-v1" for status, version in answers), [
+            a for a in answers if a != (200, "test-v1")
+        ][:5]
+    finally:
+        stop.set()
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
