@@ -92,33 +92,15 @@ def test_a_truncated_bundle_reloaded_under_load_fails_no_request(settings, bundl
     """A real server answering score requests on 4 connections while an admin reloads a
     truncated bundle: the reload is refused by name, every score request is answered by
     the old model, and the server process lives on."""
-    import os
-    import subprocess
     import threading
     import time
 
     from tests.api.conftest import KEYS
-    from tests.api.test_server import ROOT, _free_port, _request
+    from tests.api.test_server import _free_port, _request, start_tijdig, stop_tijdig
 
     truncated = _truncated_copy(bundle_v1, tmp_path / "truncated", manifest=True)
     port = _free_port()
-    env = {
-        **os.environ,
-        **settings.to_env(),
-        "TIJDIG_DATA_DIR": str(tmp_path),
-        "TIJDIG_DECISION_LOG_URL": f"sqlite:///{tmp_path / 'decisions.db'}",
-        "PYTHONPATH": str(ROOT),
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    code = f"from service.server import serve; serve(host='127.0.0.1', port={port}, workers=1)"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = start_tijdig(settings, tmp_path, port, workers=1)
     answers: list[tuple[int | None, str]] = []
     stop = threading.Event()
     body = json.dumps(SCORE_BODY).encode()
@@ -170,9 +152,4 @@ def test_a_truncated_bundle_reloaded_under_load_fails_no_request(settings, bundl
         ][:5]
     finally:
         stop.set()
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
+        stop_tijdig(proc)

@@ -80,6 +80,43 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_tijdig(
+    settings, tmp_path: Path, port: int, workers: int, **env_extra: str
+) -> subprocess.Popen[bytes]:
+    """`tijdig serve` with ``settings`` on 127.0.0.1:``port`` in its own process group,
+    state under ``tmp_path``; stop it with :func:`stop_tijdig`."""
+    env = {
+        **os.environ,
+        **settings.to_env(),
+        "TIJDIG_DATA_DIR": str(tmp_path),
+        "TIJDIG_DECISION_LOG_URL": f"sqlite:///{tmp_path / 'decisions.db'}",
+        "PYTHONPATH": str(ROOT),
+        **env_extra,
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    code = (
+        f"from service.server import serve; serve(host='127.0.0.1', port={port}, workers={workers})"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def stop_tijdig(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server of :func:`start_tijdig` and its workers (SIGTERM, then SIGKILL)."""
+    os.killpg(proc.pid, 15)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+
+
 def _ask_pid(conn: socket.socket) -> int:
     conn.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     data = b""
@@ -170,24 +207,7 @@ def test_a_reload_reaches_both_workers_of_a_real_server(settings, bundle_v1, bun
     from tests.api.conftest import KEYS
 
     port = _free_port()
-    env = {
-        **os.environ,
-        **settings.to_env(),
-        "TIJDIG_DATA_DIR": str(tmp_path),
-        "TIJDIG_DECISION_LOG_URL": f"sqlite:///{tmp_path / 'decisions.db'}",
-        "TIJDIG_RELOAD_POLL_SECONDS": "0.1",
-        "PYTHONPATH": str(ROOT),
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    code = f"from service.server import serve; serve(host='127.0.0.1', port={port}, workers=2)"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    proc = start_tijdig(settings, tmp_path, port, workers=2, TIJDIG_RELOAD_POLL_SECONDS="0.1")
     conns: list[socket.socket] = []
     try:
         deadline = time.monotonic() + 90
@@ -213,12 +233,7 @@ def test_a_reload_reaches_both_workers_of_a_real_server(settings, bundle_v1, bun
     finally:
         for c in conns:
             c.close()
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
+        stop_tijdig(proc)
     assert not list((tmp_path / "run").glob("reload-*.json"))  # the supervisor tidied up
 
 
