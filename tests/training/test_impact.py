@@ -16,6 +16,7 @@ from features.store import EventStore
 from models.legal import legal_table_on
 from training.reports.impact import OUTCOMES, ImpactReport, impact_report, log_to_mlflow, main
 from training.reports.impact_html import render_html
+from training.reports.impact_model import headlines
 
 SPLIT = date(2025, 2, 1)
 
@@ -201,21 +202,35 @@ def test_since_and_until_bound_the_cohorts():
         impact_report(_world(), since=date(2025, 3, 1), until=date(2025, 3, 1))
 
 
-@pytest.mark.parametrize(
-    ("drop", "reason"),
-    [
-        (("invoices", "payments", "collection_steps", "debit_attempts"), "no invoices"),
-        (("collection_steps",), "no collection steps recorded"),
-    ],
-)
-def test_empty_store_gives_a_clear_empty_report(drop, reason):
+def test_empty_store_gives_a_clear_empty_report():
+    drop = ("invoices", "payments", "collection_steps", "debit_attempts")
     tables = {k: (_empty(k) if k in drop else v) for k, v in _world().items()}
     report = impact_report(tables)
-    assert report.empty and reason in report.empty_reason
+    assert report.empty and "no invoices" in report.empty_reason
     assert report.total is None and report.monthly == ()
     assert ImpactReport.from_json(report.to_json()) == report
     page = render_html(report)
-    assert "Empty report" in page and reason in page and "<svg" not in page
+    assert "Empty report" in page and "no invoices" in page and "<svg" not in page
+
+
+def test_a_store_without_collection_steps_reports_payments_and_says_what_is_missing():
+    full = impact_report(_world())
+    tables = {k: (_empty(k) if k == "collection_steps" else v) for k, v in _world().items()}
+    report = impact_report(tables)
+    assert not report.empty and "no collection steps recorded" in report.steps_not_recorded
+    inv, ref = report.total.invoices, full.total.invoices
+    # the payment outcomes do not depend on the steps: on time and open are the same
+    assert inv.invoices == ref.invoices
+    assert inv.by_outcome["paid_on_time"] == ref.by_outcome["paid_on_time"]
+    assert inv.by_outcome["open"] == ref.by_outcome["open"]
+    assert sum(inv.reached.values()) == 0 and report.total.costs.total_cents == 0
+    assert report.total.debits == full.total.debits
+    lines = " ".join(headlines(report))
+    assert "not measured" in lines and "Collection costs on top" not in lines
+    assert ImpactReport.from_json(report.to_json()) == report
+    page = render_html(report)
+    assert 'id="costs-not-recorded"' in page and "Cost waterfall" not in page
+    assert page.count("<svg") == 2  # payment outcomes and monthly trends
 
 
 def test_json_round_trip():

@@ -53,6 +53,7 @@ from models.legal import LegalTable, legal_table_on, legal_tables
 from training.reports.impact_model import (
     OUTCOMES,
     STEPS,
+    STEPS_NOT_RECORDED,
     Arrangements,
     Costs,
     Debits,
@@ -313,7 +314,9 @@ def impact_report(
     date), debit attempts and arrangements (by start date) counted; outcomes are as known
     at the end of the data. ``split_at`` adds the figures before and from that day (the day
     tijdig was adopted). A source without invoices or without collection steps gives a
-    report whose ``empty_reason`` says so.
+    report whose ``empty_reason`` says so; a source without collection steps gives the
+    payment outcomes, debits and arrangements, with ``steps_not_recorded`` saying that
+    stages and collection costs cannot be measured from it.
     """
     if since is not None and until is not None and until <= since:
         raise ValueError(f"until must be after since; got since={since}, until={until}")
@@ -329,11 +332,9 @@ def impact_report(
 
     if not counted.any():
         return empty("no invoices in the period: nothing to measure")
-    if not len(ev.steps):
-        return empty(
-            "no collection steps recorded: stage outcomes and collection costs need the "
-            "collection_steps table (reminder, 14-day letter, agency, bailiff)"
-        )
+    # Payment outcomes need only invoices and payments; stages and costs need the steps.
+    # A store without them (a bureau history, say) still gets what can be measured.
+    steps_not_recorded = None if len(ev.steps) else STEPS_NOT_RECORDED
     end_day = to_day(day_after_last_event(frames))
     versions: set[str] = set()
     per = _per_invoice(ev, end_day, versions)
@@ -375,6 +376,7 @@ def impact_report(
         monthly=tuple(monthly),
         before=before,
         after=after,
+        steps_not_recorded=steps_not_recorded,
     )
 
 

@@ -115,20 +115,36 @@ def _body(report: ImpactReport, total: Figures) -> list[str]:
     out = [
         '<section id="headlines"><h2>Headline figures</h2>',
         f'<ul class="headlines">{lines}</ul></section>',
-        '<section id="funnel"><h2>Where invoices get paid</h2>',
-        _figure(_funnel_plot(total), "Stage funnel", _funnel_caption(total)),
-        _outcome_table(report),
-        "</section>",
-        '<section id="costs"><h2>Collection costs on top of the principal</h2>',
-        _figure(_waterfall_plot(total.costs), "Cost waterfall", _cost_caption(total.costs)),
-        _cost_table(report),
-        "</section>",
     ]
+    if report.steps_not_recorded is None:
+        out += [
+            '<section id="funnel"><h2>Where invoices get paid</h2>',
+            _figure(_funnel_plot(total), "Stage funnel", _funnel_caption(total)),
+            _outcome_table(report),
+            "</section>",
+            '<section id="costs"><h2>Collection costs on top of the principal</h2>',
+            _figure(_waterfall_plot(total.costs), "Cost waterfall", _cost_caption(total.costs)),
+            _cost_table(report),
+            "</section>",
+        ]
+    else:
+        out += [
+            '<section id="funnel"><h2>When invoices get paid</h2>',
+            _figure(_outcome_plot(total), "Payment outcomes", _outcome_caption(total)),
+            _outcome_table(report, with_steps=False),
+            "</section>",
+            '<section id="costs"><h2>Collection costs on top of the principal</h2>',
+            f'<p class="empty" id="costs-not-recorded">Not measured: '
+            f"{escape(report.steps_not_recorded)}.</p>",
+            "</section>",
+        ]
     if report.monthly:
         out += [
             '<section id="trends"><h2>Month by month</h2>',
             _figure(
-                _trend_plot(report.monthly, report.split_at),
+                _trend_plot(
+                    report.monthly, report.split_at, steps=report.steps_not_recorded is None
+                ),
                 "Monthly trends",
                 "By month of issue (debits and arrangements by their own month). Grey rows "
                 "and the shaded months: cohorts still running, their open share will fall.",
@@ -202,6 +218,39 @@ def _funnel_caption(total: Figures) -> str:
     )
 
 
+def _outcome_plot(total: Figures) -> Figure:
+    """Paid on time, paid late, still open: the funnel of a store without collection steps."""
+    inv = total.invoices
+    late = sum(inv.by_outcome[o] for o in OUTCOMES[1:6])
+    rows = [
+        ("Paid on time", inv.by_outcome["paid_on_time"], _PAID),
+        ("Paid late", late, _REACHED),
+        ("Still open", inv.by_outcome["open"], _COST),
+    ]
+    fig = _new_figure(9, 2.4)
+    ax = fig.add_subplot()
+    y = list(range(len(rows)))[::-1]
+    ax.barh(y, [n for _, n, _ in rows], color=[c for _, _, c in rows])
+    top = max(n for _, n, _ in rows) or 1
+    for yi, (_, n, _) in zip(y, rows, strict=True):
+        share = percent(n / inv.invoices if inv.invoices else None)
+        ax.text(n + top * 0.01, yi, f"{n:,} ({share})", va="center", fontsize=9)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_yticks(y, [label for label, _, _ in rows])
+    ax.set_xlim(0, top * 1.3)
+    ax.set_xlabel("invoices")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_title("Payment outcomes (no collection steps recorded)", fontsize=11)
+    return fig
+
+
+def _outcome_caption(total: Figures) -> str:
+    return (
+        f"{total.invoices.invoices:,} invoices; late = paid after the due date. Without "
+        "collection steps the stage at which a late invoice was paid is unknown."
+    )
+
+
 def _waterfall_plot(costs: Costs) -> Figure:
     steps = [
         ("WIK (scale)", costs.wik_cents),
@@ -247,7 +296,7 @@ def _month_start(label: str) -> date:
     return date.fromisoformat(label + "-01")
 
 
-def _trend_plot(monthly: Sequence[Figures], split_at: date | None) -> Figure:
+def _trend_plot(monthly: Sequence[Figures], split_at: date | None, steps: bool = True) -> Figure:
     x = [_month_start(m.label) for m in monthly]
     fig = _new_figure(9, 6.4)
     axes = fig.subplots(3, 1, sharex=True)
@@ -257,6 +306,8 @@ def _trend_plot(monthly: Sequence[Figures], split_at: date | None) -> Figure:
         ("agency", lambda m: m.invoices.reached_shares()["agency"]),
         ("open", lambda m: m.invoices.shares()["open"]),
     ]
+    if not steps:  # zero lines would read as "nobody reached a reminder"
+        series = [s for s in series if s[0] not in ("reminder", "agency")]
     for name, value in series:
         ys = [_pct(value(m)) for m in monthly]
         axes[0].plot(x, ys, marker="o", ms=3, color=_LINES[name], label=_series_label(name))
@@ -317,15 +368,17 @@ def _columns(report: ImpactReport) -> list[Figures]:
     return cols
 
 
-def _outcome_table(report: ImpactReport) -> str:
+def _outcome_table(report: ImpactReport, with_steps: bool = True) -> str:
     cols = _columns(report)
+    # without steps every late payment counts as "before a reminder": call it what it is
+    labels = _OUTCOME_LABELS if with_steps else {**_OUTCOME_LABELS, OUTCOMES[1]: "Paid late"}
     rows = [
-        [
-            _OUTCOME_LABELS[o],
-            *(_count_share(f.invoices.by_outcome[o], f.invoices.invoices) for f in cols),
-        ]
+        [labels[o], *(_count_share(f.invoices.by_outcome[o], f.invoices.invoices) for f in cols)]
         for o in OUTCOMES
+        if with_steps or o in ("paid_on_time", OUTCOMES[1], "open")
     ]
+    if not with_steps:
+        return _table(["Invoices", *(f.label for f in cols)], rows)
     rows += [
         [
             f"Reached: {_STEP_LABELS[s]}",

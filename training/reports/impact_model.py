@@ -20,6 +20,7 @@ __all__ = [
     "DEFINITIONS",
     "OUTCOMES",
     "STEPS",
+    "STEPS_NOT_RECORDED",
     "Arrangements",
     "Costs",
     "Debits",
@@ -67,6 +68,10 @@ DEFINITIONS: dict[str, str] = {
     "pay_later": "invoices of product bnpl (pay-later orders)",
     "mature": f"every invoice of the cohort due at least {MATURE_DAYS} days before the end",
 }
+STEPS_NOT_RECORDED = (
+    "no collection steps recorded: stages (reminder, 14-day letter, agency, bailiff) and "
+    "collection costs need the collection_steps table, so only payment outcomes are shown"
+)
 DEBT_HELP_NOT_RECORDED = (
     "not recorded: the event tables have no debt-help referral event, so referrals cannot "
     "be counted from them"
@@ -259,6 +264,7 @@ class ImpactReport:
     after: Figures | None = None
     debt_help_referrals: str = DEBT_HELP_NOT_RECORDED
     empty_reason: str | None = None
+    steps_not_recorded: str | None = None  # set: stages and costs cannot be measured
     definitions: dict[str, str] = field(default_factory=lambda: dict(DEFINITIONS))
 
     @property
@@ -277,6 +283,7 @@ class ImpactReport:
             "split_at": _iso(self.split_at),
             "legal_versions": list(self.legal_versions),
             "empty_reason": self.empty_reason,
+            "steps_not_recorded": self.steps_not_recorded,
             "headlines": headlines(self),
             "total": figs(self.total),
             "before": figs(self.before),
@@ -310,6 +317,7 @@ class ImpactReport:
             after=figs(data["after"]),
             debt_help_referrals=data["debt_help_referrals"],
             empty_reason=data["empty_reason"],
+            steps_not_recorded=data.get("steps_not_recorded"),
             definitions=dict(data["definitions"]),
         )
 
@@ -334,6 +342,8 @@ def headlines(report: ImpactReport) -> list[str]:
     t = report.total
     inv, costs = t.invoices, t.costs
     shares, reached = inv.shares(), inv.reached_shares()
+    if report.steps_not_recorded is not None:
+        return _payments_only_headlines(report, t)
     lines = [
         f"{_count(inv.invoices, 'invoice')} issued from {report.period_start} up to "
         f"{report.period_end} to {_count(inv.customers, 'customer')}, "
@@ -361,6 +371,27 @@ def headlines(report: ImpactReport) -> list[str]:
     return lines
 
 
+def _payments_only_headlines(report: ImpactReport, t: Figures) -> list[str]:
+    inv = t.invoices
+    shares = inv.shares()
+    late = sum(inv.by_outcome[o] for o in OUTCOMES[1:6])
+    return [
+        f"{_count(inv.invoices, 'invoice')} issued from {report.period_start} up to "
+        f"{report.period_end} to {_count(inv.customers, 'customer')}, "
+        f"{euros(inv.principal_cents)} in total; outcomes as known on {report.observed_until}.",
+        f"Paid on time: {percent(shares['paid_on_time'])}; paid late: "
+        f"{percent(_share(late, inv.invoices))}; still open: {percent(shares['open'])}.",
+        f"Stages and collection costs: not measured ({report.steps_not_recorded}).",
+        f"Failed direct debits: {_maybe(t.debits.failed_per_1000, _per_1000)} per 1,000 "
+        f"attempts ({t.debits.attempts:,} attempts).",
+        f"Payment arrangements: {t.arrangements.made:,} made, {t.arrangements.kept:,} kept of "
+        f"{t.arrangements.kept + t.arrangements.broken:,} ended "
+        f"({percent(t.arrangements.kept_share)}).",
+        f"Debt-help referrals: {report.debt_help_referrals}.",
+        _pay_later_line(t, steps_recorded=False),
+    ]
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
@@ -377,16 +408,19 @@ def _per_1000(value: float) -> str:
     return f"{value:.1f}"
 
 
-def _pay_later_line(t: Figures) -> str:
+def _pay_later_line(t: Figures, steps_recorded: bool = True) -> str:
     bnpl = t.pay_later
     if not bnpl.invoices:
         return "Pay-later orders: none in the period."
     shares = bnpl.shares()
+    collection = (
+        f"reached the agency {percent(bnpl.reached_shares()['agency'])}, " if steps_recorded else ""
+    )
+    costs = f"; costs on top {euros(t.pay_later_costs.total_cents)}" if steps_recorded else ""
     return (
         f"Pay-later orders: {bnpl.invoices:,} ({euros(bnpl.principal_cents)}) to "
         f"{_count(bnpl.customers, 'customer')}; paid on time {percent(shares['paid_on_time'])}, "
-        f"reached the agency {percent(bnpl.reached_shares()['agency'])}, still open "
-        f"{percent(shares['open'])}; costs on top {euros(t.pay_later_costs.total_cents)}."
+        f"{collection}still open {percent(shares['open'])}{costs}."
     )
 
 
