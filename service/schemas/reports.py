@@ -168,6 +168,7 @@ class ImpactReportOut(BaseModel):
                     "split_at": None,
                     "legal_versions": ["nl-2025-01"],
                     "empty_reason": None,
+                    "steps_not_recorded": None,
                     "headlines": [
                         "6 invoices issued from 2025-01-01 up to 2026-01-01 to 3 customers, "
                         "€1,200 in total; outcomes as known on 2026-07-01.",
@@ -193,6 +194,11 @@ class ImpactReportOut(BaseModel):
     split_at: date | None = Field(description="the day tijdig was adopted, if given")
     legal_versions: list[str] = Field(description="legal tables whose amounts were used")
     empty_reason: str | None = Field(description="set when there was nothing to measure")
+    steps_not_recorded: str | None = Field(
+        default=None,
+        description="set when the store holds no collection steps: stages and costs are "
+        "then not measured, only payment outcomes",
+    )
     headlines: list[str]
     total: ImpactFiguresOut | None
     before: ImpactFiguresOut | None
