@@ -53,6 +53,13 @@ class BnplReasonCode(StrEnum):
     THIN_FILE = "B08_THIN_FILE"
     ORDER_TOO_LARGE = "B09_ORDER_TOO_LARGE"
     CURRENCY = "B10_CURRENCY"
+    RECENT_DECLINE = "B11_RECENT_DECLINE"
+    LATE_PAY_LATER = "B12_LATE_PAY_LATER"
+    # what would raise the limit (the response's ``limit_raise``; never a decline)
+    RAISE_ON_TIME = "B13_RAISE_ON_TIME"
+    RAISE_BUDGET = "B14_RAISE_BUDGET"
+    RAISE_RISK = "B15_RAISE_LOWER_RISK"
+    AT_MAXIMUM = "B16_AT_MAXIMUM"
 
 
 BNPL_TEXTS: dict[BnplReasonCode, tuple[str, str]] = {
@@ -96,6 +103,33 @@ BNPL_TEXTS: dict[BnplReasonCode, tuple[str, str]] = {
         "Pay later is only offered in euros.",
         "Achteraf betalen is alleen mogelijk in euro.",
     ),
+    BnplReasonCode.RECENT_DECLINE: (
+        "Pay later was declined recently because of the payment situation; "
+        "it is assessed again after a waiting period.",
+        "Achteraf betalen is kort geleden afgewezen vanwege de betaalsituatie; "
+        "na een wachttijd wordt opnieuw beoordeeld.",
+    ),
+    BnplReasonCode.LATE_PAY_LATER: (
+        "A pay-later purchase was paid late this year, which lowers the limit.",
+        "Een achteraf-betalen-aankoop is dit jaar te laat betaald; dat verlaagt de limiet.",
+    ),
+    BnplReasonCode.RAISE_ON_TIME: (
+        "Each pay-later purchase repaid on time raises the limit by one step, up to a maximum.",
+        "Elke achteraf-betalen-aankoop die op tijd is betaald verhoogt de limiet met een stap, "
+        "tot een maximum.",
+    ),
+    BnplReasonCode.RAISE_BUDGET: (
+        "A higher limit needs more room in the monthly budget.",
+        "Een hogere limiet vraagt meer ruimte in het maandbudget.",
+    ),
+    BnplReasonCode.RAISE_RISK: (
+        "Paying invoices on time lowers the risk and so raises the limit.",
+        "Facturen op tijd betalen verlaagt het risico en verhoogt zo de limiet.",
+    ),
+    BnplReasonCode.AT_MAXIMUM: (
+        "The limit is at the maximum for pay later.",
+        "De limiet staat op het maximum voor achteraf betalen.",
+    ),
 }
 
 
@@ -128,6 +162,18 @@ class BnplPolicy:
     starter_limit_eur: float
     arrears_grace_days: int
     free_room_share: float
+    # decline memory (models.decline_memory): a decline on one of these codes keeps
+    # declining (B11) for sticky_days; empty codes or 0 days: no memory
+    sticky_codes: tuple[str, ...] = ()
+    sticky_days: int = 0
+    term_days: int = 30  # a pay-later order is due within this; approvals younger are open
+    # limits that grow: starter + step per order repaid on time (up to the cap), minus a
+    # step per late pay-later order of the last year; 0 steps: no growth
+    growth_step_up_eur: float = 0.0
+    growth_step_down_eur: float = 0.0
+    growth_cap_eur: float = 0.0
+    # the rule that picks risk_cutoff from the trade-off curve (models.bnpl_operating_point)
+    operating_point: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0 < self.risk_cutoff < 1:
@@ -137,10 +183,21 @@ class BnplPolicy:
             raise ValueError(f"limits_by_probability must ascend; got {self.limits_by_probability}")
         if not 0 < self.free_room_share <= 1:
             raise ValueError(f"free_room_share must be in (0, 1]; got {self.free_room_share}")
+        unknown = set(self.sticky_codes) - {c.value for c in BnplReasonCode}
+        if unknown:
+            raise ValueError(f"sticky_codes must be reason codes; got {sorted(unknown)}")
+        if self.growth_step_up_eur > 0 and self.growth_cap_eur < self.starter_limit_eur:
+            raise ValueError(
+                f"limit_growth.cap_eur must be at least the starter limit; got {self.growth_cap_eur}"
+            )
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> BnplPolicy:
+        """The policy from its JSON document; a document without ``decline_memory`` or
+        ``limit_growth`` (bundles before bnpl-2026.12.1) has neither."""
         thin = doc["thin_file"]
+        memory = doc.get("decline_memory", {})
+        growth = doc.get("limit_growth", {})
         return cls(
             version=str(doc["version"]),
             currency=str(doc["currency"]),
@@ -155,6 +212,13 @@ class BnplPolicy:
             starter_limit_eur=float(thin["starter_limit_eur"]),
             arrears_grace_days=int(doc["arrears_grace_days"]),
             free_room_share=float(doc["free_room_share"]),
+            sticky_codes=tuple(str(c) for c in memory.get("sticky_codes", ())),
+            sticky_days=int(memory.get("sticky_days", 0)),
+            term_days=int(memory.get("term_days", 30)),
+            growth_step_up_eur=float(growth.get("step_up_eur", 0.0)),
+            growth_step_down_eur=float(growth.get("step_down_eur", 0.0)),
+            growth_cap_eur=float(growth.get("cap_eur", 0.0)),
+            operating_point=dict(doc.get("operating_point", {})),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,6 +239,17 @@ class BnplPolicy:
             },
             "arrears_grace_days": self.arrears_grace_days,
             "free_room_share": self.free_room_share,
+            "decline_memory": {
+                "sticky_codes": list(self.sticky_codes),
+                "sticky_days": self.sticky_days,
+                "term_days": self.term_days,
+            },
+            "limit_growth": {
+                "step_up_eur": self.growth_step_up_eur,
+                "step_down_eur": self.growth_step_down_eur,
+                "cap_eur": self.growth_cap_eur,
+            },
+            "operating_point": dict(self.operating_point),
         }
 
     @classmethod
@@ -187,6 +262,33 @@ class BnplPolicy:
         from dataclasses import replace
 
         return replace(self, risk_cutoff=cutoff)
+
+    def rules_only(self) -> BnplPolicy:
+        """The yardstick of issue 21: the rules alone (no risk cut-off, no decline memory,
+        no limit growth), as issue 5 built them; limits still by probability."""
+        from dataclasses import replace
+
+        return replace(
+            self,
+            risk_cutoff=0.999,
+            sticky_codes=(),
+            sticky_days=0,
+            growth_step_up_eur=0.0,
+            growth_step_down_eur=0.0,
+        )
+
+    def sticky_decline(self, memory: dict[str, float] | None) -> bool:
+        """Did a decline on a sticky code happen in the last ``sticky_days`` days?"""
+        if memory is None or not self.sticky_codes or self.sticky_days <= 0:
+            return False
+        since = [memory.get(_SINCE[c], math.nan) for c in self.sticky_codes if c in _SINCE]
+        return any(d <= self.sticky_days for d in since if not math.isnan(d))
+
+    def grown_limit(self, on_time: float, late: float) -> float:
+        """Starter limit plus a step per pay-later order repaid on time (up to the cap),
+        minus a step per late one; never below 0."""
+        up = min(self.starter_limit_eur + self.growth_step_up_eur * on_time, self.growth_cap_eur)
+        return max(0.0, max(up, self.starter_limit_eur) - self.growth_step_down_eur * late)
 
     def limit_for(self, probability: float) -> float:
         for below, limit in self.limits_by_probability:
@@ -221,6 +323,11 @@ class BnplDecision:
     probability: float | None
     risk_reasons: list[Reason] = field(default_factory=list)
     thin_file: bool = False
+    #: what would raise the limit (a RAISE_* or AT_MAXIMUM code) and the limit it would
+    #: reach before the budget cap; None when declined on the customer's situation
+    limit_raise: BnplReasonCode | None = None
+    next_limit_eur: float | None = None
+    repaid_on_time: float = 0.0  # pay-later orders repaid on time, last 365 days
 
     @property
     def declined_by(self) -> list[BnplReasonCode]:
@@ -238,8 +345,11 @@ def decide(
     probability: float | None,
     open_case: bool,
     risk_reasons: list[Reason] | None = None,
+    memory: dict[str, float] | None = None,
 ) -> BnplDecision:
-    """Apply the policy to one order. ``features`` is None for a customer without history."""
+    """Apply the policy to one order. ``features`` is None for a customer without history;
+    ``memory`` is the customer's :func:`models.decline_memory.decline_memory` row as of
+    ``on`` (None: no earlier pay-later decisions known)."""
     reasons: list[BnplReason] = []
 
     def decline(code: BnplReasonCode) -> None:
@@ -271,6 +381,17 @@ def decide(
             and tenure >= policy.thin_min_tenure_days
             and features[f["invoices_365d"]] >= policy.thin_min_invoices_365d
         )
+    late = 0.0
+    if features is not None and np.isfinite(features[f["bnpl_late_365d"]]):
+        late = float(features[f["bnpl_late_365d"]])
+    on_time = 0.0
+    if memory is not None:
+        # approved orders now due, less the late ones the events show: repaid on time
+        on_time = max(0.0, memory.get("approved_matured_365d", 0.0) - late)
+        # approvals of the last days may not be in the event store yet
+        exposure = max(exposure, memory.get("approved_recent_eur", 0.0))
+    if policy.sticky_decline(memory):
+        decline(BnplReasonCode.RECENT_DECLINE)
     shown_risk: list[Reason] = []
     if probability is not None and probability >= policy.risk_cutoff:
         decline(BnplReasonCode.HIGH_RISK)
@@ -281,6 +402,21 @@ def decide(
         reasons.append(BnplReason(BnplReasonCode.THIN_FILE, declines=False))
     else:
         limit = policy.limit_for(probability if probability is not None else 1.0)
+    raise_code: BnplReasonCode | None = None
+    next_limit: float | None = None
+    if policy.growth_step_up_eur > 0:
+        earned = policy.grown_limit(on_time, 0.0)  # starter + a step per on-time order
+        by_risk = limit
+        limit = max(0.0, max(limit, earned) - policy.growth_step_down_eur * late)
+        if late > 0:
+            reasons.append(BnplReason(BnplReasonCode.LATE_PAY_LATER, declines=False))
+        if by_risk <= earned < policy.growth_cap_eur:  # the ladder sets the limit
+            raise_code = BnplReasonCode.RAISE_ON_TIME
+            next_limit = policy.grown_limit(on_time + 1, late)
+    if raise_code is None:
+        top = policy.limits_by_probability[0][1]
+        raise_code = BnplReasonCode.RAISE_RISK if limit < top else BnplReasonCode.AT_MAXIMUM
+        next_limit = _next_step(policy, limit) if limit < top else None
     capped = False
     if features is not None:
         _, free_room = budget_arrays(features[None, :], np.array([to_day(on)]), prudent=True)
@@ -290,6 +426,7 @@ def decide(
             if affordable < limit:
                 limit = affordable
                 capped = True
+                raise_code, next_limit = BnplReasonCode.RAISE_BUDGET, None
     limit = float(np.floor(limit))
     available = max(0.0, limit - exposure)
     # An order above what is left declines on the limit. The decisive reason is honest:
@@ -322,8 +459,24 @@ def decide(
         probability=probability,
         risk_reasons=shown_risk,
         thin_file=thin,
+        limit_raise=raise_code if keep_limit else None,
+        next_limit_eur=next_limit if keep_limit else None,
+        repaid_on_time=on_time,
     )
 
+
+def _next_step(policy: BnplPolicy, limit: float) -> float | None:
+    """The next limit by probability above ``limit`` (a lower risk band)."""
+    above = [lim for _, lim in policy.limits_by_probability if lim > limit]
+    return min(above) if above else None
+
+
+# the decline memory's days-since field of each sticky code
+_SINCE = {
+    BnplReasonCode.HIGH_RISK.value: "days_since_risk_decline",
+    BnplReasonCode.OPEN_ARREARS.value: "days_since_arrears_decline",
+    BnplReasonCode.COLLECTION_CASE.value: "days_since_case_decline",
+}
 
 # the reasons that decline on the size of the limit, not on the customer's situation
 _LIMIT_CODES = frozenset({BnplReasonCode.EXPOSURE_LIMIT, BnplReasonCode.AFFORDABILITY})

@@ -120,6 +120,7 @@ def test_a_closed_loop_decision_is_decide_on_the_same_inputs(closed_loop):
     p = np.concatenate([part["p"] for part in tijdig.inputs])
     cases = np.concatenate([part["open_case"] for part in tijdig.inputs])
     birth = np.concatenate([part["birth_year"] for part in tijdig.inputs])
+    memory = [row for part in tijdig.inputs for row in part["memory"]]
     np.testing.assert_allclose(p, fake_probability(X))
     for i, row in decided.iterrows():
         d = decide(
@@ -131,12 +132,17 @@ def test_a_closed_loop_decision_is_decide_on_the_same_inputs(closed_loop):
             features=X[i],
             probability=float(p[i]),
             open_case=bool(cases[i]),
+            memory=memory[i],
         )
         assert d.offer == row["approved"]
         assert tuple(c.value for c in d.declined_by) == row["declined_by"]
     assert decided["approved"].any() and not decided["approved"].all()
     replayed = np.zeros(len(decided), dtype=bool)
-    evaluate_policy(POLICY, decided.assign(collection=False), X, p, cases, birth, offered=replayed)
+    # the replay remembers its own answers as the loop did: the same answers again
+    cust = decided["customer_id"].astype("category").cat.codes.to_numpy()
+    evaluate_policy(
+        POLICY, decided.assign(collection=False), X, p, cases, birth, offered=replayed, cust=cust
+    )
     np.testing.assert_array_equal(replayed, decided["approved"].to_numpy())
 
 

@@ -14,10 +14,11 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from features.build import build_features
+from features.build import FEATURE_INDEX, build_features
 from features.collection_cases import open_collection_cases
-from features.events import EventArrays, to_day
+from features.events import EventArrays, from_day, to_day
 from models.bnpl import AgeCheck, BnplDecision, BnplPolicy, decide
+from models.decline_memory import DecisionHistory, DecisionLogArrays, decline_memory
 from training.simulation.observe import observed_event_arrays
 from training.simulation.policy import BnplRequest
 
@@ -65,6 +66,7 @@ def order_decision(
     probability: float,
     open_case: bool,
     birth_year: float,
+    memory: dict[str, float] | None = None,
 ) -> BnplDecision:
     """tijdig's decision on one simulated order: the one call of :func:`models.bnpl.decide`
     that the replay and the closed loop share. The simulator knows a birth year, not a
@@ -79,6 +81,7 @@ def order_decision(
         features=features,
         probability=probability,
         open_case=open_case,
+        memory=memory,
     )
 
 
@@ -90,8 +93,10 @@ def decide_orders(
     p: np.ndarray,
     cases: np.ndarray,
     birth_years: np.ndarray,
+    memory: list[dict[str, float]] | None = None,
 ) -> list[BnplDecision]:
-    """:func:`order_decision` for each order (row ``i`` of every argument)."""
+    """:func:`order_decision` for each order (row ``i`` of every argument; ``memory``:
+    each order's decline memory)."""
     return [
         order_decision(
             policy,
@@ -101,9 +106,78 @@ def decide_orders(
             probability=float(p[i]),
             open_case=bool(cases[i]),
             birth_year=float(birth_years[i]),
+            memory=None if memory is None else memory[i],
         )
         for i in range(len(amount_cents))
     ]
+
+
+def remembered_decisions(
+    policy: BnplPolicy,
+    log: DecisionLogArrays,
+    cust: np.ndarray,
+    day: np.ndarray,
+    amount_cents: np.ndarray,
+    X: np.ndarray,
+    p: np.ndarray,
+    cases: np.ndarray,
+    birth_years: np.ndarray,
+) -> tuple[list[BnplDecision], list[dict[str, float]]]:
+    """One day's orders (``day`` all equal; ``cust``: positions in ``log``'s customer
+    index): each decided with its decline memory from ``log`` as of the day
+    (:func:`models.decline_memory.decline_memory`, the computation the service runs on
+    its decision log), then the answers are added to ``log``. Returns the decisions and
+    the memory rows they were decided on."""
+    memory = decline_memory(log.history(), cust, day, term_days=policy.term_days)
+    rows = [memory.row(i) for i in range(len(cust))]
+    days = [from_day(int(d)) for d in day]
+    decisions = decide_orders(policy, amount_cents, days, X, p, cases, birth_years, rows)
+    log.add(
+        DecisionHistory.of(
+            cust,
+            day,
+            [d.offer for d in decisions],
+            amount_cents,
+            [[r.code.value for r in d.reasons if r.declines] for d in decisions],
+        )
+    )
+    return decisions, rows
+
+
+def replay_decisions(
+    policy: BnplPolicy,
+    cust: np.ndarray,
+    day: np.ndarray,
+    amount_cents: np.ndarray,
+    X: np.ndarray,
+    p: np.ndarray,
+    cases: np.ndarray,
+    birth_years: np.ndarray,
+) -> list[BnplDecision]:
+    """The replay: every order (row ``i`` of every argument; ``day``: day numbers) decided
+    day by day, each with the memory of the replay's own earlier answers, as the loop
+    and the service decide. Returns the decisions in the rows' order."""
+    log = DecisionLogArrays()
+    out: list[BnplDecision | None] = [None] * len(cust)
+    for d in np.unique(day):
+        rows = np.flatnonzero(day == d)
+        for i, decision in zip(
+            rows,
+            remembered_decisions(
+                policy,
+                log,
+                cust[rows],
+                day[rows],
+                amount_cents[rows],
+                X[rows],
+                p[rows],
+                cases[rows],
+                birth_years[rows],
+            )[0],
+            strict=True,
+        ):
+            out[i] = decision
+    return [d for d in out if d is not None]
 
 
 def decline_codes(decisions: list[BnplDecision]) -> list[list[str]]:
@@ -133,6 +207,8 @@ class TijdigBnplPolicy:
         self.last_details: pd.DataFrame | None = None
         self.inputs: list[dict[str, np.ndarray]] = []
         self.seconds = 0.0
+        # the creditor's own decision log, by population index (the loop's decisions only)
+        self.log = DecisionLogArrays()
 
     def __call__(self, request: BnplRequest) -> np.ndarray:
         n = len(request.customer_index)
@@ -149,17 +225,39 @@ class TijdigBnplPolicy:
         X, cases = order_inputs(events, position, np.full(n, to_day(request.day)))
         p = np.asarray(self.predict(X), dtype=np.float64)
         birth_years = events.customers["birth_year"][position]
-        decisions = decide_orders(
-            self.policy, request.amount_cents, [request.day] * n, X, p, cases, birth_years
+        decisions, memory = remembered_decisions(
+            self.policy,
+            self.log,
+            np.asarray(request.customer_index, dtype=np.int64),
+            np.full(n, to_day(request.day)),
+            np.asarray(request.amount_cents, dtype=np.int64),
+            X,
+            p,
+            cases,
+            birth_years,
         )
         offer = np.array([d.offer for d in decisions], dtype=bool)
         codes = pd.Series([tuple(c) for c in decline_codes(decisions)], dtype=object)
-        self.last_details = pd.DataFrame({"tijdig": np.ones(n, bool), "probability": p}).assign(
-            declined_by=codes
-        )
+        self.last_details = pd.DataFrame(
+            {
+                "tijdig": np.ones(n, bool),
+                "probability": p,
+                "limit_eur": [d.limit_eur for d in decisions],
+                "thin_file": [d.thin_file for d in decisions],
+                "repaid_on_time": [d.repaid_on_time for d in decisions],
+                "late_365d": X[:, FEATURE_INDEX["bnpl_late_365d"]],
+            }
+        ).assign(declined_by=codes)
         if self.keep_inputs:
             self.inputs.append(
-                {"X": X, "p": p, "open_case": cases, "birth_year": birth_years, "offer": offer}
+                {
+                    "X": X,
+                    "p": p,
+                    "open_case": cases,
+                    "birth_year": birth_years,
+                    "offer": offer,
+                    "memory": memory,
+                }
             )
         self.seconds += time.perf_counter() - t0
         return offer

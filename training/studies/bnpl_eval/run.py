@@ -44,6 +44,7 @@ import pandas as pd
 from features.events import EventArrays, to_day
 from features.labels import LabelConfig
 from models.bnpl import BnplPolicy
+from models.bnpl_operating_point import choose_operating_point
 from models.bundle import Bundle
 from training.dataset import build_snapshots, monthly_as_of_dates
 from training.simulation import (
@@ -59,24 +60,39 @@ from training.studies.bnpl_eval.policies import (
     BnplOrderLog,
     TijdigBnplPolicy,
     approve_under_1000,
-    decide_orders,
     decline_codes,
     order_inputs,
+    replay_decisions,
 )
 from training.studies.bnpl_eval.report import (
     approved_only_in_loop,
     decline_table,
     log_to_mlflow,
+    money,
     order_table,
     plot_tradeoff,
     rates,
     run_figures,
+    thin_file_growth,
     treated_alike,
 )
 from training.train import train_candidate
 
 WARMUP_MONTHS = 6
-CUTOFFS = (0.02, 0.03, 0.05, 0.07, 0.09, 0.12, 0.15, 0.2, 0.3, 0.5, 1.01)
+CUTOFFS = (0.02, 0.03, 0.05, 0.07, 0.09, 0.12, 0.15, 0.2, 0.3, 0.5, 1.01)  # without a rule
+
+
+def goal_figures(tijdig: dict[str, float], rules_only: dict[str, float]) -> dict[str, float]:
+    """Issue 21's goal on one pair of runs: tijdig's approval in points below the rules
+    alone (at most 3) and the reduction of approved orders reaching an agency (>= 30 %)."""
+    return {
+        "approval_points_below_rules_only": 100
+        * (rules_only["approval_rate"] - tijdig["approval_rate"]),
+        "collection_reduction_vs_rules_only": 1
+        - tijdig["collection_rate_approved"] / rules_only["collection_rate_approved"]
+        if rules_only["collection_rate_approved"]
+        else float("nan"),
+    }
 
 
 def train_bundle(n_customers: int, months: int, seed: int) -> Bundle:
@@ -110,14 +126,27 @@ def evaluate_policy(
     birth_years: np.ndarray,
     declines: dict[str, dict[str, float]] | None = None,
     offered: np.ndarray | None = None,
+    cust: np.ndarray | None = None,
+    limits: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Approval and collection rates of ``policy`` on the orders. With ``declines`` given,
-    it is filled per decline reason: the share of orders it declines, the share it alone
-    declines, and how often those orders reached an agency under the naive run. With
-    ``offered`` (a bool array, one per order) given, it is filled with the decisions."""
-    days = [ts.date() for ts in orders["issue_date"]]
-    decisions = decide_orders(
-        policy, orders["amount_cents"].to_numpy(), days, X, p, cases, birth_years
+    """Approval and collection rates of ``policy`` on the orders, replayed day by day with
+    the decline memory of the replay's own answers (:func:`replay_decisions`; ``cust``:
+    each order's customer position, default one customer per order). With ``declines``
+    given, it is filled per decline reason: the share of orders it declines, the share it
+    alone declines, and how often those orders reached an agency under the naive run.
+    With ``offered`` (a bool array, one per order) given, it is filled with the decisions,
+    and ``limits`` with the limits. With ``lost_cents`` in ``orders`` the money figures
+    (:func:`money`) are added."""
+    n = len(orders)
+    decisions = replay_decisions(
+        policy,
+        np.arange(n) if cust is None else np.asarray(cust, dtype=np.int64),
+        _order_days(orders),
+        orders["amount_cents"].to_numpy(np.int64),
+        X,
+        p,
+        cases,
+        birth_years,
     )
     offer = np.array([d.offer for d in decisions], dtype=bool)
     collection = orders["collection"].to_numpy()
@@ -125,7 +154,9 @@ def evaluate_policy(
         declines.update(decline_table(decline_codes(decisions), collection))
     if offered is not None:
         offered[:] = offer
-    return rates(offer, collection)
+    if limits is not None:
+        limits[:] = [d.limit_eur for d in decisions]
+    return {**rates(offer, collection), **money(orders, offer)}
 
 
 def simulate_orders(
@@ -150,13 +181,17 @@ def placed_orders(tables: dict[str, pd.DataFrame], orders: pd.DataFrame) -> pd.D
     """``orders`` (placed, approved or not) joined to their invoices: ``invoice_id`` and
     ``collection`` (False for a declined order: it was never lent). One order per customer
     and day at most (the simulator draws one per customer per day)."""
-    invoices = order_table(tables)[["customer_id", "issue_date", "invoice_id", "collection"]]
+    invoices = order_table(tables)[
+        ["customer_id", "issue_date", "invoice_id", "collection", "lost_cents", "matured"]
+    ]
     if invoices.duplicated(["customer_id", "issue_date"]).any():
         raise ValueError("more than one pay-later order of a customer on one day")
     out = orders.merge(invoices, on=["customer_id", "issue_date"], how="left", validate="1:1")
     if (out["invoice_id"].notna() != out["approved"]).any():
         raise ValueError("approved orders and pay-later invoices do not match")
     out["collection"] = out["collection"].astype("boolean").fillna(False).astype(bool)
+    out["matured"] = out["matured"].astype("boolean").fillna(False).astype(bool)
+    out["lost_cents"] = out["lost_cents"].fillna(0).astype(np.int64)
     return out
 
 
@@ -248,34 +283,44 @@ def run_bnpl_eval(
     p = bundle.predict_proba(X)
     birth_years = events.customers["birth_year"][cust]
 
-    naive = rates(
-        orders["amount_cents"].to_numpy() < NAIVE_MAX_ORDER_CENTS, orders["collection"].to_numpy()
-    )
+    naive_offer = orders["amount_cents"].to_numpy() < NAIVE_MAX_ORDER_CENTS
+    naive = {**rates(naive_offer, orders["collection"].to_numpy()), **money(orders, naive_offer)}
+
+    def replay(policy: BnplPolicy, **kw: Any) -> dict[str, float]:
+        return evaluate_policy(policy, orders, X, p, cases, birth_years, cust=cust, **kw)
+
+    # the yardstick: the rules alone (issue 5's policy without a risk cut-off)
+    rule_declines: dict[str, dict[str, float]] = {}
+    rules_offer = np.zeros(len(orders), dtype=bool)
+    rules_policy = bundle.bnpl_policy.rules_only()
+    rules_only = replay(rules_policy, declines=rule_declines, offered=rules_offer)
+    # the trade-off curve of the full policy (rules, decline memory, growing limits) and
+    # the operating point its stated rule picks from it
+    op = bundle.bnpl_policy.operating_point
+    cutoffs = tuple(op.get("cutoffs", CUTOFFS))
+    log(f"replaying {len(cutoffs)} cut-offs with the decline memory")
+    curve = [
+        {"cutoff": c, **replay(bundle.bnpl_policy.with_cutoff(min(c, 0.999)))} for c in cutoffs
+    ]
+    chosen: dict[str, float] = {}
+    if op:
+        chosen = choose_operating_point(curve, rules_only, op)
+        cutoff = min(chosen["cutoff"], 0.999)
+        bundle = replace(bundle, bnpl_policy=bundle.bnpl_policy.with_cutoff(cutoff))
+    log(f"operating point: cut-off {bundle.bnpl_policy.risk_cutoff} {chosen}")
     declines: dict[str, dict[str, float]] = {}
     replayed = np.zeros(len(orders), dtype=bool)
-    configured = evaluate_policy(
-        bundle.bnpl_policy, orders, X, p, cases, birth_years, declines, replayed
-    )
-    rule_declines: dict[str, dict[str, float]] = {}
-    evaluate_policy(
-        bundle.bnpl_policy.with_cutoff(0.999), orders, X, p, cases, birth_years, rule_declines
-    )
-    curve = []
-    for cutoff in CUTOFFS:
-        r = evaluate_policy(
-            bundle.bnpl_policy.with_cutoff(min(cutoff, 0.999)), orders, X, p, cases, birth_years
-        )
-        curve.append({"cutoff": cutoff, **r})
-    # The same orders ranked by the model alone (no hard rules): the whole range up to the
-    # naive approval rate, to show what is possible within 5 points of it.
+    configured = replay(bundle.bnpl_policy, declines=declines, offered=replayed)
+    # the same orders ranked by the model alone (no hard rules), and at the rules' approval
     collection = orders["collection"].to_numpy()
     risk_only = []
-    for share in (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4):
+    for share in (0.0, 0.02, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4):
         threshold = np.quantile(p, 1 - share) if share else np.inf
-        risk_only.append({"declined_share": share, **rates(p < threshold, collection)})
+        offer = p < threshold
+        risk_only.append({"declined_share": share, **rates(offer, collection)})
+    at_rules = p < np.quantile(p, rules_only["approval_rate"])
+    risk_only_at_rules = {**rates(at_rules, collection), **money(orders, at_rules)}
     perfect = min(1.0, 0.05 * naive["orders"] / max(naive["approved_to_collection"], 1))
-    eligible = [c for c in curve if c["approval_rate"] >= naive["approval_rate"] - 0.05]
-    best = min(eligible, key=lambda c: c["collection_rate_approved"]) if eligible else None
     report: dict[str, Any] = {
         "protocol": __doc__.split("\n\n", 1)[1] if __doc__ else "",
         "customers": n_customers,
@@ -283,9 +328,12 @@ def run_bnpl_eval(
         "eval_seed": eval_seed,
         "model_version": bundle.version,
         "policy_version": bundle.bnpl_policy.version,
+        "operating_point_rule": op,
+        "operating_point": chosen,
         "naive_approve_under_1000": naive,
+        "rules_only": rules_only,
         "tijdig_configured_policy": {"cutoff": bundle.bnpl_policy.risk_cutoff, **configured},
-        "tijdig_best_within_5_points": best,
+        "risk_only_at_rules_only_approval": risk_only_at_rules,
         # why orders are declined: by the configured policy, and by the rules alone (no
         # risk cut-off) - the floor under any approval rate the policy can reach
         "declines_configured": declines,
@@ -296,11 +344,11 @@ def run_bnpl_eval(
         - risk_only[2]["collection_rate_approved"] / naive["collection_rate_approved"],
         "perfect_foresight_at_95pct_approval_reduction": perfect,
     }
-    for name, point in (("configured", configured), ("best", best)):
-        if point:
-            report[f"reduction_vs_naive_{name}"] = (
-                1 - point["collection_rate_approved"] / naive["collection_rate_approved"]
-            )
+    report["goal"] = goal_figures(configured, rules_only)
+    for name, point in (("configured", configured), ("rules_only", rules_only)):
+        report[f"reduction_vs_naive_{name}"] = (
+            1 - point["collection_rate_approved"] / naive["collection_rate_approved"]
+        )
     if closed_loop:
         loop, loop_orders = run_closed_loop(
             config,
@@ -321,12 +369,32 @@ def run_bnpl_eval(
         loop["same_decision_as_replay_share"] = (
             float((both["approved"] == both["replayed"]).mean()) if len(both) else float("nan")
         )
-        loop["approved_only_in_loop"] = approved_only_in_loop(both)
+        only = approved_only_in_loop(both)
+        only["collection_rate_ratio"] = (
+            only["collection_rate"] / only["collection_rate_other_approvals"]
+            if only["collection_rate_other_approvals"]
+            else float("nan")
+        )
+        loop["approved_only_in_loop"] = only
+        loop["thin_file"] = thin_file_growth(loop_orders)
+        # the yardstick forward too: the rules alone deciding in the loop
+        log("closed loop: the rules alone")
+        rules_loop = TijdigBnplPolicy(bundle.predict_proba, rules_policy, start=start.date())
+        rules_result, rules_orders = simulate_orders(config, rules_loop, "rules_only", population)
+        loop["rules_only"] = run_figures(rules_result.tables, rules_orders, start)
+        loop["goal"] = goal_figures(loop["tijdig_configured_policy"], loop["rules_only"])
         report["closed_loop"] = loop
     if out:
         out.mkdir(parents=True, exist_ok=True)
         (out / "bnpl_eval.json").write_text(json.dumps(report, indent=2, default=str))
-        plot = plot_tradeoff(curve, naive, out / "bnpl_tradeoff.png", risk_only)
+        plot = plot_tradeoff(
+            curve,
+            naive,
+            out / "bnpl_tradeoff.png",
+            risk_only,
+            rules_only,
+            report["tijdig_configured_policy"],
+        )
         bundle.save(out / "bundle")
         log(f"wrote {out / 'bnpl_eval.json'} and {plot}")
     if mlflow_uri:
