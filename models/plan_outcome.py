@@ -22,7 +22,31 @@ horizon ``H`` (policy ``horizon_months``, at least the longest plan) and ``p`` =
 
     E[repaid] = p × K + (1 − p) × (B + r × R)
     E[costs]  = (1 − p) × C(R)
-    objective = E[repaid] − w × E[costs]          (w = ``cost_weight``)
+
+**Time value** (plan-2026.3). Money repaid sooner is worth more to the creditor, so the
+objective counts each euro of principal at its present value, discounted monthly at the
+annual rate ``a`` the policy names (``time_value_rate``: ``"statutory_interest_consumer"``
+takes the consumer statutory interest of the legal table in force, art. 6:119 BW — the
+rate the law itself sets as a creditor's compensation for money paid late; DOMAIN.md §1;
+a number is an annual percentage, 0 switches the term off). With ``v = (1 + a)^(−1/12)``
+and ``A(n) = v + v² + … + vⁿ`` (extended to fractional ``n`` as ``v(1 − vⁿ)/(1 − v)``):
+
+    kept:    instalments m in months 1 … T−1 and the rest K − m(T−1) in month T
+             PV_kept  = m × A(T − 1) + (K − m(T − 1)) × v^T
+    broken:  B paid at m a month until month  t_b = B / m,  the recovery r × R in month
+             t_r = min(H, t_b + n)  (n = ``escalation_interest_months``: the months the
+             rest stays open in escalation, the same n the interest is charged for)
+             PV_broken = m × A(t_b) + r × R × v^t_r
+
+    E[PV repaid] = p × PV_kept + (1 − p) × PV_broken
+    objective    = E[PV repaid] − w × E[costs]          (w = ``cost_weight``)
+
+Why: without it, with the longest plan inside the horizon, every plan repays the whole
+debt if kept and the same remainder if broken, so the objective was a constant plus a
+multiple of P(kept) and no cost weight could change a decision (README, plan-2026.2's
+finding). With it a shorter plan is worth more when kept and a longer, likelier plan
+saves expected costs: ``w`` trades one against the other. The customer's costs are not
+discounted: ``w`` weighs a euro of them against a euro of principal repaid today.
 
 The WIK scale, the interest rate and the bailiff's tariffs come from the legal table in
 force (:mod:`models.legal`); the shares and the weight from the plan policy. P(kept) is an
@@ -49,7 +73,8 @@ class PlanOutcome:
     costs_if_broken: np.ndarray  # C(R)
     expected_repaid: np.ndarray  # E[repaid] within the horizon
     expected_costs: np.ndarray  # E[costs] borne by the customer
-    objective: np.ndarray  # E[repaid] − w × E[costs]
+    present_value_repaid: np.ndarray  # E[PV repaid]: E[repaid] discounted (time value)
+    objective: np.ndarray  # E[PV repaid] − w × E[costs]
 
 
 def escalation_costs_cents(
@@ -72,6 +97,20 @@ def escalation_costs_cents(
     return costs[inverse].reshape(remaining.shape)
 
 
+def monthly_discount_factor(table: LegalTable, policy: PlanPolicy) -> float:
+    """v = (1 + a)^(−1/12) for the policy's annual time-value rate ``a`` (module doc)."""
+    return float((1 + policy.time_value_annual_pct(table) / 100) ** (-1 / 12))
+
+
+def annuity_factor(months: np.ndarray, v: float) -> np.ndarray:
+    """A(n) = v + … + vⁿ, the present value of 1 a month paid at the end of months 1 … n
+    (fractional ``n`` by the same closed form; ``n`` itself when ``v`` = 1)."""
+    n = np.asarray(months, dtype=float)
+    if v >= 1.0:
+        return n
+    return v * (1 - v**n) / (1 - v)
+
+
 def expected_outcome(
     p_kept: np.ndarray,
     monthly_cents: np.ndarray,
@@ -90,13 +129,25 @@ def expected_outcome(
     before = np.round(policy.broken_paid_share * kept).astype(np.int64)
     remaining = np.broadcast_to(debt - before, np.broadcast_shapes(p.shape, before.shape))
     costs = escalation_costs_cents(remaining, table, policy)
-    repaid = p * kept + (1 - p) * (before + policy.escalation_recovery_share * remaining)
+    recovered = policy.escalation_recovery_share * remaining
+    repaid = p * kept + (1 - p) * (before + recovered)
     expected_costs = (1 - p) * costs
+    v = monthly_discount_factor(table, policy)
+    m = np.asarray(monthly_cents, dtype=float)
+    term = np.minimum(np.asarray(months, dtype=float), policy.horizon_months)
+    pv_kept = m * annuity_factor(term - 1, v) + (kept - m * (term - 1)) * v**term
+    broken_month = before / m
+    recovery_month = np.minimum(
+        policy.horizon_months, broken_month + policy.escalation_interest_months
+    )
+    pv_broken = m * annuity_factor(broken_month, v) + recovered * v**recovery_month
+    present_value = p * pv_kept + (1 - p) * pv_broken
     return PlanOutcome(
         repaid_if_kept=np.broadcast_to(kept, remaining.shape),
         paid_before_break=np.broadcast_to(before, remaining.shape),
         costs_if_broken=costs,
         expected_repaid=repaid,
         expected_costs=expected_costs,
-        objective=repaid - policy.cost_weight * expected_costs,
+        present_value_repaid=present_value,
+        objective=present_value - policy.cost_weight * expected_costs,
     )

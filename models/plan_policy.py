@@ -2,7 +2,7 @@
 
 Every number the plan advice decides with lives here, never in code: the grid of plans,
 the budget caps, the weight of the customer's collection costs in the objective, the
-parameters of the broken-plan model (:mod:`models.plan_outcome`), the safety net every
+time value of money repaid sooner (plan-2026.3), the parameters of the broken-plan model (:mod:`models.plan_outcome`), the safety net every
 plan carries, and the thresholds of the problematic-debt signals that refer to debt help.
 Change the version on every edit; a bundle stores the copy it was trained with.
 """
@@ -12,7 +12,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from models.legal import LegalTable
+
+#: ``time_value_rate`` naming the consumer statutory interest of the legal table in force
+STATUTORY_INTEREST: Final = "statutory_interest_consumer"
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,9 @@ class PlanPolicy:
     short_plan_max_months: int  # plans up to this term may use the maximum capacity
     horizon_months: int  # the expectation's horizon: at least max_months
     cost_weight: float  # euros of objective lost per euro of collection costs to the customer
+    # the annual rate that discounts principal repaid later (models.plan_outcome):
+    # "statutory_interest_consumer" (the legal table's rate in force) or a percentage
+    time_value_rate: str | float
     broken_paid_share: float  # share of the scheduled instalments paid before a plan breaks
     escalation_recovery_share: float  # share of the rest escalation recovers in the horizon
     escalation_interest_months: int  # months of statutory interest on the rest
@@ -68,6 +77,19 @@ class PlanPolicy:
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1]; got {getattr(self, name)}")
+        rate = self.time_value_rate
+        if isinstance(rate, str) and rate != STATUTORY_INTEREST:
+            raise ValueError(
+                f"time_value_rate must be {STATUTORY_INTEREST!r} or a percentage; got {rate!r}"
+            )
+        if not isinstance(rate, str) and not 0.0 <= float(rate) < 100.0:
+            raise ValueError(f"time_value_rate must be a percentage in [0, 100); got {rate}")
+
+    def time_value_annual_pct(self, table: LegalTable) -> float:
+        """The annual time-value rate in percent on the day of ``table``."""
+        if isinstance(self.time_value_rate, str):
+            return float(table.statutory_interest_consumer_pct)
+        return float(self.time_value_rate)
 
     @classmethod
     def default(cls) -> PlanPolicy:
