@@ -1,5 +1,5 @@
-"""Model commands: `tijdig train`, `models list`, `models promote`, `models card` and
-`models ui`."""
+"""Model commands: `tijdig train`, `models list`, `models promote`, `models challenger`,
+`models compare`, `models card` and `models ui`."""
 
 from __future__ import annotations
 
@@ -194,6 +194,114 @@ def models_promote(
     except BundleError as exc:  # registered, but its bundle cannot be loaded: not served
         fail(f"version {version} cannot be promoted: its bundle does not load ({exc})", code=1)
     console.print(f"champion → version {version}; run `curl -X POST .../admin/reload` to serve it")
+
+
+@models_app.command("challenger")
+def models_challenger(
+    version: Annotated[str, typer.Argument(help="version number")], data_dir: DataDir = None
+) -> None:
+    """Point `challenger` at VERSION: a service with TIJDIG_SHADOW_SHARE above 0 scores it in
+    the shadow (never answering with it) from its next start; `models compare` shows how it
+    did."""
+    from models.bundle import BundleError
+
+    settings = training_settings(data_dir)
+    registry = _registry_with(settings, version)
+    try:
+        registry.set_challenger(version)
+    except BundleError as exc:
+        fail(f"version {version} cannot be the challenger: its bundle does not load ({exc})", 1)
+    console.print(
+        f"challenger → version {version}; restart the service with TIJDIG_SHADOW_SHARE "
+        "(e.g. 0.1) to score it in the shadow"
+    )
+
+
+@models_app.command("compare")
+def models_compare(
+    since: Annotated[str, typer.Option(help="shadowed decisions from this day (YYYY-MM-DD)")],
+    until: Annotated[
+        str | None, typer.Option(help="until this day (YYYY-MM-DD), exclusive")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Champion against shadow challenger on the same logged requests: rank correlation,
+    flag agreement at the policy cut-off, mean absolute difference of the probabilities;
+    once labels have matured in the event store, both models' ROC AUC, PR AUC and ECE on
+    the same rows. Exit 2 when no request was shadowed in the period."""
+    from cli.checks import parse_day, require_decision_log, service_settings
+    from training.monitoring.compare import compare_report
+
+    start = parse_day(since, "--since")
+    end = None if until is None else parse_day(until, "--until")
+    settings = service_settings(data_dir)
+    require_decision_log(settings)
+    shadow = _shadow_rows(settings, start, end)
+    if shadow.empty:
+        fail(
+            f"no shadowed decision since {start}: set TIJDIG_SHADOW_SHARE above 0 and a "
+            "challenger (`tijdig models challenger VERSION`), or widen the period"
+        )
+    labelled = _matured_shadow_rows(training_settings(data_dir), shadow)
+    typer.echo(compare_report(shadow, labelled).render())
+
+
+def _shadow_rows(settings: Any, start: Any, end: Any) -> Any:
+    """The shadow rows logged in [``start``, ``end``) as a frame."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from service.decision_log import SHADOW_COLUMNS, DecisionLog
+
+    def midnight(day: Any) -> Any:
+        return None if day is None else datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+
+    log = DecisionLog(settings.decision_log_url).open()
+    try:
+        rows = list(log.iter_shadow(midnight(start), midnight(end)))
+    finally:
+        log.close()
+    return pd.DataFrame(rows, columns=list(SHADOW_COLUMNS))
+
+
+def _matured_shadow_rows(settings: Any, shadow: Any) -> Any:
+    """The shadow rows whose labels have matured in the event store, labelled with the
+    champion's label definition (the default one without a champion); None without an
+    event store."""
+    from cli.checks import missing_database
+    from features.store import EventStore
+    from training.label_definition import label_config_of
+    from training.monitoring.compare import CHAMPION_P
+    from training.monitoring.outcomes import matured_labels
+    from training.pipeline import read_events
+
+    missing = missing_database(
+        settings.store_url,
+        "customers",
+        what="event store",
+        variable="TIJDIG_STORE_URL",
+        sqlite_lacks_table="holds no event tables",
+    )
+    if missing is not None:
+        return None
+    metadata: dict[str, Any] = {}
+    if Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).is_file() or not (
+        settings.mlflow_tracking_uri.startswith("sqlite:///")
+    ):
+        from training.registry import Registry
+
+        champion = Registry.from_settings(settings).champion()
+        metadata = champion.metadata if champion is not None else {}
+    store = EventStore(settings.store_url)
+    try:
+        events = read_events(store)
+    finally:
+        store.dispose()
+    keys = ["customer_id", "as_of", "champion_version", "challenger_version"]
+    scored = shadow.drop_duplicates(keys, keep="last")
+    scored = scored.assign(probability=scored[CHAMPION_P])
+    return matured_labels(scored, events, label_config_of(metadata))
 
 
 def _registry_with(settings: Any, version: str) -> Any:

@@ -37,6 +37,7 @@ from service.openapi import keep_null_in_examples
 from service.reload import ReloadAnnouncements, follow_announcements
 from service.routes import affordability, bnpl, debit_date, decisions, events, ops, reports, risk
 from service.settings import ServiceSettings
+from service.shadow import load_shadow
 
 log = structlog.get_logger("tijdig.service")
 
@@ -95,6 +96,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.serving = None
     app.state.decision_log = None
     app.state.decision_log_error = "not opened yet"
+    app.state.shadow = None  # a service.shadow.ShadowScorer when shadowing is on
     install_error_handlers(app)
     app.add_middleware(
         DeclaredSizeMiddleware,
@@ -181,10 +183,14 @@ def _start(app: FastAPI, settings: ServiceSettings, metrics: Metrics) -> None:
             load_ms=round((time.perf_counter() - started) * 1000, 1),
             generation=state.generation,
         )
+    state.shadow = load_shadow(settings, state.decision_log, metrics)
 
 
 def _stop(app: FastAPI) -> None:
     state = app.state
+    if state.shadow is not None:
+        state.shadow.close()  # logs what is queued while the decision log is still open
+        state.shadow = None
     if state.decision_log is not None:
         state.decision_log.close()  # flushes queued decisions first
         state.decision_log = None

@@ -215,6 +215,8 @@ class ScoringContext:
     api_key_id: str = ""
     #: The client (tenant) the key acts for: its decisions are logged under it.
     client: str = DEFAULT_CLIENT
+    #: The shadow challenger (a :class:`service.shadow.ShadowScorer`), None when off.
+    shadow: Any = None
 
 
 def scoring_context(scope: Scope | str) -> Callable[..., Any]:
@@ -245,6 +247,7 @@ def scoring_context(scope: Scope | str) -> Callable[..., Any]:
             state.metrics,
             caller.api_key_id,
             caller.client,
+            state.shadow,
         )
 
     context.__name__ = f"scoring_context_{accepted[0].value}"

@@ -68,6 +68,21 @@ class Metrics:
         self.decisions_logged = Counter(
             "tijdig_decisions_logged", "decisions committed to the decision log", registry=reg
         )
+        self.shadow_scored = Counter(
+            "tijdig_shadow_scored",
+            "risk decisions the shadow challenger scored and logged beside the champion's",
+            registry=reg,
+        )
+        self.shadow_dropped = Counter(
+            "tijdig_shadow_dropped",
+            "shadowed requests dropped because the challenger's queue was full",
+            registry=reg,
+        )
+        self.shadow_failures = Counter(
+            "tijdig_shadow_failures",
+            "shadow rows not logged, or the challenger switched off after an error",
+            registry=reg,
+        )
         self.model_info = Gauge(
             "tijdig_model_info",
             "the model bundle being served (value 1)",

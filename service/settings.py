@@ -132,6 +132,25 @@ class ServiceSettings(BaseSettings):
         "production",
     )
 
+    shadow_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="share of risk-score requests also scored by the challenger, off the "
+        "request path, its answer logged beside the champion's (service.shadow); 0 = off",
+    )
+    challenger_uri: str = Field(
+        default="models:/tijdig-risk@challenger",
+        description="the shadow challenger: an MLflow model URI or a local bundle folder",
+    )
+    shadow_queue_size: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="shadowed requests waiting for the challenger; beyond it one is dropped "
+        "(counted in tijdig_shadow_dropped_total), never waited for",
+    )
+
     reload_signal_file: Path | None = Field(
         default=None,
         description="set by `tijdig serve` for its workers: where a reload taken by one "

@@ -4,7 +4,8 @@ Each training run is an MLflow run (params, metrics, data fingerprint, plots) wh
 bundle becomes a registered model version of ``tijdig-risk``. The alias ``champion``
 is what the service loads; it moves only when the gate passes. A refused version gets
 the alias ``candidate`` and a tag saying why, so nothing is lost and nothing worse is
-served.
+served. The alias ``challenger``, set by hand, is what the service may score in the
+shadow (``service.shadow``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from training.settings import TrainingSettings
 
 CHAMPION = "champion"
 CANDIDATE = "candidate"
+CHALLENGER = "challenger"  # what the service's shadow scores beside the champion
 
 #: MLflow's warnings on every ``log_model`` that say nothing a user can act on: the
 #: pickled python_model is only a thin loader of the bundle folder (its files are checked
@@ -336,6 +338,13 @@ class Registry:
         check_servable(load_bundle(f"models:/{self.model_name}/{version}", self.tracking_uri))
         self.client.set_model_version_tag(self.model_name, version, "gate", "promoted_by_hand")
         self.client.set_registered_model_alias(self.model_name, CHAMPION, version)
+
+    def set_challenger(self, version: str) -> None:
+        """Point the ``challenger`` alias at ``version`` (``tijdig models challenger``):
+        what a service with ``shadow_share`` above 0 scores in the shadow at its next
+        start. It must load and serve, as a champion must."""
+        check_servable(load_bundle(f"models:/{self.model_name}/{version}", self.tracking_uri))
+        self.client.set_registered_model_alias(self.model_name, CHALLENGER, version)
 
     def versions(self) -> list[dict[str, Any]]:
         out = []

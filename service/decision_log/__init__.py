@@ -12,6 +12,7 @@ One module per job:
 - ``retention``: the legal floor of the retention period and the purge's cutoff;
 - ``queries``: reads, human reviews, key lookup, retention purge (and its dry run) and
   audit export (all, per customer, per client);
+- ``shadow``: the shadow challenger's answers beside the champion's (``shadow_scores``);
 - ``log``: :class:`DecisionLog` assembled from those, with :meth:`~DecisionLog.open` and
   :meth:`~DecisionLog.close` (which flushes everything queued).
 
@@ -32,11 +33,13 @@ from service.decision_log.records import (
     reviews,
 )
 from service.decision_log.retention import LEGAL_MIN_RETENTION_DAYS, PurgeCount, RetentionRefused
+from service.decision_log.shadow import SHADOW_COLUMNS, shadow_scores
 from service.decision_log.writer import SQLITE_LOCK_WAIT_S
 
 __all__ = [
     "CHECKPOINT_EVERY_ROWS",
     "LEGAL_MIN_RETENTION_DAYS",
+    "SHADOW_COLUMNS",
     "SQLITE_LOCK_WAIT_S",
     "Decision",
     "DecisionLog",
@@ -51,4 +54,5 @@ __all__ = [
     "metadata",
     "new_decision_id",
     "reviews",
+    "shadow_scores",
 ]

@@ -7,14 +7,15 @@ from service.decision_log.keys import KeyStatements
 from service.decision_log.loop import LoopPath
 from service.decision_log.queries import Queries
 from service.decision_log.records import add_client_column, decisions, metadata
+from service.decision_log.shadow import ShadowRows
 
 
-class DecisionLog(LoopPath, Queries):
+class DecisionLog(LoopPath, Queries, ShadowRows):
     """Durable, batched decision log. Open with :meth:`open`, stop with :meth:`close`.
 
     Writing: :meth:`log` from an event loop (``loop``), :meth:`submit` and :meth:`write`
     through the writer thread (``writer``); reading, reviews, purge and export in
-    ``queries``.
+    ``queries``; the shadow challenger's rows in ``shadow``.
 
     Parameters
     ----------

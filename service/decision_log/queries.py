@@ -33,6 +33,7 @@ from service.decision_log.records import (
     reviews,
 )
 from service.decision_log.retention import PurgeCount, purge_cutoff
+from service.decision_log.shadow import shadow_scores
 from service.decision_log.writer import WriterThread
 
 
@@ -162,8 +163,8 @@ class Queries(WriterThread):
 
     # ------------------------------------------------------------------ retention, audit
     def purge_older_than(self, days: int, now: datetime | None = None) -> int:
-        """Delete decisions created more than ``days`` days ago, with their reviews and
-        idempotency keys; returns how many decisions. Raises
+        """Delete decisions created more than ``days`` days ago, with their reviews,
+        idempotency keys and shadow rows; returns how many decisions. Raises
         :class:`~service.decision_log.retention.RetentionRefused` when ``days`` is shorter
         than the log's retention (:attr:`min_retention_days`), deleting nothing."""
         cutoff = purge_cutoff(days, self.min_retention_days, now)
@@ -173,6 +174,7 @@ class Queries(WriterThread):
             # a review belongs to its decision: it goes with it, whatever its own date
             conn.execute(reviews.delete().where(reviews.c.decision_id.in_(old)))
             conn.execute(idempotency_keys.delete().where(idempotency_keys.c.created_at < cutoff))
+            conn.execute(shadow_scores.delete().where(shadow_scores.c.created_at < cutoff))
             result = conn.execute(decisions.delete().where(decisions.c.created_at < cutoff))
         return int(result.rowcount or 0)
 

@@ -11,6 +11,10 @@ other (best medians 3.4 vs 3.5 ms per request), so it stays inline and spares th
 hop. On PostgreSQL a network round trip would stall every other request on the loop, so
 there it goes to the threadpool.
 
+With ``shadow_share`` set, a drawn share of requests is also handed to the shadow
+challenger after the answer is built (:mod:`service.shadow`): it never changes the
+answer, and never waits.
+
 The decision log row is committed before answering, on SQLite by the event loop itself
 together with the other requests of the same loop turn (see :mod:`service.decision_log`;
 the step's cost is in the in-process split of ``benchmarks/RESULTS.md``).
@@ -23,6 +27,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from fastapi.exceptions import RequestValidationError
 
+from models.bundle import Bundle
 from models.scoring import RiskAssessment, assess_state
 from models.serving import ServingRows, ServingState
 from service.decision_log import Decision, new_decision_id
@@ -44,6 +49,7 @@ from service.schemas import (
     RiskScoresResponse,
 )
 from service.settings import Scope
+from service.shadow import ShadowOffer
 
 router = APIRouter(tags=["collection"], route_class=StrictJSONRoute)
 
@@ -94,7 +100,29 @@ async def risk_scores(
         as_of=as_of,
         results=results,
     )
-    return json_response(response)
+    answer = json_response(response)
+    if ctx.shadow is not None:  # after the answer is built: it cannot change it
+        ctx.shadow.offer(lambda: _shadow_offer(bundle, state, results, record))
+    return answer
+
+
+def _shadow_offer(
+    bundle: Bundle,
+    state: ServingState,
+    results: list[RiskResult],
+    record: DecisionRecord,
+) -> ShadowOffer:
+    """What the shadow challenger needs of this request (built only when it is drawn)."""
+    return ShadowOffer(
+        created_at=record.created_at,
+        as_of=record.as_of,
+        champion_version=bundle.version,
+        customer_ids=[r.customer_id for r in results],
+        decision_ids=[r.decision_id for r in results],
+        X=state.X,
+        champion_probability=[r.probability for r in results],
+        champion_flag=[r.early_warning for r in results],
+    )
 
 
 def _shape(

@@ -81,3 +81,15 @@ def test_ui_runs_mlflow_on_the_tracking_store_bound_to_localhost(registered, tmp
         (state / "mlartifacts").resolve().as_uri()
     )
     assert command[command.index("--host") + 1] == "127.0.0.1"
+
+
+def test_challenger_points_the_alias_the_shadow_loads(registered):
+    from training.registry import Registry
+    from training.settings import TrainingSettings
+
+    result = runner.invoke(app, ["models", "challenger", registered])
+    assert result.exit_code == 0, result.output
+    assert f"challenger → version {registered}" in result.output
+    (row,) = Registry.from_settings(TrainingSettings()).versions()
+    assert "challenger" in row["aliases"]
+    assert runner.invoke(app, ["models", "challenger", "99"]).exit_code == 2
