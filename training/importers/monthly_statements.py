@@ -178,21 +178,40 @@ class MonthlyImport:
     frames: dict[str, pd.DataFrame]
     labels: pd.DataFrame  # customer_id, as_of, label
     side: pd.DataFrame  # customer_id + side columns (never ingested)
-    report: dict[str, int]
+    report: dict[str, Any]
+    #: what the labels mean (``horizon_days``, ``definition``), written beside them as
+    #: ``labels.json`` for ``tijdig train --labels`` (:mod:`training.label_definition`)
+    label_sidecar: dict[str, Any] | None = None
 
-    def write(self, directory: Path, fmt: str = "parquet") -> None:
-        """Event tables as ``<table>.<fmt>``, plus ``labels.<fmt>`` (and ``side`` when present)."""
+    @property
+    def has_labels(self) -> bool:
+        return len(self.labels) > 0
+
+    def write(self, directory: Path, fmt: str = "parquet") -> list[Path]:
+        """Event tables as ``<table>.<fmt>``, plus ``labels.<fmt>`` when there are labels
+        (with ``labels.json`` when their meaning is stated) and ``side_attributes.<fmt>``
+        when there are side columns. Returns the extra files written."""
+        import json
+
         from features.io import write_event_dir
 
         directory.mkdir(parents=True, exist_ok=True)
         write_event_dir(self.frames, directory, fmt=fmt)  # type: ignore[arg-type]
+        written = []
         for name, df in (("labels", self.labels), ("side_attributes", self.side)):
-            if name == "side_attributes" and df.shape[1] <= 1:
+            if (name == "side_attributes" and df.shape[1] <= 1) or (
+                name == "labels" and not self.has_labels
+            ):
                 continue
+            written.append(directory / f"{name}.{fmt}")
             if fmt == "csv":
-                df.to_csv(directory / f"{name}.csv", index=False)
+                df.to_csv(written[-1], index=False)
             else:
-                df.to_parquet(directory / f"{name}.parquet", index=False)
+                df.to_parquet(written[-1], index=False)
+        if self.has_labels and self.label_sidecar:
+            written.append(directory / "labels.json")
+            written[-1].write_text(json.dumps(self.label_sidecar, indent=1) + "\n")
+        return written
 
 
 class SourceRejected(RowsRejected):
