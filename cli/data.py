@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -156,12 +156,27 @@ def export(
 
 def import_statements(
     source: Annotated[
-        Path, typer.Argument(help="CSV or Parquet: one row per account, column groups per month")
+        Path,
+        typer.Argument(
+            help="CSV or Parquet: month-by-month records (one row per account and month; "
+            'mapping with "format": "long") or one wide row per account'
+        ),
     ],
     mapping: Annotated[
-        Path, typer.Option(help="mapping config JSON (e.g. training/importers/taiwan.json)")
+        Path,
+        typer.Option(
+            help="mapping config JSON (training/importers/README.md; e.g. "
+            "training/importers/taiwan.json, docs/examples/own-data/mapping.json)"
+        ),
     ],
     out: Annotated[Path, typer.Option(help="output folder: event tables + labels")],
+    attributes: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV or Parquet of customer attributes (one row per account, with its "
+            "effective date), for a long mapping with an attributes section"
+        ),
+    ] = None,
     allow_sensitive: Annotated[
         bool,
         typer.Option(
@@ -170,22 +185,86 @@ def import_statements(
     ] = False,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
 ) -> None:
-    """Map monthly-statement data to events and external labels (then `tijdig ingest OUT`)."""
-    import pandas as pd
+    """Map monthly payment history to events and external labels (then `tijdig ingest OUT`)."""
+    import json
 
-    from training.importers import MappingConfig, SourceRejected, import_monthly_statements
+    from training.importers import (
+        MappingConfig,
+        RecordsConfig,
+        SourceRejected,
+        import_monthly_records,
+        import_monthly_statements,
+        is_long_mapping,
+    )
 
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter(f"--format must be parquet or csv; got {fmt!r}")
-    config = MappingConfig.from_file(mapping)
-    frame = pd.read_parquet(source) if source.suffix == ".parquet" else pd.read_csv(source)
+    try:
+        raw = json.loads(mapping.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read the mapping {mapping}: {exc}")
+    long = is_long_mapping(raw)
+    if attributes is not None and not long:
+        raise typer.BadParameter(
+            'only a long mapping ("format": "long") reads an attributes table',
+            param_hint="--attributes",
+        )
     started = time.perf_counter()
     try:
-        result = import_monthly_statements(frame, config, allow_sensitive=allow_sensitive)
+        if long:
+            config = RecordsConfig.from_dict(raw)
+            result = import_monthly_records(
+                _read_table(source),
+                config,
+                None if attributes is None else _read_table(attributes),
+                allow_sensitive=allow_sensitive,
+            )
+        else:
+            frame = _read_table(source)
+            result = import_monthly_statements(
+                frame, MappingConfig.from_dict(raw), allow_sensitive=allow_sensitive
+            )
     except SourceRejected as rejected:  # the user's data: a message, not a traceback
         fail(str(rejected), code=1)
-    result.write(out, fmt=fmt)
+    except (ValueError, KeyError) as exc:  # the mapping or missing columns
+        fail(f"{mapping}: {exc}")
+    stated = {k: raw[f"label_{k}"] for k in ("horizon_days", "definition") if f"label_{k}" in raw}
+    result.label_sidecar = stated or None
+    written = result.write(out, fmt=fmt)
+    customers = len(result.frames["customers"])
     console.print(
-        f"imported {len(frame):,} accounts in {time.perf_counter() - started:.1f} s → {out}"
+        f"imported {customers:,} accounts in {time.perf_counter() - started:.1f} s → {out}",
+        highlight=False,
     )
-    console.print(result.report)
+    console.print(
+        ", ".join(f"{k.replace('_', ' ')} {_shown(v)}" for k, v in result.report.items()),
+        highlight=False,
+    )
+    if result.has_labels:
+        console.print(
+            f"labels: {len(result.labels):,} at {result.labels['as_of'].iloc[0]:%Y-%m-%d} → "
+            + ", ".join(p.name for p in written if p.name.startswith("labels")),
+            highlight=False,
+        )
+    else:
+        console.print(
+            "[yellow]no labels:[/] the mapping names no label_column, so no labels file was "
+            "written. Bring your own to `tijdig train --labels FILE` and `tijdig evaluate "
+            "--labels FILE`, or let `tijdig train` derive labels from the events",
+            highlight=False,
+        )
+
+
+def _read_table(path: Path) -> Any:
+    import pandas as pd
+
+    if not path.is_file():
+        fail(f"no such file: {path}")
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read {path}: {exc}")
+
+
+def _shown(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)

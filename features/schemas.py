@@ -137,6 +137,29 @@ def _id_field(*, unique: bool = False) -> Any:
     return pa.Field(unique=unique, str_length=_ID_LENGTH, no_control_characters={})
 
 
+#: Names of special-category or proxy data (GDPR art. 9, CCD2): refused as request fields
+#: (``service.schemas.bnpl``) and never read from a creditor's files without
+#: ``--allow-sensitive`` (``training.importers.attributes``).
+SPECIAL_CATEGORY_FIELDS = frozenset(
+    {
+        "sex",
+        "gender",
+        "ethnicity",
+        "race",
+        "religion",
+        "health",
+        "disability",
+        "sexual_orientation",
+        "political_opinion",
+        "trade_union",
+        "biometric",
+        "genetic",
+        "marital_status",
+        "nationality",
+    }
+)
+
+
 class _Base(pa.DataFrameModel):
     class Config:
         strict = True  # unknown columns are an error: a typo must not silently drop data

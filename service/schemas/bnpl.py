@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from features.schemas import SPECIAL_CATEGORY_FIELDS
 from service.schemas.common import (
     EARLIEST_LEGAL_AS_OF,
     CustomerId,
@@ -20,27 +21,6 @@ from service.schemas.common import (
     today,
 )
 from service.schemas.risk import RISK_REASON_EXAMPLE, RiskReasonOut
-
-#: Request fields that would carry special-category or proxy data (GDPR art. 9, CCD2):
-#: refused with a clear message instead of the generic "extra input".
-SPECIAL_CATEGORY_FIELDS = frozenset(
-    {
-        "sex",
-        "gender",
-        "ethnicity",
-        "race",
-        "religion",
-        "health",
-        "disability",
-        "sexual_orientation",
-        "political_opinion",
-        "trade_union",
-        "biometric",
-        "genetic",
-        "marital_status",
-        "nationality",
-    }
-)
 
 
 class OrderIn(RequestModel):

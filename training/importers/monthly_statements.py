@@ -53,9 +53,8 @@ import numpy as np
 import pandas as pd
 
 from features.schemas import MAX_AMOUNT_CENTS, TABLES, columns_of
+from training.importers.settlement import MonthGrid, StatementRules, statement_events
 from training.rejected import EXAMPLES, RowsRejected, shown
-
-DAYS_PER_MONTH_LATE = 30
 
 
 @dataclass(frozen=True)
@@ -147,6 +146,17 @@ class MappingConfig:
     def from_file(cls, path: Path | str) -> MappingConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
+    @property
+    def rules(self) -> StatementRules:
+        """How this mapping's statements become invoices."""
+        return StatementRules(
+            self.due_days,
+            self.paid_early_days,
+            self.cents_per_unit,
+            self.product,
+            self.collection_method,
+        )
+
     def required_columns(self, allow_sensitive: bool) -> list[str]:
         cols = [self.id_column]
         for m in self.months:
@@ -168,26 +178,40 @@ class MonthlyImport:
     frames: dict[str, pd.DataFrame]
     labels: pd.DataFrame  # customer_id, as_of, label
     side: pd.DataFrame  # customer_id + side columns (never ingested)
-    report: dict[str, int]
+    report: dict[str, Any]
+    #: what the labels mean (``horizon_days``, ``definition``), written beside them as
+    #: ``labels.json`` for ``tijdig train --labels`` (:mod:`training.label_definition`)
+    label_sidecar: dict[str, Any] | None = None
 
-    def write(self, directory: Path, fmt: str = "parquet") -> None:
-        """Event tables as ``<table>.<fmt>``, plus ``labels.<fmt>`` (and ``side`` when present)."""
+    @property
+    def has_labels(self) -> bool:
+        return len(self.labels) > 0
+
+    def write(self, directory: Path, fmt: str = "parquet") -> list[Path]:
+        """Event tables as ``<table>.<fmt>``, plus ``labels.<fmt>`` when there are labels
+        (with ``labels.json`` when their meaning is stated) and ``side_attributes.<fmt>``
+        when there are side columns. Returns the extra files written."""
+        import json
+
         from features.io import write_event_dir
 
         directory.mkdir(parents=True, exist_ok=True)
         write_event_dir(self.frames, directory, fmt=fmt)  # type: ignore[arg-type]
+        written = []
         for name, df in (("labels", self.labels), ("side_attributes", self.side)):
-            if name == "side_attributes" and df.shape[1] <= 1:
+            if (name == "side_attributes" and df.shape[1] <= 1) or (
+                name == "labels" and not self.has_labels
+            ):
                 continue
+            written.append(directory / f"{name}.{fmt}")
             if fmt == "csv":
-                df.to_csv(directory / f"{name}.csv", index=False)
+                df.to_csv(written[-1], index=False)
             else:
-                df.to_parquet(directory / f"{name}.parquet", index=False)
-
-
-def _cents(values: np.ndarray, per_unit: float) -> np.ndarray:
-    out = np.rint(np.asarray(values, dtype=np.float64) * per_unit).astype(np.int64)
-    return np.clip(out, 1, MAX_AMOUNT_CENTS)
+                df.to_parquet(written[-1], index=False)
+        if self.has_labels and self.label_sidecar:
+            written.append(directory / "labels.json")
+            written[-1].write_text(json.dumps(self.label_sidecar, indent=1) + "\n")
+        return written
 
 
 class SourceRejected(RowsRejected):
@@ -277,85 +301,26 @@ def import_monthly_statements(
     if missing:
         raise ValueError(f"the source lacks mapped columns {missing}; check the mapping config")
     n = len(source)
-    T = len(config.months)
     ids = _account_ids(source[config.id_column], config)
     _check_values(source, config)
     status = np.stack(
         [pd.to_numeric(source[m.status]).to_numpy(np.int64) for m in config.months], axis=1
     )
-    status = np.minimum(status, config.max_months_late)
-    bill = np.stack(
-        [pd.to_numeric(source[m.statement]).to_numpy(np.float64) for m in config.months], axis=1
+    grid = MonthGrid(
+        ids=ids,
+        first_period=pd.Period(config.months[0].period, "M"),
+        behind=np.minimum(status, config.max_months_late),
+        paid_full=np.isin(status, config.paid_in_full_status),
+        bill=np.stack(
+            [pd.to_numeric(source[m.statement]).to_numpy(np.float64) for m in config.months],
+            axis=1,
+        ),
+        paid=np.stack(
+            [pd.to_numeric(source[m.paid]).to_numpy(np.float64) for m in config.months], axis=1
+        ),
+        start=np.zeros(n, dtype=np.int64),
     )
-    paid = np.stack(
-        [pd.to_numeric(source[m.paid]).to_numpy(np.float64) for m in config.months], axis=1
-    )
-
-    # statement k (k < 0: carry-over before the first month) -> issue day, due day
-    first_period = pd.Period(config.months[0].period, "M")
-    K = int(max(0, status[:, 0].max()))  # how far the first status points back
-    ks = list(range(-K, T))
-    issue = {k: (first_period + k).to_timestamp(how="end").normalize() for k in ks}
-    due = {k: issue[k] + pd.Timedelta(days=config.due_days) for k in ks}
-
-    first_positive = np.where(bill > 0, bill, np.nan)
-    carry_amount = pd.DataFrame(first_positive).bfill(axis=1).iloc[:, 0].to_numpy()
-
-    never = np.datetime64("NaT", "ns")
-    paid_full = np.isin(status, config.paid_in_full_status)
-    # per statement: exists, amount, settlement timestamp (NaT = open at label_as_of)
-    inv_rows: list[pd.DataFrame] = []
-    settle_of: dict[int, np.ndarray] = {}
-    exists_of: dict[int, np.ndarray] = {}
-    amount_of: dict[int, np.ndarray] = {}
-    for k in ks:
-        if k >= 0:
-            exists = bill[:, k] > 0
-            amount = np.where(exists, bill[:, k], 0.0)
-        else:
-            exists = (status[:, 0] >= -k) & np.isfinite(carry_amount)
-            amount = np.where(exists, np.nan_to_num(carry_amount), 0.0)
-        settle = np.full(n, never, dtype="datetime64[ns]")
-        undecided = exists.copy()
-        for t in range(max(k + 1, 0), T):
-            j = t - k
-            behind = status[:, t] >= j
-            stop = undecided & ~behind
-            if j == 1:
-                early = stop & paid_full[:, t]
-                settle[early] = np.datetime64(
-                    due[k] - pd.Timedelta(days=config.paid_early_days), "ns"
-                )
-                settle[stop & ~paid_full[:, t]] = np.datetime64(due[k], "ns")
-            else:
-                settle[stop] = np.datetime64(
-                    due[k] + pd.Timedelta(days=DAYS_PER_MONTH_LATE * (j - 1)), "ns"
-                )
-            undecided &= behind
-        settle_of[k], exists_of[k], amount_of[k] = (
-            settle,
-            exists,
-            _cents(amount, config.cents_per_unit),
-        )
-        idx = np.flatnonzero(exists)
-        inv_rows.append(
-            pd.DataFrame(
-                {
-                    "invoice_id": [f"{cid}-{k + K:02d}" for cid in ids[idx]] if idx.size else [],
-                    "customer_id": ids[idx],
-                    "issue_date": np.full(idx.size, np.datetime64(issue[k], "ns")),
-                    "due_date": np.full(idx.size, np.datetime64(due[k], "ns")),
-                    "amount_cents": amount_of[k][idx],
-                    "product": config.product,
-                    "collection_method": config.collection_method,
-                }
-            )
-        )
-    invoices = pd.concat(inv_rows, ignore_index=True)
-
-    payments, report = _payments(
-        ids, ks, K, issue, due, exists_of, amount_of, settle_of, paid, config
-    )
+    invoices, payments, report, first_issue = statement_events(grid, config.rules)
 
     customers = pd.DataFrame({"customer_id": ids})
     customers["household_type"] = config.household_default
@@ -382,16 +347,14 @@ def import_monthly_statements(
     else:
         customers["declared_net_income_cents"] = pd.array([pd.NA] * n, dtype="Int64")
     created = (
-        pd.Timestamp(config.created_at)
-        if config.created_at
-        else issue[ks[0]] - pd.Timedelta(days=1)
+        pd.Timestamp(config.created_at) if config.created_at else first_issue - pd.Timedelta(days=1)
     )
     customers["created_at"] = created
     customers = customers[columns_of("customers")]
 
     frames = {
         "customers": customers,
-        "invoices": invoices[columns_of("invoices")],
+        "invoices": invoices,
         "payments": payments,
     }
     for table in TABLES:
@@ -414,123 +377,5 @@ def import_monthly_statements(
         if c in source.columns and (allow_sensitive or c not in config.sensitive_columns)
     ]
     side = pd.DataFrame({"customer_id": ids, **{c: source[c].to_numpy() for c in side_cols}})
-    report.update(
-        customers=n,
-        invoices=len(invoices),
-        carry_over_invoices=int(sum(exists_of[k].sum() for k in ks if k < 0)),
-        open_invoices=int(sum((exists_of[k] & np.isnat(settle_of[k])).sum() for k in ks)),
-    )
+    report["customers"] = n
     return MonthlyImport(frames=frames, labels=labels, side=side, report=report)
-
-
-def _payments(
-    ids: np.ndarray,
-    ks: list[int],
-    K: int,
-    issue: dict[int, pd.Timestamp],
-    due: dict[int, pd.Timestamp],
-    exists_of: dict[int, np.ndarray],
-    amount_of: dict[int, np.ndarray],
-    settle_of: dict[int, np.ndarray],
-    paid: np.ndarray,
-    config: MappingConfig,
-) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Real payments (allocated oldest open first) and settlement remainders, per customer.
-
-    The amount paid in month ``t`` is dated on the due day of statement ``t-1`` (its
-    settlement day when that was earlier). It never settles an invoice before the
-    status-derived day; what cannot go to an open invoice goes to the latest statement
-    already settled by then (so it changes no settlement day), else it is dropped. Each settled invoice gets a remainder payment on its settlement day.
-    """
-    n, T = paid.shape
-    pay_cents = np.where(paid > 0, _cents(paid, config.cents_per_unit), 0)
-    day0 = np.datetime64("1970-01-01", "D")
-
-    def day(ts: pd.Timestamp) -> int:
-        return int((np.datetime64(ts.date(), "D") - day0).astype(np.int64))
-
-    issue_day = {k: day(issue[k]) for k in ks}
-    first = pd.Period(config.months[0].period, "M")
-    prev_due_day = [
-        day(
-            (first + t - 1).to_timestamp(how="end").normalize() + pd.Timedelta(days=config.due_days)
-        )
-        for t in range(T)
-    ]
-    settle_day = {
-        k: np.where(np.isnat(s), -1, (s.astype("datetime64[D]") - day0).astype(np.int64))
-        for k, s in settle_of.items()
-    }
-    out_id: list[str] = []
-    out_cust: list[str] = []
-    out_inv: list[str] = []
-    out_day: list[int] = []
-    out_amt: list[int] = []
-    dropped = 0
-    for i in range(n):
-        cid = ids[i]
-        inv = [k for k in ks if exists_of[k][i]]
-        if not inv:
-            dropped += int((pay_cents[i] > 0).sum())
-            continue
-        amount = {k: int(amount_of[k][i]) for k in inv}
-        settle = {k: int(settle_day[k][i]) for k in inv}  # -1 = open
-        got = dict.fromkeys(inv, 0)
-        seq = 0
-        for t in range(T):
-            cents = int(pay_cents[i, t])
-            if cents <= 0:
-                continue
-            prev = t - 1
-            x = prev_due_day[t]
-            if prev in settle and 0 <= settle[prev] < x:
-                x = settle[prev]
-            for k in inv:  # oldest first
-                if cents == 0:
-                    break
-                if issue_day[k] >= x or (0 <= settle[k] < x):
-                    continue
-                room = amount[k] - got[k] - (0 if settle[k] == x else 1)
-                take = min(cents, max(room, 0))
-                if take > 0:
-                    got[k] += take
-                    cents -= take
-                    out_id.append(f"{cid}-p{t:02d}{seq}")
-                    out_cust.append(cid)
-                    out_inv.append(f"{cid}-{k + K:02d}")
-                    out_day.append(x)
-                    out_amt.append(take)
-                    seq += 1
-            if cents > 0:  # overpayment: to the latest statement already settled by then
-                latest = [k for k in inv if issue_day[k] < x and 0 <= settle[k] <= x]
-                if not latest:
-                    dropped += 1
-                    continue
-                k = latest[-1]
-                got[k] += cents
-                out_id.append(f"{cid}-p{t:02d}{seq}")
-                out_cust.append(cid)
-                out_inv.append(f"{cid}-{k + K:02d}")
-                out_day.append(x)
-                out_amt.append(min(cents, MAX_AMOUNT_CENTS))
-                seq += 1
-        for k in inv:
-            if settle[k] >= 0 and got[k] < amount[k]:
-                out_id.append(f"{cid}-{k + K:02d}-s")
-                out_cust.append(cid)
-                out_inv.append(f"{cid}-{k + K:02d}")
-                out_day.append(settle[k])
-                out_amt.append(amount[k] - got[k])
-    payments = pd.DataFrame(
-        {
-            "payment_id": out_id,
-            "customer_id": out_cust,
-            "invoice_id": out_inv,
-            "paid_at": (day0 + np.asarray(out_day, dtype="timedelta64[D]")).astype(
-                "datetime64[ns]"
-            ),
-            "amount_cents": np.asarray(out_amt, dtype=np.int64),
-            "method": "transfer",
-        }
-    )
-    return payments[columns_of("payments")], {"payments_dropped": dropped}
