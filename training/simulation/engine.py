@@ -8,7 +8,9 @@ Order of events within a day (a day's events are dated that day):
 3. new invoices (regular monthly invoice, approved pay-later orders);
 4. direct debits (first attempts on the due date, one retry 5 business days later);
 5. arrangement instalments; 6. voluntary payments (transfers);
-7. dunning steps for invoices still unpaid (and arrangements offered at them);
+6b. calls of a contact team, when the policy has one (:mod:`training.simulation.contact`);
+7. dunning steps for invoices still unpaid (and arrangements offered at them, or taken up
+   in a call);
 8. daily living spending.
 
 Conventions (documented choices):
@@ -385,6 +387,9 @@ def run(
     rent_next, next_rent = _next_event(pop.rent_ev_day, pop.rent_ev_cust, n, T + 31)
     reserve_share = RESERVE_SHARE[behaviour]
     wik_cache: dict[tuple[int, int], int] = {}
+    # calls of a contact team (training.simulation.contact); None: no step, no draws
+    contact = None if policy.contact is None else policy.contact.begin(n)
+    no_take_up = np.zeros(n, bool)
 
     def record_payments(
         ii: np.ndarray, amounts: np.ndarray, method: np.ndarray | int, d: int
@@ -647,6 +652,8 @@ def run(
             if bnpl_pass:
                 budget += cfg.bnpl_overdraft_share * pop.overdraft
             p = (BNPL_P_PAY if bnpl_pass else P_PAY)[behaviour, cust_stage]
+            if contact is not None:  # a reached customer nudged to pay
+                p = contact.pay_probability(p, d)
             has = total > 0
             full = has & (u_pay < p) & (budget >= oldest)
             partial = has & ~full & (u_pay < 0.4 * p) & (cust_stage >= 2) & (budget >= 20_00)
@@ -660,11 +667,16 @@ def run(
                 method = np.where(inv["stage"][ii] >= 3, PM_AGENCY, PM_TRANSFER)
                 record_payments(ii, pays, method, d)
 
+        # ---- contacts: a reached customer may take up a plan or help (made below) ----
+        take_up = no_take_up
+        if contact is not None:
+            take_up = contact.step(d, pop, streams, inv, open_idx, active_arr, observed_so_far)
+
         # ---- dunning ----
         o = open_idx
         out = inv["amount"][o] - inv["paid"][o]
         m = (inv["next_step"][o] <= d) & (inv["arr"][o] < 0) & (out > 0)
-        if m.any():
+        if m.any() or take_up.any():
             ii = o[m]
             stage = inv["stage"][ii]
             cost = np.zeros(len(ii), np.int64)
@@ -692,12 +704,13 @@ def run(
             trig_letter = np.zeros(n, bool)
             trig_agency[cc[stage == 2]] = True
             trig_letter[cc[stage == 1]] = True
-            cand = np.flatnonzero((trig_agency | trig_letter) & (active_arr < 0))
+            cand = np.flatnonzero((trig_agency | trig_letter | take_up) & (active_arr < 0))
             draws = streams.day(RNG_ARRANGEMENT, d)
             if len(cand):
                 rate = np.where(
                     trig_agency[cand], cfg.arrangement_offer_rate, cfg.arrangement_offer_rate_letter
                 )
+                rate = np.where(take_up[cand], 1.0, rate)  # the contacted customer asked
                 cand = cand[draws.uniform()[cand] < rate]
             if len(cand):
                 chosen = np.zeros(n, bool)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from training.simulation.contact import ContactPlan
     from training.simulation.engine import RawEvents
     from training.simulation.population import PopulationState
 
@@ -137,6 +138,9 @@ class CollectionPolicy:
     arrangement_monthly: ArrangementPolicy = debt_over_five_months
     approve_bnpl: Callable[[BnplRequest], np.ndarray] = accept_unless_at_agency
     name: str = "current_practice"
+    #: calls by a contact team of limited capacity (:mod:`training.simulation.contact`);
+    #: None (the default world): no calls, no contact draws
+    contact: ContactPlan | None = None
 
     @classmethod
     def current_practice(cls) -> CollectionPolicy:
