@@ -65,7 +65,8 @@ def _start_child(nice: int) -> None:
 
 class IngestPool:
     """``workers`` ingest processes, owned by one app (created in its lifespan, closed
-    with it). :meth:`run` awaits a function's result from one of them."""
+    with it, used from its event loop). :meth:`run` awaits a function's result from one
+    of them."""
 
     def __init__(self, workers: int, *, max_batches: int = 1, nice: int = 10) -> None:
         if workers < 1:
@@ -77,6 +78,10 @@ class IngestPool:
         # the fork server imports the ingest code once; its children start with it loaded
         self._context.set_forkserver_preload([__name__])
         self._lock = threading.Lock()
+        # At most one batch per process is handed over; the rest wait here, never in the
+        # executor's queue: Python 3.11-3.13 can deadlock a queued backlog when a process
+        # leaves at max_tasks_per_child (CPython gh-115634).
+        self._free = asyncio.Semaphore(workers)
         self._executor = self._new_executor()
 
     def _new_executor(self) -> ProcessPoolExecutor:
@@ -96,6 +101,10 @@ class IngestPool:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in an ingest process. Raises :class:`IngestWorkerLost` when the
         process ended before it answered; the pool is usable again afterwards."""
+        async with self._free:
+            return await self._run(fn, *args)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         executor = self._executor
         try:
             future = executor.submit(fn, *args)

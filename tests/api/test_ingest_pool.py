@@ -213,3 +213,20 @@ def test_a_large_body_limit_in_production_needs_an_ingest_pool():
         == 1
     )
     assert ServiceSettings(max_ingest_bytes=big).ingest_workers == 0  # development: allowed
+
+
+def test_more_batches_than_processes_all_get_answered():
+    """Python 3.11's executor can deadlock a queued backlog when a process leaves at its
+    task limit (CPython gh-115634); the pool never queues one there."""
+    pool = IngestPool(1, max_batches=2, nice=0)
+
+    async def many() -> list[int]:
+        return await asyncio.wait_for(
+            asyncio.gather(*(pool.run(os.getpid) for _ in range(7))), timeout=300
+        )
+
+    try:
+        pids = asyncio.run(many())
+        assert len(pids) == 7 and len(set(pids)) >= 4  # a new process every 2 batches
+    finally:
+        pool.close()
