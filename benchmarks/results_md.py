@@ -105,6 +105,11 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
     if "online" in results:
         lines += online_report.results_section(results["online"])
 
+    if "online_ingest" in results:
+        from benchmarks.online import ingest as online_ingest
+
+        lines += online_ingest.results_section(results["online_ingest"])
+
     for batch_key in ("batch", "batch_large"):
         if batch_key not in results:
             continue

@@ -97,6 +97,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.decision_log = None
     app.state.decision_log_error = "not opened yet"
     app.state.shadow = None  # a service.shadow.ShadowScorer when shadowing is on
+    app.state.ingest_pool = None  # service.ingest_pool, when ingest_workers >= 1
     install_error_handlers(app)
     app.add_middleware(
         DeclaredSizeMiddleware,
@@ -155,6 +156,16 @@ def _start(app: FastAPI, settings: ServiceSettings, metrics: Metrics) -> None:
         state.decision_log, state.decision_log_error = None, type(exc).__name__
         log.error("decision_log_unavailable", **error_fields(exc))
 
+    if settings.ingest_workers:
+        from service.ingest_pool import IngestPool
+
+        state.ingest_pool = IngestPool(
+            settings.ingest_workers,
+            max_batches=settings.ingest_worker_max_batches,
+            nice=settings.ingest_worker_nice,
+        )
+        state.ingest_pool.warm()
+
     model_uri = settings.model_uri
     if state.announcements is not None:
         state.announcements.changed()  # what is there now is taken here, not followed later
@@ -191,6 +202,9 @@ def _stop(app: FastAPI) -> None:
     if state.shadow is not None:
         state.shadow.close()  # logs what is queued while the decision log is still open
         state.shadow = None
+    if state.ingest_pool is not None:
+        state.ingest_pool.close()  # after the batches being ingested
+        state.ingest_pool = None
     if state.decision_log is not None:
         state.decision_log.close()  # flushes queued decisions first
         state.decision_log = None

@@ -52,6 +52,7 @@ class ProblemType(StrEnum):
     INTERNAL = "urn:tijdig:problem:internal"
     NO_REPORT = "urn:tijdig:problem:no-report"
     REPORT_UNREADABLE = "urn:tijdig:problem:report-unreadable"
+    INGEST_WORKER_LOST = "urn:tijdig:problem:ingest-worker-lost"
 
 
 class Problem(BaseModel):
@@ -156,7 +157,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         return await _validation_error(
             request,
             RequestValidationError(
-                [{"loc": ("body",), "msg": _undecodable(exc.__cause__), "type": "json_invalid"}]
+                [
+                    {
+                        "loc": ("body",),
+                        "msg": undecodable_message(exc.__cause__),
+                        "type": "json_invalid",
+                    }
+                ]
             ),
         )
     return problem_response(
@@ -169,7 +176,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _undecodable(cause: BaseException) -> str:
+def undecodable_message(cause: BaseException) -> str:
+    """What is wrong with a body that could not be decoded as JSON at all (for people)."""
     if isinstance(cause, UnicodeDecodeError):
         return f"the body is not UTF-8 encoded JSON ({cause.reason} at byte {cause.start})"
     if isinstance(cause, DuplicateKeyError):

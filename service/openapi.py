@@ -15,6 +15,10 @@ from pydantic import BaseModel
 
 import service.schemas
 
+#: Request models of routes that read the raw body (``POST /v1/events``: the ingest pool
+#: parses it) and name the schema in ``openapi_extra``; FastAPI does not see them.
+_BODIES_READ_RAW: tuple[type[BaseModel], ...] = (service.schemas.EventBatch,)
+
 
 def _documented_examples() -> dict[str, list[Any]]:
     """Schema name -> the examples its model declares (``json_schema_extra``)."""
@@ -36,6 +40,11 @@ def keep_null_in_examples(app: FastAPI) -> None:
         if app.openapi_schema is None:
             document = build()
             schemas = document.get("components", {}).get("schemas", {})
+            for model in _BODIES_READ_RAW:  # routes that read their body themselves
+                schemas.setdefault(
+                    model.__name__,
+                    model.model_json_schema(ref_template="#/components/schemas/{model}"),
+                )
             for name, examples in _documented_examples().items():
                 if name in schemas:
                     schemas[name]["examples"] = examples

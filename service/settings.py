@@ -35,6 +35,8 @@ class Scope(StrEnum):
 
 
 DEV_API_KEY = "dev-key"
+#: The body limit of POST /v1/events without an ingest pool (in production, the most).
+DEFAULT_MAX_INGEST_BYTES = 16 * 1024 * 1024
 DEFAULT_CLIENT = "default"
 
 
@@ -96,12 +98,29 @@ class ServiceSettings(BaseSettings):
     )
     max_batch_customers: int = Field(default=1000, ge=1, le=100_000)
     max_ingest_rows: int = Field(default=50_000, ge=1)
-    # A parsed batch takes ~5x its bytes in the worker that also scores: 16 MiB holds
-    # max_ingest_rows of ordinary rows (~150 bytes each); bulk loads use `tijdig ingest`.
+    # A parsed batch takes ~10x its bytes where it is parsed: 16 MiB holds
+    # max_ingest_rows of ordinary rows (~150 bytes each). Larger: with ingest_workers.
     max_ingest_bytes: int = Field(
-        default=16 * 1024 * 1024,
+        default=DEFAULT_MAX_INGEST_BYTES,
         ge=1024,
         description="POST /v1/events body, checked before it is parsed",
+    )
+    ingest_workers: int = Field(
+        default=0,
+        ge=0,
+        le=32,
+        description="processes per worker that parse, validate and store POST /v1/events "
+        "batches (service.ingest_pool); 0 runs them in the worker's threadpool, where a "
+        "large batch holds the interpreter that also serves scores",
+    )
+    ingest_worker_max_batches: int = Field(
+        default=1,
+        ge=1,
+        description="batches an ingest process takes before it is replaced (the memory a "
+        "large batch took goes back to the system)",
+    )
+    ingest_worker_nice: int = Field(
+        default=10, ge=0, le=19, description="CPU niceness of the ingest processes"
     )
     max_request_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="every other request body"
@@ -176,6 +195,16 @@ class ServiceSettings(BaseSettings):
             )
         if not self.api_keys:
             raise ValueError("api_keys must name at least one key")
+        if (
+            self.env == "production"
+            and self.ingest_workers == 0
+            and self.max_ingest_bytes > DEFAULT_MAX_INGEST_BYTES
+        ):
+            raise ValueError(
+                f"max_ingest_bytes={self.max_ingest_bytes:,} needs ingest_workers >= 1 when "
+                f"env=production: a batch over {DEFAULT_MAX_INGEST_BYTES:,} bytes parsed in "
+                "the worker that scores stalls its scoring; set TIJDIG_INGEST_WORKERS"
+            )
         return self
 
     def metrics_are_public(self) -> bool:

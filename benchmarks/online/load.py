@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import random
+import threading
 import time
 import uuid
 from datetime import date
@@ -36,11 +37,13 @@ async def generate_load(
     duration_s: float,
     server_pid: int | None = None,
     key_header: str | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Keep ``CONCURRENCY`` keep-alive HTTP/1.1 connections busy for ``duration_s`` seconds.
 
     With ``key_header`` (``Idempotency-Key``) every request carries a key of its own, as a
     checkout's first call for an order does: each one is decided and its key bound.
+    With ``stop``, the load also ends when that event is set (whichever comes first).
 
     A minimal client on asyncio streams (request bytes prebuilt, responses read by
     Content-Length): httpx's AsyncClient costs ~0.5 ms of CPU per request, which on 2
@@ -68,7 +71,7 @@ async def generate_load(
         try:
             while True:
                 started = time.perf_counter()
-                if started >= stop_at:
+                if started >= stop_at or (stop is not None and stop.is_set()):
                     return
                 try:
                     first, rest = rng.choice(requests)
