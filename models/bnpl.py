@@ -346,10 +346,14 @@ def decide(
     open_case: bool,
     risk_reasons: list[Reason] | None = None,
     memory: dict[str, float] | None = None,
+    free_room_eur: float | None = None,
 ) -> BnplDecision:
     """Apply the policy to one order. ``features`` is None for a customer without history;
     ``memory`` is the customer's :func:`models.decline_memory.decline_memory` row as of
-    ``on`` (None: no earlier pay-later decisions known)."""
+    ``on`` (None: no earlier pay-later decisions known). ``free_room_eur``: the prudent
+    monthly free room of :func:`models.budget.budget_arrays` for these features on ``on``
+    when the caller computed it for many orders at once (NaN: income unknown); None
+    computes it here."""
     reasons: list[BnplReason] = []
 
     def decline(code: BnplReasonCode) -> None:
@@ -419,8 +423,10 @@ def decide(
         next_limit = _next_step(policy, limit) if limit < top else None
     capped = False
     if features is not None:
-        _, free_room = budget_arrays(features[None, :], np.array([to_day(on)]), prudent=True)
-        room = float(free_room[0])
+        room = free_room_eur
+        if room is None:
+            _, free_room = budget_arrays(features[None, :], np.array([to_day(on)]), prudent=True)
+            room = float(free_room[0])
         if np.isfinite(room):
             affordable = max(0.0, policy.free_room_share * room)
             if affordable < limit:

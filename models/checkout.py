@@ -40,11 +40,14 @@ def assess_order(
     currency: str,
     age: AgeCheck,
     as_of: date,
+    memory: dict[str, float] | None = None,
 ) -> OrderAssessment:
     """Decide one order as of the start of ``as_of`` with ``bundle``'s pay-later policy.
 
     The model's own reasons are computed only when the probability reaches the policy's
     risk cut-off (the only case a decline shows them): SHAP costs far more than predict.
+    ``memory``: the customer's decline memory as of ``as_of`` from the creditor's own
+    decision log (:func:`models.decline_memory.customer_memory`).
     Raises as :meth:`ServingRows.state` does for an unknown customer or a failed read.
     """
     policy = bundle.bnpl_policy
@@ -71,6 +74,7 @@ def assess_order(
         probability=probability,
         open_case=open_case,
         risk_reasons=risk_reasons,
+        memory=memory,
     )
     return OrderAssessment(
         decision=decision,

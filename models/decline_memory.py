@@ -20,8 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
+
+from features.events import to_day
 
 #: the declining reason codes that say something about the customer's situation (the
 #: memory counts them separately; the order's size, currency or age check do not)
@@ -192,3 +195,23 @@ def decline_memory(
         approved_recent_eur=window(np.where(offer, cents, 0), recent_days) / 100,
         approved_matured_365d=window(offer, 365, term_days),
     )
+
+
+#: how far back the memory looks: the longest window above
+LOOKBACK_DAYS = 365
+
+
+def customer_memory(
+    decisions: Sequence[tuple[date, bool, int, Iterable[str]]], as_of: date, term_days: int = 30
+) -> dict[str, float]:
+    """One customer's memory as of the start of ``as_of`` from their logged decisions
+    (day decided for, offered, order in cents, declining reason codes): the service's
+    call, the same computation as the simulator's."""
+    history = DecisionHistory.of(
+        [0] * len(decisions),
+        [to_day(d[0]) for d in decisions],
+        [d[1] for d in decisions],
+        [d[2] for d in decisions],
+        [d[3] for d in decisions],
+    )
+    return decline_memory(history, [0], [to_day(as_of)], term_days=term_days).row(0)

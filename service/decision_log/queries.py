@@ -12,7 +12,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,28 @@ class Queries(WriterThread):
         with self.engine.connect() as conn:
             for row in conn.execute(query).mappings():
                 yield decision_from_row(row)
+
+    def pay_later_decisions(
+        self, customer_id: str, client: str, since: date, until: date
+    ) -> list[tuple[date, dict[str, Any]]]:
+        """``client``'s pay-later decisions on ``customer_id`` dated (``as_of``) in
+        [``since``, ``until``): (day, outputs), oldest first. The decline memory's read
+        (:mod:`models.decline_memory`). It does not flush: only days before ``until`` (the
+        request's as_of) count, and those were committed long ago. Raises
+        :class:`DecisionLogUnavailable` when the database cannot answer now."""
+        query = (
+            sa.select(decisions.c.as_of, decisions.c.outputs)
+            .where(
+                decisions.c.customer_id == customer_id,
+                decisions.c.client == client,
+                decisions.c.kind == "bnpl_decision",
+                decisions.c.as_of >= since,
+                decisions.c.as_of < until,
+            )
+            .order_by(decisions.c.as_of, decisions.c.decision_id)
+        )
+        with unavailable_on_database_error("be read"), self.engine.connect() as conn:
+            return [(row[0], row[1]) for row in conn.execute(query)]
 
     def count(self) -> int:
         """How many decisions the log holds (flushes first)."""

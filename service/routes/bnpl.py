@@ -19,15 +19,22 @@ refused outright by the request schema, so they can never become model input.
 
 from __future__ import annotations
 
-from datetime import date
+import math
+from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Response
 
-from models.bnpl import AgeCheck, BnplDecision
+from models.bnpl import BNPL_TEXTS, AgeCheck, BnplDecision
 from models.bundle import Bundle
 from models.checkout import assess_order
-from service.decision_log import DecisionLog, IdempotencyBinding, new_decision_id
+from models.decline_memory import LOOKBACK_DAYS, customer_memory
+from service.decision_log import (
+    DecisionLog,
+    DecisionLogUnavailable,
+    IdempotencyBinding,
+    new_decision_id,
+)
 from service.deps import ScoringContext, scoring_context
 from service.errors import problem_responses
 from service.idempotency import decision_under_key, idempotency_binding
@@ -44,6 +51,7 @@ from service.schemas import (
     BnplDecisionRequest,
     BnplDecisionResponse,
     BnplReasonOut,
+    LimitRaiseOut,
     ReviewPath,
     RiskReasonOut,
 )
@@ -72,6 +80,11 @@ async def bnpl_decision(
             return json_response(replay)
 
     as_of = resolve_as_of(body.as_of, ctx.settings)
+    memory = None
+    if body.customer_id is not None:
+        memory = _decline_memory(
+            decision_log, body.customer_id, ctx.client, as_of, bundle.bnpl_policy.term_days
+        )
     verification = body.age_verification
     assessment = await from_store(
         assess_order,
@@ -82,6 +95,7 @@ async def bnpl_decision(
         currency=body.order.currency,
         age=AgeCheck(verification.verified, verification.birth_date, verification.method),
         as_of=as_of,
+        memory=memory,
     )
     response = _response(new_decision_id(), assessment.decision, body, bundle, as_of)
     record = DecisionRecord(
@@ -104,6 +118,10 @@ async def bnpl_decision(
             "idempotency_key": idempotency_key,
             "as_of_requested": body.as_of.isoformat() if body.as_of else None,
             "serving_row": assessment.serving_row,
+            # NaN (no such decline) is not JSON: logged as null
+            "decline_memory": None
+            if memory is None
+            else {k: (None if math.isnan(v) else v) for k, v in memory.items()},
         },
         features=assessment.features,
         outputs=response,
@@ -121,6 +139,33 @@ async def bnpl_decision(
             )
         return json_response(replay)
     return json_response(response)
+
+
+def _decline_memory(
+    decision_log: DecisionLog, customer_id: str, client: str, as_of: date, term_days: int
+) -> dict[str, float]:
+    """The customer's decline memory as of ``as_of`` from this client's own pay-later
+    decisions in the log (:func:`models.decline_memory.customer_memory`, the computation
+    the simulator runs); a 503 when the log cannot answer, as for any decision."""
+    try:
+        logged = decision_log.pay_later_decisions(
+            customer_id, client, as_of - timedelta(days=LOOKBACK_DAYS), as_of
+        )
+    except DecisionLogUnavailable as exc:
+        raise decision_log_unavailable(
+            "the decision log could not be read for the customer's earlier pay-later "
+            "decisions, so no decision is given; retry"
+        ) from exc
+    rows = [
+        (
+            day,
+            bool(out.get("offer")),
+            round(float(out.get("order_eur", 0.0)) * 100),
+            [r["code"] for r in out.get("reasons", []) if r.get("declines")],
+        )
+        for day, out in logged
+    ]
+    return customer_memory(rows, as_of, term_days)
 
 
 def _replay(
@@ -170,4 +215,12 @@ def _response(
         policy_version=bundle.bnpl_policy.version,
         as_of=as_of,
         human_review=review,
+        limit_raise=None
+        if decision.limit_raise is None
+        else LimitRaiseOut(
+            code=decision.limit_raise.value,
+            next_limit_eur=decision.next_limit_eur,
+            text_en=BNPL_TEXTS[decision.limit_raise][0],
+            text_nl=BNPL_TEXTS[decision.limit_raise][1],
+        ),
     )

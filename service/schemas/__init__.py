@@ -28,6 +28,7 @@ from service.schemas.bnpl import (
     BnplDecisionRequest,
     BnplDecisionResponse,
     BnplReasonOut,
+    LimitRaiseOut,
     OrderIn,
     ReviewPath,
 )
@@ -121,6 +122,7 @@ __all__ = [
     "IncomeOut",
     "IncomeTimingOut",
     "IngestResult",
+    "LimitRaiseOut",
     "OrderIn",
     "PlanOut",
     "PlanReasonOut",

@@ -95,6 +95,35 @@ class ReviewPath(BaseModel):
     text_nl: str
 
 
+class LimitRaiseOut(BaseModel):
+    """What would raise this customer's pay-later limit, in words for the customer."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "B13_RAISE_ON_TIME",
+                    "next_limit_eur": 200.0,
+                    "text_en": "Each pay-later purchase repaid on time raises the limit by one "
+                    "step, up to a maximum.",
+                    "text_nl": "Elke achteraf-betalen-aankoop die op tijd is betaald verhoogt de "
+                    "limiet met een stap, tot een maximum.",
+                }
+            ]
+        }
+    )
+
+    code: str = Field(
+        description="B13 repay on time, B14 more budget room, B15 a lower risk, B16 at maximum"
+    )
+    next_limit_eur: float | None = Field(
+        description="the limit the next step would give (before the budget cap); null when "
+        "the step is not a fixed amount or there is none"
+    )
+    text_en: str
+    text_nl: str
+
+
 class BnplDecisionResponse(BaseModel):
     model_config = ConfigDict(
         protected_namespaces=(),
@@ -121,7 +150,7 @@ class BnplDecisionResponse(BaseModel):
                     "probability": 0.86,
                     "thin_file": False,
                     "model_version": "7",
-                    "policy_version": "bnpl-2026.11.1",
+                    "policy_version": "bnpl-2026.12.1",
                     "as_of": "2026-01-15",
                     "human_review": {
                         "how": "POST /v1/decisions/01a24ea0-aa36-7f05-acc4-907499c8b501/review",
@@ -130,8 +159,43 @@ class BnplDecisionResponse(BaseModel):
                         "text_nl": "U kunt vragen dat een medewerker dit besluit beoordeelt "
                         "en uw kant toelichten.",
                     },
+                    "limit_raise": None,
                     "idempotent_replay": False,
-                }
+                },
+                {
+                    "decision_id": "01a24ea0-aa36-7f05-acc4-907499c8b502",
+                    "offer": True,
+                    "limit_eur": 150.0,
+                    "available_eur": 150.0,
+                    "order_eur": 89.5,
+                    "currency": "EUR",
+                    "reasons": [
+                        {
+                            "code": "B08_THIN_FILE",
+                            "declines": False,
+                            "text_en": "With a short payment history a lower starter limit "
+                            "applies.",
+                            "text_nl": "Bij een korte betaalgeschiedenis geldt een lagere "
+                            "startlimiet.",
+                        }
+                    ],
+                    "risk_reasons": [],
+                    "probability": 0.04,
+                    "thin_file": True,
+                    "model_version": "7",
+                    "policy_version": "bnpl-2026.12.1",
+                    "as_of": "2026-01-15",
+                    "human_review": None,
+                    "limit_raise": {
+                        "code": "B13_RAISE_ON_TIME",
+                        "next_limit_eur": 200.0,
+                        "text_en": "Each pay-later purchase repaid on time raises the limit by "
+                        "one step, up to a maximum.",
+                        "text_nl": "Elke achteraf-betalen-aankoop die op tijd is betaald "
+                        "verhoogt de limiet met een stap, tot een maximum.",
+                    },
+                    "idempotent_replay": False,
+                },
             ]
         },
     )
@@ -156,4 +220,8 @@ class BnplDecisionResponse(BaseModel):
     policy_version: str
     as_of: date
     human_review: ReviewPath | None = Field(description="how to ask a person to review a decline")
+    limit_raise: LimitRaiseOut | None = Field(
+        default=None,
+        description="what would raise the limit; null when declined on the customer's situation",
+    )
     idempotent_replay: bool = False

@@ -356,3 +356,45 @@ def test_a_decision_that_cannot_be_logged_leaves_its_key_free(log_url, make_clie
     assert not retry.json()["idempotent_replay"]
     assert [d.decision_id for d in _logged_with_key(c, key)] == [retry.json()["decision_id"]]
     assert order(c, body(customer_id="C-low-2"), key=key).json()["idempotent_replay"]
+
+
+def test_a_decline_in_the_log_sticks_from_the_next_day_and_never_before(client):
+    """The decline memory reads the creditor's own decision log: a decision on risk dated
+    D declines the customer's orders from D + 1 (B11), not on D itself or before it."""
+    import sqlalchemy as sa
+
+    from service.decision_log.records import decisions
+
+    d0 = date(2025, 12, 1)
+    first = order(client, body(customer_id="C-low-2", as_of=d0.isoformat())).json()
+    log = client.app.state.decision_log
+    log.flush()
+    with log.engine.begin() as conn:  # as if the model had declined it on risk
+        outputs = conn.execute(
+            sa.select(decisions.c.outputs).where(decisions.c.decision_id == first["decision_id"])
+        ).scalar_one()
+        outputs = {
+            **outputs,
+            "offer": False,
+            "reasons": [{"code": "B05_HIGH_RISK", "declines": True, "text_en": "", "text_nl": ""}],
+        }
+        conn.execute(
+            decisions.update()
+            .where(decisions.c.decision_id == first["decision_id"])
+            .values(outputs=outputs)
+        )
+
+    def codes(day: date) -> list[str]:
+        doc = order(client, body(customer_id="C-low-2", as_of=day.isoformat())).json()
+        return [r["code"] for r in doc["reasons"] if r["declines"]]
+
+    assert "B11_RECENT_DECLINE" not in codes(d0)
+    assert "B11_RECENT_DECLINE" not in codes(date(2025, 11, 30))
+    assert "B11_RECENT_DECLINE" in codes(date(2025, 12, 2))
+    later = order(client, body(customer_id="C-low-2", as_of="2025-12-20")).json()
+    logged = client.get(f"/v1/decisions/{later['decision_id']}", headers=headers("checkout"))
+    memory = logged.json()["inputs"]["decline_memory"]
+    # four decisions before the day (on Nov 30, Dec 1 twice, Dec 2); the edited one on risk
+    assert memory["declines_90d"] >= 2 and memory["risk_declines_90d"] >= 1
+    assert 18 <= memory["days_since_risk_decline"] <= 20
+    assert later["limit_raise"] is None and not later["offer"]

@@ -18,6 +18,7 @@ from features.build import FEATURE_INDEX, build_features
 from features.collection_cases import open_collection_cases
 from features.events import EventArrays, from_day, to_day
 from models.bnpl import AgeCheck, BnplDecision, BnplPolicy, decide
+from models.budget import budget_arrays
 from models.decline_memory import DecisionHistory, DecisionLogArrays, decline_memory
 from training.simulation.observe import observed_event_arrays
 from training.simulation.policy import BnplRequest
@@ -67,6 +68,7 @@ def order_decision(
     open_case: bool,
     birth_year: float,
     memory: dict[str, float] | None = None,
+    free_room_eur: float | None = None,
 ) -> BnplDecision:
     """tijdig's decision on one simulated order: the one call of :func:`models.bnpl.decide`
     that the replay and the closed loop share. The simulator knows a birth year, not a
@@ -82,6 +84,7 @@ def order_decision(
         probability=probability,
         open_case=open_case,
         memory=memory,
+        free_room_eur=free_room_eur,
     )
 
 
@@ -96,7 +99,10 @@ def decide_orders(
     memory: list[dict[str, float]] | None = None,
 ) -> list[BnplDecision]:
     """:func:`order_decision` for each order (row ``i`` of every argument; ``memory``:
-    each order's decline memory)."""
+    each order's decline memory). The budget's free room is computed for all orders in
+    one columnar call (the same function the single decision calls)."""
+    day_numbers = np.array([to_day(d) for d in days], dtype=np.int64)
+    _, room = budget_arrays(X, day_numbers, prudent=True) if len(X) else (None, np.zeros(0))
     return [
         order_decision(
             policy,
@@ -107,6 +113,7 @@ def decide_orders(
             open_case=bool(cases[i]),
             birth_year=float(birth_years[i]),
             memory=None if memory is None else memory[i],
+            free_room_eur=float(room[i]),
         )
         for i in range(len(amount_cents))
     ]
