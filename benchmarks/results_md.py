@@ -104,6 +104,10 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
 
     if "online" in results:
         lines += online_report.results_section(results["online"])
+    if "shadow" in results:
+        from benchmarks.online import shadow
+
+        lines += shadow.results_section(results["shadow"])
 
     for batch_key in ("batch", "batch_large"):
         if batch_key not in results:

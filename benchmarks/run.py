@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, results in ``benchmarks/results/*.json`` and ``benchmarks/RESULTS.md``.
 
-    python -m benchmarks.run [--quick] [--only taiwan,online,batch,scaling]
+    python -m benchmarks.run [--quick] [--only taiwan,online,shadow,batch,scaling]
                              [--batch-customers N] [--scaling-sizes 10000,100000,1000000]
 
 Never part of ``make test``. Load generation only against 127.0.0.1 and bounded in time.
@@ -17,7 +17,7 @@ from typing import Any
 
 from benchmarks import common, results_md
 
-ALL = ("taiwan", "online", "batch", "scaling")
+ALL = ("taiwan", "online", "shadow", "batch", "scaling")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.world is not None:
         world = args.world.resolve()
         world_info = {"reused": str(world)}
-    elif {"online", "scaling"} & set(chosen) or ("batch" in chosen and not args.batch_world):
+    elif {"online", "shadow", "scaling"} & set(chosen) or (
+        "batch" in chosen and not args.batch_world
+    ):
         # batch on its own --batch-world needs no shared world
         from benchmarks.world import prepare_world_in_child
 
@@ -120,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import online
 
             result = online.run(quick=args.quick, world=world)
+            result["world"] = {k: v for k, v in world_info.items() if k != "metrics"}
+        elif name == "shadow":
+            from benchmarks.online import shadow
+
+            result = shadow.run(quick=args.quick, world=world)
             result["world"] = {k: v for k, v in world_info.items() if k != "metrics"}
         elif name == "batch":
             from benchmarks import batch
