@@ -1,6 +1,7 @@
 """``make bench``: every benchmark, results in ``benchmarks/results/*.json`` and ``benchmarks/RESULTS.md``.
 
-    python -m benchmarks.run [--quick] [--only taiwan,online,shadow,batch,scaling]
+    python -m benchmarks.run [--quick]
+                             [--only taiwan,taiwan_fairness,online,shadow,batch,scaling]
                              [--batch-customers N] [--scaling-sizes 10000,100000,1000000]
 
 Never part of ``make test``. Load generation only against 127.0.0.1 and bounded in time.
@@ -17,7 +18,7 @@ from typing import Any
 
 from benchmarks import common, results_md
 
-ALL = ("taiwan", "online", "shadow", "batch", "scaling")
+ALL = ("taiwan", "taiwan_fairness", "online", "shadow", "batch", "scaling")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import taiwan
 
             result = taiwan.run(quick=args.quick)
+        elif name == "taiwan_fairness":
+            from benchmarks import taiwan_fairness
+
+            result = taiwan_fairness.run(quick=args.quick)
         elif name == "online":
             from benchmarks import online
 
