@@ -102,8 +102,16 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
         )
         lines.append("")
 
+    if "taiwan_fairness" in results:
+        from benchmarks import taiwan_fairness
+
+        lines += taiwan_fairness.results_section(results["taiwan_fairness"])
     if "online" in results:
         lines += online_report.results_section(results["online"])
+    if "shadow" in results:
+        from benchmarks.online import shadow
+
+        lines += shadow.results_section(results["shadow"])
 
     if "online_ingest" in results:
         from benchmarks.online import ingest as online_ingest

@@ -1,6 +1,7 @@
 """``make bench``: every benchmark, results in ``benchmarks/results/*.json`` and ``benchmarks/RESULTS.md``.
 
-    python -m benchmarks.run [--quick] [--only taiwan,online,ingest,batch,scaling]
+    python -m benchmarks.run [--quick]
+                             [--only taiwan,taiwan_fairness,online,ingest,shadow,batch,scaling]
                              [--batch-customers N] [--scaling-sizes 10000,100000,1000000]
 
 Never part of ``make test``. Load generation only against 127.0.0.1 and bounded in time.
@@ -17,7 +18,7 @@ from typing import Any
 
 from benchmarks import common, results_md
 
-ALL = ("taiwan", "online", "ingest", "batch", "scaling")
+ALL = ("taiwan", "taiwan_fairness", "online", "ingest", "shadow", "batch", "scaling")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.world is not None:
         world = args.world.resolve()
         world_info = {"reused": str(world)}
-    elif {"online", "ingest", "scaling"} & set(chosen) or (
+    elif {"online", "ingest", "shadow", "scaling"} & set(chosen) or (
         "batch" in chosen and not args.batch_world
     ):
         # batch on its own --batch-world needs no shared world
@@ -118,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import taiwan
 
             result = taiwan.run(quick=args.quick)
+        elif name == "taiwan_fairness":
+            from benchmarks import taiwan_fairness
+
+            result = taiwan_fairness.run(quick=args.quick)
         elif name == "online":
             from benchmarks import online
 
@@ -127,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks.online import ingest
 
             result = ingest.run(world=world, quick=args.quick)
+        elif name == "shadow":
+            from benchmarks.online import shadow
+
+            result = shadow.run(quick=args.quick, world=world)
+            result["world"] = {k: v for k, v in world_info.items() if k != "metrics"}
         elif name == "batch":
             from benchmarks import batch
 

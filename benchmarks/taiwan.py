@@ -101,9 +101,17 @@ def event_features(
 
 
 def cross_validate(
-    X: np.ndarray, y: np.ndarray, names: tuple[str, ...], *, seed: int = 0, constrained: bool = True
+    X: np.ndarray,
+    y: np.ndarray,
+    names: tuple[str, ...],
+    *,
+    seed: int = 0,
+    constrained: bool = True,
+    out_of_fold: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Stratified 5-fold CV of tijdig's LightGBM + Platt; metrics per fold, mean and sd."""
+    """Stratified 5-fold CV of tijdig's LightGBM + Platt; metrics per fold, mean and sd.
+    ``out_of_fold`` (length of ``y``), when given, receives each row's calibrated
+    probability from the fold that held it out."""
     folds = StratifiedKFold(5, shuffle=True, random_state=seed)
     per_fold: list[dict[str, float]] = []
     importance = np.zeros(len(names))
@@ -126,6 +134,8 @@ def cross_validate(
         platt = fit_platt(np.asarray(booster.predict(X_stop)), y_stop)
         raw = np.clip(booster.predict(X[test_idx]), 1e-12, 1 - 1e-12)
         p = 1 / (1 + np.exp(-(platt["slope"] * np.log(raw / (1 - raw)) + platt["intercept"])))
+        if out_of_fold is not None:
+            out_of_fold[test_idx] = p
         m = binary_metrics(y[test_idx], p)
         m["best_iteration"] = float(booster.best_iteration)
         per_fold.append(m)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.checks import DataDir, console, fail, require_store, training_settings
+from cli.checks import DataDir, console, fail, parse_day, require_store, training_settings
 from training.simulation.config import DEFAULT_END_DATE
 
 if TYPE_CHECKING:
@@ -70,6 +70,24 @@ def simulate(
     out: Annotated[
         Path | None, typer.Option(help="output folder (default <data_dir>/simulation)")
     ] = None,
+    income_shock_from: Annotated[
+        str | None,
+        typer.Option(
+            help="an income shock from the first of this month (YYYY-MM-DD): a share of "
+            "customers lose a share of their pay or benefit for the rest of the period "
+            "(to show drift monitoring); off by default"
+        ),
+    ] = None,
+    income_shock_share: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="with --income-shock-from: share of customers hit"),
+    ] = None,
+    income_shock_cut: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="with --income-shock-from: share of their main income lost"
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Simulate a population with hidden ground truth; write event tables as Parquet."""
@@ -85,7 +103,21 @@ def simulate(
         raise typer.BadParameter(
             f"not a date (YYYY-MM-DD) or 'now': {end!r}", param_hint="--end"
         ) from None
-    config = SimulationConfig(n_customers=customers, months=months, seed=seed, end_date=end_date)
+    shock: dict[str, Any] = {}
+    if (income_shock_from is None) != (income_shock_share is None or income_shock_cut is None):
+        raise typer.BadParameter(
+            "give --income-shock-from, --income-shock-share and --income-shock-cut together",
+            param_hint="--income-shock-from",
+        )
+    if income_shock_from is not None:
+        shock = {
+            "income_shock_from": parse_day(income_shock_from, "--income-shock-from"),
+            "income_shock_share": income_shock_share,
+            "income_shock_cut": income_shock_cut,
+        }
+    config = SimulationConfig(
+        n_customers=customers, months=months, seed=seed, end_date=end_date, **shock
+    )
     with progress() as update:
         world = simulate_world(config, target, update)
     print_simulated(world)

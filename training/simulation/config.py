@@ -70,6 +70,14 @@ class SimulationConfig:
     small_shock_rate: float = (
         0.10  # smaller unexpected cost of EUR 75-300 (repair, fine), per month
     )
+    # A population-wide income shock (a recession, a benefit cut): from the first day of
+    # the month of ``income_shock_from`` on, a share of customers (drawn once, from a
+    # stream of its own) lose a share of their main income (pay or benefit) for the rest
+    # of the period. Off by default (None), so the default world is unchanged; it exists
+    # to show that drift monitoring sees a world that moved (`tijdig monitor drift`).
+    income_shock_from: date | None = None
+    income_shock_share: float = 0.0  # of customers hit
+    income_shock_cut: float = 0.0  # of their main income lost
     # collection process
     arrangement_offer_rate: float = 0.5  # at the agency step
     arrangement_offer_rate_letter: float = 0.1  # at the 14-day letter
@@ -91,6 +99,18 @@ class SimulationConfig:
             raise ValueError("behaviour_shares must be 4 shares summing to 1")
         if not 0.0 <= self.plan_pause_ask_rate <= 1.0:
             raise ValueError("plan_pause_ask_rate must lie in [0, 1]")
+        for name in ("income_shock_share", "income_shock_cut"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1]; got {value}")
+
+    def income_shock_start(self) -> date | None:
+        """The first day of the income shock (the first of its month), or None when it is
+        off (no date, or nobody or nothing lost)."""
+        when = self.income_shock_from
+        if when is None or self.income_shock_share == 0.0 or self.income_shock_cut == 0.0:
+            return None
+        return date(when.year, when.month, 1)
 
     def period(self) -> tuple[date, date]:
         """(start, end): start inclusive, end exclusive, both first days of a month."""
@@ -107,6 +127,8 @@ class SimulationConfig:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["end_date"] = None if self.end_date is None else self.end_date.isoformat()
+        shock = self.income_shock_from
+        out["income_shock_from"] = None if shock is None else shock.isoformat()
         out["behaviour_shares"] = list(self.behaviour_shares)
         return out
 
@@ -114,8 +136,9 @@ class SimulationConfig:
     def from_dict(cls, data: dict[str, Any]) -> SimulationConfig:
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
-        if kwargs.get("end_date") is not None:
-            kwargs["end_date"] = date.fromisoformat(kwargs["end_date"])
+        for name in ("end_date", "income_shock_from"):
+            if kwargs.get(name) is not None:
+                kwargs[name] = date.fromisoformat(kwargs[name])
         if "behaviour_shares" in kwargs:
             kwargs["behaviour_shares"] = tuple(kwargs["behaviour_shares"])
         return cls(**kwargs)

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -66,6 +67,7 @@ from training.simulation.population import (
     RNG_BNPL,
     RNG_DEBIT,
     RNG_INCOME,
+    RNG_INCOME_SHOCK,
     RNG_PAUSE,
     RNG_PAY,
     RNG_SHOCK,
@@ -73,6 +75,10 @@ from training.simulation.population import (
     PopulationState,
 )
 from training.simulation.streams import Streams
+
+if TYPE_CHECKING:
+    from training.simulation.calendar import Calendar
+    from training.simulation.config import SimulationConfig
 
 NEVER = 1 << 40
 BALANCE_EVERY_DAYS = 7  # open-banking balance observed once a week (end of day)
@@ -240,6 +246,19 @@ def _regular_invoices(pop: PopulationState, policy: CollectionPolicy) -> tuple[n
     return issue[order], due[order], cust[order], amount[order], final_days
 
 
+def _income_shock(
+    cfg: SimulationConfig, cal: Calendar, streams: Streams, n: int
+) -> tuple[int, np.ndarray]:
+    """(first day, income factor per customer) of the configured population-wide income
+    shock; a day after the period (nobody hit) when it is off. Who is hit is drawn from a
+    stream of its own, so switching the shock on moves no other draw."""
+    start = cfg.income_shock_start()
+    if start is None:
+        return NEVER, np.ones(n)
+    hit = streams.day(RNG_INCOME_SHOCK, 0).uniform() < cfg.income_shock_share
+    return cal.day_of(start), np.where(hit, 1.0 - cfg.income_shock_cut, 1.0)
+
+
 def run(
     pop: PopulationState,
     policy: CollectionPolicy | None = None,
@@ -263,6 +282,7 @@ def run(
     cut_factor = np.ones(n)
     main_income = pop.net_income.astype(np.float64).copy()
     last_shock = np.full(n, -NEVER, np.int64)
+    shock_day, shock_factor = _income_shock(cfg, cal, streams, n)
     active_arr = np.full(n, -1, np.int64)
     # pay-later goods not yet "used up": they replace living spending while this runs down
     bnpl_substitute = np.zeros(n)
@@ -448,6 +468,8 @@ def run(
             cut_left[new_cut] = durations[new_cut]
             cut_factor = np.where(new_cut, factors, np.where(cut_left > 0, cut_factor, 1.0))
             main_income = np.where(unemployed, pop.benefit_level, pop.net_income) * cut_factor
+            if d >= shock_day:  # the population-wide income shock (off by default)
+                main_income = main_income * shock_factor
             pause_on_income_drop(
                 arr,
                 active_list,

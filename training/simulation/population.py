@@ -35,6 +35,7 @@ RNG_POPULATION, RNG_INCOME, RNG_SHOCK, RNG_SPEND, RNG_BNPL, RNG_PAY, RNG_DEBIT, 
     range(8)
 )
 RNG_PAUSE = 8  # a customer's request to pause a plan
+RNG_INCOME_SHOCK = 9  # who a population-wide income shock hits (SimulationConfig.income_shock_*)
 
 # current practice: the day of the month the creditor collects (a mix, many on the 25th/26th)
 DEBIT_DAYS = np.array([25, 26, 1, 28, 27, 24, 20])
