@@ -262,3 +262,32 @@ def test_whole_history_features_read_a_status_history() -> None:
     # before it reached 30 days past due: never (unknown), not 0
     early = build_features(events, date(2024, 3, 15))[0]
     assert np.isnan(early[FEATURE_INDEX["days_since_30dpd"]])
+
+
+def test_months_as_offsets_and_records_without_attributes() -> None:
+    # a bureau export counts months back from the extraction month (0 = that month)
+    records = pd.DataFrame(
+        {
+            "ID": [7, 7, 7, 8],
+            "MONTHS_BALANCE": [-2, -1, 0, 0],
+            "STATUS": ["C", "C", "0", "X"],
+        }
+    )
+    raw = {
+        "format": "long",
+        "records": {
+            "id_column": "ID",
+            "month_column": "MONTHS_BALANCE",
+            "status_column": "STATUS",
+            "months_relative_to": "2024-06",
+        },
+        "status": {"preset": "dpd_buckets"},
+    }
+    result = import_monthly_records(records, RecordsConfig.from_dict(raw))
+    customers = result.frames["customers"].set_index("customer_id")
+    # no attributes: each record starts on the first day of the account's first month
+    assert customers.loc["7", "created_at"] == pd.Timestamp("2024-04-01")
+    assert customers.loc["8", "created_at"] == pd.Timestamp("2024-06-01")
+    assert customers["birth_year"].isna().all()
+    assert result.report["months"] == 3
+    assert set(result.frames["invoices"]["customer_id"]) == {"7"}  # X: no balance, no bill
