@@ -23,17 +23,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from features.build import FEATURE_NAMES, build_features, monotone_constraints
+from features.build import FEATURE_NAMES, build_features
 from features.events import EventArrays
 from features.schemas import TABLES
-from training.evaluate import binary_metrics
+from training import cross_validation as cv
 from training.importers import MappingConfig, import_monthly_statements
-from training.train import DEFAULT_PARAMS, EARLY_STOPPING_ROUNDS, MAX_ROUNDS, fit_platt
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "taiwan" / "taiwan_default.csv"
@@ -109,47 +106,13 @@ def cross_validate(
     constrained: bool = True,
     out_of_fold: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Stratified 5-fold CV of tijdig's LightGBM + Platt; metrics per fold, mean and sd.
-    ``out_of_fold`` (length of ``y``), when given, receives each row's calibrated
-    probability from the fold that held it out."""
-    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
-    per_fold: list[dict[str, float]] = []
-    importance = np.zeros(len(names))
-    for train_idx, test_idx in folds.split(X, y):
-        X_fit, X_stop, y_fit, y_stop = train_test_split(
-            X[train_idx], y[train_idx], test_size=0.2, stratify=y[train_idx], random_state=seed
-        )
-        params = dict(DEFAULT_PARAMS)
-        if constrained:
-            params["monotone_constraints"] = monotone_constraints(names)
-        train = lgb.Dataset(X_fit, y_fit, feature_name=list(names), free_raw_data=False)
-        stop = lgb.Dataset(X_stop, y_stop, reference=train)
-        booster = lgb.train(
-            params,
-            train,
-            num_boost_round=MAX_ROUNDS,
-            valid_sets=[stop],
-            callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
-        )
-        platt = fit_platt(np.asarray(booster.predict(X_stop)), y_stop)
-        raw = np.clip(booster.predict(X[test_idx]), 1e-12, 1 - 1e-12)
-        p = 1 / (1 + np.exp(-(platt["slope"] * np.log(raw / (1 - raw)) + platt["intercept"])))
-        if out_of_fold is not None:
-            out_of_fold[test_idx] = p
-        m = binary_metrics(y[test_idx], p)
-        m["best_iteration"] = float(booster.best_iteration)
-        per_fold.append(m)
-        importance += booster.feature_importance("gain")
-    out: dict[str, Any] = {}
-    for key in ("roc_auc", "pr_auc", "brier", "log_loss", "ece"):
-        values = np.array([f[key] for f in per_fold])
-        out[key] = round(float(values.mean()), 4)
-        out[f"{key}_sd"] = round(float(values.std(ddof=1)), 4)
-    out["folds"] = [{k: round(v, 4) for k, v in f.items()} for f in per_fold]
-    total = importance.sum() or 1.0
-    top = np.argsort(-importance)[:15]
-    out["top_features_gain_share"] = {names[i]: round(float(importance[i] / total), 4) for i in top}
-    return out
+    """Stratified 5-fold CV of tijdig's LightGBM + Platt (:mod:`training.cross_validation`,
+    as ``tijdig evaluate --cv 5``); metrics per fold, mean and sd. ``out_of_fold``, when
+    given, receives each row's calibrated probability from the fold that held it out."""
+    per_fold, summary, shares = cv.cross_validate(
+        X, y, names, k=5, seed=seed, constrained=constrained, baselines=(), out_of_fold=out_of_fold
+    )
+    return {**summary[cv.MODEL], "folds": per_fold[cv.MODEL], "top_features_gain_share": shares}
 
 
 def _with_side(

@@ -268,10 +268,18 @@ def import_statements(
         f"imported {customers:,} accounts in {time.perf_counter() - started:.1f} s → {out}",
         highlight=False,
     )
+    report = dict(result.report)
+    not_read = report.pop("special_category_not_read", None)
     console.print(
-        ", ".join(f"{k.replace('_', ' ')} {_shown(v)}" for k, v in result.report.items()),
+        ", ".join(f"{k.replace('_', ' ')} {_shown(v)}" for k, v in report.items()),
         highlight=False,
     )
+    if not_read:
+        console.print(
+            f"not read (special-category data, GDPR art. 9): {', '.join(not_read)}; "
+            "--allow-sensitive reads them",
+            highlight=False,
+        )
     if result.has_labels:
         console.print(
             f"labels: {len(result.labels):,} at {result.labels['as_of'].iloc[0]:%Y-%m-%d} → "

@@ -97,6 +97,73 @@ def _train(
     return result
 
 
+def evaluate(
+    labels: Annotated[
+        Path,
+        typer.Option(
+            help="labels: CSV/Parquet with customer_id, as_of, label (e.g. the labels.parquet "
+            "`tijdig import` wrote); its sidecar or --horizon-days says what they mean"
+        ),
+    ],
+    cv: Annotated[int, typer.Option("--cv", min=2, help="number of stratified folds")] = 5,
+    seed: Annotated[int, typer.Option(help="random seed of the folds")] = 0,
+    horizon_days: Annotated[
+        int | None, typer.Option(min=1, help="label horizon in days, recorded with the run")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="folder for cv_report.json and cv_report.md (default <data_dir>/cv)"),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Cross-validate the model and its baseline on labelled events (stratified K-fold).
+
+    For labels at one date (no out-of-time split): the same model and calibration as
+    `tijdig train` per fold, logistic regression beside it; a report and an MLflow run.
+    """
+    if not labels.is_file():
+        raise typer.BadParameter(f"no such file: {labels}", param_hint="--labels")
+    settings = training_settings(data_dir)
+    require_store(settings)
+    from cli.checks import progress
+    from training.cross_validation import run_cross_validation
+    from training.label_definition import read_label_file
+    from training.rejected import TrainingDataRejected
+
+    target = out or settings.data_dir / "cv"
+    started = time.perf_counter()
+    try:
+        label_file = read_label_file(labels, horizon_days, settings.horizon_days)
+        with progress() as update:
+            report = run_cross_validation(
+                settings, label_file, k=cv, seed=seed, out=target, progress=update
+            )
+    except TrainingDataRejected as rejected:
+        fail(str(rejected), code=1)
+    table = Table(title=f"{cv}-fold cross-validation")
+    for header in ("model", "ROC AUC", "PR AUC", "Brier", "ECE"):
+        table.add_column(header, justify="left" if header == "model" else "right")
+    for name, s in report["summary"].items():
+        table.add_row(
+            name,
+            f"{s['roc_auc']:.4f} ± {s['roc_auc_sd']:.4f}",
+            f"{s['pr_auc']:.4f}",
+            f"{s['brier']:.4f}",
+            f"{s['ece']:.4f}",
+        )
+    table.caption = (
+        f"{report['rows']:,} rows, {report['customers']:,} customers, base rate "
+        f"{report['base_rate']:.4f}"
+    )
+    console.print(table)
+    console.print(f"protocol: {report['protocol']}", highlight=False)
+    console.print(
+        f"report → {target / 'cv_report.md'} (and .json); MLflow run {report['mlflow_run_id']}; "
+        f"{time.perf_counter() - started:.1f} s",
+        highlight=False,
+    )
+
+
 def print_trained(result: Any, seconds: float) -> None:
     """What `tijdig train` (and `run`'s third stage) says of the candidate: its validation
     metrics, the gate's decision, the data and the time per stage."""

@@ -37,7 +37,7 @@ from features.events import (
     to_day,
 )
 
-FEATURE_SET_VERSION: Final = "2026.12.1"
+FEATURE_SET_VERSION: Final = "2026.12.2"
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,25 @@ FEATURES: Final[tuple[FeatureSpec, ...]] = (
     FeatureSpec("late_trend_90d", "late invoices in the last 90 days minus the 90 days before", +1),
     FeatureSpec(
         "days_since_last_late", "days since the due date of the most recent late invoice", -1
+    ),
+    # --- the whole history (statement histories run for years; the windows above stop at 365)
+    FeatureSpec(
+        "days_since_30dpd",
+        "days since the customer was last 30+ days past due on an invoice (0 = now), ever",
+        -1,
+    ),
+    FeatureSpec(
+        "days_since_60dpd",
+        "days since the customer was last 60+ days past due on an invoice (0 = now), ever",
+        -1,
+    ),
+    FeatureSpec(
+        "max_days_past_due_ever",
+        "worst days past due on any invoice due so far (whole history)",
+        +1,
+    ),
+    FeatureSpec(
+        "late_share_ever", "share of all invoices due so far that were paid late or are unpaid", +1
     ),
     FeatureSpec(
         "days_to_settle_365d",
@@ -386,6 +405,13 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     put("late_trend_90d", recent - before)
     last_late_due = b.maximum(c, late, due, np.nan)
     put("days_since_last_late", A - last_late_due)
+    # the whole history: when was the customer last seriously behind, and how often late
+    behind_until = np.minimum(settled, a)  # the last day the invoice was unpaid, + 1
+    for d in (30, 60):
+        reached = is_due & (dpd_now >= d)
+        put(f"days_since_{d}dpd", A - b.maximum(c, reached, behind_until, np.nan))
+    put("max_days_past_due_ever", b.maximum(c, is_due, np.maximum(dpd_now, 0), 0.0))
+    put("late_share_ever", _ratio(b.count(c, late), b.count(c, is_due)))
 
     # payment timing: people with room pay early, people without pay late or at the last moment
     settled_known = (settled < a) & (a - settled <= 365)

@@ -476,7 +476,7 @@ def _split_error(
             "These are the dates of the external labels (--labels): supply labels at dates "
             f"spread over a longer period (monthly label dates need at least {monthly} at this "
             "horizon); a source with one or a few label dates is evaluated by "
-            "cross-validation instead (as benchmarks/taiwan.py does)."
+            "cross-validation instead: tijdig evaluate --labels FILE --cv 5."
         )
     else:
         lines.append(

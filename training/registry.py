@@ -317,6 +317,24 @@ class Registry:
                 mlflow.log_dict(bundle.metadata["fairness"], "governance/fairness.json")
         return version
 
+    def log_run(
+        self,
+        params: dict[str, Any],
+        metrics: dict[str, dict[str, float]],
+        artifacts: list[Path],
+        tags: dict[str, str],
+    ) -> str:
+        """Log one run without a model (e.g. a cross-validation); returns its run id."""
+        mlflow = self._mlflow
+        with mlflow.start_run(experiment_id=self.experiment_id) as run:
+            mlflow.log_params({k: _short(v) for k, v in params.items()})
+            for model_name, values in metrics.items():
+                mlflow.log_metrics({f"{model_name}.{k}": v for k, v in values.items()})
+            mlflow.set_tags(tags)
+            for path in artifacts:
+                mlflow.log_artifact(str(path), artifact_path="evaluation")
+            return str(run.info.run_id)
+
     def record_gate(self, version: str, decision: GateDecision) -> None:
         """Move the alias as the gate decided and write the decision on the version and
         its run."""

@@ -272,15 +272,21 @@ def _logistic_regression_scores(train: Snapshots, valid: Snapshots, seed: int) -
     if len(y) > LR_MAX_ROWS:
         rows = np.sort(np.random.default_rng(seed).choice(len(y), LR_MAX_ROWS, replace=False))
         X, y = X[rows], y[rows]
-    lr = make_pipeline(
-        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-        StandardScaler(),
-        LogisticRegression(max_iter=2000, C=1.0),
-    ).fit(X, y)
+    lr = fit_logistic_regression(X, y)
     step = LR_MAX_ROWS // 4
     return np.concatenate(
         [lr.predict_proba(valid.X[i : i + step])[:, 1] for i in range(0, len(valid), step)]
     )
+
+
+def fit_logistic_regression(X: np.ndarray, y: np.ndarray) -> Any:
+    """The logistic-regression baseline: median imputation with missing-value indicators,
+    standardised features, L2 (C = 1). A fitted scikit-learn pipeline."""
+    return make_pipeline(
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+        StandardScaler(),
+        LogisticRegression(max_iter=2000, C=1.0),
+    ).fit(X, y)
 
 
 def _oracle_scores(

@@ -242,3 +242,52 @@ def test_a_label_column_gives_one_label_per_account_at_the_label_date() -> None:
     frames.loc[1, "bad"] = 0
     with pytest.raises(RecordsRejected, match="more than one label"):
         import_monthly_records(frames, config)
+
+
+def test_whole_history_features_read_a_status_history() -> None:
+    # January's statement (due 20 Feb) is 1, 2, 3 months behind at the end of Feb, Mar,
+    # Apr and paid off in May: settled 20 Feb + 90 days = 20 May, 90 days past due. The
+    # statements of Feb and Mar are settled then too, 30 days late; the rest early.
+    frames = _one_account(["C", "0", "1", "2", "C", "C", "C", "C"])
+    events = EventArrays.from_frames(frames)
+    x = build_features(events, date(2024, 8, 1))[0]
+    assert x[FEATURE_INDEX["days_since_30dpd"]] == (date(2024, 8, 1) - date(2024, 5, 20)).days
+    assert x[FEATURE_INDEX["days_since_60dpd"]] == (date(2024, 8, 1) - date(2024, 5, 20)).days
+    assert x[FEATURE_INDEX["max_days_past_due_ever"]] == 90
+    assert x[FEATURE_INDEX["late_share_ever"]] == pytest.approx(3 / 6)
+    # in the middle of it, at 1 May: 30+ and 60+ days past due now (0 days since)
+    now = build_features(events, date(2024, 5, 1))[0]
+    assert now[FEATURE_INDEX["days_since_30dpd"]] == 0
+    assert now[FEATURE_INDEX["days_since_60dpd"]] == 0
+    # before it reached 30 days past due: never (unknown), not 0
+    early = build_features(events, date(2024, 3, 15))[0]
+    assert np.isnan(early[FEATURE_INDEX["days_since_30dpd"]])
+
+
+def test_months_as_offsets_and_records_without_attributes() -> None:
+    # a bureau export counts months back from the extraction month (0 = that month)
+    records = pd.DataFrame(
+        {
+            "ID": [7, 7, 7, 8],
+            "MONTHS_BALANCE": [-2, -1, 0, 0],
+            "STATUS": ["C", "C", "0", "X"],
+        }
+    )
+    raw = {
+        "format": "long",
+        "records": {
+            "id_column": "ID",
+            "month_column": "MONTHS_BALANCE",
+            "status_column": "STATUS",
+            "months_relative_to": "2024-06",
+        },
+        "status": {"preset": "dpd_buckets"},
+    }
+    result = import_monthly_records(records, RecordsConfig.from_dict(raw))
+    customers = result.frames["customers"].set_index("customer_id")
+    # no attributes: each record starts on the first day of the account's first month
+    assert customers.loc["7", "created_at"] == pd.Timestamp("2024-04-01")
+    assert customers.loc["8", "created_at"] == pd.Timestamp("2024-06-01")
+    assert customers["birth_year"].isna().all()
+    assert result.report["months"] == 3
+    assert set(result.frames["invoices"]["customer_id"]) == {"7"}  # X: no balance, no bill
