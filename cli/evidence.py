@@ -146,8 +146,13 @@ def targeting_eval(
         typer.Option(min=0.0, help="effect-size scale to run (repeatable; default 0.5 1 1.5)"),
     ] = None,
     pilot_share: Annotated[
-        float, typer.Option(min=0.01, max=0.99, help="share of new candidates the pilot calls")
-    ] = 0.3,
+        float,
+        typer.Option(
+            min=0.01,
+            max=0.99,
+            help="share of the pilot's candidate episodes called (the rest: control)",
+        ),
+    ] = 0.4,
     bundle: Annotated[
         Path | None, typer.Option(help="use this bundle instead of training one")
     ] = None,

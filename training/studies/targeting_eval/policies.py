@@ -87,16 +87,21 @@ class ScoreTargeting:
 
 @dataclass
 class PilotRandomisation:
-    """A creditor's pilot: each time a customer becomes a candidate (an *episode*: a
-    candidate today who was not one on the previous call day), a coin with ``share``
-    decides whether to call them; the others are the control group and are not called in
-    that episode. Every episode is kept as a unit (features as of its first day), for the
-    uplift model; whether the call was made is read from the contact log afterwards (the
-    capacity may leave an assigned customer uncalled).
+    """A creditor's pilot. When a customer becomes a candidate (an *episode*: a candidate
+    today who was not one on the previous call day), two draws fix the episode's design: a
+    coin with ``share`` (call or control) and a delay of 0..``max_delay_days`` days. On
+    the first call day at or after the delay, if the customer is still a candidate, the
+    episode becomes a unit (features as of that day) and, if the coin said so, they are
+    called; a control is not called in that episode. Up to the unit's day both arms are
+    treated alike, so the coin is independent of the features: the unit set covers every
+    stage a candidate can be called at (new arrears up to the 14-day letter), as the
+    targeting rules call them. Whether the call was made is read from the contact log
+    afterwards (the capacity may leave an assigned customer uncalled).
     """
 
-    share: float = 0.3
+    share: float = 0.4
     seed: int = 0
+    max_delay_days: int = 30
     name: str = "pilot"
     units: list[dict[str, np.ndarray]] = field(default_factory=list)
 
@@ -104,30 +109,46 @@ class PilotRandomisation:
         if not 0.0 < self.share < 1.0:
             raise ValueError(f"share must lie in (0, 1); got {self.share}")
         self._previous = np.zeros(0, np.int64)
+        self._due: np.ndarray | None = None  # day the episode's unit is due, or -1 (done)
+        self._assigned: np.ndarray | None = None
 
     def __call__(self, request: ContactRequest) -> np.ndarray:
-        new = ~np.isin(request.customer_index, self._previous)
-        self._previous = request.customer_index
-        if not new.any():
+        n = request.population.n
+        if self._due is None or self._assigned is None:
+            self._due = np.full(n, -1, np.int64)
+            self._assigned = np.zeros(n, bool)
+        today = to_day(request.day)
+        cand = request.customer_index
+        new = cand[~np.isin(cand, self._previous)]
+        self._previous = cand
+        if len(new):
+            rng = np.random.default_rng([self.seed, 23, request.day.toordinal()])
+            u = rng.random((2, n))  # one coin and one delay per customer position
+            self._assigned[new] = u[0, new] < self.share
+            self._due[new] = today + np.floor(u[1, new] * (self.max_delay_days + 1)).astype(
+                np.int64
+            )
+        ready = (self._due[cand] >= 0) & (self._due[cand] <= today)
+        if not ready.any():
             return np.zeros(0, np.int64)
-        u = _day_uniforms(self.seed, request)
-        sub = _subset(request, new)
+        sub = _subset(request, ready)
+        self._due[sub.customer_index] = -1
         X, case = candidate_features(sub)
-        assigned = u[new] < self.share
+        assigned = self._assigned[sub.customer_index]
         self.units.append(
             {
                 "customer_index": sub.customer_index,
-                "day": np.full(len(sub.customer_index), to_day(request.day)),
+                "day": np.full(len(sub.customer_index), today),
                 "X": X,
                 "case": case,
                 "assigned": assigned,
             }
         )
         treat = sub.customer_index[assigned]
-        return treat[np.argsort(u[new][assigned])]
+        return treat[np.argsort(_day_uniforms(self.seed, sub)[assigned])]
 
     def unit_table(self) -> dict[str, np.ndarray]:
-        """Every episode of the pilot: customer_index, day (days since 1970), X, case,
+        """Every unit of the pilot: customer_index, day (days since 1970), X, case,
         assigned (the coin said: call)."""
         if not self.units:
             raise ValueError("the pilot made no units")

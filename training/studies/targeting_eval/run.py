@@ -7,14 +7,15 @@ Protocol (``tijdig targeting-eval``):
 2. Simulate the evaluation population (seed B) without any calls: the counterfactual.
    Every draw is per customer (issue 19), so a run with calls differs from it only in
    the customers called and what followed from the calls.
-3. Pilot: from month ``WARMUP_MONTHS`` for ``PILOT_MONTHS`` months the creditor calls a
-   random share of the customers who become candidates (an open overdue invoice, not at
-   an agency, not in a plan), within the same daily capacity, as a creditor would pilot.
-   Every episode is a unit: features as of its first day (creditor-observable: the
-   service's features plus the creditor's own dunning state), called or not, and whether
-   the customer reached an agency within ``HORIZON_DAYS``. A T-learner (two LightGBM
-   models, :mod:`.uplift`) is fitted on 80 % of the customers' units and checked on the
-   other 20 % (observed uplift per decile of the estimate).
+3. Pilot: from month ``WARMUP_MONTHS`` for ``PILOT_MONTHS`` months, within the same
+   daily capacity, the creditor randomises: each time a customer becomes a candidate (an
+   open overdue invoice, not at an agency, not in a plan) a coin says call or control
+   and a random delay of 0-30 days says when (:class:`.policies.PilotRandomisation`), so
+   the units cover every stage the rules call at. Every unit: features as of its day
+   (creditor-observable: the service's features plus the creditor's own dunning state),
+   called or not, and whether the customer reached an agency within ``HORIZON_DAYS``. A
+   T-learner (two LightGBM models, :mod:`.uplift`) is fitted on 80 % of the customers'
+   units and checked on the other 20 % (observed uplift per decile of the estimate).
 4. From the end of the pilot, with the same capacity, four targeting rules, each in its
    own run of seed B (no calls before it, calls stop ``HORIZON_DAYS`` before the end so
    their escalations fall inside the world): at random; the traditional rule (second
@@ -187,7 +188,7 @@ def run_targeting_eval(
     eval_seed: int = 42,
     capacity_per_1000: float = 1.0,
     scales: tuple[float, ...] = SCALES,
-    pilot_share: float = 0.3,
+    pilot_share: float = 0.4,
     bundle_path: Path | None = None,
     out: Path | None = None,
     mlflow_uri: str | None = None,
