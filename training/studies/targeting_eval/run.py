@@ -286,6 +286,8 @@ def run_targeting_eval(
         out.mkdir(parents=True, exist_ok=True)
         (out / "targeting_eval.json").write_text(json.dumps(report, indent=2, default=str))
         plot = plot_prevented(report, out / "targeting_prevented.png")
+        if bundle_path is None:  # a re-run can take it with --bundle (not committed)
+            bundle.save(out / "bundle")
         log(f"wrote {out / 'targeting_eval.json'} and {plot}")
     if mlflow_uri:
         log_to_mlflow(mlflow_uri, report)
