@@ -153,6 +153,13 @@ def targeting_eval(
             help="share of the pilot's candidate episodes called (the rest: control)",
         ),
     ] = 0.4,
+    offer: Annotated[
+        str,
+        typer.Option(
+            help="the plan a call offers: debt_over_5 (today's) or tijdig (affordable plan "
+            "or debt-help referral; trains the plan model too)"
+        ),
+    ] = "debt_over_5",
     bundle: Annotated[
         Path | None, typer.Option(help="use this bundle instead of training one")
     ] = None,
@@ -176,6 +183,7 @@ def targeting_eval(
         capacity_per_1000=capacity_per_1000,
         scales=tuple(scale or SCALES),
         pilot_share=pilot_share,
+        offer=offer,
         bundle_path=bundle,
         out=out,
         mlflow_uri=mlflow_uri or training_settings(data_dir).mlflow_tracking_uri,

@@ -99,3 +99,13 @@ def test_the_pilot_randomises_new_candidates_and_labels_escalations() -> None:
     assert units["X"].shape[0] == len(units["y"]) and 0 < units["y"].mean() < 1
     _, check = fit_uplift(units, seed=0)
     assert check["treated"] + check["control"] == len(units["y"])
+
+
+def test_the_offer_is_todays_plan_unless_tijdig_is_asked_for() -> None:
+    from training.simulation import debt_over_five_months
+    from training.studies.targeting_eval.run import _arrangement_policy
+
+    today = _arrangement_policy("debt_over_5", None)  # type: ignore[arg-type]
+    assert today.arrangement_monthly is debt_over_five_months
+    with pytest.raises(ValueError, match="offer must be one of"):
+        _arrangement_policy("debt_over_3", None)  # type: ignore[arg-type]

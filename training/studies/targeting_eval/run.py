@@ -24,6 +24,11 @@ Protocol (``tijdig targeting-eval``):
 5. Per rule: agency hand-overs from the end of the pilot to the end of the world, less
    those of the counterfactual, per 100 calls made. Steps 3-5 repeat for every scale of
    the effect sizes (:meth:`ContactEffects.scaled`): they are assumptions.
+
+What a call offers a customer who takes up help is the creditor's arrangement policy, the
+same in every run (``offer``): ``debt_over_5`` (today's "debt / 5" plan) or ``tijdig``
+(tijdig's plan advice: an affordable plan with a pause, or a referral to debt help; the
+bundle's plan model, :class:`training.studies.plan_eval.TijdigPlanPolicy`).
 """
 
 from __future__ import annotations
@@ -64,6 +69,23 @@ PILOT_MONTHS = 6
 HORIZON_DAYS = 60
 SCALES = (0.5, 1.0, 1.5)
 RULES = ("random", "rule_second_reminder", "tijdig_risk", "tijdig_uplift")
+OFFERS = ("debt_over_5", "tijdig")
+
+
+def _arrangement_policy(offer: str, bundle: Bundle) -> CollectionPolicy:
+    """The creditor's policy apart from calls: today's, with ``offer``'s plans."""
+    if offer == "debt_over_5":
+        return CollectionPolicy()
+    if offer != "tijdig":
+        raise ValueError(f"offer must be one of {OFFERS}; got {offer!r}")
+    from models.plans import PlanPolicy
+    from training.studies.plan_eval import TijdigPlanPolicy
+
+    model = bundle.components.get("plan_kept")
+    if model is None:
+        raise ValueError("the bundle has no plan_kept component")
+    policy = PlanPolicy.from_dict(model.policy) if model.policy else PlanPolicy.default()
+    return CollectionPolicy(arrangement_monthly=TijdigPlanPolicy(model, policy))
 
 
 def _month_start(day: date, months: int) -> date:
@@ -189,6 +211,7 @@ def run_targeting_eval(
     capacity_per_1000: float = 1.0,
     scales: tuple[float, ...] = SCALES,
     pilot_share: float = 0.4,
+    offer: str = "debt_over_5",
     bundle_path: Path | None = None,
     out: Path | None = None,
     mlflow_uri: str | None = None,
@@ -199,20 +222,31 @@ def run_targeting_eval(
     if bundle_path is not None:
         bundle = Bundle.load(bundle_path)
         log(f"bundle {bundle.version} from {bundle_path}")
+    elif offer == "tijdig":  # the plan model learns from a creditor that varied plan sizes
+        from training.studies.plan_eval import train_bundle as train_plan_bundle
+
+        log(f"training the risk and plan models on seed {train_seed} ({n_customers:,} customers)")
+        bundle = train_plan_bundle(
+            SimulationConfig(n_customers=n_customers, months=months, seed=train_seed)
+        )
     else:
         from training.studies.bnpl_eval.run import train_bundle
 
         log(f"training the risk model on seed {train_seed} ({n_customers:,} customers)")
         bundle = train_bundle(n_customers, months, train_seed)
+    creditor = _arrangement_policy(offer, bundle)
     config = SimulationConfig(n_customers=n_customers, months=months, seed=eval_seed)
     start, end = config.period()
     pilot_start = _month_start(start, WARMUP_MONTHS)
     eval_start = _month_start(pilot_start, PILOT_MONTHS)
     calls_end = end - timedelta(days=HORIZON_DAYS)
     capacity = max(1, round(capacity_per_1000 * n_customers / 1000))
-    log(f"seed {eval_seed}: {n_customers:,} customers, {capacity} calls per business day")
+    log(
+        f"seed {eval_seed}: {n_customers:,} customers, {capacity} calls per business day, "
+        f"plans offered: {offer}"
+    )
     population = build_population(config)
-    none_result = simulate(config, population=population)
+    none_result = simulate(config, population=population, policy=creditor)
     none = outcome_figures(none_result, eval_start)
     scenarios = []
     for scale in scales:
@@ -223,7 +257,7 @@ def run_targeting_eval(
         pilot_result = simulate(
             config,
             population=population,
-            policy=replace(CollectionPolicy(), contact=plan, name="pilot"),
+            policy=replace(creditor, contact=plan, name="pilot"),
         )
         units = pilot_units(pilot, plan, pilot_result, population)
         model, check = fit_uplift(units, eval_seed)
@@ -242,7 +276,7 @@ def run_targeting_eval(
             result = simulate(
                 config,
                 population=population,
-                policy=replace(CollectionPolicy(), contact=plan, name=name),
+                policy=replace(creditor, contact=plan, name=name),
             )
             rules[name] = run_figures(plan, result, none, eval_start, population)
             rules[name]["seconds"] = round(time.perf_counter() - t, 1)
@@ -272,6 +306,7 @@ def run_targeting_eval(
         "model_version": bundle.version,
         "capacity_per_business_day": capacity,
         "capacity_per_1000_customers": capacity_per_1000,
+        "offer": offer,
         "pilot": {"from": str(pilot_start), "to": str(eval_start), "share": pilot_share},
         "calls_from": str(eval_start),
         "calls_until": str(calls_end),
@@ -298,6 +333,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     """The headline: prevented per 100 calls per rule and scale, and the ratio to the rule."""
     return {
         "capacity_per_business_day": report["capacity_per_business_day"],
+        "offer": report.get("offer"),
         "prevented_per_100_calls": {
             str(s["scale"]): {
                 k: round(v["prevented_per_100_calls"], 2) for k, v in s["rules"].items()
@@ -328,7 +364,8 @@ def plot_prevented(report: dict[str, Any], path: Path) -> Path:
     ax.set_xlabel("effect sizes (x the assumed central values)")
     ax.set_ylabel("agency hand-overs prevented per 100 calls")
     ax.set_title(
-        f"{report['customers']:,} customers, {report['capacity_per_business_day']} calls a day"
+        f"{report['customers']:,} customers, {report['capacity_per_business_day']} calls a day, "
+        f"offer: {report.get('offer', 'debt_over_5')}"
     )
     ax.legend()
     fig.tight_layout()
@@ -350,6 +387,7 @@ def log_to_mlflow(uri: str, report: dict[str, Any]) -> None:
                 "eval_seed": report["eval_seed"],
                 "model_version": report["model_version"],
                 "capacity_per_business_day": report["capacity_per_business_day"],
+                "offer": report.get("offer", "debt_over_5"),
             }
         )
         for s in report["scenarios"]:
