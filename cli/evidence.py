@@ -1,5 +1,5 @@
 """The evidence studies behind the README's figures (:mod:`training.studies`):
-`tijdig debit-eval`, `plan-eval` and `bnpl-eval`."""
+`tijdig debit-eval`, `plan-eval`, `bnpl-eval` and `targeting-eval`."""
 
 from __future__ import annotations
 
@@ -127,5 +127,66 @@ def bnpl_eval(
         mlflow_uri or training_settings(data_dir).mlflow_tracking_uri,
         log=console.print,
         closed_loop=closed_loop,
+    )
+    console.print_json(json.dumps(summary(report), default=str))
+
+
+def targeting_eval(
+    customers: Annotated[int, typer.Option(min=500, help="simulated customers")] = 5_000,
+    months: Annotated[
+        int, typer.Option(min=18, help="simulated months (6 warm-up, 6 pilot, then the calls)")
+    ] = 24,
+    train_seed: Annotated[int, typer.Option(help="seed of the training population")] = 101,
+    eval_seed: Annotated[int, typer.Option(help="seed of the evaluation population")] = 42,
+    capacity_per_1000: Annotated[
+        float, typer.Option(min=0.01, help="calls a business day per 1,000 customers")
+    ] = 1.0,
+    scale: Annotated[
+        list[float] | None,
+        typer.Option(min=0.0, help="effect-size scale to run (repeatable; default 0.5 1 1.5)"),
+    ] = None,
+    pilot_share: Annotated[
+        float,
+        typer.Option(
+            min=0.01,
+            max=0.99,
+            help="share of the pilot's candidate episodes called (the rest: control)",
+        ),
+    ] = 0.4,
+    offer: Annotated[
+        str,
+        typer.Option(
+            help="the plan a call offers: debt_over_5 (today's) or tijdig (affordable plan "
+            "or debt-help referral; trains the plan model too)"
+        ),
+    ] = "debt_over_5",
+    bundle: Annotated[
+        Path | None, typer.Option(help="use this bundle instead of training one")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="write targeting_eval.json and the plot here")
+    ] = None,
+    mlflow_uri: Annotated[
+        str | None,
+        typer.Option(help="log to this MLflow tracking URI (default: the data dir's)"),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Contact-targeting evidence: agency hand-overs prevented per 100 calls, by tijdig's probability, its uplift estimate, the second-reminder rule and at random."""
+    from training.studies.targeting_eval.run import SCALES, run_targeting_eval, summary
+
+    report = run_targeting_eval(
+        n_customers=customers,
+        months=months,
+        train_seed=train_seed,
+        eval_seed=eval_seed,
+        capacity_per_1000=capacity_per_1000,
+        scales=tuple(scale or SCALES),
+        pilot_share=pilot_share,
+        offer=offer,
+        bundle_path=bundle,
+        out=out,
+        mlflow_uri=mlflow_uri or training_settings(data_dir).mlflow_tracking_uri,
+        log=console.print,
     )
     console.print_json(json.dumps(summary(report), default=str))

@@ -68,7 +68,7 @@ def sure_reach(population):
     effects = ContactEffects(
         reach_rate=(1.0, 1.0, 1.0, 1.0),
         plan_take_up=(0.0, 0.0, 1.0, 0.0),
-        pay_probability=(0.6, 0.9, 0.1, 0.0),
+        pay_share=(0.9, 0.99, 0.1, 0.0),
     )
     plan = ContactPlan(everyone_twice_and_strangers, capacity_per_day=CAPACITY, effects=effects)
     result = simulate(CONFIG, population=population, policy=with_contact(plan))
@@ -141,7 +141,10 @@ def test_a_call_changes_only_the_called_customers_history(population, base, sure
 def test_effects_scale_and_check_their_values() -> None:
     low = ContactEffects().scaled(0.5)
     assert low.reach_rate[0] == pytest.approx(ContactEffects().reach_rate[0] / 2)
-    assert max(ContactEffects().scaled(10).pay_probability) == 1.0
+    assert max(ContactEffects().scaled(10).pay_share) == 1.0
+    effects = ContactEffects()
+    within = 1 - (1 - effects.daily_pay_floor()) ** effects.effect_days
+    assert within == pytest.approx(np.array(effects.pay_share))
     with pytest.raises(ValueError, match="reach_rate"):
         ContactEffects(reach_rate=(1.2, 0.5, 0.5, 0.5))
     with pytest.raises(ValueError, match="capacity_per_day"):

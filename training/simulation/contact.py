@@ -14,9 +14,9 @@ on only as many customers a day as its team can call. A :class:`ContactPlan` in
 * a called customer is reached with probability ``reach_rate[behaviour]``; a reached one
   takes up a plan or debt help now (the creditor's own arrangement policy makes the
   offer: a plan, or 0 = a referral) with probability ``plan_take_up[behaviour]``;
-  otherwise, for ``effect_days`` days their daily probability of paying when able is at
-  least ``pay_probability[behaviour]`` (a forgetful customer pays; someone who will not
-  pay is hardly moved). Every effect size is an assumption in :class:`ContactEffects`
+  otherwise, with probability ``pay_share[behaviour]`` they pay within ``effect_days``
+  when the money is there (a floor on their daily probability of paying; a forgetful
+  customer pays, someone who will not pay is hardly moved). Every effect size is an assumption in :class:`ContactEffects`
   (sources and reasoning: docs/contact-effects.md); the evidence shows them over a range.
 
 Off by default (``contact=None``): the engine then takes no contact draws and the world is
@@ -62,19 +62,26 @@ class ContactEffects:
     gives the source or the reasoning for each, and the targeting evidence shows its
     figures over :meth:`scaled` versions of these."""
 
-    # P(the right person answers the call): right-party contact ~80% is "high" in
-    # collection practice (DOMAIN.md §6); the municipal early-warning outreach reaches 1 in 5
-    # (Divosa 2023, DOMAIN.md §3). Someone who will not pay avoids the call most.
+    # P(the right person answers the call). Collection practice calls a right-party-contact
+    # rate over 80% high (DOMAIN.md §6); a municipality's outreach after an early-warning
+    # signal reaches about 1 in 5 (Divosa 2023, DOMAIN.md §3). The creditor's own call lies
+    # between; someone who will not pay avoids it most. Assumptions.
     reach_rate: Tuple4 = (0.6, 0.6, 0.5, 0.3)
-    # P(a reached customer takes up a plan or debt help now), before the agency step.
-    plan_take_up: Tuple4 = (0.10, 0.05, 0.50, 0.05)
-    # floor on the daily P(paying | able) for ``effect_days`` after a reached call (without a
-    # call: engine.P_PAY, e.g. forgetful 0.03/day while overdue, 0.35 after a reminder)
-    pay_probability: Tuple4 = (0.50, 0.60, 0.15, 0.03)
+    # P(a reached customer takes up a plan or debt help now). Divosa (H1 2024): 1 in 3 of the
+    # people reached after an early-warning signal accept help (docs/contact-effects.md);
+    # the others take it up rarely (they can pay). Assumptions beyond the 1 in 3.
+    plan_take_up: Tuple4 = (0.10, 0.05, 0.33, 0.05)
+    # P(a reached customer who does not take up a plan pays within ``effect_days`` when the
+    # money is there): turned into a floor on the daily P(paying | able) (without a call:
+    # engine.P_PAY, e.g. forgetful 0.03/day while overdue, 0.35 after a reminder). A text
+    # message raised payment of overdue court fines from 5% to 23-33% (Haynes et al. 2013,
+    # docs/contact-effects.md); a personal call is taken to do at least as much for the
+    # forgetful. Assumptions.
+    pay_share: Tuple4 = (0.50, 0.60, 0.15, 0.05)
     effect_days: int = 14
 
     def __post_init__(self) -> None:
-        for name in ("reach_rate", "plan_take_up", "pay_probability"):
+        for name in ("reach_rate", "plan_take_up", "pay_share"):
             _check_shares(name, getattr(self, name))
         if self.effect_days < 1:
             raise ValueError(f"effect_days must be >= 1; got {self.effect_days}")
@@ -92,14 +99,19 @@ class ContactEffects:
             self,
             reach_rate=times(self.reach_rate),
             plan_take_up=times(self.plan_take_up),
-            pay_probability=times(self.pay_probability),
+            pay_share=times(self.pay_share),
         )
+
+    def daily_pay_floor(self) -> np.ndarray:
+        """The daily P(paying | able) that makes ``pay_share`` pay within ``effect_days``."""
+        share = np.minimum(np.asarray(self.pay_share, dtype=np.float64), 1.0 - 1e-9)
+        return 1.0 - (1.0 - share) ** (1.0 / self.effect_days)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "reach_rate": list(self.reach_rate),
             "plan_take_up": list(self.plan_take_up),
-            "pay_probability": list(self.pay_probability),
+            "pay_share": list(self.pay_share),
             "effect_days": self.effect_days,
         }
 
@@ -240,7 +252,7 @@ class ContactState:
         nudged = reached & ~plans
         take_up[called[plans]] = True
         self.boost_until[called[nudged]] = d + effects.effect_days
-        self.boost_p[called[nudged]] = np.asarray(effects.pay_probability)[b[nudged]]
+        self.boost_p[called[nudged]] = effects.daily_pay_floor()[b[nudged]]
         self.last_call[called] = d
         response = np.where(
             plans, RESPONSE_PLAN, np.where(nudged, RESPONSE_NUDGED, RESPONSE_NOT_REACHED)
