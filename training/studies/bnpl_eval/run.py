@@ -6,19 +6,25 @@ Protocol (one run):
    bundle — so the evaluation population is never seen in training.
 2. Simulate another population (seed B) forward under the naive policy "approve every
    pay-later order under EUR 1,000", so every order's outcome is observed.
-3. Replay tijdig's decision for every order placed after the warm-up: features as of
-   the order day (point in time: the order itself and everything after it unseen), the
-   model's probability, the open-collection-case flag, the policy of the bundle.
-4. Compare, on the same orders: approval rate and the share of approved orders whose
-   invoice reached a collection agency. Sweep the risk cut-off for the trade-off curve.
+3. Replay tijdig's decision for every order placed after the warm-up, day by day:
+   features as of the order day (point in time: the order itself and everything after it
+   unseen), the model's probability, the open-collection-case flag, the policy of the
+   bundle, and the decline memory of the replay's own earlier answers
+   (``models.decline_memory``, as the service reads its decision log).
+4. Compare, on the same orders: approval rate, the share of approved orders whose
+   invoice reached a collection agency, pay-later lent and lost. The yardstick is the
+   rules alone (issue 5's policy without a risk cut-off, decline memory or growing
+   limits). Sweep the risk cut-off for the trade-off curve; the policy's stated rule
+   (``operating_point`` in the policy) picks the cut-off in force from it.
 5. Closed loop (``closed_loop``): simulate seed B forward again with tijdig deciding in
    the simulator from the end of the warm-up (the naive policy before it, so both runs
    share their first months): each day, the ordering customers' events observed so far,
    features as of the order day, the same decision code as the replay. Customers place
    the same orders at their own rate whatever the answers; a declined order is not lent.
-   Per run: approval rate and approved orders that reached an agency or bailiff after the
-   warm-up, and for the whole population the customers with any claim at an agency or
-   bailiff and the collection costs (WIK, bailiff) charged.
+   The rules alone run forward the same way. Per run: approval rate and approved orders
+   that reached an agency or bailiff after the warm-up, pay-later lent and lost, and for
+   the whole population the customers with any claim at an agency or bailiff and the
+   collection costs (WIK, bailiff) charged.
 
 In the replay (steps 3-4) an order tijdig declines is simply not lent; its outcome under
 approval is what the naive run observed. Knock-on effects of a decline are not in those
@@ -249,6 +255,26 @@ def run_closed_loop(
     return report, after
 
 
+#: the cut-offs tried for the policy without the arrears rule (a shorter curve: the
+#: question is only which side of the configured policy it lands on)
+ARREARS_CUTOFFS = (0.05, 0.07, 0.09, 0.12, 0.14, 0.17, 0.2, 0.25)
+
+
+def arrears_as_model_input(
+    replay: Callable[..., dict[str, float]],
+    bundle: Bundle,
+    rules_only: dict[str, float],
+    op: dict[str, Any],
+) -> dict[str, Any]:
+    """Issue 21's open question: the same policy without the arrears rule (arrears left to
+    the model, whose features include the days past due), its cut-off chosen by the same
+    rule against the same yardstick (the rules alone, with the arrears rule). Beside the
+    configured policy's point, it says whether the hard rule earns its place."""
+    policy = replace(bundle.bnpl_policy, arrears_grace_days=10**6)
+    curve = [{"cutoff": c, **replay(policy.with_cutoff(c))} for c in ARREARS_CUTOFFS]
+    return {"curve": curve, "chosen": choose_operating_point(curve, rules_only, op)}
+
+
 def run_bnpl_eval(
     n_customers: int = 20_000,
     months: int = 24,
@@ -345,6 +371,8 @@ def run_bnpl_eval(
         "perfect_foresight_at_95pct_approval_reduction": perfect,
     }
     report["goal"] = goal_figures(configured, rules_only)
+    if op:
+        report["arrears_as_model_input"] = arrears_as_model_input(replay, bundle, rules_only, op)
     for name, point in (("configured", configured), ("rules_only", rules_only)):
         report[f"reduction_vs_naive_{name}"] = (
             1 - point["collection_rate_approved"] / naive["collection_rate_approved"]
