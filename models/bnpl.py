@@ -160,7 +160,7 @@ class BnplPolicy:
     thin_min_tenure_days: int
     thin_min_invoices_365d: int
     starter_limit_eur: float
-    arrears_grace_days: int
+    arrears_grace_days: int | None  # None: arrears is no hard rule (left to the model)
     free_room_share: float
     # decline memory (models.decline_memory): a decline on one of these codes keeps
     # declining (B11) for sticky_days; empty codes or 0 days: no memory
@@ -210,7 +210,9 @@ class BnplPolicy:
             thin_min_tenure_days=int(thin["min_tenure_days"]),
             thin_min_invoices_365d=int(thin["min_invoices_365d"]),
             starter_limit_eur=float(thin["starter_limit_eur"]),
-            arrears_grace_days=int(doc["arrears_grace_days"]),
+            arrears_grace_days=None
+            if doc["arrears_grace_days"] is None
+            else int(doc["arrears_grace_days"]),
             free_room_share=float(doc["free_room_share"]),
             sticky_codes=tuple(str(c) for c in memory.get("sticky_codes", ())),
             sticky_days=int(memory.get("sticky_days", 0)),
@@ -375,7 +377,8 @@ def decide(
     exposure = 0.0
     thin = True
     if features is not None:
-        if features[f["current_days_past_due"]] > policy.arrears_grace_days:
+        grace = policy.arrears_grace_days
+        if grace is not None and features[f["current_days_past_due"]] > grace:
             decline(BnplReasonCode.OPEN_ARREARS)
         open_eur = float(features[f["bnpl_open_eur"]])
         exposure = 0.0 if math.isnan(open_eur) else open_eur

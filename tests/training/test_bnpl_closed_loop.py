@@ -252,7 +252,11 @@ def test_the_report_has_the_closed_loop_figures(monkeypatch, tmp_path):
     }
     assert loop["thin_file"]["customers"] > 0 and "after_3_months" in loop["thin_file"]
     assert "collection_rate_ratio" in loop["approved_only_in_loop"]
-    assert report["arrears_as_model_input"]["chosen"]["cutoff"] in bnpl_eval.ARREARS_CUTOFFS
+    variants = report["operating_point_variants"]
+    assert set(variants) == {"arrears_hard_rule", "arrears_as_model_input"}
+    assert report["operating_point"]["variant"] in variants
+    no_rule = bnpl_eval.BnplPolicy.from_dict(POLICY.to_dict() | {"arrears_grace_days": None})
+    assert no_rule.arrears_grace_days is None
 
     skipped = bnpl_eval.run_bnpl_eval(n_customers=400, months=12, closed_loop=False, log=print)
     assert "closed_loop" not in skipped and bnpl_report.summary(skipped)["closed_loop"] is None

@@ -255,26 +255,6 @@ def run_closed_loop(
     return report, after
 
 
-#: the cut-offs tried for the policy without the arrears rule (a shorter curve: the
-#: question is only which side of the configured policy it lands on)
-ARREARS_CUTOFFS = (0.05, 0.07, 0.09, 0.12, 0.14, 0.17, 0.2, 0.25)
-
-
-def arrears_as_model_input(
-    replay: Callable[..., dict[str, float]],
-    bundle: Bundle,
-    rules_only: dict[str, float],
-    op: dict[str, Any],
-) -> dict[str, Any]:
-    """Issue 21's open question: the same policy without the arrears rule (arrears left to
-    the model, whose features include the days past due), its cut-off chosen by the same
-    rule against the same yardstick (the rules alone, with the arrears rule). Beside the
-    configured policy's point, it says whether the hard rule earns its place."""
-    policy = replace(bundle.bnpl_policy, arrears_grace_days=10**6)
-    curve = [{"cutoff": c, **replay(policy.with_cutoff(c))} for c in ARREARS_CUTOFFS]
-    return {"curve": curve, "chosen": choose_operating_point(curve, rules_only, op)}
-
-
 def run_bnpl_eval(
     n_customers: int = 20_000,
     months: int = 24,
@@ -328,12 +308,38 @@ def run_bnpl_eval(
     curve = [
         {"cutoff": c, **replay(bundle.bnpl_policy.with_cutoff(min(c, 0.999)))} for c in cutoffs
     ]
-    chosen: dict[str, float] = {}
+    chosen: dict[str, Any] = {}
+    variants: dict[str, Any] = {}
     if op:
-        chosen = choose_operating_point(curve, rules_only, op)
-        cutoff = min(chosen["cutoff"], 0.999)
-        bundle = replace(bundle, bnpl_policy=bundle.bnpl_policy.with_cutoff(cutoff))
-    log(f"operating point: cut-off {bundle.bnpl_policy.risk_cutoff} {chosen}")
+        # issue 21's open question, put to the same rule: the policy without the arrears
+        # rule (arrears left to the model, whose features include the days past due)
+        candidates = {"arrears_hard_rule": bundle.bnpl_policy}
+        if op.get("arrears_rule") == "by_evidence":
+            candidates["arrears_as_model_input"] = replace(
+                bundle.bnpl_policy, arrears_grace_days=None
+            )
+        for name, candidate in candidates.items():
+            points = curve
+            if candidate is not bundle.bnpl_policy:
+                log(f"replaying {len(cutoffs)} cut-offs: {name}")
+                points = [
+                    {"cutoff": c, **replay(candidate.with_cutoff(min(c, 0.999)))} for c in cutoffs
+                ]
+            variants[name] = {
+                "curve": points,
+                "chosen": choose_operating_point(points, rules_only, op),
+            }
+        # the variant whose chosen point meets the rule with the fewest approved orders
+        # at an agency (the arrears rule stays when neither meets it)
+        meeting = [n for n, v in variants.items() if v["chosen"]["meets_rule"]]
+        winner = min(
+            meeting or ["arrears_hard_rule"],
+            key=lambda n: variants[n]["chosen"]["collection_rate_approved"],
+        )
+        chosen = {**variants[winner]["chosen"], "variant": winner}
+        policy = candidates[winner].with_cutoff(min(chosen["cutoff"], 0.999))
+        bundle = replace(bundle, bnpl_policy=policy)
+    log(f"operating point: {chosen}")
     declines: dict[str, dict[str, float]] = {}
     replayed = np.zeros(len(orders), dtype=bool)
     configured = replay(bundle.bnpl_policy, declines=declines, offered=replayed)
@@ -371,8 +377,10 @@ def run_bnpl_eval(
         "perfect_foresight_at_95pct_approval_reduction": perfect,
     }
     report["goal"] = goal_figures(configured, rules_only)
-    if op:
-        report["arrears_as_model_input"] = arrears_as_model_input(replay, bundle, rules_only, op)
+    # every variant's curve and chosen point; "curve" is the policy in force's
+    report["operating_point_variants"] = variants
+    if chosen:
+        report["curve"] = curve = variants[chosen["variant"]]["curve"]
     for name, point in (("configured", configured), ("rules_only", rules_only)):
         report[f"reduction_vs_naive_{name}"] = (
             1 - point["collection_rate_approved"] / naive["collection_rate_approved"]
