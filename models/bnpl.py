@@ -160,13 +160,16 @@ class BnplPolicy:
     thin_min_tenure_days: int
     thin_min_invoices_365d: int
     starter_limit_eur: float
-    arrears_grace_days: int
+    arrears_grace_days: int | None  # None: arrears is no hard rule (left to the model)
     free_room_share: float
     # decline memory (models.decline_memory): a decline on one of these codes keeps
     # declining (B11) for sticky_days; empty codes or 0 days: no memory
     sticky_codes: tuple[str, ...] = ()
     sticky_days: int = 0
     term_days: int = 30  # a pay-later order is due within this; approvals younger are open
+    # after a decline on risk, arrears or a claim in the last 365 days the risk cut-off is
+    # this factor of the policy's (1: no stricter bar)
+    after_decline_cutoff_factor: float = 1.0
     # limits that grow: starter + step per order repaid on time (up to the cap), minus a
     # step per late pay-later order of the last year; 0 steps: no growth
     growth_step_up_eur: float = 0.0
@@ -181,6 +184,11 @@ class BnplPolicy:
         bounds = [b for b, _ in self.limits_by_probability]
         if bounds != sorted(bounds):
             raise ValueError(f"limits_by_probability must ascend; got {self.limits_by_probability}")
+        if not 0 < self.after_decline_cutoff_factor <= 1:
+            raise ValueError(
+                "after_decline_365d_cutoff_factor must be in (0, 1]; "
+                f"got {self.after_decline_cutoff_factor}"
+            )
         if not 0 < self.free_room_share <= 1:
             raise ValueError(f"free_room_share must be in (0, 1]; got {self.free_room_share}")
         unknown = set(self.sticky_codes) - {c.value for c in BnplReasonCode}
@@ -210,11 +218,14 @@ class BnplPolicy:
             thin_min_tenure_days=int(thin["min_tenure_days"]),
             thin_min_invoices_365d=int(thin["min_invoices_365d"]),
             starter_limit_eur=float(thin["starter_limit_eur"]),
-            arrears_grace_days=int(doc["arrears_grace_days"]),
+            arrears_grace_days=None
+            if doc["arrears_grace_days"] is None
+            else int(doc["arrears_grace_days"]),
             free_room_share=float(doc["free_room_share"]),
             sticky_codes=tuple(str(c) for c in memory.get("sticky_codes", ())),
             sticky_days=int(memory.get("sticky_days", 0)),
             term_days=int(memory.get("term_days", 30)),
+            after_decline_cutoff_factor=float(memory.get("after_decline_365d_cutoff_factor", 1.0)),
             growth_step_up_eur=float(growth.get("step_up_eur", 0.0)),
             growth_step_down_eur=float(growth.get("step_down_eur", 0.0)),
             growth_cap_eur=float(growth.get("cap_eur", 0.0)),
@@ -243,6 +254,7 @@ class BnplPolicy:
                 "sticky_codes": list(self.sticky_codes),
                 "sticky_days": self.sticky_days,
                 "term_days": self.term_days,
+                "after_decline_365d_cutoff_factor": self.after_decline_cutoff_factor,
             },
             "limit_growth": {
                 "step_up_eur": self.growth_step_up_eur,
@@ -275,7 +287,16 @@ class BnplPolicy:
             sticky_days=0,
             growth_step_up_eur=0.0,
             growth_step_down_eur=0.0,
+            after_decline_cutoff_factor=1.0,
         )
+
+    def cutoff_for(self, memory: dict[str, float] | None) -> float:
+        """The risk cut-off for a customer with this decline memory: the policy's, times
+        ``after_decline_cutoff_factor`` after a decline on risk, arrears or a claim in the
+        last 365 days (a stricter bar until the risk is lower)."""
+        if memory is not None and memory.get("situation_declines_365d", 0.0) > 0:
+            return self.risk_cutoff * self.after_decline_cutoff_factor
+        return self.risk_cutoff
 
     def sticky_decline(self, memory: dict[str, float] | None) -> bool:
         """Did a decline on a sticky code happen in the last ``sticky_days`` days?"""
@@ -375,7 +396,8 @@ def decide(
     exposure = 0.0
     thin = True
     if features is not None:
-        if features[f["current_days_past_due"]] > policy.arrears_grace_days:
+        grace = policy.arrears_grace_days
+        if grace is not None and features[f["current_days_past_due"]] > grace:
             decline(BnplReasonCode.OPEN_ARREARS)
         open_eur = float(features[f["bnpl_open_eur"]])
         exposure = 0.0 if math.isnan(open_eur) else open_eur
@@ -394,9 +416,13 @@ def decide(
         on_time = max(0.0, memory.get("approved_matured_365d", 0.0) - late)
         # approvals of the last days may not be in the event store yet
         exposure = max(exposure, memory.get("approved_recent_eur", 0.0))
-    if policy.sticky_decline(memory):
-        decline(BnplReasonCode.RECENT_DECLINE)
+    stricter = policy.cutoff_for(memory)
     shown_risk: list[Reason] = []
+    if policy.sticky_decline(memory) or (
+        probability is not None and stricter <= probability < policy.risk_cutoff
+    ):
+        decline(BnplReasonCode.RECENT_DECLINE)
+        shown_risk = list(risk_reasons or [])
     if probability is not None and probability >= policy.risk_cutoff:
         decline(BnplReasonCode.HIGH_RISK)
         shown_risk = list(risk_reasons or [])

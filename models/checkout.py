@@ -62,7 +62,7 @@ def assess_order(
         probability = float(state.probability[0])
         open_case = bool(state.open_case[0])
         serving_row = state.source(0)
-        if probability >= policy.risk_cutoff:
+        if probability >= policy.cutoff_for(memory):
             risk_reasons = state.reasons(bundle, [0])[0]
     decision = decide(
         policy,

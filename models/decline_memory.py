@@ -123,6 +123,7 @@ class DeclineMemory:
     declines_30d: np.ndarray
     declines_90d: np.ndarray
     situation_declines_90d: np.ndarray
+    situation_declines_365d: np.ndarray  # on risk, arrears or a claim (not B11 itself)
     risk_declines_90d: np.ndarray
     arrears_declines_90d: np.ndarray
     case_declines_90d: np.ndarray
@@ -184,6 +185,12 @@ def decline_memory(
         declines_30d=window(declined, 30),
         declines_90d=window(declined, 90),
         situation_declines_90d=window(situation, 90),
+        situation_declines_365d=window(
+            declined_for("B05_HIGH_RISK")
+            | declined_for("B03_OPEN_ARREARS")
+            | declined_for("B04_COLLECTION_CASE"),
+            365,
+        ),
         risk_declines_90d=window(declined_for("B05_HIGH_RISK"), 90),
         arrears_declines_90d=window(declined_for("B03_OPEN_ARREARS"), 90),
         case_declines_90d=window(declined_for("B04_COLLECTION_CASE"), 90),

@@ -22,6 +22,7 @@ NO_MEMORY = {
     "days_since_risk_decline": float("nan"),
     "days_since_arrears_decline": float("nan"),
     "days_since_case_decline": float("nan"),
+    "situation_declines_365d": 0.0,
 }
 THIN = {"tenure_days": 40, "invoices_365d": 1}
 
@@ -115,6 +116,17 @@ def test_a_recent_decline_on_the_situation_sticks_for_the_policys_days(code):
     assert run(customer(), memory=None).offer
     rules = POLICY.rules_only()  # the yardstick has no memory
     assert run(customer(), memory={**NO_MEMORY, field: 1}, policy=rules).offer
+
+
+def test_after_a_decline_in_the_last_year_a_stricter_cutoff_applies():
+    p = POLICY.risk_cutoff * (1 + POLICY.after_decline_cutoff_factor) / 2  # between the two
+    remembered = {**NO_MEMORY, "situation_declines_365d": 1.0}
+    assert run(customer(), p=p).offer and run(customer(), p=p, memory=NO_MEMORY).offer
+    d = run(customer(), p=p, memory=remembered)
+    assert not d.offer and d.declined_by == [BnplReasonCode.RECENT_DECLINE]
+    low = POLICY.risk_cutoff * POLICY.after_decline_cutoff_factor * 0.9
+    assert run(customer(), p=low, memory=remembered).offer  # a lower risk: offered again
+    assert run(customer(), p=p, memory=remembered, policy=POLICY.rules_only()).offer
 
 
 def test_approvals_not_yet_in_the_event_store_count_as_open_orders():

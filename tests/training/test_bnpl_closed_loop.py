@@ -238,6 +238,26 @@ def test_the_report_has_the_closed_loop_figures(monkeypatch, tmp_path):
     assert metrics["closed_loop.tijdig_configured_policy.population.customers"] == 400
     assert all(np.isfinite(v) for v in metrics.values())
 
+    # issue 21: the yardstick, the chosen operating point, the goal, money and thin files
+    assert report["operating_point"]["cutoff"] == report["tijdig_configured_policy"]["cutoff"]
+    assert {c["cutoff"] for c in report["curve"]} == set(POLICY.operating_point["cutoffs"])
+    for run in (report["rules_only"], report["tijdig_configured_policy"], loop["rules_only"]):
+        assert run["lent_eur"] >= run["lent_matured_eur"] >= run["lost_eur"] >= 0
+    assert (
+        report["rules_only"]["approval_rate"] >= report["tijdig_configured_policy"]["approval_rate"]
+    )
+    assert set(loop["goal"]) == {
+        "approval_points_below_rules_only",
+        "collection_reduction_vs_rules_only",
+    }
+    assert loop["thin_file"]["customers"] > 0 and "after_3_months" in loop["thin_file"]
+    assert "collection_rate_ratio" in loop["approved_only_in_loop"]
+    variants = report["operating_point_variants"]
+    assert set(variants) == {"arrears_hard_rule", "arrears_as_model_input"}
+    assert report["operating_point"]["variant"] in variants
+    no_rule = bnpl_eval.BnplPolicy.from_dict(POLICY.to_dict() | {"arrears_grace_days": None})
+    assert no_rule.arrears_grace_days is None
+
     skipped = bnpl_eval.run_bnpl_eval(n_customers=400, months=12, closed_loop=False, log=print)
     assert "closed_loop" not in skipped and bnpl_report.summary(skipped)["closed_loop"] is None
 

@@ -370,6 +370,7 @@ def _numbers(tree: dict[str, Any], prefix: str) -> dict[str, float]:
 SUMMARY_KEYS = (
     "naive_approve_under_1000",
     "tijdig_configured_policy",
+    "operating_point",
     "rules_only",
     "risk_only_at_rules_only_approval",
     "goal",

@@ -6,19 +6,25 @@ Protocol (one run):
    bundle — so the evaluation population is never seen in training.
 2. Simulate another population (seed B) forward under the naive policy "approve every
    pay-later order under EUR 1,000", so every order's outcome is observed.
-3. Replay tijdig's decision for every order placed after the warm-up: features as of
-   the order day (point in time: the order itself and everything after it unseen), the
-   model's probability, the open-collection-case flag, the policy of the bundle.
-4. Compare, on the same orders: approval rate and the share of approved orders whose
-   invoice reached a collection agency. Sweep the risk cut-off for the trade-off curve.
+3. Replay tijdig's decision for every order placed after the warm-up, day by day:
+   features as of the order day (point in time: the order itself and everything after it
+   unseen), the model's probability, the open-collection-case flag, the policy of the
+   bundle, and the decline memory of the replay's own earlier answers
+   (``models.decline_memory``, as the service reads its decision log).
+4. Compare, on the same orders: approval rate, the share of approved orders whose
+   invoice reached a collection agency, pay-later lent and lost. The yardstick is the
+   rules alone (issue 5's policy without a risk cut-off, decline memory or growing
+   limits). Sweep the risk cut-off for the trade-off curve; the policy's stated rule
+   (``operating_point`` in the policy) picks the cut-off in force from it.
 5. Closed loop (``closed_loop``): simulate seed B forward again with tijdig deciding in
    the simulator from the end of the warm-up (the naive policy before it, so both runs
    share their first months): each day, the ordering customers' events observed so far,
    features as of the order day, the same decision code as the replay. Customers place
    the same orders at their own rate whatever the answers; a declined order is not lent.
-   Per run: approval rate and approved orders that reached an agency or bailiff after the
-   warm-up, and for the whole population the customers with any claim at an agency or
-   bailiff and the collection costs (WIK, bailiff) charged.
+   The rules alone run forward the same way. Per run: approval rate and approved orders
+   that reached an agency or bailiff after the warm-up, pay-later lent and lost, and for
+   the whole population the customers with any claim at an agency or bailiff and the
+   collection costs (WIK, bailiff) charged.
 
 In the replay (steps 3-4) an order tijdig declines is simply not lent; its outcome under
 approval is what the naive run observed. Knock-on effects of a decline are not in those
@@ -302,12 +308,38 @@ def run_bnpl_eval(
     curve = [
         {"cutoff": c, **replay(bundle.bnpl_policy.with_cutoff(min(c, 0.999)))} for c in cutoffs
     ]
-    chosen: dict[str, float] = {}
+    chosen: dict[str, Any] = {}
+    variants: dict[str, Any] = {}
     if op:
-        chosen = choose_operating_point(curve, rules_only, op)
-        cutoff = min(chosen["cutoff"], 0.999)
-        bundle = replace(bundle, bnpl_policy=bundle.bnpl_policy.with_cutoff(cutoff))
-    log(f"operating point: cut-off {bundle.bnpl_policy.risk_cutoff} {chosen}")
+        # issue 21's open question, put to the same rule: the policy without the arrears
+        # rule (arrears left to the model, whose features include the days past due)
+        candidates = {"arrears_hard_rule": bundle.bnpl_policy}
+        if op.get("arrears_rule") == "by_evidence":
+            candidates["arrears_as_model_input"] = replace(
+                bundle.bnpl_policy, arrears_grace_days=None
+            )
+        for name, candidate in candidates.items():
+            points = curve
+            if candidate is not bundle.bnpl_policy:
+                log(f"replaying {len(cutoffs)} cut-offs: {name}")
+                points = [
+                    {"cutoff": c, **replay(candidate.with_cutoff(min(c, 0.999)))} for c in cutoffs
+                ]
+            variants[name] = {
+                "curve": points,
+                "chosen": choose_operating_point(points, rules_only, op),
+            }
+        # the variant whose chosen point meets the rule with the fewest approved orders
+        # at an agency (the arrears rule stays when neither meets it)
+        meeting = [n for n, v in variants.items() if v["chosen"]["meets_rule"]]
+        winner = min(
+            meeting or ["arrears_hard_rule"],
+            key=lambda n: variants[n]["chosen"]["collection_rate_approved"],
+        )
+        chosen = {**variants[winner]["chosen"], "variant": winner}
+        policy = candidates[winner].with_cutoff(min(chosen["cutoff"], 0.999))
+        bundle = replace(bundle, bnpl_policy=policy)
+    log(f"operating point: {chosen}")
     declines: dict[str, dict[str, float]] = {}
     replayed = np.zeros(len(orders), dtype=bool)
     configured = replay(bundle.bnpl_policy, declines=declines, offered=replayed)
@@ -345,6 +377,10 @@ def run_bnpl_eval(
         "perfect_foresight_at_95pct_approval_reduction": perfect,
     }
     report["goal"] = goal_figures(configured, rules_only)
+    # every variant's curve and chosen point; "curve" is the policy in force's
+    report["operating_point_variants"] = variants
+    if chosen:
+        report["curve"] = curve = variants[chosen["variant"]]["curve"]
     for name, point in (("configured", configured), ("rules_only", rules_only)):
         report[f"reduction_vs_naive_{name}"] = (
             1 - point["collection_rate_approved"] / naive["collection_rate_approved"]
