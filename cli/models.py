@@ -80,6 +80,7 @@ def _train(
     from cli.checks import progress
     from training.label_definition import read_label_file
     from training.pipeline import run_training
+    from training.plan_world import existing_plan_world
 
     external = None
     if labels is not None:
@@ -91,7 +92,14 @@ def _train(
     started = time.perf_counter()
     with progress() as update:
         result = run_training(
-            settings, truth_dir=truth_dir, external_labels=external, force=force, progress=update
+            settings,
+            truth_dir=truth_dir,
+            external_labels=external,
+            force=force,
+            progress=update,
+            # training on the simulated world: P(kept) learns from the plan-variation world
+            # `tijdig run` simulated beside it (training.plan_world), if there is one
+            plan_world=existing_plan_world(settings) if truth_dir and labels is None else None,
         )
     print_trained(result, time.perf_counter() - started)
     return result

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from models.bundle import Bundle
     from training.pipeline import TrainingResult
     from training.settings import TrainingSettings
-    from training.simulation import SimulationConfig
+    from training.simulation import CollectionPolicy, SimulationConfig
 
 #: one progress bar's update: (step, done, total)
 Update = Callable[[str, int, int], None]
@@ -107,17 +107,24 @@ class SimulatedWorld:
 
 
 def simulate_world(
-    config: SimulationConfig, target: Path, update: Update | None = None
+    config: SimulationConfig,
+    target: Path,
+    update: Update | None = None,
+    *,
+    policy: CollectionPolicy | None = None,
 ) -> SimulatedWorld:
-    """Simulate ``config`` and write its event tables and hidden truth to ``target``. The
-    concrete period is recorded (an end of None becomes this month's first day), so the
-    simulated world's "today" is known later (:func:`simulated_today`)."""
+    """Simulate ``config`` (under the creditor's current practice, or ``policy``) and write
+    its event tables and hidden truth to ``target``. The concrete period is recorded (an
+    end of None becomes this month's first day), so the simulated world's "today" is known
+    later (:func:`simulated_today`)."""
     from training.simulation import simulate
 
     started = time.perf_counter()
     config = dataclasses.replace(config, end_date=config.period()[1])
     show = update or (lambda step, done, total: None)
-    result = simulate(config, progress=lambda done, total: show("simulate days", done, total))
+    result = simulate(
+        config, policy=policy, progress=lambda done, total: show("simulate days", done, total)
+    )
     result.write(target)
     return SimulatedWorld(
         target=target,
@@ -222,6 +229,17 @@ def refresh_serving_rows(
 
 
 # ---------------------------------------------------------------------------- bootstrap
+def _recorded_config(settings: TrainingSettings, fallback: SimulationConfig) -> SimulationConfig:
+    """The config of the simulated world in ``settings.simulation_dir`` as recorded (its
+    size, period and seed), else ``fallback``: the plan world then covers the same period."""
+    from training.simulation import SimulationConfig
+
+    recorded = settings.simulation_dir / "truth" / "simulation.json"
+    if not recorded.is_file():
+        return fallback
+    return SimulationConfig.from_dict(json.loads(recorded.read_text())["config"])
+
+
 class BootstrapView(Protocol):
     """What the caller shows of a bootstrap, step by step."""
 
@@ -265,12 +283,17 @@ def bootstrap(
     otherwise), so the first requests read one row each. A second start finds the
     champion and the rows and only checks them.
 
+    When the store is (or is about to be) the simulated default world, a plan-variation
+    world is simulated beside it (:mod:`training.plan_world`) and the P(kept) component
+    learns from that: the default world's ``debt / 5`` plans cannot teach it (issue 20).
+
     Returns False when the first model did not pass the gate: nothing to serve.
     Raises what the steps raise (:class:`UnreadableEvents`, ``IngestRejected``,
     ``TrainingDataRejected``, ``BundleError``, :class:`DefaultDayInvalid`)."""
     from features.store import EventStore
     from models.bundle import REGISTERED_MODEL_NAME, load_bundle
     from training.pipeline import run_training
+    from training.plan_world import existing_plan_world, plan_world_dir, simulate_plan_world
     from training.registry import CHAMPION, Registry
     from training.simulation import SimulationConfig
 
@@ -281,13 +304,20 @@ def bootstrap(
     store.dispose()
     if Registry.from_settings(settings).champion() is None:
         if not has_events:
+            config = SimulationConfig(
+                n_customers=customers, months=DEFAULT_MONTHS, seed=DEFAULT_SEED
+            )
             if not (settings.simulation_dir / "customers.parquet").is_file():
                 view.stage("1/3 simulate the default population")
-                config = SimulationConfig(
-                    n_customers=customers, months=DEFAULT_MONTHS, seed=DEFAULT_SEED
-                )
                 with progress() as update:
                     world = simulate_world(config, settings.simulation_dir, update)
+                view.simulated(world)
+            if existing_plan_world(settings) is None:
+                view.stage("1/3 simulate a creditor who varies plan amounts (for P(kept))")
+                with progress() as update:
+                    world = simulate_plan_world(
+                        _recorded_config(settings, config), plan_world_dir(settings), update
+                    )
                 view.simulated(world)
             view.stage("2/3 ingest the events")
             view.ingested(ingest_folder(settings.simulation_dir, settings, warn=view.warning))
@@ -295,7 +325,12 @@ def bootstrap(
         truth_dir = settings.simulation_dir if settings.simulation_dir.is_dir() else None
         started = time.perf_counter()
         with progress() as update:
-            result = run_training(settings, truth_dir=truth_dir, progress=update)
+            result = run_training(
+                settings,
+                truth_dir=truth_dir,
+                plan_world=existing_plan_world(settings),
+                progress=update,
+            )
         view.trained(result, time.perf_counter() - started)
         if not result.gate.promote:
             return False

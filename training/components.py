@@ -30,6 +30,9 @@ class TrainingContext:
     truth_customers: pd.DataFrame | None = None
     truth_monthly: pd.DataFrame | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    #: events the ``plan_kept`` trainer learns from instead of ``events``: a simulated
+    #: world whose creditor varies plan amounts (training.plan_world); None = ``events``
+    plan_events: EventArrays | None = None
 
 
 @dataclass

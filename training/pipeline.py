@@ -90,13 +90,16 @@ def run_training(
     rules: GateRules = GateRules(),
     force: bool = False,
     progress: Progress | None = None,
+    plan_world: Path | None = None,
 ) -> TrainingResult:
     """Train a candidate on everything in the event store and let the gate decide.
 
     Labels come from the events (``settings.horizon_days`` and ``dpd_threshold``) or from
     ``external_labels``: a :class:`LabelFile` with its stated horizon, or a bare frame
     taken at ``settings.horizon_days``. The horizon sets the split's purge gaps and is
-    recorded in the bundle; ``progress`` hears of every stage.
+    recorded in the bundle; ``progress`` hears of every stage. ``plan_world``: a simulated
+    world whose creditor varies plan amounts (:mod:`training.plan_world`); the ``plan_kept``
+    component then learns from its events instead of the store's.
     """
 
     def report(step: str, done: int, total: int) -> None:
@@ -150,6 +153,14 @@ def run_training(
             )
 
     truth_customers, truth_monthly = load_truth(truth_dir)
+    plan_events = None
+    if plan_world is not None:
+        from training.plan_world import read_plan_events
+
+        report("read the plan world", 0, 1)
+        with timed(timings, "read the plan world"):
+            plan_events = read_plan_events(plan_world)
+        report("read the plan world", 1, 1)
     candidate = train_candidate(
         events,
         snaps,
@@ -160,6 +171,7 @@ def run_training(
         validation_dates=settings.validation_dates,
         calibration_dates=settings.calibration_dates,
         progress=report,
+        plan_events=plan_events,
     )
     candidate.timings = {**timings, **candidate.timings}
 
@@ -181,6 +193,7 @@ def run_training(
             "split.validation": candidate.split.dates["validation"],
             "customers": events.n,
             "snapshots": len(snaps),
+            "plan_kept.events": "plan world" if plan_world is not None else "store",
         }
         tags = {
             "data_fingerprint": candidate.bundle.metadata["data_fingerprint"],

@@ -20,7 +20,9 @@ customers. In the simulation the evidence run trains on a creditor that varies p
 (:class:`training.simulation.policy.VariedArrangementAmounts`, ``training.studies.plan_eval``);
 with real data, use a period or segment where amounts were set by hand or varied, and
 check the held-out ECE per amount band before trusting suggestions outside the amounts
-seen.
+seen. A bundle trained on the simulated default world (`make run`) learns from the
+plan-variation world simulated beside it (``TrainingContext.plan_events``,
+:mod:`training.plan_world`).
 """
 
 from __future__ import annotations
@@ -152,9 +154,16 @@ class PlanKeptTrainer:
         from training.train import fit_platt
 
         policy = PlanPolicy.default()
-        X, y, start = arrangement_rows(context.events)
+        plan_events = getattr(context, "plan_events", None)  # contexts built before it
+        own = plan_events is None
+        X, y, start = arrangement_rows(context.events if own else plan_events)
         threads = int(context.params.get("num_threads", 0) or 0)
-        meta: dict[str, Any] = {"labelled_arrangements": len(y), "policy_version": policy.version}
+        meta: dict[str, Any] = {
+            "labelled_arrangements": len(y),
+            "policy_version": policy.version,
+            # where the plans came from: the store's history, or the plan-variation world
+            "events": "store" if own else "plan world",
+        }
         if len(y) < MIN_ROWS or len(np.unique(y)) < 2:
             return self._prior(y, policy, meta, f"fewer than {MIN_ROWS} or one outcome only")
         tr, ca, va, how = _split(start, y, context.split.dates)

@@ -140,12 +140,14 @@ def train_candidate(
     calibration_dates: int = 2,
     label_definition: LabelDefinition | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    plan_events: EventArrays | None = None,
 ) -> CandidateModel:
     """Fit the candidate and all baselines on one out-of-time split.
 
     ``label_definition`` (default: labels from the events with ``label_config``) is
     recorded in the bundle's ``metadata["label"]``; ``progress(stage, done, total)``
-    hears of every model, baseline and component as it is fitted.
+    hears of every model, baseline and component as it is fitted. ``plan_events``: the
+    events the ``plan_kept`` component learns from instead (:mod:`training.plan_world`).
     """
     params = {**DEFAULT_PARAMS, **(params or {})}
     label_definition = label_definition or events_definition(label_config)
@@ -227,7 +229,7 @@ def train_candidate(
                 )
 
     context = TrainingContext(
-        events, snaps, split, label_config, truth_customers, truth_monthly, params
+        events, snaps, split, label_config, truth_customers, truth_monthly, params, plan_events
     )
     fitted = {}
     for trainer in component_trainers():
