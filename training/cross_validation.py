@@ -308,10 +308,12 @@ def run_cross_validation(
         snaps, k=k, seed=seed, customer_ids=events.customer_ids, progress=progress
     )
     doc = result.as_dict()
-    doc["labels"] = (
-        f"{labels.definition.definition} ({labels.definition.source}, horizon "
-        f"{labels.definition.horizon_days} days)"
+    horizon = (
+        "horizon not stated"  # cross-validation purges nothing, so the default is no matter
+        if labels.warning
+        else f"horizon {labels.definition.horizon_days} days"
     )
+    doc["labels"] = f"{labels.definition.definition} ({labels.definition.source}, {horizon})"
     json_path, md_path = write_report(doc, out)
     registry = Registry(
         settings.mlflow_tracking_uri, EXPERIMENT, artifact_location=str(settings.artifact_dir)
