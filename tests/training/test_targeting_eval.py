@@ -109,3 +109,31 @@ def test_the_offer_is_todays_plan_unless_tijdig_is_asked_for() -> None:
     assert today.arrangement_monthly is debt_over_five_months
     with pytest.raises(ValueError, match="offer must be one of"):
         _arrangement_policy("debt_over_3", None)  # type: ignore[arg-type]
+
+
+def test_prevented_escalations_come_only_from_called_customers() -> None:
+    from training.studies.targeting_eval.run import (
+        handovers_by_customer,
+        outcome_figures,
+        run_figures,
+    )
+
+    config = SimulationConfig(
+        n_customers=600, months=8, end_date=date(2026, 1, 1), seed=9, validate=False
+    )
+    pop = build_population(config)
+    since = date(2025, 7, 1)
+    none_result = simulate(config, population=pop)
+    plan = ContactPlan(RandomTargeting(seed=2), capacity_per_day=6, start=since)
+    result = simulate(config, population=pop, policy=replace(CollectionPolicy(), contact=plan))
+    figures = run_figures(
+        plan,
+        result,
+        outcome_figures(none_result, since),
+        since,
+        pop,
+        handovers_by_customer(none_result, since),
+    )
+    assert figures["calls"] == len(plan.contacts) > 0
+    assert figures["handovers_changed_outside_called"] == 0
+    assert figures["prevented_per_100_calls_se"] >= 0

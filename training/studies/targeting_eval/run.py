@@ -107,6 +107,13 @@ def outcome_figures(result: SimulationResult, since: date) -> dict[str, float]:
     }
 
 
+def handovers_by_customer(result: SimulationResult, since: date) -> pd.Series:
+    """Agency hand-overs per customer id from ``since`` to the end of the world."""
+    steps = result.tables["collection_steps"]
+    agency = steps[(steps["step"] == "agency") & (steps["step_date"] >= pd.Timestamp(since))]
+    return agency.groupby("customer_id").size()
+
+
 def pilot_units(
     pilot: PilotRandomisation, plan: ContactPlan, result: SimulationResult, pop: PopulationState
 ) -> dict[str, np.ndarray]:
@@ -179,12 +186,28 @@ def run_figures(
     none: dict[str, float],
     since: date,
     pop: PopulationState,
+    none_by_customer: pd.Series | None = None,
 ) -> dict[str, Any]:
-    """One targeting rule's figures against the run without calls."""
+    """One targeting rule's figures against the run without calls. With
+    ``none_by_customer`` (:func:`handovers_by_customer` of the run without calls) also the
+    standard error of the prevented figure: draws are per customer, so only called
+    customers differ from the counterfactual, and the total is a sum of their
+    differences (``handovers_changed_outside_called`` checks it is 0)."""
     calls = plan.contacts
     figures = outcome_figures(result, since)
     n_calls = len(calls)
     prevented = none["agency_handovers"] - figures["agency_handovers"]
+    uncertainty: dict[str, float] = {}
+    if none_by_customer is not None and n_calls:
+        called = pop.customer_ids[np.unique(calls["customer_index"].to_numpy())]
+        run_by = handovers_by_customer(result, since)
+        diff = none_by_customer.reindex(called, fill_value=0) - run_by.reindex(called, fill_value=0)
+        se_total = float(np.sqrt(len(diff)) * diff.std(ddof=1)) if len(diff) > 1 else 0.0
+        uncertainty = {
+            "called_customers": len(called),
+            "prevented_per_100_calls_se": 100 * se_total / n_calls,
+            "handovers_changed_outside_called": int(prevented - diff.sum()),
+        }
     behaviour = pop.behaviour[calls["customer_index"].to_numpy()]
     return {
         "calls": n_calls,
@@ -197,6 +220,7 @@ def run_figures(
         **figures,
         "agency_handovers_prevented": prevented,
         "prevented_per_100_calls": 100 * prevented / n_calls if n_calls else 0.0,
+        **uncertainty,
         "customers_at_agency_prevented_per_100_calls": 100
         * (none["customers_at_agency"] - figures["customers_at_agency"])
         / max(n_calls, 1),
@@ -248,6 +272,7 @@ def run_targeting_eval(
     population = build_population(config)
     none_result = simulate(config, population=population, policy=creditor)
     none = outcome_figures(none_result, eval_start)
+    none_by_customer = handovers_by_customer(none_result, eval_start)
     scenarios = []
     for scale in scales:
         effects = ContactEffects().scaled(scale)
@@ -278,11 +303,12 @@ def run_targeting_eval(
                 population=population,
                 policy=replace(creditor, contact=plan, name=name),
             )
-            rules[name] = run_figures(plan, result, none, eval_start, population)
+            rules[name] = run_figures(plan, result, none, eval_start, population, none_by_customer)
             rules[name]["seconds"] = round(time.perf_counter() - t, 1)
             log(
                 f"  {name}: {rules[name]['calls']} calls, "
-                f"{rules[name]['prevented_per_100_calls']:.2f} prevented per 100"
+                f"{rules[name]['prevented_per_100_calls']:.2f} prevented per 100 "
+                f"(se {rules[name].get('prevented_per_100_calls_se', float('nan')):.2f})"
             )
         rule = rules["rule_second_reminder"]["prevented_per_100_calls"]
         scenarios.append(
@@ -353,11 +379,16 @@ def plot_prevented(report: dict[str, Any], path: Path) -> Path:
 
     scales = [s["scale"] for s in report["scenarios"]]
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    for name in RULES:
-        ax.plot(
-            scales,
+    for k, name in enumerate(RULES):
+        # a small offset per rule so the error bars (1 standard error) do not overlap
+        ax.errorbar(
+            [x + 0.012 * (k - 1.5) for x in scales],
             [s["rules"][name]["prevented_per_100_calls"] for s in report["scenarios"]],
+            yerr=[
+                s["rules"][name].get("prevented_per_100_calls_se", 0.0) for s in report["scenarios"]
+            ],
             marker="o",
+            capsize=3,
             label=name.replace("_", " "),
         )
     ax.axhline(0, color="grey", lw=0.8)
