@@ -25,7 +25,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, TypeVar
@@ -93,10 +93,13 @@ class IngestPool:
             max_tasks_per_child=self._max_batches,
         )
 
-    def warm(self) -> Future[int]:
-        """Start the fork server and a process now rather than at the first batch (not
-        awaited: the app does not wait for it to start)."""
-        return self._executor.submit(os.getpid)
+    def warm(self) -> None:
+        """Start the fork server and a process now rather than at the first batch, in a
+        thread: starting them waits for the fork server's imports (seconds), which the
+        app's start-up does not."""
+        threading.Thread(
+            target=self._executor.submit, args=(os.getpid,), name="ingest-pool-warm", daemon=True
+        ).start()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in an ingest process. Raises :class:`IngestWorkerLost` when the
@@ -106,11 +109,12 @@ class IngestPool:
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         executor = self._executor
+        # submit() may start a process, which waits for the fork server: not on the loop
         try:
-            future = executor.submit(fn, *args)
+            future = await asyncio.to_thread(executor.submit, fn, *args)
         except BrokenProcessPool:  # broken while idle: nothing of this call has run
             executor = self._replace(executor)
-            future = executor.submit(fn, *args)
+            future = await asyncio.to_thread(executor.submit, fn, *args)
         try:
             return await asyncio.wrap_future(future)
         except BrokenProcessPool as exc:

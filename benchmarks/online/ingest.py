@@ -206,7 +206,9 @@ def run(
                 cmd = [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1"]
                 cmd += ["--port", str(port), "--workers", str(WORKERS)]
                 senv = {**env, "TIJDIG_INGEST_WORKERS": str(size)}
-                servers[size] = (_start(cmd, senv, f"http://127.0.0.1:{port}/readyz"), port)
+                # a shared, busy machine: the model parse and imports can take minutes
+                ready = f"http://127.0.0.1:{port}/readyz"
+                servers[size] = (_start(cmd, senv, ready, ready_timeout_s=600), port)
             for _proc, port in servers.values():  # warm-up
                 url = f"http://127.0.0.1:{port}/v1/risk/scores"
                 asyncio.run(generate_load(url, score_bodies, headers, 3.0))

@@ -52,7 +52,9 @@ def _wait_ready(url: str, timeout_s: float = 90.0, confirmations: int = 20) -> N
             raise RuntimeError(f"a worker behind {url} is not ready: {answer.text[:500]}")
 
 
-def _start(cmd: list[str], env: dict[str, str], ready_url: str) -> subprocess.Popen[bytes]:
+def _start(
+    cmd: list[str], env: dict[str, str], ready_url: str, ready_timeout_s: float = 90.0
+) -> subprocess.Popen[bytes]:
     # stderr to a file, not an unread pipe: a server that writes more than the pipe
     # holds would block; the file's tail goes into the result when a request failed
     with tempfile.NamedTemporaryFile(
@@ -70,7 +72,7 @@ def _start(cmd: list[str], env: dict[str, str], ready_url: str) -> subprocess.Po
         )
     proc.log_path = log_path  # type: ignore[attr-defined]
     try:
-        _wait_ready(ready_url)
+        _wait_ready(ready_url, ready_timeout_s)
     except Exception:
         _stop(proc)
         raise
