@@ -114,7 +114,8 @@ def load_test(
         senv.pop("PROMETHEUS_MULTIPROC_DIR", None)
         cmd = [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1"]
         cmd += ["--port", str(port), "--workers", str(WORKERS)]
-        return _start(cmd, senv, f"http://127.0.0.1:{port}/readyz"), port
+        # the model parse can take minutes when other jobs share the cores
+        return _start(cmd, senv, f"http://127.0.0.1:{port}/readyz", ready_timeout_s=600), port
 
     bare_port = free_port()
     bare_cmd = [sys.executable, "-m", "benchmarks.bare_app", str(bare_port), str(WORKERS)]
