@@ -435,12 +435,15 @@ def decide(
     raise_code: BnplReasonCode | None = None
     next_limit: float | None = None
     if policy.growth_step_up_eur > 0:
-        earned = policy.grown_limit(on_time, 0.0)  # starter + a step per on-time order
-        by_risk = limit
-        limit = max(0.0, max(limit, earned) - policy.growth_step_down_eur * late)
-        if late > 0:
+        # the ladder: starter + a step per order repaid on time (to the cap), a step down
+        # per late one; a thin file's limit, and an established customer's when higher
+        # than the limit by probability (which late orders do not lower: the model sees them)
+        earned = policy.grown_limit(on_time, late)
+        ladder_sets = thin or earned >= limit
+        limit = earned if thin else max(limit, earned)
+        if late > 0 and ladder_sets:
             reasons.append(BnplReason(BnplReasonCode.LATE_PAY_LATER, declines=False))
-        if by_risk <= earned < policy.growth_cap_eur:  # the ladder sets the limit
+        if ladder_sets and policy.grown_limit(on_time, 0.0) < policy.growth_cap_eur:
             raise_code = BnplReasonCode.RAISE_ON_TIME
             next_limit = policy.grown_limit(on_time + 1, late)
     if raise_code is None:

@@ -318,6 +318,12 @@ def run_bnpl_eval(
             candidates["arrears_as_model_input"] = replace(
                 bundle.bnpl_policy, arrears_grace_days=None
             )
+        # and whether declines should stick (the decline memory's declining rules)
+        if op.get("memory_rule") == "by_evidence":
+            for name, candidate in list(candidates.items()):
+                candidates[f"{name}+no_sticky_declines"] = replace(
+                    candidate, sticky_codes=(), sticky_days=0, after_decline_cutoff_factor=1.0
+                )
         for name, candidate in candidates.items():
             points = curve
             if candidate is not bundle.bnpl_policy:
@@ -330,11 +336,12 @@ def run_bnpl_eval(
                 "chosen": choose_operating_point(points, rules_only, op),
             }
         # the variant whose chosen point meets the rule with the fewest approved orders
-        # at an agency (the arrears rule stays when neither meets it)
+        # at an agency; when none meets it, the one that approves the most
         meeting = [n for n, v in variants.items() if v["chosen"]["meets_rule"]]
-        winner = min(
-            meeting or ["arrears_hard_rule"],
-            key=lambda n: variants[n]["chosen"]["collection_rate_approved"],
+        winner = (
+            min(meeting, key=lambda n: variants[n]["chosen"]["collection_rate_approved"])
+            if meeting
+            else max(variants, key=lambda n: variants[n]["chosen"]["approval_rate"])
         )
         chosen = {**variants[winner]["chosen"], "variant": winner}
         policy = candidates[winner].with_cutoff(min(chosen["cutoff"], 0.999))
