@@ -112,6 +112,13 @@ def score_batch_command(
             "many rows are computed from the events",
         ),
     ] = 1,
+    features: Annotated[
+        bool,
+        typer.Option(
+            help="also write every scored feature as a column, so `tijdig monitor drift "
+            "--scores` sees the features' drift and not only the score's"
+        ),
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Score every customer in the store: probabilities, bands, reasons for flagged customers."""
@@ -137,6 +144,7 @@ def score_batch_command(
                 progress=lambda done, total: update("score", done, total),
                 serving_rows=serving_rows,
                 workers=workers,
+                with_features=features,
             )
     finally:
         store.dispose()

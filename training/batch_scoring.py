@@ -64,11 +64,18 @@ class PartitionScores:
 
 
 def score_partition(
-    store: EventStore, bundle: Bundle, ids: list[str], as_of: date, *, serving_rows: bool = True
+    store: EventStore,
+    bundle: Bundle,
+    ids: list[str],
+    as_of: date,
+    *,
+    serving_rows: bool = True,
+    with_features: bool = False,
 ) -> PartitionScores:
     """Score one sorted partition of stored customer ids (see
     :meth:`~features.store.EventStore.iter_customer_partitions`): the unit of work of
-    :func:`score_batch`, in this process or another."""
+    :func:`score_batch`, in this process or another. ``with_features`` adds the scored
+    feature rows as columns (what ``tijdig monitor drift --scores`` needs)."""
     import pyarrow as pa
 
     seconds: dict[str, float] = {}
@@ -98,6 +105,11 @@ def score_partition(
             **{f"reason_{j + 1}": pa.array(reasons[:, j].tolist(), pa.string()) for j in range(k)},
             "model_version": pa.array([bundle.version] * len(ids), pa.string()),
             "policy_version": pa.array([bundle.policy.version] * len(ids), pa.string()),
+            **(
+                {n: pa.array(state.X[:, j]) for j, n in enumerate(bundle.feature_names)}
+                if with_features
+                else {}
+            ),
         }
     )
     return PartitionScores(table, int(flagged.size), int(state.materialised.sum()), seconds)
@@ -114,6 +126,7 @@ def score_batch(
     serving_rows: bool = True,
     workers: int = 1,
     executor: Executor | None = None,
+    with_features: bool = False,
 ) -> BatchReport:
     """Score every stored customer at ``as_of``; write ``out`` (Parquet). Returns timings.
 
@@ -128,6 +141,7 @@ def score_batch(
     ``distributed.Client(...).get_executor()``: the work is :func:`score_partition` of a
     partition of ids, and what crosses to the worker is the store's URL, the bundle and
     the ids. The output is the same file, rows in customer order, whoever scored them.
+    ``with_features`` writes every scored feature as a column too (drift monitoring).
     """
     if partition_size < 1:
         raise ValueError(f"partition_size must be >= 1; got {partition_size}")
@@ -158,7 +172,16 @@ def score_batch(
     try:
         if executor is None and workers == 1:
             for ids in store.iter_customer_partitions(partition_size):
-                write(score_partition(store, bundle, ids, as_of, serving_rows=serving_rows))
+                write(
+                    score_partition(
+                        store,
+                        bundle,
+                        ids,
+                        as_of,
+                        serving_rows=serving_rows,
+                        with_features=with_features,
+                    )
+                )
         else:
             size = min(partition_size, max(1_000, math.ceil(total / (4 * workers))))
             with contextlib.ExitStack() as stack:
@@ -179,6 +202,7 @@ def score_batch(
                             as_of,
                             serving_rows,
                             threads,
+                            with_features,
                         )
                     )
                     if len(pending) >= 2 * workers:  # bounded: results arrive in order
@@ -206,6 +230,7 @@ def _score_partition_elsewhere(
     as_of: date,
     serving_rows: bool,
     threads: int,
+    with_features: bool = False,
 ) -> PartitionScores:
     """:func:`score_partition` in a worker process: the store opened once per process,
     LightGBM held to this worker's share of the cores."""
@@ -213,7 +238,9 @@ def _score_partition_elsewhere(
     if store is None:
         store = _worker_stores[(url, schema)] = EventStore(url, schema)
     with max_threads(threads):
-        return score_partition(store, bundle, ids, as_of, serving_rows=serving_rows)
+        return score_partition(
+            store, bundle, ids, as_of, serving_rows=serving_rows, with_features=with_features
+        )
 
 
 @functools.lru_cache(maxsize=8)

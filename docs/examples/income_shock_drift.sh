@@ -39,7 +39,7 @@ $TIJDIG ingest "$WORK/shocked/simulation" --data-dir "$WORK/shocked"
 for world in normal shocked; do
   echo "== score $world on $AS_OF with the normal world's champion, then monitor drift"
   TIJDIG_STORE_URL="sqlite:///$WORK/$world/events.db" $TIJDIG score-batch \
-    --as-of "$AS_OF" --no-serving-rows --out "$WORK/scores-$world.parquet" \
+    --as-of "$AS_OF" --no-serving-rows --features --out "$WORK/scores-$world.parquet" \
     --data-dir "$WORK/normal"
   status=0
   $TIJDIG monitor drift --since "$AS_OF" --scores "$WORK/scores-$world.parquet" \

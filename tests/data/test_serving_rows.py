@@ -261,6 +261,24 @@ def test_score_batch_cold_and_warm_write_the_answers_of_assess(seeded, tmp_path)
             assert codes == want + [""] * (3 - len(want))
 
 
+def test_score_batch_with_features_writes_the_scored_rows_for_drift(seeded, tmp_path):
+    from training.batch_scoring import score_batch
+    from training.monitoring.drift import drift_report
+
+    store, bundle, _, _ = seeded
+    score_batch(store, bundle, AS_OF, tmp_path / "plain.parquet", partition_size=25)
+    score_batch(
+        store, bundle, AS_OF, tmp_path / "wide.parquet", partition_size=25, with_features=True
+    )
+    plain = pd.read_parquet(tmp_path / "plain.parquet")
+    wide = pd.read_parquet(tmp_path / "wide.parquet")
+    pd.testing.assert_frame_equal(wide[plain.columns], plain)
+    state = ServingRows(store).state(bundle, list(wide["customer_id"]), AS_OF)
+    np.testing.assert_array_equal(wide[list(bundle.feature_names)].to_numpy(), state.X)
+    if bundle.reference:
+        assert not drift_report(bundle.reference, wide).not_in_reference
+
+
 def test_score_batch_in_worker_processes_writes_the_same_file(seeded, tmp_path):
     """Partitions scored in 2 spawned processes (each opens the store by its URL; the
     bundle and ids are pickled, as a Dask executor would) give the in-process file, row for
