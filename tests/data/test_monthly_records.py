@@ -291,3 +291,37 @@ def test_months_as_offsets_and_records_without_attributes() -> None:
     assert customers["birth_year"].isna().all()
     assert result.report["months"] == 3
     assert set(result.frames["invoices"]["customer_id"]) == {"7"}  # X: no balance, no bill
+
+
+def test_cli_import_writes_labels_with_what_they_mean(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from training.label_definition import read_label_file
+
+    pd.DataFrame(
+        {
+            "account": ["1", "1", "2"],
+            "month": ["2024-01", "2024-02", "2024-02"],
+            "status": ["C", "0", "C"],
+            "bad": [1, 1, 0],
+        }
+    ).to_csv(tmp_path / "records.csv", index=False)
+    mapping = {
+        "format": "long",
+        "records": {"id_column": "account", "month_column": "month", "status_column": "status"},
+        "status": {"preset": "dpd_buckets"},
+        "label_column": "bad",
+        "label_horizon_days": 365,
+        "label_definition": "60+ days past due within 12 months",
+    }
+    (tmp_path / "mapping.json").write_text(json.dumps(mapping))
+    out = tmp_path / "events"
+    args = ["import", str(tmp_path / "records.csv"), "--mapping", str(tmp_path / "mapping.json")]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    labels = read_label_file(out / "labels.parquet", None, 90)
+    assert labels.warning is None
+    assert labels.definition.horizon_days == 365
+    assert labels.definition.definition == "60+ days past due within 12 months"
+    assert labels.frame["label"].tolist() == [1, 0]

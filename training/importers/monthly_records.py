@@ -296,7 +296,10 @@ def import_monthly_records(
     label_as_of = pd.Timestamp(config.label_as_of or (last_period + 1).to_timestamp())
     if label_as_of <= last_period.to_timestamp(how="end").normalize():
         raise ValueError(f"label_as_of {config.label_as_of} must be after the last record's month")
-    first_day = pd.PeriodIndex.from_ordinals(m0 + start, freq="M").to_timestamp()
+    first_month = m0 + start  # months since 1970-01
+    first_day = pd.to_datetime(
+        pd.DataFrame({"year": 1970 + first_month // 12, "month": first_month % 12 + 1, "day": 1})
+    )
     customers, side, attr_report = customer_records(
         account,
         np.asarray(first_day, dtype="datetime64[ns]"),
@@ -366,8 +369,8 @@ def _labels(
                 f"column {name!r}: {len(bad_ids)} accounts have more than one label, e.g. {bad_ids[:EXAMPLES]}"
             ]
         )
-    per = per.drop_duplicates("customer_id").set_index("customer_id")["label"]
-    have = np.isin(account, per.index.to_numpy())
+    label_of = per.drop_duplicates("customer_id").set_index("customer_id")["label"]
+    have = np.isin(account, label_of.index.to_numpy())
     if not have.all():
         missing = account[~have]
         raise RecordsRejected(
@@ -376,5 +379,5 @@ def _labels(
             ]
         )
     return pd.DataFrame(
-        {"customer_id": account, "as_of": label_as_of, "label": per.loc[account].to_numpy()}
+        {"customer_id": account, "as_of": label_as_of, "label": label_of.loc[account].to_numpy()}
     )

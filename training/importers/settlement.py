@@ -50,7 +50,8 @@ class MonthGrid:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.behind.shape  # type: ignore[return-value]
+        n, months = self.behind.shape
+        return n, months
 
 
 def cents(values: np.ndarray, per_unit: float) -> np.ndarray:

@@ -128,11 +128,11 @@ class StatusVocabulary:
                 f'status needs a "preset" ({", ".join(sorted(PRESETS))}) or "codes" declaring '
                 "what each status code means"
             )
-        declared: dict[str, Any] = dict(PRESETS.get(preset, {}))
+        declared: dict[str, Any] = dict(PRESETS.get(preset or "", {}))
         if "paid_in_full" in raw:  # the months_behind preset's paid-in-full codes
             declared = {k: v for k, v in declared.items() if v != PAID_IN_FULL}
-            declared.update({code_text(c): PAID_IN_FULL for c in raw["paid_in_full"]})
-        declared.update({code_text(c): v for c, v in raw.get("codes", {}).items()})
+            declared.update({str(code_text(c)): PAID_IN_FULL for c in raw["paid_in_full"]})
+        declared.update({str(code_text(c)): v for c, v in raw.get("codes", {}).items()})
         max_late = int(raw.get("max_months_late", 9))
         if max_late < 1:
             raise ValueError(f"max_months_late must be at least 1; got {max_late}")
@@ -165,8 +165,8 @@ class StatusVocabulary:
         full = np.zeros(n, dtype=bool)
         none_owed = np.zeros(n, dtype=bool)
         unknown = np.zeros(n, dtype=bool)
-        for i, code in enumerate(texts):
-            m = table.get(code) if code is not None else None
+        for i, text in enumerate(texts):
+            m = table.get(text) if text is not None else None
             if m is None:
                 unknown[i] = True
                 continue
