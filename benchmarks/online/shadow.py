@@ -314,5 +314,9 @@ def results_section(r: dict[str, Any]) -> list[str]:
         f"- the shadow logged {shadow['rows_logged']:,} rows (counter "
         f"{shadow['scored']:,.0f}), dropped {shadow['dropped']:,.0f} offers on a full "
         f"queue, {shadow['failures']:,.0f} failures",
+        f"- load average when the run started: {r.get('machine', {}).get('load_average', '—')}"
+        " (a shared machine): where the rounds' ratios spread widely, other processes, not "
+        "the shadow, set the p99; the servers' CPU per request is the steadier measure of "
+        "the shadow's cost",
         "",
     ]
