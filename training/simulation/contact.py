@@ -278,6 +278,8 @@ class ContactState:
                 "day": day.astype(np.int64),
                 "date": pd.to_datetime([self._dates[int(x)] for x in day]),
                 "reached": reached.astype(bool),
-                "response": pd.Categorical.from_codes(response.astype(np.int64), RESPONSES),
+                "response": pd.Categorical.from_codes(
+                    response.astype(np.int64), categories=pd.Index(RESPONSES)
+                ),
             }
         )

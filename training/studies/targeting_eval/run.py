@@ -227,6 +227,24 @@ def run_figures(
     }
 
 
+def _risk_score(bundle: Bundle) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """tijdig's calibrated probability from the model features (the case columns unused)."""
+
+    def score(X: np.ndarray, case: np.ndarray) -> np.ndarray:
+        return bundle.predict_proba(X)
+
+    return score
+
+
+def _uplift_score(model: TLearner) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The uplift estimate from the model features and the case columns."""
+
+    def score(X: np.ndarray, case: np.ndarray) -> np.ndarray:
+        return model.predict(np.column_stack([X, case]))
+
+    return score
+
+
 def run_targeting_eval(
     n_customers: int = 5_000,
     months: int = 24,
@@ -289,10 +307,8 @@ def run_targeting_eval(
         targetings: dict[str, Targeting] = {
             "random": RandomTargeting(seed=eval_seed),
             "rule_second_reminder": second_reminder_rule,
-            "tijdig_risk": ScoreTargeting(lambda X, case: bundle.predict_proba(X), "tijdig_risk"),
-            "tijdig_uplift": ScoreTargeting(
-                lambda X, case, m=model: m.predict(np.column_stack([X, case])), "tijdig_uplift"
-            ),
+            "tijdig_risk": ScoreTargeting(_risk_score(bundle), "tijdig_risk"),
+            "tijdig_uplift": ScoreTargeting(_uplift_score(model), "tijdig_uplift"),
         }
         rules = {}
         for name, targeting in targetings.items():

@@ -62,8 +62,8 @@ class TLearner:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Estimated uplift per row: P(outcome | control) - P(outcome | treated)."""
-        p_control = self.model_control_.predict_proba(X)[:, 1]
-        p_treated = self.model_treated_.predict_proba(X)[:, 1]
+        p_control = np.asarray(self.model_control_.predict_proba(X))[:, 1]
+        p_treated = np.asarray(self.model_treated_.predict_proba(X))[:, 1]
         return p_control - p_treated
 
 
