@@ -191,14 +191,16 @@ def _fairness_section(metadata: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _drift_section(reference: Mapping[str, Any]) -> list[str]:
+def _drift_section(reference: Mapping[str, Any], metadata: Mapping[str, Any]) -> list[str]:
     if not reference:
         return ["No drift reference in this bundle."]
     p = drift_policy()
     features = [k for k in reference if k != SCORE_KEY]
+    # bundles trained before the reference moved to the out-of-time rows do not say so
+    rows = metadata.get("drift_reference_rows", "training")
     lines = [
         f"`reference.json` holds decile bins and missing shares of {len(features)} features "
-        "on the training rows"
+        f"on the {rows} rows"
         + (" and of the score on the validation rows." if SCORE_KEY in reference else "."),
         f"Monitoring compares a scored population with it by PSI (watch at {p.psi_watch}, "
         f"act at {p.psi_act}; {p.version}).",
@@ -209,7 +211,7 @@ def _drift_section(reference: Mapping[str, Any]) -> list[str]:
         lines.append(f"Score deciles (0 %, 10 %, …, 100 %): {deciles}.")
     mostly_missing = sorted(k for k in features if reference[k].get("missing_share", 0) > 0.5)
     if mostly_missing:
-        lines.append(f"Missing for more than half of training rows: {', '.join(mostly_missing)}.")
+        lines.append(f"Missing for more than half of those rows: {', '.join(mostly_missing)}.")
     return lines
 
 
@@ -301,7 +303,7 @@ def model_card(source: Path | str | Bundle | Mapping[str, Any]) -> str:
         "",
         "## Drift reference",
         "",
-        *_drift_section(reference),
+        *_drift_section(reference, metadata),
         "",
         "## Limitations",
         "",

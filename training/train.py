@@ -196,11 +196,15 @@ def train_candidate(
             "data_fingerprint": snaps.fingerprint(),
             "rows": {"train": len(tr), "calibration": len(ca), "validation": len(va)},
             "best_iteration": booster.best_iteration,
+            "drift_reference_rows": "validation",
         },
-        reference=reference_distributions(tr.X, snaps.feature_names),
+        # the reference is the out-of-time population, the latest one the model was
+        # checked on: early training rows carry truncated year windows (a history's first
+        # year) and would read as drift against any later period; in-sample scores are
+        # sharper than served ones
+        reference=reference_distributions(va.X, snaps.feature_names),
     )
     scores = {"model": bundle.predict_proba(va.X)}
-    # the score's reference is the out-of-time population: in-sample scores are sharper
     bundle.reference[SCORE_KEY] = reference_bins(scores["model"])
     bundle.metadata["fairness"] = fairness_table(
         va.y,
@@ -323,8 +327,8 @@ def _oracle_scores(
 def reference_distributions(
     X: np.ndarray, names: tuple[str, ...], scores: np.ndarray | None = None
 ) -> dict[str, Any]:
-    """Per-feature deciles, decile bins with their shares, and missing share of the
-    training data; with ``scores``, the score's under :data:`SCORE_KEY` (for drift checks,
+    """Per-feature deciles, decile bins with their shares, and missing share of ``X``
+    (the out-of-time rows at training); with ``scores``, the score's under :data:`SCORE_KEY` (for drift checks,
     :mod:`training.monitoring.drift`)."""
     out: dict[str, Any] = {name: reference_bins(X[:, i]) for i, name in enumerate(names)}
     if scores is not None:

@@ -1,10 +1,11 @@
 """Drift: the population stability index (PSI) per feature and for the score.
 
-The bundle's ``reference.json`` holds, per feature, the training rows' deciles, the bin
-edges made from them and each bin's share (plus the share missing); under
-:data:`SCORE_KEY` the same for the calibrated score on the out-of-time validation rows
-(scores on the training rows themselves are in-sample and sharper than any new
-population's). A scored population is binned on the same edges and compared:
+The bundle's ``reference.json`` holds, per feature, the out-of-time validation rows'
+deciles, the bin edges made from them and each bin's share (plus the share missing);
+under :data:`SCORE_KEY` the same for the calibrated score on those rows. Those rows are
+the latest population the model was checked on: early training rows have truncated
+year windows and would read as drift against any later period, and scores on training
+rows are in-sample and sharper than any new population's. A scored population is binned on the same edges and compared:
 
     PSI = Σ_bins (actual − expected) · ln(actual / expected)
 
