@@ -154,9 +154,9 @@ class PlanKeptTrainer:
         from training.train import fit_platt
 
         policy = PlanPolicy.default()
-        plan_events = getattr(context, "plan_events", None)  # contexts built before it
-        own = plan_events is None
-        X, y, start = arrangement_rows(context.events if own else plan_events)
+        plan_events: EventArrays | None = getattr(context, "plan_events", None)
+        own = plan_events is None  # also contexts built before plan_events existed
+        X, y, start = arrangement_rows(plan_events if plan_events is not None else context.events)
         threads = int(context.params.get("num_threads", 0) or 0)
         meta: dict[str, Any] = {
             "labelled_arrangements": len(y),

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -212,7 +213,7 @@ class TijdigBnplPolicy:
 
     def __post_init__(self) -> None:
         self.last_details: pd.DataFrame | None = None
-        self.inputs: list[dict[str, np.ndarray]] = []
+        self.inputs: list[dict[str, Any]] = []
         self.seconds = 0.0
         # the creditor's own decision log, by population index (the loop's decisions only)
         self.log = DecisionLogArrays()
