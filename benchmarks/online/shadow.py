@@ -40,7 +40,7 @@ import numpy as np
 
 from benchmarks.common import ROOT, free_port
 from benchmarks.online.load import CONCURRENCY, generate_load, request_bodies
-from benchmarks.online.servers import WORKERS, _stop, _wait_ready
+from benchmarks.online.servers import WORKERS, _start, _stop
 
 #: Interleaved rounds per server (the ratio is taken per round as well as pooled).
 ROUNDS = 5
@@ -51,32 +51,6 @@ CHALLENGER_SHIFT = 0.4
 GOAL_P99_RATIO = 1.10
 #: How long a server may take to answer /readyz (a loaded, shared machine is slow to start).
 START_TIMEOUT_S = 600.0
-
-
-def _start(cmd: list[str], env: dict[str, str], ready_url: str) -> Any:
-    """:func:`benchmarks.online.servers._start` with a longer wait for readiness."""
-    import subprocess
-
-    with tempfile.NamedTemporaryFile(
-        prefix="tijdig-bench-server-", suffix=".log", delete=False
-    ) as f:
-        log_path = f.name
-    with open(log_path, "wb") as stderr:
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            start_new_session=True,
-        )
-    proc.log_path = log_path  # type: ignore[attr-defined]
-    try:
-        _wait_ready(ready_url, timeout_s=START_TIMEOUT_S)
-    except Exception:
-        _stop(proc)
-        raise
-    return proc
 
 
 def make_challenger(world: Path, folder: Path) -> dict[str, Any]:
@@ -178,7 +152,10 @@ def load_with_and_without(
             }
             cmd = [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1"]
             cmd += ["--port", str(port), "--workers", str(WORKERS)]
-            servers[name] = (_start(cmd, senv, f"http://127.0.0.1:{port}/readyz"), port)
+            servers[name] = (
+                _start(cmd, senv, f"http://127.0.0.1:{port}/readyz", START_TIMEOUT_S),
+                port,
+            )
         urls = {n: f"http://127.0.0.1:{p}/v1/risk/scores" for n, (_, p) in servers.items()}
         for url in urls.values():
             asyncio.run(generate_load(url, bodies, headers, 3.0))  # warm-up
