@@ -18,6 +18,7 @@ from *d + 1*, as everywhere in tijdig).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -213,7 +214,10 @@ def customer_memory(
 ) -> dict[str, float]:
     """One customer's memory as of the start of ``as_of`` from their logged decisions
     (day decided for, offered, order in cents, declining reason codes): the service's
-    call, the same computation as the simulator's."""
+    call, the same computation as the simulator's. Most customers have no earlier
+    pay-later decision: their memory is the empty history's, computed once."""
+    if not decisions:
+        return dict(_empty_memory(term_days))
     history = DecisionHistory.of(
         [0] * len(decisions),
         [to_day(d[0]) for d in decisions],
@@ -222,3 +226,10 @@ def customer_memory(
         [d[3] for d in decisions],
     )
     return decline_memory(history, [0], [to_day(as_of)], term_days=term_days).row(0)
+
+
+@functools.cache
+def _empty_memory(term_days: int) -> dict[str, float]:
+    """The memory of a customer without earlier decisions (the same on every day)."""
+    empty = DecisionHistory.of([], [], [], [], [])
+    return decline_memory(empty, [0], [0], term_days=term_days).row(0)

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from service.decision_log.database import DecisionLogUnavailable, DirectInsert
+from service.decision_log.database import DecisionLogUnavailable, DirectInsert, DirectStatement
 from service.decision_log.keys import KeyStatements
 from service.decision_log.records import Decision
 from service.decision_log.retention import LEGAL_MIN_RETENTION_DAYS, check_min_retention
@@ -46,6 +46,7 @@ class DecisionLogBase:
         self.committed = 0  # rows committed since open (for metrics and tests)
         self._sqlite_insert: DirectInsert | None = None  # set by open() on SQLite
         self._sqlite_keys: KeyStatements | None = None  # likewise
+        self._sqlite_pay_later: DirectStatement | None = None  # likewise
         self._writer_conn: Any = None  # the writer thread's own connection (SQLite)
         self._loop_conn: Any = None  # the event loops' connection (SQLite), see log()
         self._loop_conn_lock = threading.Lock()

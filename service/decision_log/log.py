@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from service.decision_log.database import DirectInsert, create_tables, make_engine
+from service.decision_log.database import (
+    DirectInsert,
+    DirectStatement,
+    create_tables,
+    make_engine,
+)
 from service.decision_log.keys import KeyStatements
 from service.decision_log.loop import LoopPath
-from service.decision_log.queries import Queries
+from service.decision_log.queries import PAY_LATER_DECISIONS, Queries
 from service.decision_log.records import add_client_column, decisions, metadata
 from service.decision_log.shadow import ShadowRows
 
@@ -38,6 +43,7 @@ class DecisionLog(LoopPath, Queries, ShadowRows):
         if self._engine.dialect.name == "sqlite":
             self._sqlite_insert = DirectInsert(decisions, self._engine.dialect)
             self._sqlite_keys = KeyStatements(self._engine.dialect)
+            self._sqlite_pay_later = DirectStatement(PAY_LATER_DECISIONS, self._engine.dialect)
             # The writer's own connection for its whole life, busy handler off (the
             # writer polls for the lock itself, see WriterThread._insert): a pool
             # checkout, its reset and two PRAGMAs per commit were ~30 µs of every

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from service.decision_log.database import (
+    DirectStatement,
     sqlite_busy,
     unavailable,
     unavailable_on_database_error,
@@ -35,6 +36,20 @@ from service.decision_log.records import (
 from service.decision_log.retention import PurgeCount, purge_cutoff
 from service.decision_log.shadow import shadow_scores
 from service.decision_log.writer import WriterThread
+
+#: One client's pay-later decisions on one customer, dated in [since, until): the
+#: decline memory's read, asked before every pay-later decision.
+PAY_LATER_DECISIONS = (
+    sa.select(decisions.c.as_of, decisions.c.outputs)
+    .where(
+        decisions.c.customer_id == sa.bindparam("customer_id"),
+        decisions.c.client == sa.bindparam("client"),
+        decisions.c.kind == sa.bindparam("kind"),
+        decisions.c.as_of >= sa.bindparam("since"),
+        decisions.c.as_of < sa.bindparam("until"),
+    )
+    .order_by(decisions.c.as_of, decisions.c.decision_id)
+)
 
 
 class Queries(WriterThread):
@@ -88,19 +103,18 @@ class Queries(WriterThread):
         (:mod:`models.decline_memory`). It does not flush: only days before ``until`` (the
         request's as_of) count, and those were committed long ago. Raises
         :class:`DecisionLogUnavailable` when the database cannot answer now."""
-        query = (
-            sa.select(decisions.c.as_of, decisions.c.outputs)
-            .where(
-                decisions.c.customer_id == customer_id,
-                decisions.c.client == client,
-                decisions.c.kind == "bnpl_decision",
-                decisions.c.as_of >= since,
-                decisions.c.as_of < until,
-            )
-            .order_by(decisions.c.as_of, decisions.c.decision_id)
-        )
+        values = {
+            "customer_id": customer_id,
+            "client": client,
+            "kind": "bnpl_decision",
+            "since": since,
+            "until": until,
+        }
+        direct = self._read_direct(self._sqlite_pay_later, values)
+        if direct is not None:  # outputs come back as JSON text through the DB-API
+            return [(date.fromisoformat(day), json.loads(out)) for day, out in direct]
         with unavailable_on_database_error("be read"), self.engine.connect() as conn:
-            return [(row[0], row[1]) for row in conn.execute(query)]
+            return [(row[0], row[1]) for row in conn.execute(PAY_LATER_DECISIONS, values)]
 
     def count(self) -> int:
         """How many decisions the log holds (flushes first)."""
@@ -154,7 +168,7 @@ class Queries(WriterThread):
         as before. :class:`DecisionLogUnavailable` when the database cannot answer now."""
         found = self._decision_for_key_direct(scope, key)
         if found is not None:
-            return found[0] if found else None
+            return (found[0][0], found[0][1]) if found else None
         with unavailable_on_database_error("be read"), self.engine.connect() as conn:
             row = conn.execute(KEY_HELD, {"scope": scope, "key": key}).first()
         return None if row is None else (row[0], row[1])
@@ -163,23 +177,31 @@ class Queries(WriterThread):
         """The key's binding read on the loops' connection ([] when there is none), or
         None when that cannot be done now without waiting: then the pooled path reads."""
         statements = self._sqlite_keys
-        if statements is None or not self._loop_conn_lock.acquire(blocking=False):
-            return None  # PostgreSQL, or another thread's loop is using the connection
+        held = None if statements is None else statements.held
+        return self._read_direct(held, {"scope": scope, "key": key})
+
+    def _read_direct(
+        self, statement: DirectStatement | None, values: dict[str, Any]
+    ) -> list[tuple[Any, ...]] | None:
+        """``statement``'s rows read on the loops' connection (SQLite), or None when that
+        cannot be done now without waiting (PostgreSQL, the connection in use by another
+        thread, SQLite busy): then the caller reads the pooled way."""
+        if statement is None or not self._loop_conn_lock.acquire(blocking=False):
+            return None
         try:
             if self._loop_conn is None:
                 return None  # closed: the pooled path says so
             dbapi = self._loop_conn.driver_connection
             if dbapi.in_transaction:  # never: commits finish under the lock
                 return None
-            params = statements.held.params({"scope": scope, "key": key})
             try:
                 # fetchall: the statement runs to its end, so no read snapshot stays open
-                rows = dbapi.execute(statements.held.sql, params).fetchall()
+                rows = dbapi.execute(statement.sql, statement.params(values)).fetchall()
             except sqlite3.OperationalError as exc:
                 if sqlite_busy(exc):
                     return None
                 raise unavailable("be read", exc) from exc
-            return [(row[0], row[1]) for row in rows]
+            return [tuple(row) for row in rows]
         finally:
             self._loop_conn_lock.release()
 
