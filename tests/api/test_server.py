@@ -187,7 +187,7 @@ def _request(conn: socket.socket, method: str, path: str, body: bytes = b"", key
     conn.sendall(head.encode() + body)
     data = b""
     while b"\r\n\r\n" not in data:
-        data += conn.recv(65536)
+        data += _recv(conn)
     header, rest = data.split(b"\r\n\r\n", 1)
     length = next(
         int(line.split(b":")[1])
@@ -195,8 +195,17 @@ def _request(conn: socket.socket, method: str, path: str, body: bytes = b"", key
         if line.lower().startswith(b"content-length")
     )
     while len(rest) < length:
-        rest += conn.recv(65536)
+        rest += _recv(conn)
     return json.loads(rest)
+
+
+def _recv(conn: socket.socket) -> bytes:
+    """The next bytes; a connection the server closed (e.g. idle past uvicorn's keep-alive
+    while a slow machine reloads) is an error, never an endless loop of empty reads."""
+    chunk = conn.recv(65536)
+    if not chunk:
+        raise ConnectionResetError("the server closed the connection")
+    return chunk
 
 
 @linux_only
@@ -224,7 +233,15 @@ def test_a_reload_reaches_both_workers_of_a_real_server(settings, bundle_v1, bun
         assert done["model_version"] == "test-v2" and done["generation"] == 1, done
 
         def versions() -> set[str]:
-            return {_request(c, "GET", "/readyz")["model_version"] for c in conns}
+            seen = set()
+            for i, c in enumerate(conns):
+                try:
+                    seen.add(_request(c, "GET", "/readyz")["model_version"])
+                except OSError:  # idle past the keep-alive: the kernel spreads a new one
+                    c.close()
+                    conns[i] = socket.create_connection(("127.0.0.1", port), timeout=30)
+                    seen.add(_request(conns[i], "GET", "/readyz")["model_version"])
+            return seen
 
         deadline = time.monotonic() + 30
         while (seen := versions()) != {"test-v2"}:
