@@ -280,27 +280,15 @@ def run_cross_validation(
     :class:`~training.label_definition.LabelFile`), write ``cv_report.json`` / ``.md`` to
     ``out`` and log an MLflow run (experiment :data:`EXPERIMENT`); returns the report."""
     from features.db import public_url
-    from features.store import EventStore
     from training.dataset import snapshots_from_external_labels
-    from training.pipeline import read_events
+    from training.pipeline import read_store_events
     from training.registry import Registry
 
     def report(step: str, done: int, total: int) -> None:
         if progress:
             progress(step, done, total)
 
-    store = EventStore(settings.store_url)
-    try:
-        report("read events", 0, 1)
-        events = read_events(store)
-    finally:
-        store.dispose()
-    report("read events", 1, 1)
-    if events.n == 0:
-        raise TrainingDataRejected(
-            f"the event store at {public_url(settings.store_url)} holds no customers; "
-            "ingest events first"
-        )
+    events = read_store_events(settings.store_url, report)
     snaps = snapshots_from_external_labels(
         events, labels.frame, progress=lambda d, t: report("build features", d, t)
     )

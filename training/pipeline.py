@@ -64,6 +64,26 @@ def load_truth(directory: Path | None) -> tuple[pd.DataFrame | None, pd.DataFram
     return pd.read_parquet(tc), pd.read_parquet(tm)
 
 
+def read_store_events(store_url: str, report: Progress | None = None) -> EventArrays:
+    """Every customer's events of the store at ``store_url`` (:func:`read_events`),
+    refused with :class:`TrainingDataRejected` when it holds none; ``report`` hears
+    the stage start and end."""
+    store = EventStore(store_url)
+    try:
+        if report:
+            report("read events", 0, 1)
+        events = read_events(store)
+    finally:
+        store.dispose()
+    if report:
+        report("read events", 1, 1)
+    if events.n == 0:
+        raise TrainingDataRejected(
+            f"the event store at {public_url(store_url)} holds no customers; ingest events first"
+        )
+    return events
+
+
 def read_events(
     store: EventStore, partition_customers: int = READ_PARTITION_CUSTOMERS
 ) -> EventArrays:
@@ -107,19 +127,8 @@ def run_training(
             progress(step, done, total)
 
     timings: dict[str, float] = {}
-    store = EventStore(settings.store_url)
-    try:
-        report("read events", 0, 1)
-        with timed(timings, "read events"):
-            events = read_events(store)
-    finally:
-        store.dispose()
-    report("read events", 1, 1)
-    if events.n == 0:
-        raise TrainingDataRejected(
-            f"the event store at {public_url(settings.store_url)} holds no customers; "
-            "ingest events first"
-        )
+    with timed(timings, "read events"):
+        events = read_store_events(settings.store_url, report)
 
     if isinstance(external_labels, pd.DataFrame):
         external_labels = LabelFile(

@@ -286,12 +286,7 @@ class Registry:
             mlflow.start_run(experiment_id=self.experiment_id) as run,
             tempfile.TemporaryDirectory() as tmp,
         ):
-            mlflow.log_params({k: _short(v) for k, v in params.items()})
-            for model_name, values in metrics.items():
-                mlflow.log_metrics({f"{model_name}.{k}": v for k, v in values.items()})
-            mlflow.set_tags(tags)
-            for path in artifacts:
-                mlflow.log_artifact(str(path), artifact_path="evaluation")
+            self._log_contents(params, metrics, artifacts, tags)
             (Path(tmp) / "metrics.json").write_text(json.dumps(metrics, indent=2))
             mlflow.log_artifact(str(Path(tmp) / "metrics.json"), artifact_path="evaluation")
             bundle.metadata["run_id"] = run.info.run_id
@@ -325,15 +320,26 @@ class Registry:
         tags: dict[str, str],
     ) -> str:
         """Log one run without a model (e.g. a cross-validation); returns its run id."""
-        mlflow = self._mlflow
-        with mlflow.start_run(experiment_id=self.experiment_id) as run:
-            mlflow.log_params({k: _short(v) for k, v in params.items()})
-            for model_name, values in metrics.items():
-                mlflow.log_metrics({f"{model_name}.{k}": v for k, v in values.items()})
-            mlflow.set_tags(tags)
-            for path in artifacts:
-                mlflow.log_artifact(str(path), artifact_path="evaluation")
+        with self._mlflow.start_run(experiment_id=self.experiment_id) as run:
+            self._log_contents(params, metrics, artifacts, tags)
             return str(run.info.run_id)
+
+    def _log_contents(
+        self,
+        params: dict[str, Any],
+        metrics: dict[str, dict[str, float]],
+        artifacts: list[Path],
+        tags: dict[str, str],
+    ) -> None:
+        """Params, metrics per model (``model.metric``), tags and evaluation artifacts
+        into the active run."""
+        mlflow = self._mlflow
+        mlflow.log_params({k: _short(v) for k, v in params.items()})
+        for model_name, values in metrics.items():
+            mlflow.log_metrics({f"{model_name}.{k}": v for k, v in values.items()})
+        mlflow.set_tags(tags)
+        for path in artifacts:
+            mlflow.log_artifact(str(path), artifact_path="evaluation")
 
     def record_gate(self, version: str, decision: GateDecision) -> None:
         """Move the alias as the gate decided and write the decision on the version and
