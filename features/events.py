@@ -255,7 +255,7 @@ class EventArrays:
 
         def table(name: str) -> tuple[dict[str, Any], np.ndarray]:
             cols = columns.get(name, {})
-            raw = cols.get("customer_id", [])
+            raw: Any = cols.get("customer_id", [])
             if _is_arrow(raw):
                 cust = _lookup(raw, ids.tolist())
             else:
