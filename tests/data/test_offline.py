@@ -1,0 +1,120 @@
+"""The offline copy (features.offline): it reads back exactly what the store reads, however
+it was written, and its check finds a missing or changed event."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.offline import (
+    OfflineEvents,
+    bucket_of,
+    check_offline,
+    sync_offline,
+    write_offline,
+)
+from features.schemas import TABLES
+from features.store import EventStore
+
+BUCKETS = 4
+
+
+@pytest.fixture(scope="module")
+def small_tables(population):
+    """The session population cut to its first 150 customers (fast, every table present)."""
+    keep = set(population.tables["customers"]["customer_id"].iloc[:150])
+    return {
+        t: df[df["customer_id"].isin(keep)].reset_index(drop=True)
+        for t, df in population.tables.items()
+    }
+
+
+@pytest.fixture
+def store(tmp_path, small_tables):
+    s = EventStore(f"sqlite:///{tmp_path / 'events.db'}")
+    s.create_schema()
+    s.ingest(small_tables)
+    yield s
+    s.dispose()
+
+
+def _assert_same_as_store(offline: OfflineEvents, store: EventStore) -> None:
+    seen: list[str] = []
+    for b in offline.buckets:
+        ids = offline.customer_ids(b)
+        assert ids == sorted(ids)
+        assert set(bucket_of(ids, offline.n_buckets).tolist()) == {b}
+        seen += ids
+        got = offline.read_bucket(b)
+        want = store.read_frames(ids)
+        for table in TABLES:
+            pd.testing.assert_frame_equal(got[table], want[table], check_exact=True)
+    assert sorted(seen) == store.customer_ids()
+    assert offline.count() == store.count("customers")
+
+
+def test_one_write_reads_back_as_the_store_reads(tmp_path, store, small_tables):
+    write_offline(small_tables, tmp_path / "offline", buckets=BUCKETS)
+    offline = OfflineEvents(tmp_path / "offline")
+    assert offline.buckets == list(range(BUCKETS))
+    _assert_same_as_store(offline, store)
+    assert check_offline(store, tmp_path / "offline").ok
+
+
+def test_appended_batches_read_back_sorted(tmp_path, store, small_tables):
+    """Ingest batches arrive in any order and split a customer's events across files."""
+    root = tmp_path / "offline"
+    for part in (1, 0, 2):  # every third row, out of order
+        write_offline(
+            {t: df.iloc[part::3] for t, df in small_tables.items()}, root, buckets=BUCKETS
+        )
+    _assert_same_as_store(OfflineEvents(root), store)
+
+
+def test_sync_from_the_store_then_check(tmp_path, store):
+    root = tmp_path / "offline"
+    written = sync_offline(store, root, buckets=BUCKETS, partition_size=40)
+    assert written == {t: store.count(t) for t in TABLES}
+    _assert_same_as_store(OfflineEvents(root), store)
+    assert check_offline(store, root).ok
+    # A second sync replaces the copy, it does not add to it.
+    sync_offline(store, root, partition_size=1000)
+    assert OfflineEvents(root).count_rows("payments") == store.count("payments")
+
+
+def test_check_names_a_missing_event(tmp_path, store, small_tables):
+    root = tmp_path / "offline"
+    payments = small_tables["payments"]
+    write_offline({**small_tables, "payments": payments.iloc[1:]}, root, buckets=BUCKETS)
+    check = check_offline(store, root)
+    assert not check.ok
+    assert check.mismatched == ["payments"]
+    assert "payments: store" in check.summary() and "(-1)" in check.summary()
+
+
+def test_check_names_a_changed_event(tmp_path, store, small_tables):
+    root = tmp_path / "offline"
+    changed = small_tables["invoices"].copy()
+    changed.loc[0, "amount_cents"] += 1
+    write_offline({**small_tables, "invoices": changed}, root, buckets=BUCKETS)
+    check = check_offline(store, root)
+    assert check.mismatched == ["invoices"]
+    assert "different content" in check.summary()
+
+
+def test_bucket_is_stable_and_spreads():
+    ids = [f"C{i:08d}" for i in range(10_000)]
+    b = bucket_of(ids, 16)
+    assert b.tolist() == bucket_of(list(ids), 16).tolist()
+    assert bucket_of(["C00000001"], 16).tolist() == [b[1]]
+    counts = np.bincount(b, minlength=16)
+    assert counts.min() > 500 and counts.max() < 750
+
+
+def test_a_copy_keeps_its_bucket_count(tmp_path, small_tables):
+    write_offline(small_tables, tmp_path / "o", buckets=4)
+    with pytest.raises(ValueError, match="4 buckets"):
+        write_offline(small_tables, tmp_path / "o", buckets=8)
+    with pytest.raises(FileNotFoundError, match="offline sync"):
+        OfflineEvents(tmp_path / "nothing")
