@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from features.events import EventArrays
@@ -33,6 +34,23 @@ class TrainingContext:
     #: events the ``plan_kept`` trainer learns from instead of ``events``: a simulated
     #: world whose creditor varies plan amounts (training.plan_world); None = ``events``
     plan_events: EventArrays | None = None
+    #: the event-derived rows, computed partition by partition when training holds no
+    #: whole event history (training.partitioned); ``events`` then holds customers only
+    precomputed: Precomputed | None = None
+
+
+@dataclass
+class Precomputed:
+    """What training derives from the events besides the snapshots, computed partition by
+    partition (:mod:`training.partitioned`): the same values as from the whole history."""
+
+    #: the second-reminder rule (:func:`training.dataset.second_reminder_rule`) per
+    #: validation snapshot, in the snapshots' row order
+    rule_second_reminder: np.ndarray
+    #: ``training.debit_failure.build_debit_rows`` of every customer
+    debit_rows: Any
+    #: ``training.plan_kept.arrangement_rows`` of every customer
+    arrangement_rows: tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass

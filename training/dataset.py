@@ -109,9 +109,17 @@ def monthly_as_of_dates(
     known = np.concatenate([d[d < NEVER] for d in days])
     if known.size == 0:
         raise TrainingDataRejected("no events: cannot place snapshot dates; ingest first")
-    first, last = from_day(int(known.min())), from_day(int(known.max()))
+    return monthly_dates_between(int(known.min()), int(known.max()), config, warmup_months)
+
+
+def monthly_dates_between(
+    first_day: int, last_day: int, config: LabelConfig, warmup_months: int = 6
+) -> list[date]:
+    """:func:`monthly_as_of_dates` of a history whose invoices, payments and income run from
+    ``first_day`` to ``last_day`` (days since 1970-01-01)."""
+    first = from_day(first_day)
     start = (pd.Timestamp(first).to_period("M") + warmup_months).to_timestamp().date()
-    latest = from_day(to_day(last) - config.horizon_days)
+    latest = from_day(last_day - config.horizon_days)
     dates = pd.date_range(start, latest, freq="MS")
     return [d.date() for d in dates]
 

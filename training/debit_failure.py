@@ -183,7 +183,8 @@ class DebitFailureTrainer:
         dates = context.split.dates
         cal_start = to_day(date.fromisoformat(dates["calibration"][0]))
         val_start = to_day(date.fromisoformat(dates["validation"][0]))
-        rows = build_debit_rows(context.events)
+        pre = getattr(context, "precomputed", None)
+        rows = pre.debit_rows if pre is not None else build_debit_rows(context.events)
         train = rows.subset(rows.as_of < cal_start)
         calib = rows.subset((rows.as_of >= cal_start) & (rows.as_of < val_start))
         valid = rows.subset(rows.as_of >= val_start)

@@ -77,12 +77,19 @@ def plan_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
-def arrangement_rows(events: EventArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(plan rows, labels kept=1, start days) for every arrangement with a knowable outcome."""
+def arrangement_rows(
+    events: EventArrays, last_day: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(plan rows, labels kept=1, start days) for every arrangement with a knowable outcome.
+
+    ``last_day``: the last event day of the whole population, when ``events`` is one
+    partition of it (an outcome is knowable by the history's end, not the partition's).
+    """
     ar = events.arrangements
     if len(ar) == 0:
         return np.zeros((0, len(ALL_FEATURE_NAMES))), np.zeros(0, int), np.zeros(0, np.int64)
-    last_day = _last_event_day(events)
+    if last_day is None:
+        last_day = _last_event_day(events)
     monthly = ar["monthly_cents"].astype(np.int64)
     debt = ar["debt_cents"].astype(np.int64)
     term = -(-debt // np.maximum(monthly, 1))
@@ -156,7 +163,12 @@ class PlanKeptTrainer:
         policy = PlanPolicy.default()
         plan_events: EventArrays | None = getattr(context, "plan_events", None)
         own = plan_events is None  # also contexts built before plan_events existed
-        X, y, start = arrangement_rows(plan_events if plan_events is not None else context.events)
+        if plan_events is not None:
+            X, y, start = arrangement_rows(plan_events)
+        elif getattr(context, "precomputed", None) is not None:
+            X, y, start = context.precomputed.arrangement_rows  # type: ignore[union-attr]
+        else:
+            X, y, start = arrangement_rows(context.events)
         threads = int(context.params.get("num_threads", 0) or 0)
         meta: dict[str, Any] = {
             "labelled_arrangements": len(y),

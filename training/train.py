@@ -30,7 +30,12 @@ from features.labels import LabelConfig
 from models.bundle import Bundle
 from models.calibration import apply_platt
 from models.policy import RiskPolicy
-from training.components import FittedComponent, TrainingContext, component_trainers
+from training.components import (
+    FittedComponent,
+    Precomputed,
+    TrainingContext,
+    component_trainers,
+)
 from training.dataset import (
     Snapshots,
     TimeSplit,
@@ -60,6 +65,12 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "num_threads": 2,
 }
 MAX_ROUNDS = 600
+
+#: ``(X_train, y_train, X_stop, y_stop, feature names, params) -> Booster``
+BoosterFit = Callable[
+    [np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...], dict[str, Any]],
+    lgb.Booster,
+]
 EARLY_STOPPING_ROUNDS = 50
 #: training rows for the logistic-regression baseline (a seeded sample above this)
 LR_MAX_ROWS = 1_000_000
@@ -141,6 +152,8 @@ def train_candidate(
     label_definition: LabelDefinition | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     plan_events: EventArrays | None = None,
+    precomputed: Precomputed | None = None,
+    fit_booster: BoosterFit | None = None,
 ) -> CandidateModel:
     """Fit the candidate and all baselines on one out-of-time split.
 
@@ -148,6 +161,12 @@ def train_candidate(
     recorded in the bundle's ``metadata["label"]``; ``progress(stage, done, total)``
     hears of every model, baseline and component as it is fitted. ``plan_events``: the
     events the ``plan_kept`` component learns from instead (:mod:`training.plan_world`).
+
+    ``precomputed``: the event-derived rows built partition by partition
+    (:mod:`training.partitioned`); ``events`` then holds the customers only, and the
+    observable oracle (which needs every customer's orders) is left out. ``fit_booster``
+    fits the model instead of an in-process LightGBM fit (a Dask cluster's,
+    :mod:`training.dask_training`), called as ``_fit_booster`` is.
     """
     params = {**DEFAULT_PARAMS, **(params or {})}
     label_definition = label_definition or events_definition(label_config)
@@ -176,7 +195,7 @@ def train_candidate(
 
     timings: dict[str, float] = {}
     with stage("model"):
-        booster = _fit_booster(tr.X, tr.y, ca.X, ca.y, snaps.feature_names, params)
+        booster = (fit_booster or _fit_booster)(tr.X, tr.y, ca.X, ca.y, snaps.feature_names, params)
         calibrator = fit_platt(np.asarray(booster.predict(ca.X)), ca.y)
     bundle = Bundle(
         booster=booster,
@@ -218,7 +237,10 @@ def train_candidate(
         scores["logistic_regression"] = _logistic_regression_scores(tr, va, seed=params["seed"])
     left_out = {}
     with stage("rule_second_reminder"):
-        rule = second_reminder_rule(events, va)
+        if precomputed is not None:
+            rule = precomputed.rule_second_reminder
+        else:
+            rule = second_reminder_rule(events, va)
     why_not = constant_score_reason(rule, "had a 14-day letter open")
     if why_not is None:
         scores["rule_second_reminder"] = rule
@@ -227,13 +249,24 @@ def train_candidate(
 
     if truth_customers is not None and truth_monthly is not None:
         for name, observable_only in (("oracle", False), ("oracle_observable", True)):
+            if observable_only and precomputed is not None:
+                left_out[name] = "needs every customer's events at once (partitioned training)"
+                continue
             with stage(name):
                 scores[name] = _oracle_scores(
                     events, tr, ca, va, truth_customers, truth_monthly, params, observable_only
                 )
 
     context = TrainingContext(
-        events, snaps, split, label_config, truth_customers, truth_monthly, params, plan_events
+        events,
+        snaps,
+        split,
+        label_config,
+        truth_customers,
+        truth_monthly,
+        params,
+        plan_events,
+        precomputed,
     )
     fitted = {}
     for trainer in component_trainers():
