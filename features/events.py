@@ -33,6 +33,7 @@ STEP_CODES = {s.value: i + 1 for i, s in enumerate(schemas.CollectionStep)}  # 0
 OUTCOME_CODES = {o.value: i for i, o in enumerate(schemas.ArrangementOutcome)}
 SOURCE_CODES = {s.value: i for i, s in enumerate(schemas.IncomeSource)}
 RESULT_CODES = {r.value: i for i, r in enumerate(schemas.DebitResult)}
+EMPLOYMENT_CODES = {e.value: i for i, e in enumerate(schemas.EmploymentStatus)}
 INSUFFICIENT_FUNDS_CODES = frozenset({"AM04", "MS03"})
 
 
@@ -214,6 +215,9 @@ class EventArrays:
     arrangements: Table
     income: Table
     balances: Table
+    #: ``customer_attributes`` rows, sorted by customer, effective day and id (so a later
+    #: position is a later statement); codes -1 and NaN where a row leaves a column out.
+    attributes: Table
 
     @property
     def n(self) -> int:
@@ -371,8 +375,19 @@ class EventArrays:
                 "balance_cents": np.asarray(bal.get("balance_cents", []), dtype=np.int64),
             }
         )
+        att, att_cust = table("customer_attributes")
+        attributes = _attribute_table(att, att_cust)
         return cls(
-            ids, customers, invoices, payments, debits, steps, arrangements, income, balances
+            ids,
+            customers,
+            invoices,
+            payments,
+            debits,
+            steps,
+            arrangements,
+            income,
+            balances,
+            attributes,
         )
 
 
@@ -382,6 +397,31 @@ def _insufficient_funds(reason: Any) -> np.ndarray:
         return _lookup(reason, sorted(INSUFFICIENT_FUNDS_CODES)) >= 0
     arr = np.asarray(reason, dtype=object)
     return np.fromiter((r in INSUFFICIENT_FUNDS_CODES for r in arr), dtype=bool, count=arr.size)
+
+
+def _attribute_table(cols: Mapping[str, np.ndarray], cust: np.ndarray) -> Table:
+    """The attribute rows in statement order: customer, effective day, id."""
+    day = _days(cols.get("effective_date", []))
+    ids = np.asarray(cols.get("attribute_id", []), dtype=object)
+    order = np.argsort(ids, kind="stable") if ids.size else np.zeros(0, dtype=np.int64)
+    order = order[np.argsort(day[order], kind="stable")]
+    order = order[np.argsort(cust[order], kind="stable")]
+    n = cust.size
+
+    def column(name: str) -> np.ndarray:
+        return np.asarray(cols[name])[order] if name in cols else np.full(n, None, dtype=object)
+
+    return Table(
+        {
+            "cust": cust[order],
+            "day": day[order],
+            "birth_year": _floats(column("birth_year")),
+            "declared_income_cents": _floats(column("declared_net_income_cents")),
+            "household": _codes(column("household_type"), HOUSEHOLD_CODES),
+            "employment": _codes(column("employment"), EMPLOYMENT_CODES),
+            "application_day": _days(column("application_date")),
+        }
+    )
 
 
 def _settled_days(
