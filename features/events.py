@@ -109,6 +109,16 @@ COLUMNS_USED: Mapping[str, tuple[str, ...]] = {
     ),
     "income_receipts": ("customer_id", "received_at", "amount_cents", "source"),
     "account_balances": ("customer_id", "observed_at", "balance_cents"),
+    "customer_attributes": (
+        "customer_id",
+        "attribute_id",
+        "effective_date",
+        "birth_year",
+        "declared_net_income_cents",
+        "household_type",
+        "employment",
+        "application_date",
+    ),
 }
 
 
