@@ -52,8 +52,9 @@ print("RESULT" + json.dumps(out, default=float))
 def ensure_offline_world(
     folder: Path, customers: int, chunks: Path | None = None
 ) -> dict[str, Any]:
-    """An offline copy of ``customers`` (a multiple of :data:`CHUNK`) in ``folder``, built
-    once (``build.json`` records it) from chunk simulations."""
+    """An offline copy of ``customers`` in ``folder``, built once (``build.json`` records
+    it) from simulations of at most :data:`CHUNK` customers (read from ``chunks`` when
+    there, whole chunks only)."""
     from features.offline import write_offline
     from features.schemas import TABLES
 
@@ -76,7 +77,8 @@ def ensure_offline_world(
         else:
             from training.simulation import SimulationConfig, simulate
 
-            result = simulate(SimulationConfig(n_customers=CHUNK, months=24, seed=1000 + k))
+            size = min(CHUNK, customers - k * CHUNK)
+            result = simulate(SimulationConfig(n_customers=size, months=24, seed=1000 + k))
             tables = {}
             for table, df in result.tables.items():
                 df = df.copy()
