@@ -3,6 +3,7 @@
     python -m benchmarks.run [--quick]
                              [--only taiwan,taiwan_fairness,online,ingest,shadow,batch,scaling]
                              [--batch-customers N] [--scaling-sizes 10000,100000,1000000]
+                             [--only training_scale --training-sizes 100000,1000000]
 
 Never part of ``make test``. Load generation only against 127.0.0.1 and bounded in time.
 """
@@ -18,7 +19,16 @@ from typing import Any
 
 from benchmarks import common, results_md
 
-ALL = ("taiwan", "taiwan_fairness", "online", "ingest", "shadow", "batch", "scaling")
+ALL = (
+    "taiwan",
+    "taiwan_fairness",
+    "online",
+    "ingest",
+    "shadow",
+    "batch",
+    "scaling",
+    "training_scale",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +78,28 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="reuse this data folder (e.g. .tijdig after `make run`) as the shared world "
         "instead of simulating, ingesting and training a new one",
+    )
+    parser.add_argument(
+        "--training-sizes",
+        default="100000,1000000",
+        help="training_scale: population sizes (multiples of 100,000), each variant in its "
+        "own process",
+    )
+    parser.add_argument(
+        "--training-variants",
+        default="in_process,partitioned,sample,dask",
+        help="training_scale: which of in_process, partitioned, sample, dask to run",
+    )
+    parser.add_argument(
+        "--training-store",
+        type=Path,
+        help="training_scale: keep the offline copies here (reused when they hold that size)",
+    )
+    parser.add_argument(
+        "--training-chunks",
+        type=Path,
+        help="training_scale: 100,000-customer simulations already written as Parquet "
+        "(<k>/<table>.parquet, seed 1000+k) to build the offline copies from",
     )
     parser.add_argument(
         "--render-only",
@@ -155,6 +187,18 @@ def main(argv: list[str] | None = None) -> int:
                     result["name"] = "batch_large"  # beside the shared world's batch figures
             else:
                 result = batch.run(quick=args.quick, world=world)
+        elif name == "training_scale":
+            from benchmarks import training_scale
+
+            result = training_scale.run(
+                sizes=(5_000,)
+                if args.quick
+                else tuple(int(s) for s in args.training_sizes.split(",")),
+                variants=tuple(v.strip() for v in args.training_variants.split(",")),
+                store_dir=args.training_store.resolve() if args.training_store else None,
+                chunks=args.training_chunks,
+                previous=None if args.quick else common.load_results().get("training_scale"),
+            )
         else:
             from benchmarks import scaling
 

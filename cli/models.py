@@ -42,6 +42,32 @@ def train(
         ),
     ] = None,
     force: Annotated[bool, typer.Option(help="promote even when the gate refuses")] = False,
+    partitioned: Annotated[
+        bool,
+        typer.Option(
+            help="read the events one customer partition at a time and keep only the "
+            "training rows (the same model, a fraction of the memory)"
+        ),
+    ] = False,
+    offline: Annotated[
+        Path | None,
+        typer.Option(help="read the events from this Parquet offline copy (partitioned)"),
+    ] = None,
+    sample_customers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="fit on about N customers drawn by a hash of their id (reproducible); "
+            "validation on every customer (partitioned)",
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            help="local:N (a local cluster of N worker processes) or tcp://HOST:PORT (an "
+            "existing scheduler): snapshots per partition and lightgbm.dask on the cluster",
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Train on the event store; register the bundle; the promotion gate decides on `champion`.
@@ -53,8 +79,22 @@ def train(
         raise typer.BadParameter(f"no such file: {labels}", param_hint="--labels")
     if truth is not None and not truth.is_dir():
         raise typer.BadParameter(f"no such folder: {truth}", param_hint="--truth")
+    if dask is not None and not (dask.startswith("tcp://") or dask.startswith("local:")):
+        raise typer.BadParameter(f"local:N or tcp://HOST:PORT; got {dask!r}", param_hint="--dask")
+    if offline is not None and not offline.is_dir():
+        raise typer.BadParameter(f"no such folder: {offline}", param_hint="--offline")
+    from training.pipeline import Scale
+
+    scale = Scale(partitioned, offline, sample_customers, dask)
+    if scale.active and labels is not None:
+        raise typer.BadParameter(
+            "--labels trains in-process; leave out --partitioned, --offline, "
+            "--sample-customers and --dask",
+            param_hint="--labels",
+        )
     settings = training_settings(data_dir)
-    require_store(settings)
+    if offline is None:
+        require_store(settings)
     truth_dir = (
         truth
         if truth is not None
@@ -63,7 +103,7 @@ def train(
     from training.rejected import TrainingDataRejected
 
     try:
-        result = _train(settings, truth_dir, labels, horizon_days, force)
+        result = _train(settings, truth_dir, labels, horizon_days, force, scale)
     except TrainingDataRejected as rejected:  # the user's data: a message, not a traceback
         fail(str(rejected), code=1)
     if not result.gate.promote:
@@ -76,6 +116,7 @@ def _train(
     labels: Path | None,
     horizon_days: int | None,
     force: bool,
+    scale: Any = None,
 ) -> Any:
     from cli.checks import progress
     from training.label_definition import read_label_file
@@ -100,6 +141,7 @@ def _train(
             # training on the simulated world: P(kept) learns from the plan-variation world
             # `tijdig run` simulated beside it (training.plan_world), if there is one
             plan_world=existing_plan_world(settings) if truth_dir and labels is None else None,
+            **({"scale": scale} if scale is not None else {}),
         )
     print_trained(result, time.perf_counter() - started)
     return result

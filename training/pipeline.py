@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.db import public_url
 from features.events import EventArrays
 from features.labels import LabelConfig
 from features.store import EventStore
+from training.components import Precomputed
+from training.dask_training import dask_client
 from training.dataset import (
     build_snapshots,
     concat_events,
@@ -28,10 +32,13 @@ from training.label_definition import (
     LabelFile,
     events_definition,
 )
+from training.memory import PeakMemory
+from training.partitioned import PartitionedData, build_partitioned, plan_snapshots
+from training.partitions import OfflinePartitions, PartitionSource, StorePartitions
 from training.registry import GateDecision, GateRules, Registry, promotion_gate
 from training.rejected import TrainingDataRejected
 from training.settings import TrainingSettings
-from training.train import CandidateModel, timed, train_candidate
+from training.train import BoosterFit, CandidateModel, timed, train_candidate
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 
@@ -41,12 +48,47 @@ Progress = Callable[[str, int, int], None]  # (step, done, total)
 READ_PARTITION_CUSTOMERS = 10_000
 
 
+@dataclass(frozen=True)
+class Scale:
+    """How training reads events and fits when the population outgrows one process.
+
+    Any field set selects partitioned training (:mod:`training.partitioned`): events are
+    read one customer partition at a time and never held together.
+
+    - ``offline_dir``: read the Parquet offline copy there instead of the event store.
+    - ``sample_customers``: fit (train and calibration rows) on about this many customers,
+      drawn by a hash of their id (reproducible); validation stays every customer's.
+    - ``dask``: ``local:N`` or ``tcp://HOST:PORT``: build the partitions on the cluster
+      and fit ``lightgbm.dask`` there (:mod:`training.dask_training`).
+    - ``partitioned``: partitioned in-process training with none of the above.
+    """
+
+    partitioned: bool = False
+    offline_dir: Path | None = None
+    sample_customers: int | None = None
+    dask: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.partitioned or self.offline_dir or self.sample_customers or self.dask)
+
+    def mode(self) -> str:
+        """``in-process``, ``partitioned``, ``partitioned sample`` or ``dask ...``."""
+        if not self.active:
+            return "in-process"
+        if self.dask:
+            return f"dask {self.dask}" + (" sample" if self.sample_customers else "")
+        return "partitioned sample" if self.sample_customers else "partitioned"
+
+
 @dataclass
 class TrainingResult:
     candidate: CandidateModel
     version: str
     gate: GateDecision
     n_snapshots: int
+    #: peak memory (MB) and, when partitioned or on Dask, how the data were read
+    training: dict[str, Any] | None = None
 
     def metrics_table(self) -> list[dict[str, Any]]:
         return [{"model": name, **m} for name, m in self.candidate.metrics.items()]
@@ -111,6 +153,7 @@ def run_training(
     force: bool = False,
     progress: Progress | None = None,
     plan_world: Path | None = None,
+    scale: Scale = Scale(),
 ) -> TrainingResult:
     """Train a candidate on everything in the event store and let the gate decide.
 
@@ -119,16 +162,58 @@ def run_training(
     taken at ``settings.horizon_days``. The horizon sets the split's purge gaps and is
     recorded in the bundle; ``progress`` hears of every stage. ``plan_world``: a simulated
     world whose creditor varies plan amounts (:mod:`training.plan_world`); the ``plan_kept``
-    component then learns from its events instead of the store's.
+    component then learns from its events instead of the store's. ``scale``: partitioned,
+    sampled or Dask training (:class:`Scale`; labels from the events only).
+
+    Peak memory (this process, and its process tree with any local Dask workers) is
+    measured over reading and fitting and recorded as the ``training`` metrics
+    (``training.peak_rss_mb`` in MLflow) and in the bundle's ``metadata["training"]``.
     """
+    if scale.active and external_labels is not None:
+        raise ValueError(
+            "partitioned, sampled or Dask training takes its labels from the events; "
+            "train on external labels (--labels) without --partitioned/--offline/"
+            "--sample-customers/--dask"
+        )
+    with contextlib.ExitStack() as stack:
+        peak = stack.enter_context(PeakMemory())
+        client = stack.enter_context(dask_client(scale.dask)) if scale.dask else None
+        result = _train_and_register(
+            settings,
+            truth_dir,
+            external_labels,
+            rules,
+            force,
+            progress,
+            plan_world,
+            scale,
+            peak,
+            client,
+        )
+    return result
+
+
+def _train_and_register(
+    settings: TrainingSettings,
+    truth_dir: Path | None,
+    external_labels: LabelFile | pd.DataFrame | None,
+    rules: GateRules,
+    force: bool,
+    progress: Progress | None,
+    plan_world: Path | None,
+    scale: Scale,
+    peak: PeakMemory,
+    client: Any,
+) -> TrainingResult:
 
     def report(step: str, done: int, total: int) -> None:
         if progress:
             progress(step, done, total)
 
     timings: dict[str, float] = {}
-    with timed(timings, "read events"):
-        events = read_store_events(settings.store_url, report)
+    if not scale.active:
+        with timed(timings, "read events"):
+            events = read_store_events(settings.store_url, report)
 
     if isinstance(external_labels, pd.DataFrame):
         external_labels = LabelFile(
@@ -145,14 +230,28 @@ def run_training(
     definition = (
         events_definition(label_config) if external_labels is None else external_labels.definition
     )
-    with timed(timings, "build snapshots"):
-        if external_labels is not None:
+    precomputed: Precomputed | None = None
+    fit_booster: BoosterFit | None = None
+    facts: dict[str, Any] = {"mode": scale.mode()}
+    if scale.active:
+        with timed(timings, "read events and build snapshots"):
+            data, fit_booster, facts = build_scaled(
+                settings,
+                label_config,
+                scale,
+                client,
+                lambda done, total: report("read events and build snapshots", done, total),
+            )
+        events, snaps, precomputed = data.events, data.snapshots, data.precomputed
+    elif external_labels is not None:
+        with timed(timings, "build snapshots"):
             snaps = snapshots_from_external_labels(
                 events,
                 external_labels.frame,
                 progress=lambda done, total: report("build snapshots", done, total),
             )
-        else:
+    else:
+        with timed(timings, "build snapshots"):
             dates = monthly_as_of_dates(events, label_config)
             snaps = build_snapshots(
                 events,
@@ -181,8 +280,20 @@ def run_training(
         calibration_dates=settings.calibration_dates,
         progress=report,
         plan_events=plan_events,
+        precomputed=precomputed,
+        fit_booster=fit_booster,
     )
     candidate.timings = {**timings, **candidate.timings}
+    peak.stop()  # the peak of reading and fitting, known before logging
+    facts.update(peak.as_metrics())
+    if client is not None and scale.dask and scale.dask.startswith("tcp://"):
+        from training.dask_training import worker_peaks_mb
+
+        facts["worker_peak_rss_mb"] = worker_peaks_mb(client)
+    candidate.metrics["training"] = {
+        k: float(v) for k, v in facts.items() if isinstance(v, int | float)
+    }
+    candidate.bundle.metadata["training"] = facts
 
     registry = Registry.from_settings(settings)
     champion, unusable = registry.champion_or_why_not()
@@ -201,6 +312,8 @@ def run_training(
             "split.calibration": candidate.split.dates["calibration"],
             "split.validation": candidate.split.dates["validation"],
             "customers": events.n,
+            "training.mode": scale.mode(),
+            "training.source": facts.get("source", public_url(settings.store_url)),
             "snapshots": len(snaps),
             "plan_kept.events": "plan world" if plan_world is not None else "store",
         }
@@ -233,4 +346,51 @@ def run_training(
             gate.promote = True
         registry.record_gate(version, gate)
     report("promotion gate", 1, 1)
-    return TrainingResult(candidate, version, gate, len(snaps))
+    return TrainingResult(candidate, version, gate, len(snaps), facts)
+
+
+def build_scaled(
+    settings: TrainingSettings,
+    label_config: LabelConfig,
+    scale: Scale,
+    client: Any,
+    progress: Callable[[int, int], None],
+) -> tuple[PartitionedData, BoosterFit | None, dict[str, Any]]:
+    """Partitioned training data (:mod:`training.partitioned`) from the store or the
+    offline copy, in this process or on the Dask ``client``; with the booster fit to use
+    (None: in-process) and facts for the report."""
+    source: PartitionSource = (
+        OfflinePartitions(scale.offline_dir)
+        if scale.offline_dir is not None
+        else StorePartitions(settings.store_url)
+    )
+    customers = source.customers()
+    if customers == 0:
+        raise TrainingDataRejected(f"{source.describe()} holds no customers; ingest events first")
+    fraction = min(1.0, scale.sample_customers / customers) if scale.sample_customers else 1.0
+    plan = plan_snapshots(
+        source.day_bounds(),
+        label_config,
+        settings.validation_dates,
+        settings.calibration_dates,
+        sample_fraction=fraction,
+    )
+    facts: dict[str, Any] = {
+        "mode": scale.mode(),
+        "source": source.describe(),
+        "customers": customers,
+        "sample_fraction": fraction,
+    }
+    fit: BoosterFit | None = None
+    if client is not None:
+        from training.dask_training import build_on_cluster
+
+        data, fit, cluster = build_on_cluster(client, source, plan, progress)
+        facts.update(cluster)
+    else:
+        data = build_partitioned(source, plan, progress)
+        facts["partitions"] = len(data.partitions)
+        if data.partitions:
+            facts["partition_kept_mb_max"] = max(p["bytes"] for p in data.partitions) / 2**20
+            facts["partition_s_mean"] = float(np.mean([p["s"] for p in data.partitions]))
+    return data, fit, facts

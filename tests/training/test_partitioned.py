@@ -103,3 +103,27 @@ def test_the_customer_sample_is_reproducible_and_nested():
     assert 450 < a.sum() < 750
     with pytest.raises(ValueError, match="got 0"):
         in_sample(ids, 0)
+
+
+def test_the_offline_copy_gives_the_same_rows_in_its_own_customer_order(
+    population, small_store, tmp_path
+):
+    from features.offline import write_offline
+    from training.partitions import OfflinePartitions
+
+    write_offline(population.tables, tmp_path / "offline", buckets=4)
+    source = OfflinePartitions(tmp_path / "offline")
+    assert len(source.partition_keys()) == 4
+    store = StorePartitions(small_store)
+    assert source.day_bounds() == store.day_bounds()
+    assert source.customers() == store.customers()
+    plan = plan_snapshots(source.day_bounds(), LabelConfig())
+    got, want = build_partitioned(source, plan), _partitioned(small_store)
+
+    def keyed(data):
+        ids = data.events.customer_ids[data.snapshots.customer]
+        order = np.lexsort((ids.astype(str), data.snapshots.as_of))
+        return data.snapshots.X[order], data.snapshots.y[order], ids[order]
+
+    for a, b in zip(keyed(got), keyed(want), strict=True):
+        np.testing.assert_array_equal(a, b)
