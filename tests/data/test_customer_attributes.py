@@ -161,15 +161,16 @@ def test_special_category_columns_are_refused_and_named(store, column):
     assert "special-category" in error.message
 
 
-def test_a_store_made_before_the_table_reads_no_rows(sqlite_url):
+def test_a_store_made_before_the_table_reads_no_rows(store_url):
     """An older store lacks ``customer_attributes``: reads find no rows (the features as
     before), and ``create_schema`` adds the table without touching the others."""
-    with EventStore(sqlite_url) as store:
+    url, schema = store_url.url, store_url.schema
+    with EventStore(url, schema) as store:
         store.create_schema()
         store.ingest(build_event_batch())
         with store.engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE customer_attributes")
-    with EventStore(sqlite_url) as old:
+    with EventStore(url, schema) as old:
         frames = old.read_frames()
         assert len(frames["customer_attributes"]) == 0
         assert old.count("customer_attributes") == 0
@@ -180,7 +181,7 @@ def test_a_store_made_before_the_table_reads_no_rows(sqlite_url):
             X, build_features(EventArrays.from_frames(build_event_batch()), AS_OF)
         )
         old.create_schema()
-        assert sa.inspect(old.engine).has_table("customer_attributes")
+        assert sa.inspect(old.engine).has_table("customer_attributes", schema=schema)
         frames = build_event_batch()
         frames["customer_attributes"] = attribute_rows()
         report = old.ingest(frames)

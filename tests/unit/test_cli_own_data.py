@@ -44,6 +44,7 @@ def test_from_files_to_a_trained_cross_validated_model(tmp_path, monkeypatch) ->
     ingested = runner.invoke(app, ["ingest", str(events)])
     assert ingested.exit_code == 0, ingested.output
     assert "warning" not in ingested.output  # side_attributes are expected beside the tables
+    assert "customer_attributes 160" in " ".join(ingested.output.split())  # dated, employment
 
     labels = EXAMPLE / "labels.csv"
     trained = runner.invoke(app, ["train", "--labels", str(labels)])
