@@ -30,6 +30,7 @@ from features.labels import LabelConfig
 from models.bundle import Bundle
 from models.calibration import apply_platt
 from models.policy import RiskPolicy
+from training.bnpl_policy import choose_bundle_policy
 from training.components import FittedComponent, TrainingContext, component_trainers
 from training.dataset import (
     Snapshots,
@@ -141,6 +142,7 @@ def train_candidate(
     label_definition: LabelDefinition | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     plan_events: EventArrays | None = None,
+    choose_bnpl_policy: bool = False,
 ) -> CandidateModel:
     """Fit the candidate and all baselines on one out-of-time split.
 
@@ -148,6 +150,9 @@ def train_candidate(
     recorded in the bundle's ``metadata["label"]``; ``progress(stage, done, total)``
     hears of every model, baseline and component as it is fitted. ``plan_events``: the
     events the ``plan_kept`` component learns from instead (:mod:`training.plan_world`).
+    ``choose_bnpl_policy``: the bundle's pay-later cut-off and variant are chosen by the
+    policy's rule on the validation period's orders (:mod:`training.bnpl_policy`); else
+    the policy file's stay.
     """
     params = {**DEFAULT_PARAMS, **(params or {})}
     label_definition = label_definition or events_definition(label_config)
@@ -206,6 +211,14 @@ def train_candidate(
     )
     scores = {"model": bundle.predict_proba(va.X)}
     bundle.reference[SCORE_KEY] = reference_bins(scores["model"])
+    if choose_bnpl_policy:
+        # before the fairness table, which reads the cut-off in force
+        with stage("pay-later operating point"):
+            fit = choose_bundle_policy(
+                events, bundle.predict_proba, bundle.bnpl_policy, split.dates["validation"]
+            )
+        bundle.bnpl_policy = fit.policy
+        bundle.metadata["bnpl_operating_point"] = fit.report
     bundle.metadata["fairness"] = fairness_table(
         va.y,
         scores["model"],
