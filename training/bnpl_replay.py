@@ -268,6 +268,7 @@ def evaluate_policy(
     offered: np.ndarray | None = None,
     cust: np.ndarray | None = None,
     limits: np.ndarray | None = None,
+    counted: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Approval and collection rates of ``policy`` on the orders, replayed day by day with
     the decline memory of the replay's own answers (:func:`replay_decisions`; ``cust``:
@@ -276,7 +277,9 @@ def evaluate_policy(
     alone declines, and how often those orders reached an agency under the naive run.
     With ``offered`` (a bool array, one per order) given, it is filled with the decisions,
     and ``limits`` with the limits. With ``lost_cents`` in ``orders`` the money figures
-    (:func:`money`) are added."""
+    (:func:`money`) are added. ``counted`` (a bool array, default all): the orders the
+    figures count; the others are decided and remembered only (a warm-up for the decline
+    memory)."""
     n = len(orders)
     decisions = replay_decisions(
         policy,
@@ -289,13 +292,17 @@ def evaluate_policy(
         birth_years,
     )
     offer = np.array([d.offer for d in decisions], dtype=bool)
-    collection = orders["collection"].to_numpy()
-    if declines is not None:
-        declines.update(decline_table(decline_codes(decisions), collection))
     if offered is not None:
         offered[:] = offer
     if limits is not None:
         limits[:] = [d.limit_eur for d in decisions]
+    if counted is not None:
+        rows = np.flatnonzero(counted)
+        orders, offer = orders.iloc[rows], offer[rows]
+        decisions = [decisions[i] for i in rows]
+    collection = orders["collection"].to_numpy()
+    if declines is not None:
+        declines.update(decline_table(decline_codes(decisions), collection))
     return {**rates(offer, collection), **money(orders, offer)}
 
 
