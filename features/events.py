@@ -306,14 +306,34 @@ class EventArrays:
         inv_pos = {} if _is_arrow(inv_ids) else {iid: i for i, iid in enumerate(inv_ids)}
         inv_amount = np.asarray(inv.get("amount_cents", []), dtype=np.int64)
 
-        def invoice_of(values: Any) -> np.ndarray:
-            if _is_arrow(values) or _is_arrow(inv_ids):
-                return _lookup(values, inv_ids)
-            arr = np.asarray(values, dtype=object)
-            return np.fromiter((inv_pos.get(i, -1) for i in arr), dtype=np.int64, count=arr.size)
+        def invoice_of(*columns: Any) -> list[np.ndarray]:
+            if any(_is_arrow(v) for v in (inv_ids, *columns)):
+                # One hash table of the invoice ids for all the columns (the batch path).
+                import pyarrow as pa
+
+                chunks = [
+                    c
+                    for v in columns
+                    for c in (
+                        v.chunks
+                        if isinstance(v, pa.ChunkedArray)
+                        else [v if _is_arrow(v) else pa.array(v, pa.string())]
+                    )
+                ]
+                both = _lookup(pa.chunked_array(chunks, pa.string()), inv_ids)
+                return np.split(both, np.cumsum([len(v) for v in columns])[:-1].tolist())
+            return [
+                np.fromiter(
+                    (inv_pos.get(i, -1) for i in np.asarray(v, dtype=object)),
+                    dtype=np.int64,
+                    count=len(v),
+                )
+                for v in columns
+            ]
 
         pay, pay_cust = table("payments")
-        pay_inv = invoice_of(pay.get("invoice_id", []))
+        st, st_cust = table("collection_steps")
+        pay_inv, st_inv = invoice_of(pay.get("invoice_id", []), st.get("invoice_id", []))
         pay_day = _days(pay.get("paid_at", []))
         pay_amount = np.asarray(pay.get("amount_cents", []), dtype=np.int64)
 
@@ -345,11 +365,10 @@ class EventArrays:
             }
         )
 
-        st, st_cust = table("collection_steps")
         steps = Table(
             {
                 "cust": st_cust,
-                "invoice": invoice_of(st.get("invoice_id", [])),
+                "invoice": st_inv,
                 "day": _days(st.get("step_date", [])),
                 "step": _codes(st.get("step", []), STEP_CODES),
                 "cost_cents": np.asarray(st.get("cost_cents", []), dtype=np.int64),
