@@ -120,6 +120,11 @@ def test_a_lever_alone_changes_only_the_customers_it_acted_on(lever, flows) -> N
     touched = _touched(lever, flows)
     assert changed, f"{lever} alone changed nobody"
     assert changed <= touched
+    # e.g. the debit day alone: every other customer's pay-later orders got the same answers
+    keys = ["customer_id", "issue_date", "amount_cents", "approved"]
+    orders = [simulated[name][0].orders.orders()[keys] for name in (TRADITIONAL, f"{lever}_alone")]
+    same = [o[~o["customer_id"].isin(changed)].reset_index(drop=True) for o in orders]
+    pd.testing.assert_frame_equal(same[0], same[1])
 
 
 @pytest.mark.parametrize("lever", LEVERS)
