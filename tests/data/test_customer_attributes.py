@@ -187,3 +187,23 @@ def test_a_store_made_before_the_table_reads_no_rows(store_url):
         report = old.ingest(frames)
         assert report.tables["customer_attributes"].inserted == 5
         assert report.tables["invoices"].duplicates == len(frames["invoices"])
+
+
+def test_the_employment_coding_is_the_documented_one():
+    """``employment_status`` is documented (feature list, docs/customer-attributes.md) as
+    this coding: a reordered enum would silently change what a trained model reads."""
+    from features.build import FEATURES
+    from features.events import EMPLOYMENT_CODES
+
+    assert EMPLOYMENT_CODES == {
+        "employed": 0,
+        "self_employed": 1,
+        "retired": 2,
+        "student": 3,
+        "other": 4,
+        "unemployed": 5,
+    }
+    (spec,) = [f for f in FEATURES if f.name == "employment_status"]
+    assert "0 employed, 1 self-employed, 2 retired, 3 student, 4 other, 5 unemployed" in (
+        spec.description
+    )
