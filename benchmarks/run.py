@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                 store_dir=args.training_store.resolve() if args.training_store else None,
                 chunks=args.training_chunks,
                 previous=None if args.quick else common.load_results().get("training_scale"),
+                checkpoint=None if args.quick else common.write_result,
             )
         elif name == "offline_batch":
             from benchmarks import offline_batch

@@ -30,6 +30,7 @@ import json
 import math
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -193,10 +194,11 @@ def run(
     chunks: Path | None = None,
     timeout_s: float = 4 * 3600,
     previous: dict[str, Any] | None = None,
+    checkpoint: Callable[[dict[str, Any]], Any] | None = None,
 ) -> dict[str, Any]:
     """Every ``variant`` at every size, each in its own process; ``store_dir`` keeps the
     offline copies (``<store_dir>/offline-<n>``); ``previous`` results keep the variants
-    not measured now."""
+    not measured now; ``checkpoint`` hears the result so far after every variant."""
     import tempfile
 
     from benchmarks.common import code_version, now_iso
@@ -225,6 +227,16 @@ def run(
             r.update(size=n, measured=now_iso(), commit=code_version(), world=built["chunks"][:1])
             results.append(r)
             print(f"   {n:,} {variant}: {r['peak']} AUC {r['metrics']['roc_auc']:.4f}", flush=True)
+            if checkpoint:  # a run of hours keeps what it measured if stopped
+                checkpoint(_result(results, notes, previous))
+    return _result(results, notes, previous)
+
+
+def _result(
+    measured: list[dict[str, Any]], notes: list[str], previous: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The result document: runs measured now, plus ``previous`` runs not measured now."""
+    results = list(measured)
     done = {(r["size"], r["variant"]) for r in results}
     for old in (previous or {}).get("runs", []):
         if (old["size"], old["variant"]) not in done:
