@@ -198,8 +198,9 @@ def _kept(
 
 
 def summary_line(report: dict[str, Any]) -> str:
-    """One line for the training report: the chosen point beside the rules alone, or why
-    the file's policy stayed."""
+    """One line for the training report: the chosen point beside the rules alone (with the
+    counts of approved orders at an agency, so a choice resting on a handful reads as
+    one), or why the file's policy stayed."""
     if report["source"] != "chosen":
         return f"pay-later policy: {report['reason']}"
     c, r = report["chosen"], report["rules_only"]
@@ -210,7 +211,8 @@ def summary_line(report: dict[str, Any]) -> str:
     return (
         f"pay-later policy: cut-off {c['cutoff']:g}, {c['variant']} ({meets}; file "
         f"{report['policy_file_cutoff']:g}): approval {c['approval_rate']:.1%}, orders at an "
-        f"agency {c['collection_rate_approved']:.2%} vs rules alone {r['approval_rate']:.1%}, "
-        f"{r['collection_rate_approved']:.2%}; {report['orders']:,} orders from "
+        f"agency {c['collection_rate_approved']:.2%} ({c['approved_to_collection']:.0f}) vs "
+        f"rules alone {r['approval_rate']:.1%}, {r['collection_rate_approved']:.2%} "
+        f"({r['approved_to_collection']:.0f}); {report['orders']:,} orders from "
         f"{report['period']['from']} ({report['orders_at_agency']:,} at an agency){sample}"
     )
