@@ -328,21 +328,34 @@ class PolicyChoice:
 
 
 def policy_variants(policy: BnplPolicy) -> dict[str, BnplPolicy]:
-    """The variants of ``policy`` its ``operating_point`` rule chooses between: as written
-    (``arrears_hard_rule``); with arrears left to the model (``arrears_rule:
-    by_evidence``; the model's features include the days past due); and each without the
-    decline memory's declining rules (``memory_rule: by_evidence``: no sticky codes, no
-    stricter cut-off after a decline)."""
+    """The variants of ``policy`` its ``operating_point`` rule chooses between, by name:
+    the policy as it is; with arrears left to the model (``arrears_rule: by_evidence``; the
+    model's features include the days past due); and each without the decline memory's
+    declining rules (``memory_rule: by_evidence``: no sticky codes, no stricter cut-off
+    after a decline). Names say what each variant is, so a policy chosen already (a
+    trained bundle's, arrears to the model and no sticky declines) is one variant, named
+    as such, not four copies named for rules it no longer has."""
     op = policy.operating_point
-    candidates = {"arrears_hard_rule": policy}
-    if op.get("arrears_rule") == "by_evidence":
-        candidates["arrears_as_model_input"] = replace(policy, arrears_grace_days=None)
+
+    def sticky(candidate: BnplPolicy) -> bool:
+        return bool(candidate.sticky_codes and candidate.sticky_days) or (
+            candidate.after_decline_cutoff_factor < 1
+        )
+
+    def name(candidate: BnplPolicy) -> str:
+        arrears = "hard_rule" if candidate.arrears_grace_days is not None else "as_model_input"
+        return f"arrears_{arrears}" + ("" if sticky(candidate) else "+no_sticky_declines")
+
+    candidates = [policy]
+    if op.get("arrears_rule") == "by_evidence" and policy.arrears_grace_days is not None:
+        candidates.append(replace(policy, arrears_grace_days=None))
     if op.get("memory_rule") == "by_evidence":
-        for name, candidate in list(candidates.items()):
-            candidates[f"{name}+no_sticky_declines"] = replace(
-                candidate, sticky_codes=(), sticky_days=0, after_decline_cutoff_factor=1.0
-            )
-    return candidates
+        candidates += [
+            replace(c, sticky_codes=(), sticky_days=0, after_decline_cutoff_factor=1.0)
+            for c in candidates
+            if sticky(c)
+        ]
+    return {name(c): c for c in candidates}
 
 
 def choose_policy(

@@ -109,3 +109,20 @@ def test_the_warm_up_fills_the_decline_memory_but_is_not_counted():
     assert with_warmup["orders"] == 1 and with_warmup["approval_rate"] == 0.0
     alone = evaluate_policy(POLICY.rules_only(), orders, *args, cust=same_customer, counted=counted)
     assert alone["approval_rate"] == 1.0
+
+
+def test_the_variants_are_named_for_what_they_are():
+    """The file's policy gives four variants; a policy chosen already (a trained bundle's,
+    e.g. given to bnpl-eval with --bundle) gives one, named for its rules."""
+    from training.bnpl_replay import policy_variants
+
+    assert list(policy_variants(POLICY)) == [
+        "arrears_hard_rule",
+        "arrears_as_model_input",
+        "arrears_hard_rule+no_sticky_declines",
+        "arrears_as_model_input+no_sticky_declines",
+    ]
+    chosen = policy_variants(POLICY)["arrears_as_model_input+no_sticky_declines"]
+    assert list(policy_variants(chosen.with_cutoff(0.25))) == [
+        "arrears_as_model_input+no_sticky_declines"
+    ]
