@@ -546,7 +546,11 @@ def _plan_reasons(
     earlier = range(j)
     if any(grid.valid[0, k] and not grid.fits[0, k] for k in earlier):
         reasons.append(PlanReason.CAPPED_BY_CAPACITY)
-    if any(grid.acceptable[0, k] for k in earlier):
+    # only where a shorter plan the budget carries is really less likely to be kept (a
+    # flat P(kept) with the low-P(kept) rule is a capacity reason, not this one)
+    if any(
+        grid.acceptable[0, k] and grid.p_kept[0, k] < grid.p_kept[0, j] - 0.005 for k in earlier
+    ):
         reasons.append(PlanReason.LONGER_FOR_KEEPING)
     if grid.p_kept[0, j] < policy.target_p_kept:
         reasons.append(PlanReason.LOW_P_KEPT)

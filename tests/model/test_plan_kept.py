@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -26,16 +27,11 @@ def customers(population_events):
 
 def _three_arrangements_only(events):
     """A training context whose events keep only 3 arrangements: too few to learn from."""
-    thin = events.__class__(
-        events.customer_ids,
-        events.customers,
-        events.invoices,
-        events.payments,
-        events.debits,
-        events.steps,
-        events.arrangements.__class__({k: v[:3] for k, v in events.arrangements.cols.items()}),
-        events.income,
-        events.balances,
+    thin = dataclasses.replace(
+        events,
+        arrangements=events.arrangements.__class__(
+            {k: v[:3] for k, v in events.arrangements.cols.items()}
+        ),
     )
     return SimpleNamespace(events=thin, split=SimpleNamespace(dates={}), params={"num_threads": 1})
 

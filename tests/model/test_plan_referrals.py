@@ -106,6 +106,8 @@ def test_a_flat_low_p_kept_keeps_to_the_standard_capacity(p_kept, debt_eur):
     shortest = min(m for m, eur in plans.items() if eur <= b.standard_capacity_eur)
     assert a.suggested.months == shortest
     assert PlanReason.LOW_P_KEPT in a.reasons
+    # a shorter plan exists but is no less likely kept: not "longer for keeping"
+    assert PlanReason.LONGER_FOR_KEEPING not in a.reasons
 
 
 def test_below_the_target_the_plan_moves_to_the_one_that_reaches_it():
