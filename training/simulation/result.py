@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.schemas import OPTIONAL_TABLES, TABLES
+from features.schemas import OPTIONAL_TABLES, TABLES, columns_of
 from training.simulation.config import BEHAVIOURS, SimulationConfig
 from training.simulation.engine import RawEvents, run
 from training.simulation.policy import CollectionPolicy
@@ -197,6 +197,9 @@ def build_tables(pop: PopulationState, raw: RawEvents) -> dict[str, pd.DataFrame
         "arrangements": arrangements,
         "income_receipts": receipts,
         "account_balances": balances,
+        # the simulated creditor records what customers state once, on the customer
+        # record; no dated updates, so the optional attributes table is empty
+        "customer_attributes": pd.DataFrame({c: [] for c in columns_of("customer_attributes")}),
     }
 
 
