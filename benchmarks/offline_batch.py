@@ -92,12 +92,18 @@ def _chunk_tables(folder: Path, k: int, prefix: str = "") -> dict[str, Any]:
 def ensure_offline_copy(folder: Path, customers: int, max_chunks: int) -> dict[str, Any]:
     """An offline copy of ``customers`` in ``folder/offline-<customers>`` (reused when its
     record says so), written chunk by chunk from the simulations."""
-    from features.offline import write_offline
+    from features.offline import compact_offline, write_offline
 
     root = folder / f"offline-{customers}"
     record = root.with_name(root.name + ".json")
     if record.is_file() and (root / "_offline.json").is_file():
-        return {**json.loads(record.read_text()), "reused": str(root)}
+        kept: dict[str, Any] = json.loads(record.read_text())
+        if "compact_s" not in kept:  # written before copies were compacted
+            started = time.perf_counter()
+            compact_offline(root)
+            kept["compact_s"] = round(time.perf_counter() - started, 1)
+            record.write_text(json.dumps(kept, indent=1))
+        return {**kept, "reused": str(root)}
     shutil.rmtree(root, ignore_errors=True)
     buckets = max(1, customers // BUCKET_CUSTOMERS)
     built: dict[str, Any] = {"customers": customers, "buckets": buckets, "chunks": []}
@@ -124,6 +130,9 @@ def ensure_offline_copy(folder: Path, customers: int, max_chunks: int) -> dict[s
     built["distinct_customers"] = min(customers, max_chunks * CHUNK)
     built["events"] = sum(c["events"] for c in built["chunks"])
     built["write_offline_s"] = round(sum(c["write_offline_s"] for c in built["chunks"]), 1)
+    started = time.perf_counter()
+    compact_offline(root)  # one file per bucket, as `tijdig offline sync` leaves it
+    built["compact_s"] = round(time.perf_counter() - started, 1)
     record.write_text(json.dumps(built, indent=1))
     return built
 
@@ -255,6 +264,7 @@ def run(
     max_chunks: int = 10,
     sqlite: bool = True,
     dask_reasons_max: int = 100_000,
+    reasons: bool = True,
 ) -> dict[str, Any]:
     """Build (or reuse) the copies in ``folder``, score each size; ``model_world``: a data
     folder with a champion (e.g. the shared world). On Dask the pass with reasons runs
@@ -269,7 +279,8 @@ def run(
     settings = TrainingSettings(data_dir=model_world)
     bundle = load_bundle("models:/tijdig-risk@champion", settings.mlflow_tracking_uri)
     result: dict[str, Any] = {
-        "name": "offline_batch",
+        # flags only: a run of its own, beside the full one
+        "name": "offline_batch" if reasons else "offline_batch_flags",
         "model": {"world": str(model_world), "version": bundle.version},
         "sizes": [],
     }
@@ -282,9 +293,10 @@ def run(
             peak_since_reset()
             row: dict[str, Any] = {"customers": n, "as_of": str(as_of), "build": built}
             row["in_process"] = score_once(root, bundle, as_of, tmp / "a.parquet", reasons=False)
-            row["in_process_reasons"] = score_once(
-                root, bundle, as_of, tmp / "b.parquet", reasons=True
-            )
+            if reasons:
+                row["in_process_reasons"] = score_once(
+                    root, bundle, as_of, tmp / "b.parquet", reasons=True
+                )
             row["peak_rss_mb"] = peak_since_reset()
             if dask:
                 from training.cluster import dask_executor
@@ -301,13 +313,15 @@ def run(
                     row["dask"]["no_reasons"] = score_once(
                         root, bundle, as_of, tmp / "c.parquet", reasons=False, cluster=cluster
                     )
-                    if n <= dask_reasons_max:  # time: reasons are measured in-process above
+                    if (
+                        reasons and n <= dask_reasons_max
+                    ):  # time: reasons are measured in-process above
                         row["dask"]["reasons"] = score_once(
                             root, bundle, as_of, tmp / "d.parquet", reasons=True, cluster=cluster
                         )
             print(f"   offline {n:,}: {json.dumps(row['in_process'])}", flush=True)
             result["sizes"].append(row)
-        if sqlite:
+        if sqlite and reasons:
             result["sqlite_vs_offline"] = _sqlite_comparison(model_world, folder, bundle, tmp)
     result["growth"] = _growth(result["sizes"])
     return result
@@ -324,6 +338,8 @@ def _growth(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         size = math.log(b["customers"] / a["customers"])
         step: dict[str, Any] = {"from": a["customers"], "to": b["customers"]}
         for key in ("in_process", "in_process_reasons"):
+            if key not in a or key not in b:
+                continue
             step[f"{key}_wall"] = round(math.log(b[key]["wall_s"] / a[key]["wall_s"]) / size, 3)
             step[f"{key}_cpu"] = round(math.log(b[key]["cpu_s"] / a[key]["cpu_s"]) / size, 3)
         if "dask" in a and "dask" in b:
@@ -335,7 +351,7 @@ def _growth(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def per_bucket_costs(row: dict[str, Any]) -> dict[str, float]:
     """Seconds per 1,000 customers of each step (the 10M estimate's inputs)."""
-    split = row["in_process_reasons"]["split_s"]
+    split = row.get("in_process_reasons", row["in_process"])["split_s"]
     return {k: round(1000 * v / row["customers"], 4) for k, v in split.items()}
 
 

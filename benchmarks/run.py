@@ -123,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         "write them again under new ids (recorded)",
     )
     parser.add_argument(
+        "--offline-flags-only",
+        action="store_true",
+        help="offline_batch: only the passes without reasons (results in "
+        "offline_batch_flags.json, beside the full run's)",
+    )
+    parser.add_argument(
         "--offline-dask",
         default="local:2",
         help="offline_batch: the --dask cluster also measured ('' for none)",
@@ -238,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                 else tuple(int(s) for s in args.offline_sizes.split(",")),
                 dask=args.offline_dask or None,
                 max_chunks=args.offline_chunks,
+                reasons=not args.offline_flags_only,
             )
         else:
             from benchmarks import scaling

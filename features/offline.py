@@ -58,6 +58,7 @@ __all__ = [
     "TableCheck",
     "bucket_of",
     "check_offline",
+    "compact_offline",
     "sync_offline",
     "write_offline",
 ]
@@ -410,6 +411,43 @@ def write_offline(
     return written
 
 
+def compact_offline(root: Path) -> int:
+    """Rewrite every bucket of the copy at ``root`` that holds several files (one per
+    append) as one sorted file; returns the files removed.
+
+    A bucket of one file is read dictionary-encoded and without a sort (at 1,000,000
+    customers in 10 appends the read took 2.5x as long per customer). Run it when no batch
+    reads the copy: a reader listing a bucket between the new file's rename and the old
+    files' removal would read both. :func:`sync_offline` compacts its new copy before
+    swapping it in.
+    """
+    import pyarrow.parquet as pq
+
+    root = Path(root)
+    offline = OfflineEvents(root)
+    token = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+    removed = 0
+    for table in TABLES:
+        for b in range(offline.n_buckets):
+            directory = root / table / BUCKET_DIR.format(b)
+            files = _files(directory)
+            if len(files) < 2:
+                continue
+            arrow = offline._bucket_table(table, b)
+            tmp = directory / f".part-{token}.parquet.tmp"
+            pq.write_table(
+                arrow,
+                tmp,
+                compression="lz4",
+                use_dictionary=[c for c in arrow.column_names if c in _DICTIONARY],
+            )
+            os.replace(tmp, directory / f"part-{token}.parquet")
+            for f in files:
+                f.unlink()
+            removed += len(files)
+    return removed
+
+
 def sync_offline(
     store: EventStore,
     root: Path,
@@ -442,6 +480,7 @@ def sync_offline(
                 progress(done, total)
         if progress and not total:
             progress(0, 0)
+        compact_offline(fresh)
         retired = root.with_name(f".{root.name}.old-{uuid.uuid4().hex[:8]}")
         if root.exists():
             os.replace(root, retired)

@@ -11,6 +11,7 @@ from features.offline import (
     OfflineEvents,
     bucket_of,
     check_offline,
+    compact_offline,
     sync_offline,
     write_offline,
 )
@@ -69,6 +70,9 @@ def test_appended_batches_read_back_sorted(tmp_path, store, small_tables):
         write_offline(
             {t: df.iloc[part::3] for t, df in small_tables.items()}, root, buckets=BUCKETS
         )
+    _assert_same_as_store(OfflineEvents(root), store)
+    assert compact_offline(root) > 0
+    assert all(len(list(d.glob("*.parquet"))) == 1 for d in root.glob("*/customer_bucket=*"))
     _assert_same_as_store(OfflineEvents(root), store)
 
 

@@ -30,6 +30,7 @@ def test_ingest_writes_the_copy_check_finds_a_loss_and_sync_repairs_it(
     ok = runner.invoke(app, ["offline", "check"])
     assert ok.exit_code == 0, ok.output
     assert "same events as the store" in ok.output
+    assert runner.invoke(app, ["offline", "compact"]).exit_code == 0
 
     out = tmp_path / "scores.parquet"
     args = ["--as-of", "2026-06-01", "--model-uri", str(bundle_dir), "--out", str(out)]
