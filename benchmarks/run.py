@@ -1,7 +1,8 @@
 """``make bench``: every benchmark, results in ``benchmarks/results/*.json`` and ``benchmarks/RESULTS.md``.
 
     python -m benchmarks.run [--quick]
-                             [--only taiwan,taiwan_fairness,online,ingest,shadow,batch,scaling]
+                             [--only taiwan,taiwan_fairness,online,ingest,shadow,batch,scaling,
+                                     offline_batch]
                              [--batch-customers N] [--scaling-sizes 10000,100000,1000000]
                              [--only training_scale --training-sizes 100000,1000000]
 
@@ -28,6 +29,7 @@ ALL = (
     "batch",
     "scaling",
     "training_scale",
+    "offline_batch",
 )
 
 
@@ -102,6 +104,30 @@ def main(argv: list[str] | None = None) -> int:
         "(<k>/<table>.parquet, seed 1000+k) to build the offline copies from",
     )
     parser.add_argument(
+        "--offline-sizes",
+        default="100000,1000000",
+        help="offline_batch: customers of each offline copy scored cold",
+    )
+    parser.add_argument(
+        "--offline-dir",
+        type=Path,
+        default=common.ROOT / ".scratch" / "offline-bench",
+        help="offline_batch: where the simulated chunks and the offline copies are kept "
+        "(reused by the next run)",
+    )
+    parser.add_argument(
+        "--offline-chunks",
+        type=int,
+        default=10,
+        help="offline_batch: distinct 100,000-customer simulations at most; larger sizes "
+        "write them again under new ids (recorded)",
+    )
+    parser.add_argument(
+        "--offline-dask",
+        default="local:2",
+        help="offline_batch: the --dask cluster also measured ('' for none)",
+    )
+    parser.add_argument(
         "--render-only",
         action="store_true",
         help="only rebuild RESULTS.md from the results files (keeps the last run's header)",
@@ -134,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.world is not None:
         world = args.world.resolve()
         world_info = {"reused": str(world)}
-    elif {"online", "ingest", "shadow", "scaling"} & set(chosen) or (
+    elif {"online", "ingest", "shadow", "scaling", "offline_batch"} & set(chosen) or (
         "batch" in chosen and not args.batch_world
     ):
         # batch on its own --batch-world needs no shared world
@@ -199,6 +225,19 @@ def main(argv: list[str] | None = None) -> int:
                 chunks=args.training_chunks,
                 previous=None if args.quick else common.load_results().get("training_scale"),
                 checkpoint=None if args.quick else common.write_result,
+            )
+        elif name == "offline_batch":
+            from benchmarks import offline_batch
+
+            assert world is not None
+            result = offline_batch.run(
+                args.offline_dir.resolve(),
+                world,
+                sizes=(10_000,)
+                if args.quick
+                else tuple(int(s) for s in args.offline_sizes.split(",")),
+                dask=args.offline_dask or None,
+                max_chunks=args.offline_chunks,
             )
         else:
             from benchmarks import scaling

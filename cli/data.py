@@ -205,8 +205,9 @@ def import_statements(
     attributes: Annotated[
         Path | None,
         typer.Option(
-            help="CSV or Parquet of customer attributes (one row per account, with its "
-            "effective date), for a long mapping with an attributes section"
+            help="CSV or Parquet of customer attributes (rows with an effective date: the "
+            "application, later updates; one per account and day), for a long mapping with "
+            "an attributes section"
         ),
     ] = None,
     allow_sensitive: Annotated[

@@ -1,5 +1,5 @@
 """The evidence studies behind the README's figures (:mod:`training.studies`):
-`tijdig debit-eval`, `plan-eval`, `bnpl-eval` and `targeting-eval`."""
+`tijdig debit-eval`, `plan-eval`, `bnpl-eval`, `targeting-eval` and `flow-eval`."""
 
 from __future__ import annotations
 
@@ -184,6 +184,53 @@ def targeting_eval(
         scales=tuple(scale or SCALES),
         pilot_share=pilot_share,
         offer=offer,
+        bundle_path=bundle,
+        out=out,
+        mlflow_uri=mlflow_uri or training_settings(data_dir).mlflow_tracking_uri,
+        log=console.print,
+    )
+    console.print_json(json.dumps(summary(report), default=str))
+
+
+def flow_eval(
+    customers: Annotated[int, typer.Option(min=500, help="simulated customers")] = 5_000,
+    months: Annotated[
+        int, typer.Option(min=6, help="simulated months from the adoption day (after 6 of history)")
+    ] = 24,
+    seed: Annotated[int, typer.Option(help="seed of the evaluation population")] = 42,
+    train_seed: Annotated[int, typer.Option(help="seed of the training population")] = 101,
+    capacity_per_1000: Annotated[
+        float, typer.Option(min=0.01, help="calls a business day per 1,000 customers")
+    ] = 1.0,
+    leave_one_out: Annotated[
+        bool,
+        typer.Option(
+            "--leave-one-out/--no-leave-one-out",
+            help="also run tijdig without each lever (4 more runs)",
+        ),
+    ] = False,
+    bundle: Annotated[
+        Path | None, typer.Option(help="use this bundle instead of training one")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="write flow_eval.json and flow_eval.md here")
+    ] = None,
+    mlflow_uri: Annotated[
+        str | None,
+        typer.Option(help="log to this MLflow tracking URI (default: the data dir's)"),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Whole-flow evidence: tijdig's four levers together, and each alone, against the traditional flow (costs, principal recovered, bailiff, failed debits, plans)."""
+    from training.studies.flow_eval.run import run_flow_eval, summary
+
+    report = run_flow_eval(
+        n_customers=customers,
+        months=months,
+        seed=seed,
+        train_seed=train_seed,
+        capacity_per_1000=capacity_per_1000,
+        leave_one_out=leave_one_out,
         bundle_path=bundle,
         out=out,
         mlflow_uri=mlflow_uri or training_settings(data_dir).mlflow_tracking_uri,

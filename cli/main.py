@@ -1,13 +1,14 @@
 """``tijdig``: the command line, a thin shell over ``training`` and ``service``. This
 module assembles the app; each command group lives in its own module (``data``,
-``models``, ``serving``, ``evidence``, ``decisions``, ``reports``, ``monitor``; shared
+``models``, ``serving``, ``evidence``, ``decisions``, ``reports``, ``monitor``,
+``offline``; shared
 checks in ``checks``)."""
 
 from __future__ import annotations
 
 import typer
 
-from cli import data, decisions, evidence, models, monitor, reports, serving
+from cli import data, decisions, evidence, models, monitor, offline, reports, serving
 
 app = typer.Typer(
     help="tijdig — risk and affordability scoring for social collection.",
@@ -28,10 +29,12 @@ app.command("debit-eval")(evidence.debit_eval)
 app.command("plan-eval")(evidence.plan_eval)
 app.command("bnpl-eval")(evidence.bnpl_eval)
 app.command("targeting-eval")(evidence.targeting_eval)
+app.command("flow-eval")(evidence.flow_eval)
 app.add_typer(serving.features_app, name="features")
 app.add_typer(decisions.decisions_app, name="decisions")
 app.add_typer(reports.reports_app, name="report")
 app.add_typer(monitor.monitor_app, name="monitor")
+app.add_typer(offline.offline_app, name="offline")
 
 if __name__ == "__main__":
     app()

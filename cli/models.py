@@ -226,6 +226,11 @@ def print_trained(result: Any, seconds: float) -> None:
         f"definition: {label['definition']}",
         highlight=False,
     )
+    bnpl = result.candidate.bundle.metadata.get("bnpl_operating_point")
+    if bnpl:
+        from training.bnpl_policy import summary_line
+
+        console.print(summary_line(bnpl), highlight=False)
     colour = "green" if result.gate.promote else "yellow"
     console.print(f"version {result.version}: [{colour}]{result.gate.summary()}[/]")
     console.print(

@@ -119,22 +119,53 @@ def score_batch_command(
             "--scores` sees the features' drift and not only the score's"
         ),
     ] = False,
+    offline: Annotated[
+        Path | None,
+        typer.Option(
+            help="score from this offline copy (`tijdig offline sync`): every customer "
+            "computed from their events read from Parquet, no serving rows read or written",
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            help="run the partitions on Dask: local:N (a local cluster of N processes) or "
+            "tcp://HOST:PORT (an existing scheduler; its workers must read --offline's path)",
+        ),
+    ] = None,
+    reasons: Annotated[
+        bool,
+        typer.Option(
+            help="SHAP reasons for the flagged customers in this pass; --no-reasons leaves "
+            "them to the first request for that customer"
+        ),
+    ] = True,
     data_dir: DataDir = None,
 ) -> None:
     """Score every customer in the store: probabilities, bands, reasons for flagged customers."""
+    import contextlib
 
     from features.store import EventStore
     from training.batch_scoring import score_batch
 
     asked = parse_day(as_of, "--as-of") if as_of else None
     settings = training_settings(data_dir)
-    require_store(settings)
+    source = _offline_source(offline) if offline is not None else None
+    if source is None:
+        require_store(settings)
     bundle = load_model(settings, model_uri)
     day = asked or default_day(settings)
-    store = EventStore(settings.store_url)
+    store = EventStore(settings.store_url) if source is None else None
     started = time.perf_counter()
+    where = f", {workers} processes" if workers > 1 else ""
     try:
-        with progress() as update:
+        with contextlib.ExitStack() as stack, progress() as update:
+            executor, threads = None, None
+            if dask is not None:
+                cluster = stack.enter_context(_open_dask(dask))
+                executor, workers = cluster.executor, cluster.workers
+                threads = 1  # a Dask worker runs one task per thread
+                where = f", Dask {cluster.address}: {workers} workers"
             report = score_batch(
                 store,
                 bundle,
@@ -144,16 +175,40 @@ def score_batch_command(
                 progress=lambda done, total: update("score", done, total),
                 serving_rows=serving_rows,
                 workers=workers,
+                executor=executor,
                 with_features=features,
+                source=source,
+                reasons=reasons,
+                threads=threads,
             )
     finally:
-        store.dispose()
+        if store is not None:
+            store.dispose()
     elapsed = time.perf_counter() - started
     console.print(
-        f"scored {report.customers:,} customers ({report.flagged:,} flagged) in {elapsed:.1f} s "
-        f"({report.customers / max(elapsed, 1e-9):,.0f}/s"
-        f"{f', {workers} processes' if workers > 1 else ''}) → {out}"
+        f"scored {report.customers:,} customers ({report.flagged:,} flagged"
+        f"{'' if reasons else ', reasons on request'}) in {elapsed:.1f} s "
+        f"({report.customers / max(elapsed, 1e-9):,.0f}/s{where}) → {out}"
     )
+
+
+def _offline_source(path: Path) -> Any:
+    from features.offline import OfflineEvents
+
+    try:
+        return OfflineEvents(path)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+
+
+def _open_dask(spec: str) -> Any:
+    from training.cluster import dask_executor, parse_dask
+
+    try:
+        parse_dask(spec)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--dask") from None
+    return dask_executor(spec)
 
 
 def serve(

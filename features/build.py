@@ -18,6 +18,7 @@ modules, a reviewer could no longer see the whole point-in-time cut in one place
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Final
@@ -33,11 +34,12 @@ from features.events import (
     SOURCE_CODES,
     STEP_CODES,
     EventArrays,
+    Table,
     day_of_month,
     to_day,
 )
 
-FEATURE_SET_VERSION: Final = "2026.12.2"
+FEATURE_SET_VERSION: Final = "2026.12.3"
 
 
 @dataclass(frozen=True)
@@ -274,11 +276,18 @@ FEATURES: Final[tuple[FeatureSpec, ...]] = (
     ),
     # --- customer
     FeatureSpec("tenure_days", "days since the customer relationship started"),
+    # (these five: the latest customer_attributes row stating them, else the customer record)
     FeatureSpec("age_years", "age in years (from birth year)"),
     FeatureSpec("declared_income_eur", "net monthly income the customer declared, euros"),
     FeatureSpec("household_adults", "adults in the household (1 or 2)"),
     FeatureSpec("household_children", "1 when the household has children"),
     FeatureSpec("household_pensioner", "1 when the household is of pension age"),
+    FeatureSpec(
+        "employment_status",
+        "stated employment: 0 employed, 1 self-employed, 2 retired, 3 student, 4 other, "
+        "5 unemployed (customer_attributes)",
+    ),
+    FeatureSpec("days_since_application", "days since the customer applied (customer_attributes)"),
 )
 
 FEATURE_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in FEATURES)
@@ -695,11 +704,23 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     cu = events.customers
     # the customer record itself is an event: unknown before it was created
     known = cu["created_day"] < A
-    declared_eur = np.where(known, cu["declared_income_cents"] / 100, np.nan)
     put("tenure_days", np.where(known, A - cu["created_day"], np.nan))
-    put("age_years", np.where(known, (A / 365.2425 + 1970) - cu["birth_year"] - 0.5, np.nan))
+    # what the customer stated: per column the latest attribute row dated before as_of
+    # that states it, else the customer record's value
+    at = events.attributes
+    latest = _latest_stated(at, A, n)
+    birth_year = latest("birth_year", np.where(known, cu["birth_year"], np.nan))
+    declared_cents = latest(
+        "declared_income_cents", np.where(known, cu["declared_income_cents"], np.nan)
+    )
+    declared_eur = declared_cents / 100
+    put("age_years", (A / 365.2425 + 1970) - birth_year - 0.5)
     put("declared_income_eur", declared_eur)
-    hh = np.where(known, cu["household"], -1)
+    employment = latest("employment", np.full(n, -1.0))
+    put("employment_status", np.where(employment >= 0, employment, np.nan))
+    applied = latest("application_day", np.full(n, float(NEVER)))
+    put("days_since_application", np.where(applied < A, A - applied, np.nan))
+    hh = latest("household", np.where(known, cu["household"], -1).astype(np.float64))
     put("household_adults", np.where(hh >= 0, 1.0 + np.isin(hh, _TWO_ADULTS), np.nan))
     put("household_children", np.where(hh >= 0, np.isin(hh, _CHILDREN), np.nan))
     put("household_pensioner", np.where(hh >= 0, np.isin(hh, _PENSIONER), np.nan))
@@ -716,6 +737,31 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     pay_dom = np.where(np.isfinite(recent_pay), day_of_month(np.nan_to_num(recent_pay)), np.nan)
     put("due_days_after_pay", np.mod(due_dom - pay_dom, 31))
     return out
+
+
+def _latest_stated(at: Table, A: np.ndarray, n: int) -> Callable[[str, np.ndarray], np.ndarray]:
+    """``latest(column, fallback)``: per customer, ``column`` of their latest attribute row
+    dated before ``as_of`` that states it (not NaN, code not -1, day not NEVER), else
+    ``fallback``. Rows come in statement order (:attr:`EventArrays.attributes`), so the
+    latest is the highest position."""
+    ac = at["cust"]
+    seen = at["day"] < A[ac]
+    position = np.arange(len(ac))
+
+    def latest(column: str, fallback: np.ndarray) -> np.ndarray:
+        values = at[column]
+        if values.dtype.kind == "f":
+            stated = seen & ~np.isnan(values)
+        else:
+            stated = seen & (values != (NEVER if column.endswith("_day") else -1))
+        last = np.full(n, -1, dtype=np.int64)
+        np.maximum.at(last, ac[stated], position[stated])
+        out = fallback.astype(np.float64)
+        has = last >= 0
+        out[has] = values[last[has]]
+        return out
+
+    return latest
 
 
 def _days_since_previous(

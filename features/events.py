@@ -33,6 +33,7 @@ STEP_CODES = {s.value: i + 1 for i, s in enumerate(schemas.CollectionStep)}  # 0
 OUTCOME_CODES = {o.value: i for i, o in enumerate(schemas.ArrangementOutcome)}
 SOURCE_CODES = {s.value: i for i, s in enumerate(schemas.IncomeSource)}
 RESULT_CODES = {r.value: i for i, r in enumerate(schemas.DebitResult)}
+EMPLOYMENT_CODES = {e.value: i for i, e in enumerate(schemas.EmploymentStatus)}
 INSUFFICIENT_FUNDS_CODES = frozenset({"AM04", "MS03"})
 
 
@@ -84,9 +85,103 @@ def _days(values: Any) -> np.ndarray:
     return out
 
 
+#: The columns :meth:`EventArrays.from_columns` reads, per table: what a batch reader
+#: needs to load (the offline copy skips the rest, e.g. the event ids).
+COLUMNS_USED: Mapping[str, tuple[str, ...]] = {
+    "customers": (
+        "customer_id",
+        "household_type",
+        "birth_year",
+        "declared_net_income_cents",
+        "created_at",
+    ),
+    "invoices": ("customer_id", "invoice_id", "issue_date", "due_date", "amount_cents", "product"),
+    "payments": ("customer_id", "invoice_id", "paid_at", "amount_cents"),
+    "debit_attempts": ("customer_id", "attempted_at", "amount_cents", "result", "reason_code"),
+    "collection_steps": ("customer_id", "invoice_id", "step_date", "step", "cost_cents"),
+    "arrangements": (
+        "customer_id",
+        "start_date",
+        "end_date",
+        "monthly_amount_cents",
+        "debt_cents",
+        "outcome",
+    ),
+    "income_receipts": ("customer_id", "received_at", "amount_cents", "source"),
+    "account_balances": ("customer_id", "observed_at", "balance_cents"),
+    "customer_attributes": (
+        "customer_id",
+        "attribute_id",
+        "effective_date",
+        "birth_year",
+        "declared_net_income_cents",
+        "household_type",
+        "employment",
+        "application_date",
+    ),
+}
+
+
+def _is_arrow(values: Any) -> bool:
+    """A pyarrow array (the offline batch path) rather than numpy (the request path)."""
+    return type(values).__module__.startswith("pyarrow")
+
+
+def _lookup(values: Any, keys: Any, codes: np.ndarray | None = None) -> np.ndarray:
+    """Position of each value in ``keys`` (or ``codes[position]``), -1 where absent.
+
+    The batch path: Arrow strings are looked up in one vectorised hash join, without a
+    Python object per value; numpy input goes through a dict, as :func:`_codes` does.
+    ``keys`` are unique (ids, enum values).
+    """
+    import pyarrow as pa
+
+    if not _is_arrow(values) and not _is_arrow(keys):
+        index = {k: i for i, k in enumerate(keys)}
+        arr = np.asarray(values, dtype=object)
+        pos = np.fromiter((index.get(v, -1) for v in arr), dtype=np.int64, count=arr.size)
+    else:
+        value_set = keys if _is_arrow(keys) else pa.array(list(keys), pa.string())
+        if not _is_arrow(values):
+            values = pa.array(values, pa.string())
+        chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+        parts = [np.zeros(0, dtype=np.int64)]
+        for chunk in chunks:
+            if pa.types.is_dictionary(chunk.type):
+                # Look up each distinct value once, then spread by the indices.
+                found = _arrow_index_in(chunk.dictionary, value_set)
+                null = chunk.indices.is_null().to_numpy(zero_copy_only=False)
+                at = chunk.indices.fill_null(0).to_numpy(zero_copy_only=False)
+                parts.append(np.where(null, -1, found[at]) if found.size else np.full(len(at), -1))
+            else:
+                parts.append(_arrow_index_in(chunk, value_set))
+        pos = np.concatenate(parts)
+    if codes is None:
+        return pos
+    return np.append(codes, -1)[pos]
+
+
+def _arrow_index_in(values: Any, value_set: Any) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    found = pc.index_in(values, value_set=value_set).fill_null(-1)
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
 def _codes(values: Any, mapping: Mapping[str, int]) -> np.ndarray:
+    if _is_arrow(values):
+        return _lookup(values, list(mapping), np.fromiter(mapping.values(), dtype=np.int64))
     arr = np.asarray(values, dtype=object)
     return np.fromiter((mapping.get(v, -1) for v in arr), dtype=np.int64, count=arr.size)
+
+
+def _take(values: Any, keep: np.ndarray) -> Any:
+    """``values[keep]`` for numpy or Arrow columns (Arrow stays Arrow)."""
+    if _is_arrow(values):
+        import pyarrow as pa
+
+        return values if bool(keep.all()) else values.filter(pa.array(keep))
+    return np.asarray(values)[keep]
 
 
 def _floats(values: Any) -> np.ndarray:
@@ -130,6 +225,9 @@ class EventArrays:
     arrangements: Table
     income: Table
     balances: Table
+    #: ``customer_attributes`` rows, sorted by customer, effective day and id (so a later
+    #: position is a later statement); codes -1 and NaN where a row leaves a column out.
+    attributes: Table
 
     @property
     def n(self) -> int:
@@ -169,12 +267,18 @@ class EventArrays:
         )
         position = {cid: i for i, cid in enumerate(ids.tolist())}
 
-        def table(name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        def table(name: str) -> tuple[dict[str, Any], np.ndarray]:
             cols = columns.get(name, {})
-            cid = np.asarray(cols.get("customer_id", []), dtype=object)
-            cust = np.fromiter((position.get(c, -1) for c in cid), dtype=np.int64, count=cid.size)
+            raw: Any = cols.get("customer_id", [])
+            if _is_arrow(raw):
+                cust = _lookup(raw, ids.tolist())
+            else:
+                cid = np.asarray(raw, dtype=object)
+                cust = np.fromiter(
+                    (position.get(c, -1) for c in cid), dtype=np.int64, count=cid.size
+                )
             keep = cust >= 0
-            return {k: np.asarray(v)[keep] for k, v in cols.items()}, cust[keep]
+            return {k: _take(v, keep) for k, v in cols.items()}, cust[keep]
 
         c, c_cust = table("customers")
         n = len(ids)
@@ -198,16 +302,38 @@ class EventArrays:
         )
 
         inv, inv_cust = table("invoices")
-        inv_ids = np.asarray(inv.get("invoice_id", []), dtype=object)
-        inv_pos = {iid: i for i, iid in enumerate(inv_ids.tolist())}
+        inv_ids = inv.get("invoice_id", [])
+        inv_pos = {} if _is_arrow(inv_ids) else {iid: i for i, iid in enumerate(inv_ids)}
         inv_amount = np.asarray(inv.get("amount_cents", []), dtype=np.int64)
 
+        def invoice_of(*columns: Any) -> list[np.ndarray]:
+            if any(_is_arrow(v) for v in (inv_ids, *columns)):
+                # One hash table of the invoice ids for all the columns (the batch path).
+                import pyarrow as pa
+
+                chunks = [
+                    c
+                    for v in columns
+                    for c in (
+                        v.chunks
+                        if isinstance(v, pa.ChunkedArray)
+                        else [v if _is_arrow(v) else pa.array(v, pa.string())]
+                    )
+                ]
+                both = _lookup(pa.chunked_array(chunks, pa.string()), inv_ids)
+                return np.split(both, np.cumsum([len(v) for v in columns])[:-1].tolist())
+            return [
+                np.fromiter(
+                    (inv_pos.get(i, -1) for i in np.asarray(v, dtype=object)),
+                    dtype=np.int64,
+                    count=len(v),
+                )
+                for v in columns
+            ]
+
         pay, pay_cust = table("payments")
-        pay_inv = np.fromiter(
-            (inv_pos.get(i, -1) for i in np.asarray(pay.get("invoice_id", []), dtype=object)),
-            dtype=np.int64,
-            count=len(pay_cust),
-        )
+        st, st_cust = table("collection_steps")
+        pay_inv, st_inv = invoice_of(pay.get("invoice_id", []), st.get("invoice_id", []))
         pay_day = _days(pay.get("paid_at", []))
         pay_amount = np.asarray(pay.get("amount_cents", []), dtype=np.int64)
 
@@ -228,31 +354,21 @@ class EventArrays:
         )
 
         deb, deb_cust = table("debit_attempts")
-        reason = np.asarray(deb.get("reason_code", []), dtype=object)
+        reason = deb.get("reason_code", [])
         debits = Table(
             {
                 "cust": deb_cust,
                 "day": _days(deb.get("attempted_at", [])),
                 "amount_cents": np.asarray(deb.get("amount_cents", []), dtype=np.int64),
                 "result": _codes(deb.get("result", []), RESULT_CODES),
-                "insufficient_funds": np.fromiter(
-                    (r in INSUFFICIENT_FUNDS_CODES for r in reason), dtype=bool, count=reason.size
-                ),
+                "insufficient_funds": _insufficient_funds(reason),
             }
         )
 
-        st, st_cust = table("collection_steps")
         steps = Table(
             {
                 "cust": st_cust,
-                "invoice": np.fromiter(
-                    (
-                        inv_pos.get(i, -1)
-                        for i in np.asarray(st.get("invoice_id", []), dtype=object)
-                    ),
-                    dtype=np.int64,
-                    count=len(st_cust),
-                ),
+                "invoice": st_inv,
                 "day": _days(st.get("step_date", [])),
                 "step": _codes(st.get("step", []), STEP_CODES),
                 "cost_cents": np.asarray(st.get("cost_cents", []), dtype=np.int64),
@@ -288,9 +404,53 @@ class EventArrays:
                 "balance_cents": np.asarray(bal.get("balance_cents", []), dtype=np.int64),
             }
         )
+        att, att_cust = table("customer_attributes")
+        attributes = _attribute_table(att, att_cust)
         return cls(
-            ids, customers, invoices, payments, debits, steps, arrangements, income, balances
+            ids,
+            customers,
+            invoices,
+            payments,
+            debits,
+            steps,
+            arrangements,
+            income,
+            balances,
+            attributes,
         )
+
+
+def _insufficient_funds(reason: Any) -> np.ndarray:
+    """True where a debit's reason code says insufficient funds (null: False)."""
+    if _is_arrow(reason):
+        return _lookup(reason, sorted(INSUFFICIENT_FUNDS_CODES)) >= 0
+    arr = np.asarray(reason, dtype=object)
+    return np.fromiter((r in INSUFFICIENT_FUNDS_CODES for r in arr), dtype=bool, count=arr.size)
+
+
+def _attribute_table(cols: Mapping[str, np.ndarray], cust: np.ndarray) -> Table:
+    """The attribute rows in statement order: customer, effective day, id."""
+    day = _days(cols.get("effective_date", []))
+    ids = np.asarray(cols.get("attribute_id", []), dtype=object)
+    order = np.argsort(ids, kind="stable") if ids.size else np.zeros(0, dtype=np.int64)
+    order = order[np.argsort(day[order], kind="stable")]
+    order = order[np.argsort(cust[order], kind="stable")]
+    n = cust.size
+
+    def column(name: str) -> np.ndarray:
+        return np.asarray(cols[name])[order] if name in cols else np.full(n, None, dtype=object)
+
+    return Table(
+        {
+            "cust": cust[order],
+            "day": day[order],
+            "birth_year": _floats(column("birth_year")),
+            "declared_income_cents": _floats(column("declared_net_income_cents")),
+            "household": _codes(column("household_type"), HOUSEHOLD_CODES),
+            "employment": _codes(column("employment"), EMPLOYMENT_CODES),
+            "application_day": _days(column("application_date")),
+        }
+    )
 
 
 def _settled_days(

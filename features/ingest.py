@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
 
-from features.schemas import TABLES, parse_date_strings
+from features.schemas import TABLES, is_special_category, parse_date_strings
 from features.tables import DATE, INT, NULLABLE_INT, TABLE_COLUMNS
 
 __all__ = [
@@ -222,10 +222,11 @@ def validate_tables(
         df = df.reset_index(drop=True)  # pandera's index == position in the submission
         # (row, column) already reported here, so pandera's echo of them is dropped
         reported: set[tuple[int, str]] = set()
+        df, refused = _refuse_special_category(table, df, errors)
         df = _parse_date_columns(table, df, errors, reported)
         parsed[table] = df
         _check_exact_ints(table, df, errors, reported)
-        ok = not reported
+        ok = not reported and not refused
         try:
             v = schema.validate(df, lazy=True)
         except pa_errors.SchemaErrors as exc:
@@ -307,6 +308,26 @@ def _collect_pandera(
             continue
         seen.add(key)
         errors.add(table, row, column, check, value, message)
+
+
+def _refuse_special_category(
+    table: str, df: pd.DataFrame, errors: IngestErrors
+) -> tuple[pd.DataFrame, bool]:
+    """Columns named like special-category data (:func:`features.schemas.is_special_category`)
+    reported as such, with the reason, and left out of the further checks (the strict
+    schema would only call them unknown). Whether any was found."""
+    special = [c for c in df.columns if is_special_category(str(c))]
+    for column in special:
+        errors.add(
+            table,
+            None,
+            str(column),
+            "special_category",
+            column,
+            f"{table}: column {column!r} looks like special-category data (GDPR art. 9: "
+            "sex, health, religion, ...); tijdig never stores it. Leave the column out.",
+        )
+    return (df.drop(columns=special), True) if special else (df, False)
 
 
 def _parse_date_columns(

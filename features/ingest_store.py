@@ -11,7 +11,7 @@ and every customer with a new event gets a new version, which retires their serv
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import numpy as np
@@ -37,11 +37,19 @@ class IngestMixin(StoreConnections):
     #: Errors listed in a report at most (all are counted).
     max_errors: int
 
-    def ingest(self, tables: Mapping[str, pd.DataFrame]) -> IngestReport:
+    def ingest(
+        self,
+        tables: Mapping[str, pd.DataFrame],
+        *,
+        on_stored: Callable[[dict[str, pd.DataFrame]], object] | None = None,
+    ) -> IngestReport:
         """Validate and store a batch, all tables in one transaction; see the module doc.
 
         Returns the report when accepted; raises :class:`~features.ingest.IngestRejected`
         (with the report) when anything is wrong, having written nothing.
+        ``on_stored`` hears the rows this ingest inserted (validated, duplicates left
+        out) once they are committed, e.g. :func:`features.offline.write_offline`, so an
+        offline copy gets each event once.
         """
         report = IngestReport()
         errors = IngestErrors(self.max_errors)
@@ -64,6 +72,8 @@ class IngestMixin(StoreConnections):
                     report.tables[table].inserted = self._insert(conn, table, df)
                     touched.update(str(c) for c in pd.unique(df["customer_id"].to_numpy(object)))
             self._bump_versions(conn, touched)
+        if on_stored is not None:
+            on_stored({t: df for t, df in new_rows.items() if len(df)})
         return finish_report(report, errors)
 
     def _lock_ingest(self, conn: sa.Connection) -> None:

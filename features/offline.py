@@ -111,7 +111,8 @@ def _to_arrow(table: str, df: pd.DataFrame) -> pa.Table:
             days = pd.to_datetime(col).to_numpy().astype("datetime64[D]")
             arrays.append(pa.array(days, type=pa.date32(), from_pandas=True))
         elif kind == STR:
-            arrays.append(pa.array(col.to_numpy(dtype=object), type=pa.string(), from_pandas=True))
+            # pandas' str columns are Arrow already: no Python object per value.
+            arrays.append(pa.Array.from_pandas(col).cast(pa.string()))
         elif kind == NULLABLE_INT:
             arrays.append(pa.array(col.astype("Int64"), type=pa.int64(), from_pandas=True))
         else:
@@ -148,24 +149,38 @@ class OfflineEvents:
         base = self.root / "customers"
         return [b for b in range(self.n_buckets) if _files(base / BUCKET_DIR.format(b))]
 
-    def _bucket_table(self, table: str, bucket: int, columns: Sequence[str] | None = None) -> Any:
-        """One table of one bucket as a sorted Arrow table (all its files together)."""
+    def _bucket_table(
+        self,
+        table: str,
+        bucket: int,
+        columns: Sequence[str] | None = None,
+        dictionary: Sequence[str] | None = None,
+    ) -> Any:
+        """One table of one bucket as a sorted Arrow table (all its files together);
+        ``dictionary`` columns come back dictionary-encoded, as stored."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         files = _files(self.root / table / BUCKET_DIR.format(bucket))
-        schema = _arrow_schema(table)
-        if columns is not None:
-            schema = pa.schema([schema.field(c) for c in columns])
+        full = _arrow_schema(table)
+        wanted = list(full.names) if columns is None else list(columns)
+        keys = _sort_keys(table)
+        # Appended batches: each file is sorted, their union is not, so the sort keys are
+        # read too.
+        names = wanted + [k for k in keys if k not in wanted] if len(files) > 1 else wanted
+        schema = pa.schema([full.field(c) for c in names])
         if not files:
             return schema.empty_table()
-        parts = [pq.read_table(f, columns=list(schema.names), schema=schema) for f in files]
-        arrow = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
-        keys = _sort_keys(table)
-        if len(parts) > 1 and set(keys) <= set(schema.names):
-            # Appended batches: each file is sorted, their union is not.
-            arrow = arrow.sort_by([(k, "ascending") for k in keys])
-        return arrow
+        if dictionary and len(files) > 1:
+            dictionary = None  # one sort over plain strings, then as usual
+        parts = [
+            pq.ParquetFile(f, read_dictionary=dictionary).read(columns=names, use_threads=False)
+            for f in files
+        ]
+        if len(parts) == 1:
+            return parts[0]
+        arrow = pa.concat_tables(parts).sort_by([(k, "ascending") for k in keys])
+        return arrow.select(wanted)
 
     def read_bucket(
         self, bucket: int, tables: Sequence[str] | None = None
@@ -181,23 +196,30 @@ class OfflineEvents:
             out[table] = _to_frame(table, _raw_columns(table, arrow))
         return out
 
-    def read_bucket_columns(self, bucket: int) -> dict[str, dict[str, Any]]:
+    def read_bucket_columns(
+        self, bucket: int, columns: Mapping[str, Sequence[str]] | None = None
+    ) -> dict[str, dict[str, Any]]:
         """The batch path: per table, column -> array, for :meth:`EventArrays.from_columns
         <features.events.EventArrays.from_columns>` without pandas. Strings stay Arrow
         arrays (no Python object per value), dates are ``datetime64[D]`` (NaT for null),
-        nullable ints ``float64`` (NaN), ints ``int64``."""
+        nullable ints ``float64`` (NaN), ints ``int64``. ``columns`` (default: what
+        ``from_columns`` reads, :data:`features.events.COLUMNS_USED`) per table."""
         import pyarrow as pa
 
+        from features.events import COLUMNS_USED
+
+        wanted = COLUMNS_USED if columns is None else columns
         out: dict[str, dict[str, Any]] = {}
         for table in TABLES:
-            arrow = self._bucket_table(table, bucket)
+            arrow = self._bucket_table(
+                table, bucket, wanted[table], [c for c in wanted[table] if c in _DICTIONARY]
+            )
             cols: dict[str, Any] = {}
-            for name, (kind, _) in TABLE_COLUMNS[table].items():
+            for name in arrow.column_names:
+                kind = TABLE_COLUMNS[table][name][0]
                 col = arrow.column(name)
                 if kind == STR:
-                    cols[name] = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-                    if col.num_chunks == 0:
-                        cols[name] = pa.array([], pa.string())
+                    cols[name] = col if col.num_chunks else pa.array([], pa.string())
                 elif kind == DATE:
                     cols[name] = col.to_numpy().astype("datetime64[D]")
                 else:
@@ -223,6 +245,25 @@ class OfflineEvents:
             for b in range(self.n_buckets)
             for f in _files(self.root / table / BUCKET_DIR.format(b))
         )
+
+
+#: String columns with few distinct values per bucket (a customer's id repeats over their
+#: events; the rest are enums): stored and read dictionary-encoded, so the batch path looks
+#: each distinct value up once.
+_DICTIONARY: Final = frozenset(
+    {
+        "customer_id",
+        "household_type",
+        "product",
+        "result",
+        "reason_code",
+        "step",
+        "outcome",
+        "source",
+        "method",
+        "collection_method",
+    }
+)
 
 
 def _tables(tables: Sequence[str] | None) -> list[str]:
@@ -320,6 +361,7 @@ def write_offline(
     table.
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     root = Path(root)
@@ -332,13 +374,21 @@ def write_offline(
         if df is None or not len(df):
             continue
         arrow = _to_arrow(table, df)
-        ids = arrow.column("customer_id").to_numpy(zero_copy_only=False)
-        uniq, inverse = np.unique(ids.astype(object), return_inverse=True)
-        bucket = bucket_of(uniq, n)[inverse]
-        keys = [("__bucket", "ascending")] + [(k, "ascending") for k in _sort_keys(table)]
-        arrow = arrow.append_column("__bucket", pa.array(bucket)).sort_by(keys)
+        # Bucket and rank each distinct customer once; rows then sort on integers first
+        # (strings are compared only to break a tie on customer and date).
+        encoded = arrow.column("customer_id").combine_chunks().dictionary_encode()
+        distinct = encoded.dictionary
+        at = encoded.indices.to_numpy(zero_copy_only=False)
+        bucket = bucket_of(distinct.to_numpy(zero_copy_only=False), n)[at]
+        rank = pc.rank(distinct, sort_keys="ascending").to_numpy()[at]
+        keys = ["__bucket", "__rank", *_sort_keys(table)[1:]]
+        arrow = (
+            arrow.append_column("__bucket", pa.array(bucket))
+            .append_column("__rank", pa.array(rank))
+            .sort_by([(k, "ascending") for k in keys])
+        )
         bucket = arrow.column("__bucket").to_numpy()
-        arrow = arrow.drop_columns(["__bucket"])
+        arrow = arrow.drop_columns(["__bucket", "__rank"])
         starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
         ends = np.r_[starts[1:], len(bucket)]
         for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
@@ -346,7 +396,15 @@ def write_offline(
             directory.mkdir(parents=True, exist_ok=True)
             final = directory / f"part-{token}.parquet"
             tmp = directory / f".part-{token}.parquet.tmp"
-            pq.write_table(arrow.slice(s, e - s), tmp, compression="zstd")
+            part = arrow.slice(s, e - s)
+            pq.write_table(
+                part,
+                tmp,
+                # lz4: decoding costs a third of zstd's CPU at about snappy's size
+                # (docs/offline-store.md)
+                compression="lz4",
+                use_dictionary=[c for c in part.column_names if c in _DICTIONARY],
+            )
             os.replace(tmp, final)
         written[table] = arrow.num_rows
     return written

@@ -16,11 +16,15 @@ The tables:
 ``arrangements``              payment plans: start, monthly amount, term, outcome
 ``income_receipts``           income seen on the customer's account (open banking), by source
 ``account_balances``          end-of-day account balance seen through open banking (PSD2 AIS)
+``customer_attributes``       what the customer stated, as of an effective date: birth year,
+                              declared income, household, employment, application date;
+                              several dated rows per customer (:class:`CustomerAttributeSchema`)
 ============================  =============================================================
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, Final
 
@@ -106,6 +110,21 @@ class IncomeSource(StrEnum):
     OTHER = "other"
 
 
+class EmploymentStatus(StrEnum):
+    """What the customer stated about their work (an application form's usual choices).
+
+    The feature ``employment_status`` is this enum's position (0 = employed ... 5 =
+    unemployed): documented in ``docs/customer-attributes.md``.
+    """
+
+    EMPLOYED = "employed"
+    SELF_EMPLOYED = "self_employed"
+    RETIRED = "retired"
+    STUDENT = "student"
+    OTHER = "other"
+    UNEMPLOYED = "unemployed"
+
+
 def _values(enum: type[StrEnum]) -> list[str]:
     return [member.value for member in enum]
 
@@ -158,6 +177,16 @@ SPECIAL_CATEGORY_FIELDS = frozenset(
         "nationality",
     }
 )
+
+
+def is_special_category(column: str, declared: tuple[str, ...] = ()) -> bool:
+    """Whether ``column`` is declared sensitive or named like special-category data
+    (``CODE_GENDER``, ``religion``, ``Marital Status``): words of
+    :data:`SPECIAL_CATEGORY_FIELDS` in the name, case and separators ignored."""
+    if column in declared:
+        return True
+    name = re.sub(r"[^a-z0-9]+", "_", str(column).lower())
+    return any(re.search(rf"(^|_){word}(_|$)", name) for word in SPECIAL_CATEGORY_FIELDS)
 
 
 class _Base(pa.DataFrameModel):
@@ -264,6 +293,38 @@ class AccountBalanceSchema(_Base):
     balance_cents: Series[int] = pa.Field(ge=-MAX_AMOUNT_CENTS, le=MAX_AMOUNT_CENTS)
 
 
+class CustomerAttributeSchema(_Base):
+    """What the customer stated, known from the day after ``effective_date`` on.
+
+    A customer may have many rows (an application, then updates): a feature ``as_of`` a day
+    uses, per column, the value of the latest row dated before it that gives one (a null
+    means "not stated in this row", never "no longer true"); rows dated on or after
+    ``as_of`` are not seen. Without any row the ``customers`` record's values apply, as
+    before this table existed. ``application_date`` is the day the customer applied, on
+    or before the row's ``effective_date`` (a row cannot know a later application).
+    No column holds special-category data (GDPR art. 9): ingest refuses such columns.
+    """
+
+    attribute_id: Series[str] = _id_field(unique=True)
+    customer_id: Series[str] = _id_field()
+    effective_date: Series[pd.Timestamp] = pa.Field(ge=EARLIEST_DATE)
+    birth_year: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1900, le=2030)
+    declared_net_income_cents: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, ge=0, le=MAX_AMOUNT_CENTS
+    )
+    household_type: Series[str] = pa.Field(nullable=True, isin=_values(HouseholdType))
+    employment: Series[str] = pa.Field(nullable=True, isin=_values(EmploymentStatus))
+    application_date: Series[pd.Timestamp] = pa.Field(nullable=True, ge=EARLIEST_DATE)
+
+    @pa.dataframe_check(error="application_date must not be after effective_date")
+    def applied_before_effective(cls, df: pd.DataFrame) -> pd.Series:
+        return df["application_date"].isna() | (df["application_date"] <= df["effective_date"])
+
+    @pa.dataframe_check(error="one row per customer and effective_date")
+    def one_row_per_customer_day(cls, df: pd.DataFrame) -> pd.Series:
+        return ~df.duplicated(["customer_id", "effective_date"], keep=False)
+
+
 #: Table name -> (schema, primary key column, date column used for point-in-time reads).
 TABLES: Final[dict[str, tuple[type[_Base], str, str]]] = {
     "customers": (CustomerSchema, "customer_id", "created_at"),
@@ -274,7 +335,12 @@ TABLES: Final[dict[str, tuple[type[_Base], str, str]]] = {
     "arrangements": (ArrangementSchema, "arrangement_id", "start_date"),
     "income_receipts": (IncomeReceiptSchema, "receipt_id", "received_at"),
     "account_balances": (AccountBalanceSchema, "balance_id", "observed_at"),
+    "customer_attributes": (CustomerAttributeSchema, "attribute_id", "effective_date"),
 }
+
+#: Tables a store created before them may lack: reads find no rows there (the schema
+#: grows by ``create_all``, which adds them on the next ``create_schema``).
+OPTIONAL_TABLES: Final = frozenset({"customer_attributes"})
 
 TABLE_NAMES: Final = tuple(TABLES)
 

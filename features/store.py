@@ -39,7 +39,7 @@ from features.db import (
 )
 from features.ingest import IngestError, IngestRejected, IngestReport, TableCounts
 from features.ingest_store import IngestMixin
-from features.schemas import TABLES
+from features.schemas import OPTIONAL_TABLES, TABLES
 from features.serving_store import ServingRow, ServingRowsMixin
 from features.tables import (
     CUSTOMER_VERSIONS,
@@ -99,13 +99,29 @@ class EventStore(IngestMixin, ServingRowsMixin):
         self.max_errors = max_errors
         super().__init__(url, schema)
         self._select_sql = {t: canonical_select(t, self.dialect) for t in TABLES}
+        self._absent: frozenset[str] | None = None
 
     # ------------------------------------------------------------------ admin
 
     def create_schema(self) -> None:
         """Create the schema (PostgreSQL), tables and indexes; idempotent, and safe when
-        several processes create the same fresh store at once (:func:`create_tables`)."""
+        several processes create the same fresh store at once (:func:`create_tables`).
+
+        This is also how a store made by an older tijdig grows: tables it lacks (such as
+        ``customer_attributes``) are added, existing ones are left as they are."""
         create_tables(self.engine, METADATA, schema=self.schema)
+        self._absent = None
+
+    def _absent_tables(self) -> frozenset[str]:
+        """The optional tables (:data:`features.schemas.OPTIONAL_TABLES`) this store lacks:
+        made before them and not opened with :meth:`create_schema` since. Reads return
+        no rows for them. Looked up once per store object."""
+        if self._absent is None:
+            inspector = sa.inspect(self.engine)
+            self._absent = frozenset(
+                t for t in OPTIONAL_TABLES if not inspector.has_table(t, schema=self.schema)
+            )
+        return self._absent
 
     def __enter__(self) -> EventStore:
         return self
@@ -123,6 +139,8 @@ class EventStore(IngestMixin, ServingRowsMixin):
         """How many rows ``table`` holds."""
         if table not in TABLES:
             raise KeyError(f"unknown table {table!r}; known: {', '.join(TABLES)}")
+        if table in self._absent_tables():
+            return 0
         with self.engine.connect() as conn:
             return int(
                 conn.execute(sa.select(sa.func.count()).select_from(SQL_TABLES[table])).scalar_one()
@@ -170,7 +188,7 @@ class EventStore(IngestMixin, ServingRowsMixin):
     # ------------------------------------------------------------------ bulk reads
 
     def read_frames(self, customer_ids: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
-        """All seven tables (for every customer, or for ``customer_ids``) as pandas frames.
+        """All event tables (for every customer, or for ``customer_ids``) as pandas frames.
 
         Columns in contract order; dates ``datetime64[ns]``; ints ``int64`` (``Int64`` where
         nullable); strings pandas ``str``. Rows sorted by customer, date, id. All tables
@@ -187,7 +205,7 @@ class EventStore(IngestMixin, ServingRowsMixin):
         base = self._select_sql[table]
         order = read_order(table)
         parts: list[dict[str, np.ndarray]] = []
-        if ids is not None and not ids:
+        if (ids is not None and not ids) or table in self._absent_tables():
             return _empty_raw(table)
         if self.dialect == "postgresql":
             return self._read_raw_pg_copy(conn, table, ids)
@@ -296,14 +314,17 @@ class EventStore(IngestMixin, ServingRowsMixin):
     def _read_columns_sqlite(
         self, ids: list[str], with_versions: bool
     ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, int]]:
+        absent = self._absent_tables()
         conn = self._fast_sqlite()
-        out: dict[str, dict[str, np.ndarray]] = {}
+        out = {t: _to_request_arrays(t, _empty_raw(t)) for t in absent}
         conn.execute("BEGIN")  # one snapshot for all tables
         try:
             versions = self._versions(conn, ids) if with_versions else {}
             for i in range(0, len(ids), SQLITE_IN_CHUNK):
                 chunk = ids[i : i + SQLITE_IN_CHUNK]
                 for table in TABLES:
+                    if table in absent:
+                        continue
                     rows = conn.execute(self._request_sql(table, len(chunk)), chunk).fetchall()
                     raw = _decode_columns(table, rows)
                     if table in out:  # more than one chunk: rare, many customers
@@ -326,6 +347,8 @@ class EventStore(IngestMixin, ServingRowsMixin):
 
         params: tuple[Any, ...] = (ids[0],) if len(ids) == 1 else (ids,)
         versions: dict[str, int] = {}
+        absent = self._absent_tables()
+        present = [t for t in TABLES if t not in absent]
         for attempt in (1, 2):
             conn = self._fast_pg()
             try:
@@ -342,7 +365,7 @@ class EventStore(IngestMixin, ServingRowsMixin):
                     if with_versions:
                         vcur = conn.cursor()
                         vcur.execute(_VERSIONS_SQL_PG, (ids,), prepare=True)
-                    for table in TABLES:
+                    for table in present:
                         cur = conn.cursor()
                         cur.execute(self._request_sql(table, len(ids)), params, prepare=True)
                         curs.append(cur)
@@ -355,10 +378,11 @@ class EventStore(IngestMixin, ServingRowsMixin):
                 self._drop_fast_pg(conn)
                 if attempt == 2:
                     raise
-        out = {
-            table: _to_request_arrays(table, _decode_columns(table, r))
-            for table, r in zip(TABLES, rows, strict=True)
-        }
+        out = {t: _to_request_arrays(t, _empty_raw(t)) for t in absent}
+        out.update(
+            (table, _to_request_arrays(table, _decode_columns(table, r)))
+            for table, r in zip(present, rows, strict=True)
+        )
         return out, versions
 
     # ------------------------------------------------------------------ versioned reads

@@ -2,7 +2,8 @@
 
 Every number the plan advice decides with lives here, never in code: the grid of plans,
 the budget caps, the weight of the customer's collection costs in the objective, the
-time value of money repaid sooner (plan-2026.3), the parameters of the broken-plan model (:mod:`models.plan_outcome`), the safety net every
+time value of money repaid sooner (plan-2026.3), the rule for a plan unlikely to be
+kept (plan-2026.4), the parameters of the broken-plan model (:mod:`models.plan_outcome`), the safety net every
 plan carries, and the thresholds of the problematic-debt signals that refer to debt help.
 Change the version on every edit; a bundle stores the copy it was trained with.
 """
@@ -58,6 +59,10 @@ class PlanPolicy:
     # the shortest plan within this share of the objective's spread (best − worst plan the
     # budget carries) of the best is suggested
     tie_tolerance: float
+    # plan-2026.4: when the objective's choice falls below target_p_kept, the answer keeps
+    # to the standard capacity for every term and moves to the shortest plan reaching the
+    # lower of the target and this share of the best P(kept) those plans reach
+    low_p_kept_share: float
     several_open_debts_min: int  # open collection cases + other plans that signal problem debt
     repeated_broken_plans_min: int  # broken plans that signal problem debt
     legal_table_stale_after_months: int  # notice when as_of is this far past the newest table
@@ -74,6 +79,7 @@ class PlanPolicy:
             "escalation_recovery_share",
             "escalation_bailiff_share",
             "target_p_kept",
+            "low_p_kept_share",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1]; got {getattr(self, name)}")

@@ -56,10 +56,11 @@ REASON_TEXTS: dict[PlanReason, tuple[str, str]] = {
         "Een lager bedrag over meer maanden wordt vaker volgehouden en levert zo naar verwachting meer op.",
     ),
     PlanReason.LOW_P_KEPT: (
-        "This plan may be hard to keep: it asks the lowest workable amount, the customer may "
-        "pause it, and the creditor checks in early.",
-        "Deze regeling kan zwaar zijn om vol te houden: het bedrag is zo laag als werkbaar, de "
-        "klant mag een pauze vragen en de schuldeiser neemt vroeg contact op.",
+        "This plan may be hard to keep: the amount stays within the standard capacity, it is "
+        "the plan most likely kept, the customer may pause it, and the creditor checks in early.",
+        "Deze regeling kan zwaar zijn om vol te houden: het bedrag blijft binnen de standaard "
+        "afloscapaciteit, het is de regeling die het vaakst wordt volgehouden, de klant mag een "
+        "pauze vragen en de schuldeiser neemt vroeg contact op.",
     ),
     PlanReason.PAST_PLANS_BROKEN: (
         "Earlier payment plans were broken; the amount is kept modest.",

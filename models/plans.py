@@ -14,8 +14,12 @@ preferring the shortest term that comes within ``tie_tolerance`` of the best: wi
 share of the spread between the best and the worst plan the budget carries (a share of
 the spread, not of the debt, so the level of P(kept) alone does not move the choice to a
 higher amount). P(kept) is an
-input to the expectation, never a cut-off: a low P(kept) gives a lower amount over a
-longer term, the pause option and an earlier check-in, never a referral.
+input to the expectation, never a cut-off. When the choice's P(kept) is below the policy's
+target (plan-2026.4), a promise likely to break helps no one: every term is held to the
+standard capacity, and the suggestion moves to a lower amount over a longer term where the
+model says it is kept more often: the shortest plan whose P(kept) reaches the lower of the
+target and ``low_p_kept_share`` of the best those plans reach. It
+comes with the pause option and an earlier check-in, never a referral.
 
 A referral to debt help (CCD2 art. 36) has structural reasons only
 (:class:`~models.plan_reasons.ReferralReason`): no free room; the debt cannot be repaid
@@ -173,6 +177,9 @@ def plan_grid(
     worst = np.where(any_plan, np.where(acceptable, objective, np.inf).min(axis=1), 0.0)
     near = acceptable & (score >= (best - policy.tie_tolerance * (best - worst))[:, None])
     choice = np.where(any_plan, np.argmax(near, axis=1), -1)
+    choice = _careful_when_unlikely_kept(
+        choice, p, acceptable, monthly, objective, standard_capacity_eur, policy
+    )
     best_effort = np.argmax(np.where(valid, p, -np.inf), axis=1)
     pool = np.where(fit_valid.any(axis=1)[:, None], fit_valid, valid)
     best_expected = np.argmax(np.where(pool, objective, -np.inf), axis=1)
@@ -202,6 +209,48 @@ def plan_grid(
         objective_cents=objective,
         expected_repaid_12m_cents=repaid_12m,
     )
+
+
+def _careful_when_unlikely_kept(
+    choice: np.ndarray,
+    p: np.ndarray,
+    acceptable: np.ndarray,
+    monthly: np.ndarray,
+    objective: np.ndarray,
+    standard_capacity_eur: np.ndarray | None,
+    policy: PlanPolicy,
+) -> np.ndarray:
+    """plan-2026.4: where the objective's choice has P(kept) below ``target_p_kept``, only
+    plans within the standard capacity count (every term held to it; unknown capacity:
+    every acceptable plan), and of those the longer of (a) the objective's choice and (b)
+    the shortest plan whose P(kept) reaches the lower of the target and
+    ``low_p_kept_share`` of the best they reach. So never a higher amount than the
+    objective asks within that capacity, a lower one where the model says it is kept
+    clearly more often, and with a flat P(kept) the objective's (shorter) plan stays. Just
+    below the target it moves to the first plan that meets it where one does. Rows at
+    or above the target are unchanged."""
+    rows = np.arange(choice.shape[0])
+    low = (choice >= 0) & (p[rows, np.maximum(choice, 0)] < policy.target_p_kept)
+    if not low.any():
+        return choice
+    careful = acceptable.copy()
+    if standard_capacity_eur is not None:
+        cap_std = np.asarray(standard_capacity_eur, float)[:, None] * 100
+        careful &= ~np.isfinite(cap_std) | (monthly <= cap_std)
+    low &= careful.any(axis=1)
+    score = np.where(careful, objective, -np.inf)
+    best = score.max(axis=1)
+    worst = np.where(careful, objective, np.inf).min(axis=1)
+    spread = np.where(np.isfinite(best) & np.isfinite(worst), best - worst, 0.0)
+    by_objective = np.argmax(
+        careful & (score >= (best - policy.tie_tolerance * spread)[:, None]), 1
+    )
+    best_p = np.where(careful, p, -np.inf).max(axis=1)
+    # the target, or a share of the best reachable P(kept) where that is lower: a plan
+    # need not stretch to the longest term for the last points below the target
+    bar = np.minimum(policy.target_p_kept, best_p * policy.low_p_kept_share)
+    by_p_kept = np.argmax(careful & (p >= bar[:, None]), axis=1)
+    return np.where(low, np.maximum(by_objective, by_p_kept), choice)
 
 
 def _monthly_for_terms(debt: np.ndarray, terms: np.ndarray, policy: PlanPolicy) -> np.ndarray:
@@ -497,7 +546,11 @@ def _plan_reasons(
     earlier = range(j)
     if any(grid.valid[0, k] and not grid.fits[0, k] for k in earlier):
         reasons.append(PlanReason.CAPPED_BY_CAPACITY)
-    if any(grid.acceptable[0, k] for k in earlier):
+    # only where a shorter plan the budget carries is really less likely to be kept (a
+    # flat P(kept) with the low-P(kept) rule is a capacity reason, not this one)
+    if any(
+        grid.acceptable[0, k] and grid.p_kept[0, k] < grid.p_kept[0, j] - 0.005 for k in earlier
+    ):
         reasons.append(PlanReason.LONGER_FOR_KEEPING)
     if grid.p_kept[0, j] < policy.target_p_kept:
         reasons.append(PlanReason.LOW_P_KEPT)

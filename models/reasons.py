@@ -174,6 +174,8 @@ FEATURE_REASONS: dict[str, ReasonCode] = {
     "household_adults": ReasonCode.HOUSEHOLD,
     "household_children": ReasonCode.HOUSEHOLD,
     "household_pensioner": ReasonCode.HOUSEHOLD,
+    "employment_status": ReasonCode.INCOME_PROFILE,
+    "days_since_application": ReasonCode.SHORT_HISTORY,
     "days_to_settle_365d": ReasonCode.PAYMENT_TIMING,
     "paid_before_due_share_365d": ReasonCode.PAYMENT_TIMING,
     "income_variability_180d": ReasonCode.IRREGULAR_INCOME,

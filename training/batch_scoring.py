@@ -28,7 +28,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,10 @@ from features.store import EventStore
 from models.bundle import Bundle, max_threads
 from models.policy import RiskPolicy
 from models.reasons import top_reason_codes
-from models.serving import ServingRows
+from models.serving import ServingRows, ServingState
+
+if TYPE_CHECKING:
+    from features.offline import OfflineEvents
 
 
 @dataclass
@@ -76,24 +79,72 @@ def score_partition(
     :meth:`~features.store.EventStore.iter_customer_partitions`): the unit of work of
     :func:`score_batch`, in this process or another. ``with_features`` adds the scored
     feature rows as columns (what ``tijdig monitor drift --scores`` needs)."""
-    import pyarrow as pa
-
     seconds: dict[str, float] = {}
     serving = ServingRows(store, enabled=serving_rows)
     state = serving.partition_state(bundle, ids, as_of, timings=seconds, contiguous=True)
+    return _scores(bundle, state, ids, as_of, seconds, with_features=with_features)
+
+
+def score_bucket(
+    offline: OfflineEvents,
+    bucket: int,
+    bundle: Bundle,
+    as_of: date,
+    *,
+    reasons: bool = True,
+    with_features: bool = False,
+) -> PartitionScores:
+    """Score one customer bucket of the offline copy: the cold path, every customer
+    computed from their events (read from Parquet, no SQL), with the one feature
+    definition (:func:`models.serving.compute_state`, what :func:`score_partition` does
+    for the customers without a valid serving row). ``reasons=False`` leaves the reason
+    columns empty: a flagged customer's reasons then come on first request from the
+    online path. Nothing is written back (the copy is read-only here)."""
+    from features.events import EventArrays
+    from models.serving import compute_state
+
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    columns = offline.read_bucket_columns(bucket)
+    ids = [str(c) for c in columns["customers"]["customer_id"].to_pylist()]
+    lap = time.perf_counter()
+    seconds["offline read"] = lap - started
+    events = EventArrays.from_columns(columns, ids)
+    del columns
+    seconds["event arrays"] = time.perf_counter() - lap
+    lap = time.perf_counter()
+    state = compute_state(bundle, events, as_of, contributions=False)
+    seconds["features, predict"] = time.perf_counter() - lap
+    return _scores(bundle, state, ids, as_of, seconds, with_features=with_features, reasons=reasons)
+
+
+def _scores(
+    bundle: Bundle,
+    state: ServingState,
+    ids: list[str],
+    as_of: date,
+    seconds: dict[str, float],
+    *,
+    with_features: bool,
+    reasons: bool = True,
+) -> PartitionScores:
+    """Bands, flags and (for the flagged only) reasons of a scored partition, as rows."""
+    import pyarrow as pa
+
     k = bundle.policy.top_reasons
     threshold = bundle.policy.early_warning_threshold
     edges, labels = _band_table(bundle.policy)
     p = state.probability
     started = time.perf_counter()
     flagged = np.flatnonzero(p >= threshold)
-    reasons = np.full((len(ids), k), "", dtype=object)
-    if flagged.size:
+    codes = np.full((len(ids), k), "", dtype=object)
+    if flagged.size and reasons:
         contrib = state.contributions_of(bundle, flagged.tolist())
-        reasons[flagged] = top_reason_codes(
+        codes[flagged] = top_reason_codes(
             contrib[:, :-1], state.X[flagged], bundle.feature_names, k
         )
-    seconds["reasons (flagged only)"] = time.perf_counter() - started
+    if reasons:
+        seconds["reasons (flagged only)"] = time.perf_counter() - started
     band = labels[np.searchsorted(edges, p, side="right")]
     table = pa.table(
         {
@@ -102,7 +153,7 @@ def score_partition(
             "probability": pa.array(p),
             "band": pa.array(band.tolist(), pa.string()),
             "early_warning": pa.array(p >= threshold),
-            **{f"reason_{j + 1}": pa.array(reasons[:, j].tolist(), pa.string()) for j in range(k)},
+            **{f"reason_{j + 1}": pa.array(codes[:, j].tolist(), pa.string()) for j in range(k)},
             "model_version": pa.array([bundle.version] * len(ids), pa.string()),
             "policy_version": pa.array([bundle.policy.version] * len(ids), pa.string()),
             **(
@@ -116,7 +167,7 @@ def score_partition(
 
 
 def score_batch(
-    store: EventStore,
+    store: EventStore | None,
     bundle: Bundle,
     as_of: date,
     out: Path,
@@ -127,6 +178,9 @@ def score_batch(
     workers: int = 1,
     executor: Executor | None = None,
     with_features: bool = False,
+    source: OfflineEvents | None = None,
+    reasons: bool = True,
+    threads: int | None = None,
 ) -> BatchReport:
     """Score every stored customer at ``as_of``; write ``out`` (Parquet). Returns timings.
 
@@ -142,15 +196,25 @@ def score_batch(
     partition of ids, and what crosses to the worker is the store's URL, the bundle and
     the ids. The output is the same file, rows in customer order, whoever scored them.
     ``with_features`` writes every scored feature as a column too (drift monitoring).
+
+    ``source``: score from this offline copy instead (``store`` may then be None): one
+    task per customer bucket (:func:`score_bucket`), every customer computed from their
+    events, no serving rows read or written; rows in bucket order, customers sorted
+    within a bucket. ``reasons=False`` skips the SHAP reasons of the flagged (they come on
+    first request). ``threads``: LightGBM threads per task (default: this machine's cores
+    shared by ``workers``).
     """
     if partition_size < 1:
         raise ValueError(f"partition_size must be >= 1; got {partition_size}")
     if workers < 1:
         raise ValueError(f"workers must be >= 1; got {workers}")
+    if source is None and store is None:
+        raise ValueError("score_batch needs a store or an offline source; got neither")
     import pyarrow.parquet as pq
 
     report = BatchReport(workers=workers)
-    total = store.count("customers")
+    total = source.count() if source is not None else _required(store).count("customers")
+    per_task = threads if threads is not None else max(1, (os.cpu_count() or 1) // workers)
     out.parent.mkdir(parents=True, exist_ok=True)
     writer: pq.ParquetWriter | None = None
 
@@ -170,7 +234,12 @@ def score_batch(
             progress(report.customers, total)
 
     try:
-        if executor is None and workers == 1:
+        if source is not None:
+            _score_offline(
+                source, bundle, as_of, write, workers, executor, per_task, reasons, with_features
+            )
+        elif executor is None and workers == 1:
+            store = _required(store)
             for ids in store.iter_customer_partitions(partition_size):
                 write(
                     score_partition(
@@ -183,13 +252,13 @@ def score_batch(
                     )
                 )
         else:
+            store = _required(store)
             size = min(partition_size, max(1_000, math.ceil(total / (4 * workers))))
             with contextlib.ExitStack() as stack:
                 if executor is None:
                     executor = stack.enter_context(
                         ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
                     )
-                threads = max(1, (os.cpu_count() or 1) // workers)
                 pending: deque[Future[PartitionScores]] = deque()
                 for ids in store.iter_customer_partitions(size):
                     pending.append(
@@ -201,7 +270,7 @@ def score_batch(
                             ids,
                             as_of,
                             serving_rows,
-                            threads,
+                            per_task,
                             with_features,
                         )
                     )
@@ -217,6 +286,84 @@ def score_batch(
             columns=["customer_id", "as_of", "probability", "band", "early_warning"]
         ).to_parquet(out)
     return report
+
+
+def _required(store: EventStore | None) -> EventStore:
+    if store is None:
+        raise ValueError("score_batch needs a store or an offline source; got neither")
+    return store
+
+
+def _score_offline(
+    source: OfflineEvents,
+    bundle: Bundle,
+    as_of: date,
+    write: Callable[[PartitionScores], None],
+    workers: int,
+    executor: Executor | None,
+    threads: int,
+    reasons: bool,
+    with_features: bool,
+) -> None:
+    """:func:`score_batch` from the offline copy: a task per bucket, here or on
+    ``executor`` (what crosses to a worker: the copy's path, the bundle, a bucket)."""
+    buckets = source.buckets
+    if executor is None and workers == 1:
+        for b in buckets:
+            with max_threads(threads):
+                write(
+                    score_bucket(
+                        source, b, bundle, as_of, reasons=reasons, with_features=with_features
+                    )
+                )
+        return
+    with contextlib.ExitStack() as stack:
+        if executor is None:
+            executor = stack.enter_context(
+                ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+            )
+        pending: deque[Future[PartitionScores]] = deque()
+        for b in buckets:
+            pending.append(
+                executor.submit(
+                    _score_bucket_elsewhere,
+                    str(source.root),
+                    b,
+                    bundle,
+                    as_of,
+                    threads,
+                    reasons,
+                    with_features,
+                )
+            )
+            if len(pending) >= 2 * workers:  # bounded: results arrive in order
+                write(pending.popleft().result())
+        while pending:
+            write(pending.popleft().result())
+
+
+def _score_bucket_elsewhere(
+    root: str,
+    bucket: int,
+    bundle: Bundle,
+    as_of: date,
+    threads: int,
+    reasons: bool,
+    with_features: bool,
+) -> PartitionScores:
+    """:func:`score_bucket` in a worker process or Dask worker, LightGBM held to
+    ``threads``."""
+    from features.offline import OfflineEvents
+
+    with max_threads(threads):
+        return score_bucket(
+            OfflineEvents(Path(root)),
+            bucket,
+            bundle,
+            as_of,
+            reasons=reasons,
+            with_features=with_features,
+        )
 
 
 _worker_stores: dict[tuple[str, str | None], EventStore] = {}

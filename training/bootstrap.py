@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from features.ingest import IngestReport
     from models.bundle import Bundle
     from training.pipeline import TrainingResult
@@ -174,10 +176,24 @@ def ingest_folder(
     try:
         store.create_schema()
         started = time.perf_counter()
-        report = store.ingest(frames)
+        report = store.ingest(frames, on_stored=_offline_writer(settings))
     finally:
         store.dispose()
     return Ingested(report=report, seconds=time.perf_counter() - started)
+
+
+def _offline_writer(
+    settings: TrainingSettings,
+) -> Callable[[dict[str, pd.DataFrame]], object] | None:
+    """Appends what an ingest stored to the offline copy, when ``TIJDIG_OFFLINE_DIR`` is
+    set (in the same run; a failure here leaves the copy short, which `tijdig offline
+    check` shows and `tijdig offline sync` repairs)."""
+    if settings.offline_dir is None:
+        return None
+    from features.offline import write_offline
+
+    root = settings.offline_dir
+    return lambda rows: write_offline(rows, root)
 
 
 @dataclass(frozen=True)

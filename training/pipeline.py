@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from features.db import public_url
 from features.events import EventArrays
 from features.labels import LabelConfig
 from features.store import EventStore
+from models.bnpl import BnplPolicy
 from training.components import Precomputed
 from training.dask_training import dask_client
 from training.dataset import (
@@ -142,6 +144,37 @@ def read_events(
             for ids in store.iter_customer_partitions(partition_customers)
         ]
     )
+
+
+def bnpl_params(policy: BnplPolicy, report: dict[str, Any]) -> dict[str, Any]:
+    """MLflow params of the bundle's pay-later policy and where it came from."""
+    params = {
+        "bnpl.policy_version": policy.version,
+        "bnpl.cutoff": policy.risk_cutoff,
+        "bnpl.arrears_grace_days": policy.arrears_grace_days,
+        "bnpl.sticky_codes": ",".join(policy.sticky_codes) or "none",
+        "bnpl.source": report.get("source", "policy file"),
+    }
+    if report.get("source") == "chosen":
+        params["bnpl.variant"] = report["chosen"]["variant"]
+        params["bnpl.orders"] = report["orders"]
+        params["bnpl.customer_share"] = report["customer_share"]
+    elif report.get("reason"):
+        params["bnpl.reason"] = report["reason"]
+    return params
+
+
+def bnpl_metrics(report: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """MLflow metrics of the pay-later choice: the chosen point and the rules alone
+    (``bnpl_chosen.approval_rate`` …); the whole curve is in the run's
+    ``evaluation/bnpl_operating_point.json``."""
+    if report.get("source") != "chosen":
+        return {}
+    keys = ("approval_rate", "collection_rate_approved", "cutoff", "lent_eur", "lost_eur")
+    return {
+        f"bnpl_{name}": {k: float(report[name][k]) for k in keys if k in report[name]}
+        for name in ("chosen", "rules_only")
+    }
 
 
 def run_training(
@@ -282,6 +315,7 @@ def _train_and_register(
         plan_events=plan_events,
         precomputed=precomputed,
         fit_booster=fit_booster,
+        choose_bnpl_policy=True,
     )
     candidate.timings = {**timings, **candidate.timings}
     peak.stop()  # the peak of reading and fitting, known before logging
@@ -302,6 +336,9 @@ def _train_and_register(
         plots = save_plots(
             Path(tmp), candidate.validation_y, candidate.validation_scores, candidate.importance
         )
+        bnpl = candidate.bundle.metadata.get("bnpl_operating_point", {})
+        plots.append(Path(tmp) / "bnpl_operating_point.json")
+        plots[-1].write_text(json.dumps(bnpl, indent=2, default=str))
         params = {
             **{f"lgbm.{k}": v for k, v in candidate.params.items()},
             "label.horizon_days": label_config.horizon_days,
@@ -316,6 +353,7 @@ def _train_and_register(
             "training.source": facts.get("source", public_url(settings.store_url)),
             "snapshots": len(snaps),
             "plan_kept.events": "plan world" if plan_world is not None else "store",
+            **bnpl_params(candidate.bundle.bnpl_policy, bnpl),
         }
         tags = {
             "data_fingerprint": candidate.bundle.metadata["data_fingerprint"],
@@ -324,7 +362,7 @@ def _train_and_register(
         report("log to MLflow", 0, 1)
         with timed(candidate.timings, "log to MLflow"):
             version = registry.log_and_register(
-                candidate.bundle, params, candidate.metrics, plots, tags
+                candidate.bundle, params, {**candidate.metrics, **bnpl_metrics(bnpl)}, plots, tags
             )
         report("log to MLflow", 1, 1)
     # after registering, so a refusal can name the version to promote by hand

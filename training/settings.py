@@ -22,6 +22,12 @@ class TrainingSettings(BaseSettings):
     mlflow_tracking_uri: str = Field(
         "", description="MLflow backend; default sqlite:///<data_dir>/mlflow.db"
     )
+    offline_dir: Path | None = Field(
+        None,
+        description="the offline copy of the events (Parquet by customer bucket, "
+        "features.offline): ingest appends what it stores to it when set; `tijdig offline "
+        "sync` fills it from the store; `score-batch --offline` reads it",
+    )
     experiment: str = "tijdig-early-warning"
     horizon_days: int = Field(90, gt=0)
     dpd_threshold: int = Field(30, gt=0)

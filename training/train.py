@@ -30,6 +30,7 @@ from features.labels import LabelConfig
 from models.bundle import Bundle
 from models.calibration import apply_platt
 from models.policy import RiskPolicy
+from training.bnpl_policy import choose_bundle_policy
 from training.components import (
     FittedComponent,
     Precomputed,
@@ -154,6 +155,7 @@ def train_candidate(
     plan_events: EventArrays | None = None,
     precomputed: Precomputed | None = None,
     fit_booster: BoosterFit | None = None,
+    choose_bnpl_policy: bool = False,
 ) -> CandidateModel:
     """Fit the candidate and all baselines on one out-of-time split.
 
@@ -167,6 +169,9 @@ def train_candidate(
     observable oracle (which needs every customer's orders) is left out. ``fit_booster``
     fits the model instead of an in-process LightGBM fit (a Dask cluster's,
     :mod:`training.dask_training`), called as ``_fit_booster`` is.
+    ``choose_bnpl_policy``: the bundle's pay-later cut-off and variant are chosen by the
+    policy's rule on the validation period's orders (:mod:`training.bnpl_policy`); else
+    the policy file's stay.
     """
     params = {**DEFAULT_PARAMS, **(params or {})}
     label_definition = label_definition or events_definition(label_config)
@@ -225,6 +230,22 @@ def train_candidate(
     )
     scores = {"model": bundle.predict_proba(va.X)}
     bundle.reference[SCORE_KEY] = reference_bins(scores["model"])
+    if choose_bnpl_policy and precomputed is not None:
+        # partitioned training holds no order history in one place to replay
+        bundle.metadata["bnpl_operating_point"] = {
+            "source": "policy file",
+            "reason": "kept the policy file's defaults: partitioned training holds no "
+            "order history in one process; a full training run or bnpl-eval chooses it",
+            "policy_file_cutoff": bundle.bnpl_policy.risk_cutoff,
+        }
+    elif choose_bnpl_policy:
+        # before the fairness table, which reads the cut-off in force
+        with stage("pay-later operating point"):
+            fit = choose_bundle_policy(
+                events, bundle.predict_proba, bundle.bnpl_policy, split.dates["validation"]
+            )
+        bundle.bnpl_policy = fit.policy
+        bundle.metadata["bnpl_operating_point"] = fit.report
     bundle.metadata["fairness"] = fairness_table(
         va.y,
         scores["model"],

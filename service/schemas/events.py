@@ -33,6 +33,8 @@ class EventBatch(RequestModel):
     arrangements: list[Row] = Field(default_factory=list)
     income_receipts: list[Row] = Field(default_factory=list)
     account_balances: list[Row] = Field(default_factory=list)
+    #: What the customer stated, dated: several rows per customer (``effective_date``).
+    customer_attributes: list[Row] = Field(default_factory=list)
 
     @field_validator("*")
     @classmethod

@@ -106,7 +106,18 @@ def test_training_pipeline_from_the_store_to_a_served_champion(
     assert first.gate.promote and "oracle" in first.candidate.metrics
     # every stage and component reports while it runs, not only the result at the end
     stages = ("model", "oracle", "component plan_kept", "component debit_failure")
-    assert {*stages, "log to MLflow", "promotion gate"} <= set(reported)
+    assert {*stages, "pay-later operating point", "log to MLflow", "promotion gate"} <= set(
+        reported
+    )
+    # the bundle's pay-later policy and where it came from are on the run (issue 21)
+    import mlflow
+
+    run = mlflow.MlflowClient(train_settings.mlflow_tracking_uri).get_run(
+        first.candidate.bundle.metadata["run_id"]
+    )
+    bnpl = first.candidate.bundle.metadata["bnpl_operating_point"]
+    assert run.data.params["bnpl.source"] == bnpl["source"]
+    assert float(run.data.params["bnpl.cutoff"]) == first.candidate.bundle.bnpl_policy.risk_cutoff
     again = run_training(train_settings)  # same data, same seed: not worse -> promoted
     assert again.gate.promote, again.gate.reasons
     assert any("not worse than champion" in r for r in again.gate.reasons)

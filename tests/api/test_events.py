@@ -99,3 +99,43 @@ def test_body_over_the_byte_limit_is_413_problem(make_client):
     assert r.json()["type"] == "urn:tijdig:problem:payload-too-large"
     r = c.post("/v1/risk/scores", json={"customer_ids": ["x" * 60] * 20_000}, headers=headers())
     assert r.status_code == 413
+
+
+def test_customer_attributes_are_ingested_and_special_category_columns_refused(client):
+    body = factories.batch({"N-attr-1": False})
+    body["customer_attributes"] = [
+        {
+            "attribute_id": "N-attr-1-a",
+            "customer_id": "N-attr-1",
+            "effective_date": "2024-01-02",
+            "birth_year": 1984,
+            "declared_net_income_cents": 250_000,
+            "household_type": "couple",
+            "employment": "self_employed",
+            "application_date": "2024-01-01",
+        },
+        {
+            "attribute_id": "N-attr-1-b",
+            "customer_id": "N-attr-1",
+            "effective_date": "2024-07-01",
+            "birth_year": None,
+            "declared_net_income_cents": 150_000,
+            "household_type": None,
+            "employment": "unemployed",
+            "application_date": None,
+        },
+    ]
+    r = ingest(client, body)
+    assert r.status_code == 200, r.text
+    assert r.json()["tables"]["customer_attributes"]["inserted"] == 2
+    sensitive = copy.deepcopy(body)
+    sensitive["customer_attributes"][1]["attribute_id"] = "N-attr-1-c"
+    sensitive["customer_attributes"][1]["health"] = "good"
+    r = ingest(client, sensitive)
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["errors"]
+    assert (error["table"], error["column"], error["check"]) == (
+        "customer_attributes",
+        "health",
+        "special_category",
+    )

@@ -23,6 +23,8 @@ def known_before(frames: dict[str, pd.DataFrame], as_of: date) -> dict[str, pd.D
     cut = pd.Timestamp(as_of)
     out = {}
     for table, (_, _, date_col) in schemas.TABLES.items():
+        if table not in frames:
+            continue
         df = frames[table]
         df = df[df[date_col] < cut].copy()
         if table == "arrangements":

@@ -7,12 +7,14 @@ import pytest
 
 from features.io import export_store, read_event_dir, write_event_dir
 from features.schemas import TABLES, columns_of
+from tests.data.test_customer_attributes import attribute_rows
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_dir_round_trip_keeps_types(tmp_path, make_batch, fmt):
     batch = make_batch()
     batch["invoices"].loc[0, "amount_cents"] = 99_999_999  # exact, not via float
+    batch["customer_attributes"] = attribute_rows()  # nullable text and dates
     write_event_dir(batch, tmp_path, fmt)
     frames = read_event_dir(tmp_path)
     assert frames.warnings == []

@@ -9,6 +9,7 @@ the same events.
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -81,11 +82,12 @@ def test_attributes_are_unknown_before_their_effective_date(example) -> None:
 
 def test_special_category_columns_are_not_read_unless_allowed(example) -> None:
     records, attributes, result = example
-    assert "gender" not in result.side.columns and "employment" in result.side.columns
+    assert "gender" not in result.side.columns
     assert result.report["special_category_not_read"] == ["gender"]
     allowed = import_monthly_records(records, _example_config(), attributes, allow_sensitive=True)
     assert "gender" in allowed.side.columns
-    assert "gender" not in allowed.frames["customers"].columns  # never an event column
+    for frame in allowed.frames.values():
+        assert "gender" not in frame.columns  # never an event column
 
 
 def _one_account(statuses: list[str], **config: object) -> dict[str, pd.DataFrame]:
@@ -188,9 +190,13 @@ def test_the_wide_sample_as_long_records_gives_the_same_events() -> None:
         a = expected.frames[name].sort_values(key).reset_index(drop=True)
         b = long.frames[name].sort_values(key).reset_index(drop=True)
         pd.testing.assert_frame_equal(a, b)
-    cols = ["customer_id", "birth_year", "declared_net_income_cents"]
-    pd.testing.assert_frame_equal(
-        expected.frames["customers"][cols], long.frames["customers"][cols]
+    # the wide import puts age and income on the customer record, the long one in
+    # customer_attributes: the same features after the application
+    cols = [FEATURE_INDEX[c] for c in ("age_years", "declared_income_eur", "household_adults")]
+    on = date(2005, 10, 1)
+    np.testing.assert_array_equal(
+        build_features(EventArrays.from_frames(expected.frames), on)[:, cols],
+        build_features(EventArrays.from_frames(long.frames), on)[:, cols],
     )
     pd.testing.assert_frame_equal(expected.labels, long.labels)
 
@@ -289,6 +295,7 @@ def test_months_as_offsets_and_records_without_attributes() -> None:
     assert customers.loc["7", "created_at"] == pd.Timestamp("2024-04-01")
     assert customers.loc["8", "created_at"] == pd.Timestamp("2024-06-01")
     assert customers["birth_year"].isna().all()
+    assert len(result.frames["customer_attributes"]) == 0
     assert result.report["months"] == 3
     assert set(result.frames["invoices"]["customer_id"]) == {"7"}  # X: no balance, no bill
 
@@ -325,3 +332,86 @@ def test_cli_import_writes_labels_with_what_they_mean(tmp_path) -> None:
     assert labels.definition.horizon_days == 365
     assert labels.definition.definition == "60+ days past due within 12 months"
     assert labels.frame["label"].tolist() == [1, 0]
+
+
+def _dated_attributes(**changes: object) -> tuple[pd.DataFrame, pd.DataFrame, RecordsConfig]:
+    """Two accounts of 2024; account 1 applies in January and states a new job and income
+    in April (the update leaves birth date and household out)."""
+    records = pd.DataFrame(
+        {
+            "account": ["1"] * 6 + ["2"] * 3,
+            "month": [f"2024-0{m}" for m in range(1, 7)] + ["2024-04", "2024-05", "2024-06"],
+            "status": "C",
+        }
+    )
+    attributes = pd.DataFrame(
+        {
+            "account": ["1", "1", "2"],
+            "as_of": ["2024-01-03", "2024-04-10", "2024-03-20"],
+            "applied": ["2024-01-02", None, "2024-03-20"],
+            "born": ["1980-05-01", None, "1999-01-01"],
+            "income": [2500, 1200, 1800],
+            "household": ["couple", None, "single"],
+            "job": ["E", "U", "S"],
+        }
+    )
+    for key, value in changes.items():
+        column, row = key.rsplit("_", 1)
+        attributes.loc[int(row), column] = value
+    raw = {
+        "format": "long",
+        "records": {"id_column": "account", "month_column": "month", "status_column": "status"},
+        "status": {"preset": "dpd_buckets"},
+        "attributes": {
+            "id_column": "account",
+            "effective_date_column": "as_of",
+            "application_date_column": "applied",
+            "birth_date_column": "born",
+            "declared_income_column": "income",
+            "household_column": "household",
+            "household_map": {"couple": "couple", "single": "single"},
+            "employment_column": "job",
+            "employment_map": {"E": "employed", "U": "unemployed", "S": "student"},
+        },
+    }
+    return records, attributes, RecordsConfig.from_dict(raw)
+
+
+def test_dated_attribute_rows_become_customer_attributes_used_point_in_time() -> None:
+    records, attributes, config = _dated_attributes()
+    result = import_monthly_records(records, config, attributes)
+    rows = TABLES["customer_attributes"][0].validate(result.frames["customer_attributes"])
+    assert rows["attribute_id"].tolist() == ["1@2024-01-03", "1@2024-04-10", "2@2024-03-20"]
+    assert rows["employment"].tolist() == ["employed", "unemployed", "student"]
+    assert result.report["attribute_rows"] == 3
+    customers = result.frames["customers"].set_index("customer_id")
+    assert customers.loc["1", "created_at"] == pd.Timestamp("2024-01-03")  # first statement
+    events = EventArrays.from_frames(result.frames)
+    f = {
+        on: pd.DataFrame(build_features(events, on), columns=list(FEATURE_INDEX)).iloc[0]
+        for on in (date(2024, 4, 10), date(2024, 4, 11))
+    }
+    # on the update's own day it is not yet known; the day after it is
+    assert f[date(2024, 4, 10)]["declared_income_eur"] == 2500.0
+    assert f[date(2024, 4, 10)]["employment_status"] == 0
+    assert f[date(2024, 4, 11)]["declared_income_eur"] == 1200.0
+    assert f[date(2024, 4, 11)]["employment_status"] == 5
+    assert f[date(2024, 4, 11)]["household_adults"] == 2  # from the application
+    assert f[date(2024, 4, 11)]["days_since_application"] == 100
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"job_2": "X"}, "column 'job': 1 value(s) not an employment status"),
+        ({"applied_0": "2024-02-01"}, "not on or before the row's effective date"),
+        ({"as_of_1": "2024-01-03"}, "two rows for one effective date"),
+        ({"as_of_2": "20/03/2024"}, "column 'as_of': 1 value(s) not a date"),
+    ],
+)
+def test_attribute_rows_that_cannot_be_mapped_are_refused_with_rows(changes, expected) -> None:
+    from training.importers import AttributesRejected
+
+    records, attributes, config = _dated_attributes(**changes)
+    with pytest.raises(AttributesRejected, match=re.escape(expected)):
+        import_monthly_records(records, config, attributes)

@@ -118,3 +118,27 @@ def test_a_copy_keeps_its_bucket_count(tmp_path, small_tables):
         write_offline(small_tables, tmp_path / "o", buckets=8)
     with pytest.raises(FileNotFoundError, match="offline sync"):
         OfflineEvents(tmp_path / "nothing")
+
+
+def test_arrow_columns_build_the_same_event_arrays(tmp_path, store, small_tables):
+    """The batch path (Arrow strings, dictionary-encoded) and the pandas path agree."""
+    import dataclasses
+
+    from features.events import EventArrays
+
+    root = tmp_path / "offline"
+    write_offline(small_tables, root, buckets=2)
+    write_offline({"payments": small_tables["payments"].iloc[:0]}, root)  # nothing: no file
+    offline = OfflineEvents(root)
+    for b in offline.buckets:
+        ids = offline.customer_ids(b)
+        fast = EventArrays.from_columns(offline.read_bucket_columns(b), ids)
+        slow = EventArrays.from_frames(store.read_frames(ids), ids)
+        for f in dataclasses.fields(fast):
+            a, c = getattr(fast, f.name), getattr(slow, f.name)
+            if isinstance(a, np.ndarray):
+                assert a.tolist() == c.tolist()
+                continue
+            assert a.cols.keys() == c.cols.keys()
+            for k in a.cols:
+                np.testing.assert_array_equal(a.cols[k], c.cols[k], err_msg=f"{f.name}.{k}")

@@ -149,7 +149,7 @@ def test_the_evaluation_counts_what_declines_each_order():
     """bnpl-eval's decline table: share declined per reason, and by that reason alone."""
     import pandas as pd
 
-    from training.studies.bnpl_eval.run import evaluate_policy
+    from training.bnpl_replay import evaluate_policy
 
     rows = np.vstack([customer(), customer(current_days_past_due=40), customer()])
     orders = pd.DataFrame(

@@ -102,7 +102,7 @@ def test_a_likelier_plan_scores_higher_for_the_same_debt():
 
 
 def test_the_policy_file_is_the_new_version_and_complete():
-    assert POLICY.version == "plan-2026.3"
+    assert POLICY.version == "plan-2026.4"
     assert POLICY.horizon_months >= POLICY.max_months == 24
     assert POLICY.to_dict()["safety_net"]["pause_max_months"] >= 1
     assert PlanPolicy.from_dict(POLICY.to_dict()) == POLICY

@@ -6,6 +6,7 @@ suggestion never exceeds the capacity; every plan names its pause and check-ins.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -55,16 +56,75 @@ def test_a_low_p_kept_alone_never_refers(p_kept, debt_eur):
 
 def test_a_lower_p_kept_gets_a_plan_and_an_earlier_check_in():
     """Less likely to be kept → still a plan the budget carries, never a referral, and the
-    earlier check-in. (The amount: with the time value of plan-2026.3 and the prior model,
-    whose P(kept) curves differ only in level, a lower level asks a *higher* amount: a
-    broken plan's escalation then dominates the expectation and comes sooner after a
-    shorter plan. Without the time value the amount never rises; see the next test and
-    docs/experiments/plans.md.)"""
+    earlier check-in."""
     high, low = answer(0.9, 150.0, 1_000.0), answer(0.05, 150.0, 1_000.0)
     for a, b in (high, low):
         assert not a.referral and a.suggested is not None and fits(a.suggested, b)
     assert PlanReason.LOW_P_KEPT in low[0].reasons
     assert low[0].safety_net.check_in_month <= high[0].safety_net.check_in_month
+
+
+def _grid_plans(debt_cents: int) -> dict[int, float]:
+    """The grid's distinct plans, term → monthly euros (as ``models.plans`` builds them)."""
+    step = POLICY.amount_step_cents
+    out = {}
+    for m in range(1, POLICY.max_months + 1):
+        cents = max(math.ceil(debt_cents / m / step) * step, POLICY.min_monthly_amount_cents)
+        if math.ceil(debt_cents / cents) == m:
+            out[m] = cents / 100
+    return out
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.2, 0.4])
+@pytest.mark.parametrize(("room", "debt_eur"), [(150.0, 1_000.0), (600.0, 1_000.0), (150.0, 300.0)])
+def test_below_the_target_never_a_higher_amount_than_the_objective_asks(rate, room, debt_eur):
+    """plan-2026.4 against the objective alone (the rule off: target 0). plan-2026.3 asked
+    a *higher* amount of a customer less likely to keep it (a broken plan's escalation
+    dominated the expectation); now the amount never rises, stays within the standard
+    capacity, and the term is never shorter."""
+    b = budget(room)
+    cents = round(debt_eur * 100)
+    objective_only = advise(
+        model(rate), row(), to_day(ON), ON, cents, b, replace(POLICY, target_p_kept=0.0)
+    ).suggested
+    careful = advise(model(rate), row(), to_day(ON), ON, cents, b, POLICY).suggested
+    assert careful is not None and objective_only is not None
+    assert careful.monthly_amount_eur <= objective_only.monthly_amount_eur
+    assert careful.months >= objective_only.months
+    assert careful.monthly_amount_eur <= b.standard_capacity_eur
+
+
+@pytest.mark.parametrize(("p_kept", "debt_eur"), [(0.13, 500.0), (0.3, 1_000.0)])
+def test_a_flat_low_p_kept_keeps_to_the_standard_capacity(p_kept, debt_eur):
+    """The README's case (issue 20): P(kept) 0.13 whatever the amount. plan-2026.3 asked
+    the maximum capacity over 3 months; the low-P(kept) rule holds every term to the
+    standard capacity and, as no amount is kept more often, takes the shortest such plan."""
+    a, b = advise_flat(p_kept, 171.82, debt_eur)
+    assert a.suggested is not None and not a.referral
+    assert a.suggested.monthly_amount_eur <= b.standard_capacity_eur
+    plans = _grid_plans(round(debt_eur * 100))
+    shortest = min(m for m, eur in plans.items() if eur <= b.standard_capacity_eur)
+    assert a.suggested.months == shortest
+    assert PlanReason.LOW_P_KEPT in a.reasons
+    # a shorter plan exists but is no less likely kept: not "longer for keeping"
+    assert PlanReason.LONGER_FOR_KEEPING not in a.reasons
+
+
+def test_below_the_target_the_plan_moves_to_the_one_that_reaches_it():
+    """Prior model (P(kept) = level × exp(−monthly/250)), within the standard capacity:
+    the plan reaches the lower of the 0.5 target and ``low_p_kept_share`` of the best
+    P(kept) any plan reaches (at level 0.55 the best is 0.506, at 0.2 it is 0.184)."""
+    amounts = _grid_plans(50_000)
+    for rate in (0.55, 0.2):
+        a, b = answer(rate, 150.0, 500.0)
+        plan = a.suggested
+        assert plan is not None and plan.monthly_amount_eur <= b.standard_capacity_eur
+        reachable = [m for m, c in amounts.items() if c <= b.standard_capacity_eur]
+        best = max(rate * np.exp(-amounts[m] / 250) for m in reachable)
+        bar = min(POLICY.target_p_kept, best * POLICY.low_p_kept_share)
+        assert plan.p_kept >= bar - 1e-4
+        first = min(m for m in reachable if rate * np.exp(-amounts[m] / 250) >= bar)
+        assert plan.months >= first  # longer only where the objective itself asks it
 
 
 def test_without_time_value_a_lower_p_kept_never_asks_a_higher_amount():
@@ -248,12 +308,13 @@ WEIGHTS = (0.0, 0.5, 1.0, 2.0, 5.0)
 
 
 @pytest.mark.parametrize(
-    ("rate", "room", "debt_eur"), [(0.55, 150.0, 500.0), (0.3, 600.0, 1_000.0), (0.9, 150.0, 300.0)]
+    ("rate", "room", "debt_eur"), [(0.7, 150.0, 500.0), (0.9, 600.0, 1_000.0), (0.9, 150.0, 300.0)]
 )
 def test_a_higher_cost_weight_can_change_the_decision(rate, room, debt_eur):
     """With the time value (plan-2026.3) a shorter plan is worth more when kept and a
     longer, likelier one saves expected costs: the weight trades them. A heavier weight on
-    the customer's costs never asks a higher amount, and here it changes the plan."""
+    the customer's costs never asks a higher amount, and here it changes the plan. (Plans
+    whose P(kept) meets the target: below it the low-P(kept) rule decides.)"""
     plans = [
         _suggested_under(w, "statutory_interest_consumer", rate, room, debt_eur) for w in WEIGHTS
     ]

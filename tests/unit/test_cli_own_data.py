@@ -44,11 +44,15 @@ def test_from_files_to_a_trained_cross_validated_model(tmp_path, monkeypatch) ->
     ingested = runner.invoke(app, ["ingest", str(events)])
     assert ingested.exit_code == 0, ingested.output
     assert "warning" not in ingested.output  # side_attributes are expected beside the tables
+    assert "customer_attributes 160" in " ".join(ingested.output.split())  # dated, employment
 
     labels = EXAMPLE / "labels.csv"
     trained = runner.invoke(app, ["train", "--labels", str(labels)])
     assert trained.exit_code in (0, 3), trained.output  # 3: the gate kept it as candidate
-    assert "labels: external labels, horizon 92 days" in " ".join(trained.output.split())
+    said = " ".join(trained.output.split())
+    assert "labels: external labels, horizon 92 days" in said
+    # no pay-later orders in a card book: the bundle keeps the policy file's cut-off
+    assert "pay-later policy: kept the policy file's defaults: 0 pay-later orders" in said
     assert "version 1" in trained.output
 
     out = tmp_path / "cv"

@@ -13,9 +13,9 @@ such a table onto the same settlement rule as the wide importer
 * **status codes mean what the mapping declares** (:mod:`training.importers.statuses`:
   presets ``months_behind`` and ``dpd_buckets``, or one's own codes).
 
-Customer attributes come from a second table (:mod:`training.importers.attributes`), one
-row per account with its effective date (e.g. the application date); the customer record
-is known from that date on, so the features use it point in time. The mapping is JSON with
+Customer attributes come from a second table (:mod:`training.importers.attributes`): rows
+with an effective date (the application, later updates) become the ``customer_attributes``
+table, which the features use point in time. The mapping is JSON with
 ``"format": "long"`` (:class:`RecordsConfig`); ``training/importers/README.md`` documents
 every key.
 """
@@ -300,7 +300,7 @@ def import_monthly_records(
     first_day = pd.to_datetime(
         pd.DataFrame({"year": 1970 + first_month // 12, "month": first_month % 12 + 1, "day": 1})
     )
-    customers, side, attr_report = customer_records(
+    customers, attribute_rows, side, attr_report = customer_records(
         account,
         np.asarray(first_day, dtype="datetime64[ns]"),
         attributes,
@@ -310,7 +310,12 @@ def import_monthly_records(
         side_columns=config.side_columns,
         allow_sensitive=allow_sensitive,
     )
-    frames = {"customers": customers, "invoices": invoices, "payments": payments}
+    frames = {
+        "customers": customers,
+        "customer_attributes": attribute_rows,
+        "invoices": invoices,
+        "payments": payments,
+    }
     for table in TABLES:
         frames.setdefault(table, pd.DataFrame({c: [] for c in columns_of(table)}))
     labels = _labels(records, ids, account, attributes, config, label_as_of, label_in_records)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.schemas import TABLES
+from features.schemas import OPTIONAL_TABLES, TABLES
 from training.simulation.config import BEHAVIOURS, SimulationConfig
 from training.simulation.engine import RawEvents, run
 from training.simulation.policy import CollectionPolicy
@@ -76,7 +76,10 @@ class SimulationResult:
         meta = json.loads((directory / TRUTH_DIR / "simulation.json").read_text(encoding="utf-8"))
         tables: dict[str, pd.DataFrame] = {}
         for name, (schema, _, _) in TABLES.items():
-            df = pd.read_parquet(directory / f"{name}.parquet")
+            path = directory / f"{name}.parquet"
+            if name in OPTIONAL_TABLES and not path.is_file():
+                continue  # a world written before the table; the simulator makes no rows
+            df = pd.read_parquet(path)
             tables[name] = schema.validate(df)
         return cls(
             config=SimulationConfig.from_dict(meta["config"]),

@@ -62,6 +62,7 @@ from training.simulation import (
     ArrangementRequest,
     CollectionPolicy,
     SimulationConfig,
+    SimulationResult,
     build_population,
     debt_over_five_months,
     simulate,
@@ -86,6 +87,7 @@ __all__ = [
     "largest_agreed",
     "run_plan_eval",
     "train_bundle",
+    "train_bundle_on",
 ]
 
 AGREE_FACTOR = 2.0  # customers agree to up to twice what they can really pay
@@ -195,10 +197,6 @@ def train_bundle(
     ``varied_amounts``: the creditor in the training simulation varies plan sizes
     (:class:`VariedArrangementAmounts`) instead of ``debt / 5`` (module doc, step 1).
     """
-    from features.labels import LabelConfig
-    from training.dataset import build_snapshots, monthly_as_of_dates
-    from training.train import train_candidate
-
     policy = None
     if varied_amounts:
         policy = CollectionPolicy(
@@ -206,6 +204,16 @@ def train_bundle(
             name="varied_plan_amounts",
         )
     sim = simulate(config, policy=policy)
+    return train_bundle_on(sim, num_threads)
+
+
+def train_bundle_on(sim: SimulationResult, num_threads: int = 0) -> Bundle:
+    """A full candidate bundle trained on the simulated world ``sim`` (:func:`train_bundle`
+    simulates it; ``tijdig flow-eval`` also fits the debit model on the same world)."""
+    from features.labels import LabelConfig
+    from training.dataset import build_snapshots, monthly_as_of_dates
+    from training.train import train_candidate
+
     events = EventArrays.from_frames(sim.tables)
     label_config = LabelConfig()
     snaps = build_snapshots(events, monthly_as_of_dates(events, label_config), label_config)
@@ -217,9 +225,9 @@ def train_bundle(
         truth_customers=sim.truth_customers,
         truth_monthly=sim.truth_monthly,
     )
-    candidate.bundle.metadata["plan_eval_train_seed"] = config.seed
+    candidate.bundle.metadata["plan_eval_train_seed"] = sim.config.seed
     candidate.bundle.metadata["plan_eval_train_arrangements"] = (
-        "varied_plan_amounts" if varied_amounts else "debt_over_5_months"
+        "varied_plan_amounts" if sim.policy_name == "varied_plan_amounts" else "debt_over_5_months"
     )
     return candidate.bundle
 

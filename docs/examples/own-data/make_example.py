@@ -5,8 +5,8 @@ application file and labels (``python docs/examples/own-data/make_example.py``).
   only, in the ``dpd_buckets`` vocabulary (``C`` paid off, ``X`` no balance, ``0``-``5``
   days-past-due buckets); each account starts in its own month.
 * ``attributes.csv`` — one row per account: application date, birth date, declared monthly
-  income, household, employment (a side column), and ``gender`` (special-category: never
-  read without ``--allow-sensitive``).
+  income, household, employment (all imported into ``customer_attributes``), and
+  ``gender`` (special-category: never read without ``--allow-sensitive``, never stored).
 * ``labels.csv`` + ``labels.json`` — per account and first of the month while it is
   active: 1 when it is 30+ days past due at a month end within the next 3 months.
 

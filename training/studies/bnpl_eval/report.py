@@ -13,11 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from training.bnpl_replay import MATURED_DAYS, money, rates
 from training.simulation import SimulationResult, customers_changed
-
-#: an order issued at least this long before the run's end has a known outcome (an agency
-#: comes ~105-120 days after the order): only those count in the money lost
-MATURED_DAYS = 120
 
 
 def order_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -39,25 +36,6 @@ def order_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         matured=orders["issue_date"] <= end - pd.Timedelta(days=MATURED_DAYS),
     )
     return orders.reset_index(drop=True)
-
-
-def money(orders: pd.DataFrame, approved: np.ndarray) -> dict[str, float]:
-    """Pay-later lent (every approved order) and lost (principal still unpaid at the end of
-    the run, of the approved orders whose outcome is known) when ``approved`` is lent;
-    empty without ``lost_cents`` in ``orders``."""
-    if "lost_cents" not in orders:
-        return {}
-    approved = np.asarray(approved, dtype=bool)
-    matured = orders["matured"].to_numpy(bool) & approved
-    lent = orders["amount_cents"].to_numpy(np.float64)
-    lost = orders["lost_cents"].to_numpy(np.float64)
-    lent_matured = lent[matured].sum()
-    return {
-        "lent_eur": float(lent[approved].sum() / 100),
-        "lent_matured_eur": float(lent_matured / 100),
-        "lost_eur": float(lost[matured].sum() / 100),
-        "lost_share_of_lent": float(lost[matured].sum() / lent_matured) if lent_matured else 0.0,
-    }
 
 
 def thin_file_growth(orders: pd.DataFrame, months: tuple[int, ...] = (3, 6, 12)) -> dict[str, Any]:
@@ -91,42 +69,6 @@ def thin_file_growth(orders: pd.DataFrame, months: tuple[int, ...] = (3, 6, 12))
             "approved_share": float(rows["approved"].mean()) if len(rows) else float("nan"),
         }
     return out
-
-
-def decline_table(
-    codes: list[list[str]], collection: np.ndarray | None
-) -> dict[str, dict[str, float]]:
-    """Per decline reason: the share of the orders it declines, the share it alone declines
-    and, with ``collection`` (per order: did it reach an agency when approved?), how often
-    the orders it declines did."""
-    by_code: dict[str, list[int]] = {}
-    alone: dict[str, int] = {}
-    for i, row in enumerate(codes):
-        for code in row:
-            by_code.setdefault(code, []).append(i)
-        if len(row) == 1:
-            alone[row[0]] = alone.get(row[0], 0) + 1
-    n = max(len(codes), 1)
-    table: dict[str, dict[str, float]] = {}
-    for code, rows in sorted(by_code.items(), key=lambda kv: -len(kv[1])):
-        table[code] = {
-            "declined_share": len(rows) / n,
-            "declined_alone_share": alone.get(code, 0) / n,
-        }
-        if collection is not None:
-            table[code]["collection_rate_declined"] = float(collection[rows].mean())
-    return table
-
-
-def rates(approved: np.ndarray, collection: np.ndarray) -> dict[str, float]:
-    n = len(approved)
-    return {
-        "orders": float(n),
-        "approved": float(approved.sum()),
-        "approval_rate": float(approved.mean()) if n else float("nan"),
-        "collection_rate_approved": float(collection[approved].mean()) if approved.any() else 0.0,
-        "approved_to_collection": float(collection[approved].sum()),
-    }
 
 
 def population_figures(tables: dict[str, pd.DataFrame], start: pd.Timestamp) -> dict[str, float]:

@@ -47,11 +47,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.events import EventArrays, to_day
+from features.events import EventArrays
 from features.labels import LabelConfig
 from models.bnpl import BnplPolicy
-from models.bnpl_operating_point import choose_operating_point
 from models.bundle import Bundle
+from training.bnpl_replay import (
+    choose_policy,
+    decline_table,
+    evaluate_policy,
+    money,
+    order_days,
+    order_inputs,
+    rates,
+)
 from training.dataset import build_snapshots, monthly_as_of_dates
 from training.simulation import (
     PopulationState,
@@ -66,18 +74,12 @@ from training.studies.bnpl_eval.policies import (
     BnplOrderLog,
     TijdigBnplPolicy,
     approve_under_1000,
-    decline_codes,
-    order_inputs,
-    replay_decisions,
 )
 from training.studies.bnpl_eval.report import (
     approved_only_in_loop,
-    decline_table,
     log_to_mlflow,
-    money,
     order_table,
     plot_tradeoff,
-    rates,
     run_figures,
     thin_file_growth,
     treated_alike,
@@ -85,7 +87,6 @@ from training.studies.bnpl_eval.report import (
 from training.train import train_candidate
 
 WARMUP_MONTHS = 6
-CUTOFFS = (0.02, 0.03, 0.05, 0.07, 0.09, 0.12, 0.15, 0.2, 0.3, 0.5, 1.01)  # without a rule
 
 
 def goal_figures(tijdig: dict[str, float], rules_only: dict[str, float]) -> dict[str, float]:
@@ -113,56 +114,10 @@ def _positions(events: EventArrays) -> dict[str, int]:
     return {cid: i for i, cid in enumerate(events.customer_ids.tolist())}
 
 
-def _order_days(orders: pd.DataFrame) -> np.ndarray:
-    return np.array([to_day(d) for d in orders["issue_date"]], dtype=np.int64)
-
-
 def order_features(events: EventArrays, orders: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Features and open-case flags as of each order's day (point in time)."""
     cust = orders["customer_id"].map(_positions(events)).to_numpy()
-    return order_inputs(events, cust, _order_days(orders))
-
-
-def evaluate_policy(
-    policy: BnplPolicy,
-    orders: pd.DataFrame,
-    X: np.ndarray,
-    p: np.ndarray,
-    cases: np.ndarray,
-    birth_years: np.ndarray,
-    declines: dict[str, dict[str, float]] | None = None,
-    offered: np.ndarray | None = None,
-    cust: np.ndarray | None = None,
-    limits: np.ndarray | None = None,
-) -> dict[str, float]:
-    """Approval and collection rates of ``policy`` on the orders, replayed day by day with
-    the decline memory of the replay's own answers (:func:`replay_decisions`; ``cust``:
-    each order's customer position, default one customer per order). With ``declines``
-    given, it is filled per decline reason: the share of orders it declines, the share it
-    alone declines, and how often those orders reached an agency under the naive run.
-    With ``offered`` (a bool array, one per order) given, it is filled with the decisions,
-    and ``limits`` with the limits. With ``lost_cents`` in ``orders`` the money figures
-    (:func:`money`) are added."""
-    n = len(orders)
-    decisions = replay_decisions(
-        policy,
-        np.arange(n) if cust is None else np.asarray(cust, dtype=np.int64),
-        _order_days(orders),
-        orders["amount_cents"].to_numpy(np.int64),
-        X,
-        p,
-        cases,
-        birth_years,
-    )
-    offer = np.array([d.offer for d in decisions], dtype=bool)
-    collection = orders["collection"].to_numpy()
-    if declines is not None:
-        declines.update(decline_table(decline_codes(decisions), collection))
-    if offered is not None:
-        offered[:] = offer
-    if limits is not None:
-        limits[:] = [d.limit_eur for d in decisions]
-    return {**rates(offer, collection), **money(orders, offer)}
+    return order_inputs(events, cust, order_days(orders))
 
 
 def simulate_orders(
@@ -285,7 +240,7 @@ def run_bnpl_eval(
     orders = orders[orders["issue_date"] >= start].reset_index(drop=True)
     log(f"{len(orders):,} orders after the warm-up; features as of each order day")
     cust = orders["customer_id"].map(_positions(events)).to_numpy()
-    X, cases = order_inputs(events, cust, _order_days(orders))
+    X, cases = order_inputs(events, cust, order_days(orders))
     p = bundle.predict_proba(X)
     birth_years = events.customers["birth_year"][cust]
 
@@ -295,57 +250,15 @@ def run_bnpl_eval(
     def replay(policy: BnplPolicy, **kw: Any) -> dict[str, float]:
         return evaluate_policy(policy, orders, X, p, cases, birth_years, cust=cust, **kw)
 
-    # the yardstick: the rules alone (issue 5's policy without a risk cut-off)
-    rule_declines: dict[str, dict[str, float]] = {}
-    rules_offer = np.zeros(len(orders), dtype=bool)
-    rules_policy = bundle.bnpl_policy.rules_only()
-    rules_only = replay(rules_policy, declines=rule_declines, offered=rules_offer)
-    # the trade-off curve of the full policy (rules, decline memory, growing limits) and
-    # the operating point its stated rule picks from it
+    # the yardstick (the rules alone), the trade-off curve of the full policy (rules,
+    # decline memory, growing limits) and the operating point its stated rule picks from
+    # it, among the variants the rule leaves to the evidence: the code training runs too
     op = bundle.bnpl_policy.operating_point
-    cutoffs = tuple(op.get("cutoffs", CUTOFFS))
-    log(f"replaying {len(cutoffs)} cut-offs with the decline memory")
-    curve = [
-        {"cutoff": c, **replay(bundle.bnpl_policy.with_cutoff(min(c, 0.999)))} for c in cutoffs
-    ]
-    chosen: dict[str, Any] = {}
-    variants: dict[str, Any] = {}
-    if op:
-        # issue 21's open question, put to the same rule: the policy without the arrears
-        # rule (arrears left to the model, whose features include the days past due)
-        candidates = {"arrears_hard_rule": bundle.bnpl_policy}
-        if op.get("arrears_rule") == "by_evidence":
-            candidates["arrears_as_model_input"] = replace(
-                bundle.bnpl_policy, arrears_grace_days=None
-            )
-        # and whether declines should stick (the decline memory's declining rules)
-        if op.get("memory_rule") == "by_evidence":
-            for name, candidate in list(candidates.items()):
-                candidates[f"{name}+no_sticky_declines"] = replace(
-                    candidate, sticky_codes=(), sticky_days=0, after_decline_cutoff_factor=1.0
-                )
-        for name, candidate in candidates.items():
-            points = curve
-            if candidate is not bundle.bnpl_policy:
-                log(f"replaying {len(cutoffs)} cut-offs: {name}")
-                points = [
-                    {"cutoff": c, **replay(candidate.with_cutoff(min(c, 0.999)))} for c in cutoffs
-                ]
-            variants[name] = {
-                "curve": points,
-                "chosen": choose_operating_point(points, rules_only, op),
-            }
-        # the variant whose chosen point meets the rule with the fewest approved orders
-        # at an agency; when none meets it, the one that approves the most
-        meeting = [n for n, v in variants.items() if v["chosen"]["meets_rule"]]
-        winner = (
-            min(meeting, key=lambda n: variants[n]["chosen"]["collection_rate_approved"])
-            if meeting
-            else max(variants, key=lambda n: variants[n]["chosen"]["approval_rate"])
-        )
-        chosen = {**variants[winner]["chosen"], "variant": winner}
-        policy = candidates[winner].with_cutoff(min(chosen["cutoff"], 0.999))
-        bundle = replace(bundle, bnpl_policy=policy)
+    choice = choose_policy(bundle.bnpl_policy, replay, log)
+    rules_policy = bundle.bnpl_policy.rules_only()
+    rules_only, rule_declines = choice.rules_only, choice.rules_only_declines
+    curve, variants, chosen = choice.curve, choice.variants, choice.chosen
+    bundle = replace(bundle, bnpl_policy=choice.policy)
     log(f"operating point: {chosen}")
     declines: dict[str, dict[str, float]] = {}
     replayed = np.zeros(len(orders), dtype=bool)
@@ -386,8 +299,6 @@ def run_bnpl_eval(
     report["goal"] = goal_figures(configured, rules_only)
     # every variant's curve and chosen point; "curve" is the policy in force's
     report["operating_point_variants"] = variants
-    if chosen:
-        report["curve"] = curve = variants[chosen["variant"]]["curve"]
     for name, point in (("configured", configured), ("rules_only", rules_only)):
         report[f"reduction_vs_naive_{name}"] = (
             1 - point["collection_rate_approved"] / naive["collection_rate_approved"]
