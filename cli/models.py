@@ -79,8 +79,13 @@ def train(
         raise typer.BadParameter(f"no such file: {labels}", param_hint="--labels")
     if truth is not None and not truth.is_dir():
         raise typer.BadParameter(f"no such folder: {truth}", param_hint="--truth")
-    if dask is not None and not (dask.startswith("tcp://") or dask.startswith("local:")):
-        raise typer.BadParameter(f"local:N or tcp://HOST:PORT; got {dask!r}", param_hint="--dask")
+    if dask is not None:
+        from training.cluster import parse_dask
+
+        try:
+            parse_dask(dask)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--dask") from None
     if offline is not None and not offline.is_dir():
         raise typer.BadParameter(f"no such folder: {offline}", param_hint="--offline")
     from training.pipeline import Scale

@@ -1,7 +1,7 @@
 """Training on a Dask cluster: snapshots per partition on the workers, LightGBM there too.
 
-``tijdig train --dask local:N`` starts a ``LocalCluster`` of N single-threaded worker
-processes; ``--dask tcp://HOST:PORT`` uses an existing scheduler (its workers must reach
+``tijdig train --dask local:N`` starts a ``LocalCluster`` of N worker processes;
+``--dask tcp://HOST:PORT`` uses an existing scheduler (:mod:`training.cluster`) (its workers must reach
 the event source: the same store URL or offline-copy path). Each partition task reads
 its customers' events and builds their rows (:func:`training.partitioned.partition_rows`)
 on a worker. The training rows stay there: ``lightgbm.dask.DaskLGBMClassifier`` fits on
@@ -46,30 +46,12 @@ from training.train import EARLY_STOPPING_ROUNDS, LR_MAX_ROWS, MAX_ROUNDS, Boost
 
 @contextlib.contextmanager
 def dask_client(spec: str) -> Iterator[Any]:
-    """A ``distributed.Client`` for ``local:N`` (a LocalCluster of N single-threaded
-    worker processes, closed on exit) or ``tcp://HOST:PORT`` (an existing scheduler)."""
-    from distributed import Client, LocalCluster
+    """The ``distributed.Client`` of the cluster a ``--dask`` value names
+    (:func:`training.cluster.dask_executor`: ``local:N`` or ``tcp://HOST:PORT``)."""
+    from training.cluster import dask_executor
 
-    if spec.startswith("local:"):
-        n = spec.removeprefix("local:")
-        if not n.isdigit() or int(n) < 1:
-            raise ValueError(f"--dask local:N needs a worker count N >= 1; got {spec!r}")
-        with (
-            LocalCluster(
-                n_workers=int(n),
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                host="127.0.0.1",
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            yield client
-    elif spec.startswith("tcp://"):
-        with Client(spec) as client:
-            yield client
-    else:
-        raise ValueError(f"--dask takes local:N or tcp://HOST:PORT; got {spec!r}")
+    with dask_executor(spec) as cluster:
+        yield cluster.client
 
 
 def _build(source: PartitionSource, key: Any, plan: SnapshotPlan) -> PartitionRows:

@@ -93,3 +93,21 @@ def test_challenger_points_the_alias_the_shadow_loads(registered):
     (row,) = Registry.from_settings(TrainingSettings()).versions()
     assert "challenger" in row["aliases"]
     assert runner.invoke(app, ["models", "challenger", "99"]).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["--dask", "http://127.0.0.1:8786"], "--dask"),
+        (["--offline", "no-such-folder"], "--offline"),
+        (["--labels", "{labels}", "--partitioned"], "--labels"),
+        (["--labels", "{labels}", "--sample-customers", "10"], "--labels"),
+    ],
+)
+def test_train_refuses_scale_options_it_cannot_honour(args, hint, tmp_path, monkeypatch):
+    monkeypatch.setenv("TIJDIG_DATA_DIR", str(tmp_path / "state"))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("customer_id,as_of,label\n")
+    result = runner.invoke(app, ["train", *(a.format(labels=labels) for a in args)])
+    assert result.exit_code == 2, result.output
+    assert hint in result.output
