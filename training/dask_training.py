@@ -23,6 +23,7 @@ cut where ``lgb.early_stopping`` would have stopped (:func:`early_stop_iteration
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -200,7 +201,11 @@ def fit_on_cluster(
         monotone_constraints=monotone_constraints(names),
         **p,
     )
-    model.fit(X, y, eval_set=[(X_stop, y_stop)], eval_metric="binary_logloss")
+    with warnings.catch_warnings():
+        # the scikit-learn API's n_jobs default, which lightgbm.dask replaces by each
+        # worker's threads: nothing a user could act on
+        warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored", UserWarning)
+        model.fit(X, y, eval_set=[(X_stop, y_stop)], eval_metric="binary_logloss")
     losses = next(iter(model.evals_result_.values()))["binary_logloss"]
     best = early_stop_iteration(losses, EARLY_STOPPING_ROUNDS)
     booster = lgb.Booster(model_str=model.booster_.model_to_string(num_iteration=best))
