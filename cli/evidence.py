@@ -12,6 +12,12 @@ import typer
 
 from cli.checks import DataDir, console, training_settings
 
+#: options every evidence study takes alike
+StudyBundle = Annotated[Path | None, typer.Option(help="use this bundle instead of training one")]
+StudyMlflowUri = Annotated[
+    str | None, typer.Option(help="log to this MLflow tracking URI (default: the data dir's)")
+]
+
 
 def debit_eval(
     customers: Annotated[int, typer.Option(min=100, help="simulated customers")] = 20_000,
@@ -91,9 +97,7 @@ def bnpl_eval(
     months: Annotated[int, typer.Option(min=12, help="simulated months")] = 24,
     train_seed: Annotated[int, typer.Option(help="seed of the training population")] = 101,
     eval_seed: Annotated[int, typer.Option(help="seed of the evaluation population")] = 42,
-    bundle: Annotated[
-        Path | None, typer.Option(help="use this bundle instead of training one")
-    ] = None,
+    bundle: StudyBundle = None,
     out: Annotated[
         Path | None, typer.Option(help="write bnpl_eval.json and the trade-off plot here")
     ] = None,
@@ -160,16 +164,11 @@ def targeting_eval(
             "or debt-help referral; trains the plan model too)"
         ),
     ] = "debt_over_5",
-    bundle: Annotated[
-        Path | None, typer.Option(help="use this bundle instead of training one")
-    ] = None,
+    bundle: StudyBundle = None,
     out: Annotated[
         Path | None, typer.Option(help="write targeting_eval.json and the plot here")
     ] = None,
-    mlflow_uri: Annotated[
-        str | None,
-        typer.Option(help="log to this MLflow tracking URI (default: the data dir's)"),
-    ] = None,
+    mlflow_uri: StudyMlflowUri = None,
     data_dir: DataDir = None,
 ) -> None:
     """Contact-targeting evidence: agency hand-overs prevented per 100 calls, by tijdig's probability, its uplift estimate, the second-reminder rule and at random."""
@@ -209,16 +208,11 @@ def flow_eval(
             help="also run tijdig without each lever (4 more runs)",
         ),
     ] = False,
-    bundle: Annotated[
-        Path | None, typer.Option(help="use this bundle instead of training one")
-    ] = None,
+    bundle: StudyBundle = None,
     out: Annotated[
         Path | None, typer.Option(help="write flow_eval.json and flow_eval.md here")
     ] = None,
-    mlflow_uri: Annotated[
-        str | None,
-        typer.Option(help="log to this MLflow tracking URI (default: the data dir's)"),
-    ] = None,
+    mlflow_uri: StudyMlflowUri = None,
     data_dir: DataDir = None,
 ) -> None:
     """Whole-flow evidence: tijdig's four levers together, and each alone, against the traditional flow (costs, principal recovered, bailiff, failed debits, plans)."""
