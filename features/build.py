@@ -11,7 +11,7 @@ online/offline parity.
 Every feature is described in :data:`FEATURES` (name, unit, meaning, monotone
 direction). Money features are in euros; windows are in days.
 
-Why one file of ~700 lines: :func:`build_features` is the one definition, computed in one
+Why one file of ~800 lines: :func:`build_features` is the one definition, computed in one
 pass over per-batch arrays that every feature group shares (:class:`_Batch`); spread over
 modules, a reviewer could no longer see the whole point-in-time cut in one place.
 """
