@@ -23,7 +23,7 @@ import multiprocessing as mp
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -259,10 +259,10 @@ def score_batch(
                     executor = stack.enter_context(
                         ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
                     )
-                pending: deque[Future[PartitionScores]] = deque()
-                for ids in store.iter_customer_partitions(size):
-                    pending.append(
-                        executor.submit(
+                _in_order(
+                    executor,
+                    (
+                        (
                             _score_partition_elsewhere,
                             store.url,
                             store.schema,
@@ -273,11 +273,11 @@ def score_batch(
                             per_task,
                             with_features,
                         )
-                    )
-                    if len(pending) >= 2 * workers:  # bounded: results arrive in order
-                        write(pending.popleft().result())
-                while pending:
-                    write(pending.popleft().result())
+                        for ids in store.iter_customer_partitions(size)
+                    ),
+                    2 * workers,
+                    write,
+                )
     finally:
         if writer is not None:
             writer.close()
@@ -322,10 +322,10 @@ def _score_offline(
             executor = stack.enter_context(
                 ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
             )
-        pending: deque[Future[PartitionScores]] = deque()
-        for b in buckets:
-            pending.append(
-                executor.submit(
+        _in_order(
+            executor,
+            (
+                (
                     _score_bucket_elsewhere,
                     str(source.root),
                     b,
@@ -335,11 +335,29 @@ def _score_offline(
                     reasons,
                     with_features,
                 )
-            )
-            if len(pending) >= 2 * workers:  # bounded: results arrive in order
-                write(pending.popleft().result())
-        while pending:
+                for b in buckets
+            ),
+            2 * workers,
+            write,
+        )
+
+
+def _in_order(
+    executor: Executor,
+    calls: Iterable[tuple[Any, ...]],
+    in_flight: int,
+    write: Callable[[PartitionScores], None],
+) -> None:
+    """Submit each ``(function, *args)`` of ``calls`` to ``executor`` with at most
+    ``in_flight`` pending, and ``write`` the results in submission order (so the file is
+    the same whoever scored each part)."""
+    pending: deque[Future[PartitionScores]] = deque()
+    for fn, *args in calls:
+        pending.append(executor.submit(fn, *args))
+        if len(pending) >= in_flight:
             write(pending.popleft().result())
+    while pending:
+        write(pending.popleft().result())
 
 
 def _score_bucket_elsewhere(
