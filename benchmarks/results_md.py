@@ -231,4 +231,74 @@ def render_results_md(run_info: dict[str, Any] | None = None) -> str:
         if r.get("notes"):
             lines += ["", *[f"- {n}" for n in r["notes"]]]
         lines.append("")
+    for name, title in (
+        ("offline_batch", "with reasons for the flagged, copy as appended"),
+        ("offline_batch_flags", "probability, band and flag only, compacted copy"),
+    ):
+        if name in results:
+            lines += _offline_batch_section(results[name], title)
+    if "training_scale" in results:
+        lines += _training_scale_section(results["training_scale"])
     return "\n".join(lines) + "\n"
+
+
+def _offline_batch_section(r: dict[str, Any], title: str) -> list[str]:
+    """Cold batch scoring from the Parquet offline copy (issue 24), per size."""
+    lines = [
+        f"## Batch from the offline copy: {title}",
+        "",
+        f"Measured {r['date']}{measured_on(r)}; model {r['model']['version']}. "
+        "Details: `docs/offline-store.md`.",
+        "",
+        "| customers | one process: wall s | customers/s | CPU s | customers per CPU-s "
+        "| `--dask` wall s | customers/s | with reasons: customers/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for v in r["sizes"]:
+        one, dask = v["in_process"], v.get("dask", {}).get("no_reasons", {})
+        reasons = v.get("in_process_reasons", {})
+        lines.append(
+            f"| {v['customers']:,} | {one['wall_s']} | {one['customers_per_s']:,} | "
+            f"{one['cpu_s']} | {one['customers_per_cpu_s']:,} | {dask.get('wall_s', '—')} | "
+            f"{_f(dask.get('customers_per_s'), 0)} | {_f(reasons.get('customers_per_s'), 0)} |"
+        )
+    for g in r.get("growth", []):
+        lines.append(
+            f"\nGrowth {g['from']:,} → {g['to']:,}: exponent "
+            + ", ".join(f"{k} {val:.2f}" for k, val in g.items() if k not in ("from", "to"))
+        )
+    same = r.get("sqlite_vs_offline")
+    if same:
+        lines.append(
+            f"\nSame run, {same['customers']:,} customers with reasons: SQLite "
+            f"{same['sqlite']['customers_per_s']:,}/s, offline copy "
+            f"{same['offline']['customers_per_s']:,}/s, identical scores: {same['identical']}; "
+            f"reasons on first request {same['reasons_on_request_ms']} ms each."
+        )
+    return [*lines, ""]
+
+
+def _training_scale_section(r: dict[str, Any]) -> list[str]:
+    """Training at scale (issue 24): peak memory and out-of-time ROC AUC per variant."""
+    lines = [
+        "## Training at scale: in process, partitioned, sampled, Dask",
+        "",
+        f"Last written {r['date']}{measured_on(r)}; {r['setup']}. Each row carries its "
+        "own date and commit in the JSON. Details: `docs/scaling-training.md`.",
+        "",
+        "| variant | customers | seconds | peak MB (process tree) | ROC AUC | vs in process |",
+        "|---|---|---|---|---|---|",
+    ]
+    for variant, v in r["summary"].items():
+        for row in v["sizes"]:
+            lines.append(
+                f"| {variant} | {row['customers']:,} | {row['seconds']:.0f} | "
+                f"{row['peak_mb']:,.0f} | {_f(row['roc_auc'])} | "
+                f"{_f(row.get('auc_minus_in_process'))} |"
+            )
+        if v.get("growth_peak") is not None:
+            lines.append(
+                f"| {variant}: growth exponent | | {_f(v.get('growth_seconds'), 2)} | "
+                f"{_f(v['growth_peak'], 2)} | | |"
+            )
+    return [*lines, ""]
