@@ -254,30 +254,26 @@ def score_batch(
         else:
             store = _required(store)
             size = min(partition_size, max(1_000, math.ceil(total / (4 * workers))))
-            with contextlib.ExitStack() as stack:
-                if executor is None:
-                    executor = stack.enter_context(
-                        ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
-                    )
-                _in_order(
-                    executor,
+            _in_order(
+                executor,
+                workers,
+                (
                     (
-                        (
-                            _score_partition_elsewhere,
-                            store.url,
-                            store.schema,
-                            bundle,
-                            ids,
-                            as_of,
-                            serving_rows,
-                            per_task,
-                            with_features,
-                        )
-                        for ids in store.iter_customer_partitions(size)
-                    ),
-                    2 * workers,
-                    write,
-                )
+                        _score_partition_elsewhere,
+                        store.url,
+                        store.schema,
+                        bundle,
+                        ids,
+                        as_of,
+                        serving_rows,
+                        per_task,
+                        with_features,
+                    )
+                    for ids in store.iter_customer_partitions(size)
+                ),
+                2 * workers,
+                write,
+            )
     finally:
         if writer is not None:
             writer.close()
@@ -317,47 +313,50 @@ def _score_offline(
                     )
                 )
         return
+    _in_order(
+        executor,
+        workers,
+        (
+            (
+                _score_bucket_elsewhere,
+                str(source.root),
+                b,
+                bundle,
+                as_of,
+                threads,
+                reasons,
+                with_features,
+            )
+            for b in buckets
+        ),
+        2 * workers,
+        write,
+    )
+
+
+def _in_order(
+    executor: Executor | None,
+    workers: int,
+    calls: Iterable[tuple[Any, ...]],
+    in_flight: int,
+    write: Callable[[PartitionScores], None],
+) -> None:
+    """Submit each ``(function, *args)`` of ``calls`` to ``executor`` (None: a pool of
+    ``workers`` spawned processes, closed after) with at most ``in_flight`` pending, and
+    ``write`` the results in submission order (so the file is the same whoever scored
+    each part)."""
     with contextlib.ExitStack() as stack:
         if executor is None:
             executor = stack.enter_context(
                 ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
             )
-        _in_order(
-            executor,
-            (
-                (
-                    _score_bucket_elsewhere,
-                    str(source.root),
-                    b,
-                    bundle,
-                    as_of,
-                    threads,
-                    reasons,
-                    with_features,
-                )
-                for b in buckets
-            ),
-            2 * workers,
-            write,
-        )
-
-
-def _in_order(
-    executor: Executor,
-    calls: Iterable[tuple[Any, ...]],
-    in_flight: int,
-    write: Callable[[PartitionScores], None],
-) -> None:
-    """Submit each ``(function, *args)`` of ``calls`` to ``executor`` with at most
-    ``in_flight`` pending, and ``write`` the results in submission order (so the file is
-    the same whoever scored each part)."""
-    pending: deque[Future[PartitionScores]] = deque()
-    for fn, *args in calls:
-        pending.append(executor.submit(fn, *args))
-        if len(pending) >= in_flight:
+        pending: deque[Future[PartitionScores]] = deque()
+        for fn, *args in calls:
+            pending.append(executor.submit(fn, *args))
+            if len(pending) >= in_flight:
+                write(pending.popleft().result())
+        while pending:
             write(pending.popleft().result())
-    while pending:
-        write(pending.popleft().result())
 
 
 def _score_bucket_elsewhere(
