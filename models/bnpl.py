@@ -9,7 +9,10 @@ decline needs an explanation and a path to human review. The rules, most decisiv
 2. order above the policy maximum or not in euros → decline
 3. an open collection case (a claim at the agency or bailiff, unpaid) → decline
 4. open arrears beyond the grace days → decline
-5. P(payment difficulty) at or above the cut-off → decline (with the model's own reasons)
+5. P(payment difficulty) at or above the cut-off → decline (with the model's own reasons);
+   with a pay-later adjustment in the bundle (:mod:`models.bnpl_adjustment`) the cut-off
+   applies to the probability adjusted with the decline memory (B11 when an earlier
+   decline lifted it over)
 6. the limit: by probability; a conservative *starter* limit for a thin file (new or
    short history) instead of a blanket yes or no; lowered to a share of the monthly free
    room where income is known (the affordability view); minus open pay-later exposure.
