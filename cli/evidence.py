@@ -108,6 +108,18 @@ def bnpl_eval(
             help="also simulate the population forward with tijdig deciding in the loop",
         ),
     ] = True,
+    adjustment: Annotated[
+        bool,
+        typer.Option(
+            "--adjustment/--no-adjustment",
+            help="also train the pay-later adjustment on a closed loop of the training "
+            "population and report every figure with it",
+        ),
+    ] = True,
+    adjustment_seed: Annotated[
+        int | None,
+        typer.Option(help="seed of the adjustment's closed-loop world (default: --train-seed)"),
+    ] = None,
     mlflow_uri: Annotated[
         str | None,
         typer.Option(
@@ -131,6 +143,8 @@ def bnpl_eval(
         mlflow_uri or training_settings(data_dir).mlflow_tracking_uri,
         log=console.print,
         closed_loop=closed_loop,
+        adjustment=adjustment,
+        adjustment_seed=adjustment_seed,
     )
     console.print_json(json.dumps(summary(report), default=str))
 

@@ -9,7 +9,10 @@ decline needs an explanation and a path to human review. The rules, most decisiv
 2. order above the policy maximum or not in euros → decline
 3. an open collection case (a claim at the agency or bailiff, unpaid) → decline
 4. open arrears beyond the grace days → decline
-5. P(payment difficulty) at or above the cut-off → decline (with the model's own reasons)
+5. P(payment difficulty) at or above the cut-off → decline (with the model's own reasons);
+   with a pay-later adjustment in the bundle (:mod:`models.bnpl_adjustment`) the cut-off
+   applies to the probability adjusted with the decline memory (B11 when an earlier
+   decline lifted it over)
 6. the limit: by probability; a conservative *starter* limit for a thin file (new or
    short history) instead of a blanket yes or no; lowered to a share of the monthly free
    room where income is known (the affordability view); minus open pay-later exposure.
@@ -349,6 +352,9 @@ class BnplDecision:
     limit_raise: BnplReasonCode | None = None
     next_limit_eur: float | None = None
     repaid_on_time: float = 0.0  # pay-later orders repaid on time, last 365 days
+    #: the probability the cut-off and limits applied to when the bundle has a pay-later
+    #: adjustment (models.bnpl_adjustment); None: ``probability`` itself
+    pay_later_probability: float | None = None
 
     @property
     def declined_by(self) -> list[BnplReasonCode]:
@@ -368,13 +374,16 @@ def decide(
     risk_reasons: list[Reason] | None = None,
     memory: dict[str, float] | None = None,
     free_room_eur: float | None = None,
+    pay_later_probability: float | None = None,
 ) -> BnplDecision:
     """Apply the policy to one order. ``features`` is None for a customer without history;
     ``memory`` is the customer's :func:`models.decline_memory.decline_memory` row as of
     ``on`` (None: no earlier pay-later decisions known). ``free_room_eur``: the prudent
     monthly free room of :func:`models.budget.budget_arrays` for these features on ``on``
     when the caller computed it for many orders at once (NaN: income unknown); None
-    computes it here."""
+    computes it here. ``pay_later_probability``: ``probability`` adjusted with ``memory`` by
+    the bundle's pay-later adjustment (:mod:`models.bnpl_adjustment`); the cut-off and the
+    limits by probability then apply to it (None: to ``probability``)."""
     reasons: list[BnplReason] = []
 
     def decline(code: BnplReasonCode) -> None:
@@ -418,12 +427,23 @@ def decide(
         exposure = max(exposure, memory.get("approved_recent_eur", 0.0))
     stricter = policy.cutoff_for(memory)
     shown_risk: list[Reason] = []
-    if policy.sticky_decline(memory) or (
-        probability is not None and stricter <= probability < policy.risk_cutoff
+    risk = probability if pay_later_probability is None else pay_later_probability
+    # the adjustment lifted the order over the cut-off the model alone left it under, for
+    # a customer declined before: the earlier decline decides (B11), not the model (B05)
+    lifted = (
+        risk is not None
+        and probability is not None
+        and probability < policy.risk_cutoff <= risk
+        and _declined_before(memory)
+    )
+    if (
+        policy.sticky_decline(memory)
+        or lifted
+        or (risk is not None and stricter <= risk < policy.risk_cutoff)
     ):
         decline(BnplReasonCode.RECENT_DECLINE)
         shown_risk = list(risk_reasons or [])
-    if probability is not None and probability >= policy.risk_cutoff:
+    if risk is not None and risk >= policy.risk_cutoff and not lifted:
         decline(BnplReasonCode.HIGH_RISK)
         shown_risk = list(risk_reasons or [])
 
@@ -431,7 +451,7 @@ def decide(
         limit = policy.starter_limit_eur
         reasons.append(BnplReason(BnplReasonCode.THIN_FILE, declines=False))
     else:
-        limit = policy.limit_for(probability if probability is not None else 1.0)
+        limit = policy.limit_for(risk if risk is not None else 1.0)
     raise_code: BnplReasonCode | None = None
     next_limit: float | None = None
     if policy.growth_step_up_eur > 0:
@@ -497,7 +517,16 @@ def decide(
         limit_raise=raise_code if keep_limit else None,
         next_limit_eur=next_limit if keep_limit else None,
         repaid_on_time=on_time,
+        pay_later_probability=pay_later_probability,
     )
+
+
+def _declined_before(memory: dict[str, float] | None) -> bool:
+    """Did the creditor decline this customer in the last 90 days, or on their situation
+    in the last 365?"""
+    if memory is None:
+        return False
+    return memory.get("declines_90d", 0.0) > 0 or memory.get("situation_declines_365d", 0.0) > 0
 
 
 def _next_step(policy: BnplPolicy, limit: float) -> float | None:

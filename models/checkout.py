@@ -15,6 +15,7 @@ import numpy as np
 
 from models.bnpl import AgeCheck, BnplDecision, decide
 from models.bundle import Bundle
+from models.decline_memory import customer_memory
 from models.reasons import Reason
 from models.serving import ServingRows
 
@@ -29,6 +30,20 @@ class OrderAssessment:
     features: np.ndarray | None  # bundle.feature_names order; None without a customer
     open_case: bool
     serving_row: str | None  # "materialised" or "computed"; None without a customer
+
+
+def pay_later_probability(
+    bundle: Bundle, probability: float, memory: dict[str, float] | None, term_days: int = 30
+) -> float | None:
+    """The bundle's pay-later adjustment (:mod:`models.bnpl_adjustment`) of
+    ``probability`` with the customer's decline memory (none known: the empty memory);
+    None when the bundle has no adjustment (the cut-off applies to ``probability``)."""
+    adjustment = bundle.components.get("bnpl_adjustment")
+    if adjustment is None:
+        return None
+    if memory is None:
+        memory = customer_memory([], date.today(), term_days)  # empty: the same any day
+    return float(adjustment.adjust_one(probability, memory))
 
 
 def assess_order(
@@ -56,13 +71,16 @@ def assess_order(
     risk_reasons: list[Reason] = []
     open_case = False
     serving_row = None
+    pay_later: float | None = None
     if customer_id is not None:
         state = serving.state(bundle, [customer_id], as_of)
         features = state.X[0]
         probability = float(state.probability[0])
         open_case = bool(state.open_case[0])
         serving_row = state.source(0)
-        if probability >= policy.cutoff_for(memory):
+        pay_later = pay_later_probability(bundle, probability, memory, policy.term_days)
+        risk = probability if pay_later is None else pay_later
+        if risk >= policy.cutoff_for(memory):
             risk_reasons = state.reasons(bundle, [0])[0]
     decision = decide(
         policy,
@@ -75,6 +93,7 @@ def assess_order(
         open_case=open_case,
         risk_reasons=risk_reasons,
         memory=memory,
+        pay_later_probability=pay_later,
     )
     return OrderAssessment(
         decision=decision,

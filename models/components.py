@@ -26,6 +26,7 @@ class BundleComponent(Protocol):
 COMPONENT_CLASSES: dict[str, str] = {}
 COMPONENT_CLASSES["plan_kept"] = "models.plan_kept:PlanKeptModel"
 COMPONENT_CLASSES["debit_failure"] = "models.debit_failure:DebitFailureModel"
+COMPONENT_CLASSES["bnpl_adjustment"] = "models.bnpl_adjustment:BnplAdjustment"
 
 
 def load_component(name: str, directory: Path) -> Any:

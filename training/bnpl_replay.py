@@ -26,6 +26,7 @@ from features.build import build_features
 from features.collection_cases import open_collection_cases
 from features.events import EventArrays, from_day, to_day
 from models.bnpl import AgeCheck, BnplDecision, BnplPolicy, decide
+from models.bnpl_adjustment import BnplAdjustment
 from models.bnpl_operating_point import choose_operating_point
 from models.budget import budget_arrays
 from models.decline_memory import DecisionHistory, DecisionLogArrays, decline_memory
@@ -75,6 +76,7 @@ def order_decision(
     birth_year: float,
     memory: dict[str, float] | None = None,
     free_room_eur: float | None = None,
+    pay_later_probability: float | None = None,
 ) -> BnplDecision:
     """tijdig's decision on one simulated order: the one call of :func:`models.bnpl.decide`
     that the replay and the closed loop share. The simulator knows a birth year, not a
@@ -91,6 +93,7 @@ def order_decision(
         open_case=open_case,
         memory=memory,
         free_room_eur=free_room_eur,
+        pay_later_probability=pay_later_probability,
     )
 
 
@@ -103,9 +106,10 @@ def decide_orders(
     cases: np.ndarray,
     birth_years: np.ndarray,
     memory: list[dict[str, float]] | None = None,
+    pay_later: np.ndarray | None = None,
 ) -> list[BnplDecision]:
     """:func:`order_decision` for each order (row ``i`` of every argument; ``memory``:
-    each order's decline memory). The budget's free room is computed for all orders in
+    each order's decline memory; ``pay_later``: each order's adjusted probability). The budget's free room is computed for all orders in
     one columnar call (the same function the single decision calls)."""
     day_numbers = np.array([to_day(d) for d in days], dtype=np.int64)
     _, room = budget_arrays(X, day_numbers, prudent=True) if len(X) else (None, np.zeros(0))
@@ -120,6 +124,7 @@ def decide_orders(
             birth_year=float(birth_years[i]),
             memory=None if memory is None else memory[i],
             free_room_eur=float(room[i]),
+            pay_later_probability=None if pay_later is None else float(pay_later[i]),
         )
         for i in range(len(amount_cents))
     ]
@@ -135,16 +140,20 @@ def remembered_decisions(
     p: np.ndarray,
     cases: np.ndarray,
     birth_years: np.ndarray,
+    adjustment: BnplAdjustment | None = None,
 ) -> tuple[list[BnplDecision], list[dict[str, float]]]:
     """One day's orders (``day`` all equal; ``cust``: positions in ``log``'s customer
     index): each decided with its decline memory from ``log`` as of the day
     (:func:`models.decline_memory.decline_memory`, the computation the service runs on
-    its decision log), then the answers are added to ``log``. Returns the decisions and
-    the memory rows they were decided on."""
+    its decision log) and, with ``adjustment``, the pay-later probability it gives
+    (:meth:`~models.bnpl_adjustment.BnplAdjustment.adjust`, as the service calls it);
+    then the answers are added to ``log``. Returns the decisions and the memory rows
+    they were decided on."""
     memory = decline_memory(log.history(), cust, day, term_days=policy.term_days)
     rows = [memory.row(i) for i in range(len(cust))]
     days = [from_day(int(d)) for d in day]
-    decisions = decide_orders(policy, amount_cents, days, X, p, cases, birth_years, rows)
+    pay_later = None if adjustment is None else adjustment.adjust(p, memory)
+    decisions = decide_orders(policy, amount_cents, days, X, p, cases, birth_years, rows, pay_later)
     log.add(
         DecisionHistory.of(
             cust,
@@ -166,6 +175,7 @@ def replay_decisions(
     p: np.ndarray,
     cases: np.ndarray,
     birth_years: np.ndarray,
+    adjustment: BnplAdjustment | None = None,
 ) -> list[BnplDecision]:
     """The replay: every order (row ``i`` of every argument; ``day``: day numbers) decided
     day by day, each with the memory of the replay's own earlier answers, as the loop
@@ -186,6 +196,7 @@ def replay_decisions(
                 p[rows],
                 cases[rows],
                 birth_years[rows],
+                adjustment,
             )[0],
             strict=True,
         ):
@@ -269,6 +280,7 @@ def evaluate_policy(
     cust: np.ndarray | None = None,
     limits: np.ndarray | None = None,
     counted: np.ndarray | None = None,
+    adjustment: BnplAdjustment | None = None,
 ) -> dict[str, float]:
     """Approval and collection rates of ``policy`` on the orders, replayed day by day with
     the decline memory of the replay's own answers (:func:`replay_decisions`; ``cust``:
@@ -279,7 +291,7 @@ def evaluate_policy(
     and ``limits`` with the limits. With ``lost_cents`` in ``orders`` the money figures
     (:func:`money`) are added. ``counted`` (a bool array, default all): the orders the
     figures count; the others are decided and remembered only (a warm-up for the decline
-    memory)."""
+    memory). ``adjustment``: the bundle's pay-later adjustment (None: none)."""
     n = len(orders)
     decisions = replay_decisions(
         policy,
@@ -290,6 +302,7 @@ def evaluate_policy(
         p,
         cases,
         birth_years,
+        adjustment,
     )
     offer = np.array([d.offer for d in decisions], dtype=bool)
     if offered is not None:

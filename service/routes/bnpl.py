@@ -118,6 +118,9 @@ async def bnpl_decision(
             "idempotency_key": idempotency_key,
             "as_of_requested": body.as_of.isoformat() if body.as_of else None,
             "serving_row": assessment.serving_row,
+            # the probability the cut-off applied to when the bundle has a pay-later
+            # adjustment (models.bnpl_adjustment); None: the model's own
+            "pay_later_probability": assessment.decision.pay_later_probability,
             # NaN (no such decline) is not JSON: logged as null
             "decline_memory": None
             if memory is None

@@ -398,3 +398,61 @@ def test_a_decline_in_the_log_sticks_from_the_next_day_and_never_before(client):
     assert memory["declines_90d"] >= 2 and memory["risk_declines_90d"] >= 1
     assert 18 <= memory["days_since_risk_decline"] <= 20
     assert later["limit_raise"] is None and not later["offer"]
+
+
+def test_a_bundle_s_pay_later_adjustment_applies_online_from_the_day_after_a_decline(
+    make_client, bundle_v1, tmp_path
+):
+    """With a pay-later adjustment in the bundle the service logs the probability the
+    cut-off applied to: the adjustment of the model's probability with the decline memory
+    it read from its own log (the computation the loop runs), raised from the day after
+    a decline on risk and never on that day or before."""
+    import sqlalchemy as sa
+
+    from models.bnpl_adjustment import BnplAdjustment
+    from service.decision_log.records import decisions
+
+    adjustment = BnplAdjustment(-4.0, 1.0, (0.5, 0.5, 0.5, 0.5, 1.0, 0.0, 0.0))
+    bundle = Bundle.load(bundle_v1)
+    bundle.components["bnpl_adjustment"] = adjustment
+    c = make_client(model_uri=str(bundle.save(tmp_path / "adjusted")))
+
+    def decided(day: date) -> tuple[dict, dict]:
+        doc = order(c, body(customer_id="C-low-1", as_of=day.isoformat())).json()
+        logged = c.get(f"/v1/decisions/{doc['decision_id']}", headers=headers("checkout"))
+        return doc, logged.json()["inputs"]
+
+    d0 = date(2025, 10, 1)
+    first, inputs = decided(d0)
+    memory = {k: (np.nan if v is None else v) for k, v in inputs["decline_memory"].items()}
+    assert inputs["pay_later_probability"] == adjustment.adjust_one(first["probability"], memory)
+    log = c.app.state.decision_log
+    log.flush()
+    with log.engine.begin() as conn:  # as if it had been declined on risk
+        outputs = conn.execute(
+            sa.select(decisions.c.outputs).where(decisions.c.decision_id == first["decision_id"])
+        ).scalar_one()
+        conn.execute(
+            decisions.update()
+            .where(decisions.c.decision_id == first["decision_id"])
+            .values(
+                outputs={
+                    **outputs,
+                    "offer": False,
+                    "reasons": [
+                        {"code": "B05_HIGH_RISK", "declines": True, "text_en": "", "text_nl": ""}
+                    ],
+                }
+            )
+        )
+    _, same_inputs = decided(d0)
+    assert same_inputs["decline_memory"]["risk_declines_90d"] == memory["risk_declines_90d"]
+    assert same_inputs["pay_later_probability"] == inputs["pay_later_probability"]
+    after, after_inputs = decided(date(2025, 10, 2))
+    remembered = {
+        k: (np.nan if v is None else v) for k, v in after_inputs["decline_memory"].items()
+    }
+    assert remembered["risk_declines_90d"] >= 1
+    adjusted = after_inputs["pay_later_probability"]
+    assert adjusted == adjustment.adjust_one(after["probability"], remembered)
+    assert adjusted > after["probability"]

@@ -7,7 +7,7 @@ probability computed from the features), so each test runs in seconds.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
@@ -189,6 +189,7 @@ class StubBundle:
 
     version: str = "stub"
     bnpl_policy: BnplPolicy = POLICY
+    components: dict = field(default_factory=dict)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return fake_probability(X)
@@ -258,7 +259,30 @@ def test_the_report_has_the_closed_loop_figures(monkeypatch, tmp_path):
     no_rule = bnpl_eval.BnplPolicy.from_dict(POLICY.to_dict() | {"arrears_grace_days": None})
     assert no_rule.arrears_grace_days is None
 
-    skipped = bnpl_eval.run_bnpl_eval(n_customers=400, months=12, closed_loop=False, log=print)
+    # issue 21's leak: every figure again with the pay-later adjustment, trained on a
+    # closed loop of the training seed, beside those without; both leak yardsticks
+    adjusted = report["pay_later_adjustment"]
+    assert adjusted["training"]["world_seed"] == 101
+    assert adjusted["training"]["approved_with_known_outcome"] > 0
+    assert all(v >= 0 for k, v in adjusted["training"]["coefs"].items() if "decline" in k)
+    assert {c["cutoff"] for c in adjusted["curve"]} == set(POLICY.operating_point["cutoffs"])
+    assert adjusted["operating_point"]["cutoff"] == adjusted["tijdig_configured_policy"]["cutoff"]
+    for figures in (report, adjusted):
+        assert set(figures["goal"]) == set(loop["goal"])
+        assert set(figures["closed_loop"]["goal"]) == set(loop["goal"])
+        only = figures["closed_loop"]["approved_only_in_loop"]
+        assert {"collection_rate_ratio", "probability_ratio"} <= set(only)
+        assert "collection_rate_ratio_over_probability_ratio" in only
+    assert adjusted["closed_loop"]["rules_only"] == loop["rules_only"]
+    assert any(line.startswith("pay-later adjustment") for line in logged)
+    assert "pay_later_adjustment" in written and "pay_later_adjustment" in bnpl_report.summary(
+        report
+    )
+
+    skipped = bnpl_eval.run_bnpl_eval(
+        n_customers=400, months=12, closed_loop=False, adjustment=False, log=print
+    )
+    assert "pay_later_adjustment" not in skipped
     assert "closed_loop" not in skipped and bnpl_report.summary(skipped)["closed_loop"] is None
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 from features.build import FEATURE_INDEX
 from features.events import to_day
 from models.bnpl import BnplPolicy
+from models.bnpl_adjustment import BnplAdjustment, memory_columns_of
 from models.decline_memory import DecisionLogArrays
 from training.bnpl_replay import decline_codes, order_inputs, remembered_decisions
 from training.simulation.observe import observed_event_arrays
@@ -48,6 +49,7 @@ class TijdigBnplPolicy:
     start: date | None = None
     before_start: Callable[[BnplRequest], np.ndarray] = approve_under_1000
     keep_inputs: bool = False  # keep each decision's inputs (X, p, open case, birth year)
+    adjustment: BnplAdjustment | None = None  # the bundle's pay-later adjustment, if any
 
     def __post_init__(self) -> None:
         self.last_details: pd.DataFrame | None = None
@@ -81,13 +83,25 @@ class TijdigBnplPolicy:
             p,
             cases,
             birth_years,
+            self.adjustment,
         )
         offer = np.array([d.offer for d in decisions], dtype=bool)
+        # the adjustment's fitted P(order reaches an agency): the yardstick for the leak
+        agency = (
+            np.full(n, np.nan)
+            if self.adjustment is None
+            else self.adjustment.agency_probability(p, memory_columns_of(memory))
+        )
         codes = pd.Series([tuple(c) for c in decline_codes(decisions)], dtype=object)
         self.last_details = pd.DataFrame(
             {
                 "tijdig": np.ones(n, bool),
                 "probability": p,
+                "pay_later_probability": [
+                    np.nan if d.pay_later_probability is None else d.pay_later_probability
+                    for d in decisions
+                ],
+                "agency_probability": agency,
                 "limit_eur": [d.limit_eur for d in decisions],
                 "thin_file": [d.thin_file for d in decisions],
                 "repaid_on_time": [d.repaid_on_time for d in decisions],

@@ -170,13 +170,41 @@ def approved_only_in_loop(both: pd.DataFrame) -> dict[str, float]:
     def share(mask: pd.Series, of: pd.Series) -> float:
         return float(mask[of].mean()) if of.any() else float("nan")
 
-    return {
+    out = {
         "orders": float(only.sum()),
         "declined_earlier_share": share(earlier, only),
         "declined_earlier_share_of_replay_declines": share(earlier, replay_declined),
         "collection_rate": share(collection, only),
         "collection_rate_other_approvals": share(collection, other),
     }
+    # The margin yardstick: the leak's orders are the marginal ones, near the cut-off, so
+    # some excess over *all* other approvals is what any cut-off leaves at its margin.
+    # The same ratio of the probability the cut-off applied to says how much of it the
+    # model itself expected; the issue's ratio above stays as defined.
+    if "probability" in both:
+        risk = both["probability"].astype(float)
+        if "pay_later_probability" in both:
+            adjusted = both["pay_later_probability"].astype(float)
+            risk = adjusted.where(adjusted.notna(), risk)
+        out["mean_probability"] = float(risk[only].mean()) if only.any() else float("nan")
+        out["mean_probability_other_approvals"] = (
+            float(risk[other].mean()) if other.any() else float("nan")
+        )
+        predicted = _ratio(out["mean_probability"], out["mean_probability_other_approvals"])
+        observed = _ratio(out["collection_rate"], out["collection_rate_other_approvals"])
+        out["probability_ratio"] = predicted
+        out["collection_rate_ratio_over_probability_ratio"] = _ratio(observed, predicted)
+    if "agency_probability" in both and both["agency_probability"].notna()[only].all():
+        agency = both["agency_probability"].astype(float)
+        # the adjustment's fitted P(agency): calibrated on its world, so comparable to
+        # the observed rates as they are
+        out["predicted_collection_rate"] = float(agency[only].mean())
+        out["predicted_collection_rate_other_approvals"] = float(agency[other].mean())
+    return out
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b and np.isfinite(b) else float("nan")
 
 
 def plot_tradeoff(
@@ -322,9 +350,19 @@ SUMMARY_KEYS = (
     "risk_only_at_95pct_approval_reduction",
     "perfect_foresight_at_95pct_approval_reduction",
     "closed_loop",
+    "pay_later_adjustment",
 )
 
 
 def summary(report: dict[str, Any]) -> dict[str, Any]:
-    """The headline figures of a :func:`run_bnpl_eval` report."""
-    return {k: report.get(k) for k in SUMMARY_KEYS}
+    """The headline figures of a :func:`run_bnpl_eval` report (the adjustment's section
+    without its curve and decline table: they are in the JSON)."""
+    out = {k: report.get(k) for k in SUMMARY_KEYS}
+    adjusted = out.get("pay_later_adjustment")
+    if isinstance(adjusted, dict):
+        out["pay_later_adjustment"] = {
+            k: v
+            for k, v in adjusted.items()
+            if k not in ("curve", "declines_configured")
+        }
+    return out

@@ -25,6 +25,11 @@ Protocol (one run):
    that reached an agency or bailiff after the warm-up, pay-later lent and lost, and for
    the whole population the customers with any claim at an agency or bailiff and the
    collection costs (WIK, bailiff) charged.
+6. The pay-later adjustment (``adjustment``, :mod:`models.bnpl_adjustment`): trained on a
+   closed loop of seed A (the risk model's training population, or ``adjustment_seed``)
+   with the chosen policy deciding; the cut-off chosen again by the same rule on the
+   adjusted probability; the replay's and the closed loop's figures, the goal and the
+   leak with it (:mod:`training.studies.bnpl_eval.adjusted`), beside those without.
 
 In the replay (steps 3-4) an order tijdig declines is simply not lent; its outcome under
 approval is what the naive run observed. Knock-on effects of a decline are not in those
@@ -50,6 +55,7 @@ import pandas as pd
 from features.events import EventArrays
 from features.labels import LabelConfig
 from models.bnpl import BnplPolicy
+from models.bnpl_adjustment import BnplAdjustment
 from models.bundle import Bundle
 from training.bnpl_replay import (
     choose_policy,
@@ -164,17 +170,23 @@ def run_closed_loop(
     naive: tuple[SimulationResult, pd.DataFrame],
     population: PopulationState,
     log: Callable[[str], None] = print,
+    adjustment: BnplAdjustment | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Simulate ``config`` (``population``) forward under tijdig's policy in the loop (from
     ``start``; the naive policy before it) and compare it with the naive run ``naive`` (its
     result and :func:`simulate_orders`' orders): the orders after ``start`` and the
     population. Customers place the same orders in both runs (the order stream does not
     depend on the answers); a declined order does not become an invoice. Returns the
-    report and tijdig's orders after ``start`` (approved, probability, declined_by)."""
+    report and tijdig's orders after ``start`` (approved, probability, declined_by).
+    ``adjustment``: the bundle's pay-later adjustment in tijdig's decisions (None: none)."""
     naive_result, naive_orders = naive
-    log(f"closed loop: simulating seed {config.seed} under tijdig's policy from {start.date()}")
+    with_adjustment = "" if adjustment is None else " with the pay-later adjustment"
+    log(
+        f"closed loop: simulating seed {config.seed} under tijdig's policy{with_adjustment} "
+        f"from {start.date()}"
+    )
     t0 = time.perf_counter()
-    tijdig = TijdigBnplPolicy(predict, policy, start=start.date())
+    tijdig = TijdigBnplPolicy(predict, policy, start=start.date(), adjustment=adjustment)
     result, orders = simulate_orders(config, tijdig, "tijdig_bnpl", population)
     seconds = time.perf_counter() - t0
     log(f"closed loop: {seconds:.0f} s ({tijdig.seconds:.0f} s in tijdig's decisions)")
@@ -210,6 +222,32 @@ def run_closed_loop(
     return report, after
 
 
+def loop_vs_replay(
+    loop_orders: pd.DataFrame, orders: pd.DataFrame, replayed: np.ndarray
+) -> dict[str, Any]:
+    """The same orders decided in the loop and in the replay (``replayed``: the replay's
+    answers, one per row of ``orders``; features differ where earlier declines changed
+    the customer's history): how often the answers agree, and the orders approved only
+    in the loop (the leak) with the issue's ratio and the margin yardstick."""
+    both = loop_orders.merge(
+        orders[["customer_id", "issue_date"]].assign(replayed=replayed),
+        on=["customer_id", "issue_date"],
+        validate="1:1",
+    )
+    only = approved_only_in_loop(both)
+    only["collection_rate_ratio"] = (
+        only["collection_rate"] / only["collection_rate_other_approvals"]
+        if only["collection_rate_other_approvals"]
+        else float("nan")
+    )
+    return {
+        "same_decision_as_replay_share": float((both["approved"] == both["replayed"]).mean())
+        if len(both)
+        else float("nan"),
+        "approved_only_in_loop": only,
+    }
+
+
 def run_bnpl_eval(
     n_customers: int = 20_000,
     months: int = 24,
@@ -220,8 +258,12 @@ def run_bnpl_eval(
     mlflow_uri: str | None = None,
     log: Callable[[str], None] = print,
     closed_loop: bool = True,
+    adjustment: bool = True,
+    adjustment_seed: int | None = None,
 ) -> dict[str, Any]:
-    """The whole protocol (module doc); ``closed_loop=False`` skips step 5."""
+    """The whole protocol (module doc); ``closed_loop=False`` skips step 5,
+    ``adjustment=False`` step 6 (``adjustment_seed``: its training world's seed, default
+    ``train_seed``)."""
     if bundle_path is not None:
         bundle = Bundle.load(bundle_path)
         log(f"bundle {bundle.version} from {bundle_path}")
@@ -313,23 +355,7 @@ def run_bnpl_eval(
             population=population,
             log=log,
         )
-        # the same orders decided in the loop and in the replay (features differ where
-        # earlier declines changed the customer's history)
-        both = loop_orders.merge(
-            orders[["customer_id", "issue_date"]].assign(replayed=replayed),
-            on=["customer_id", "issue_date"],
-            validate="1:1",
-        )
-        loop["same_decision_as_replay_share"] = (
-            float((both["approved"] == both["replayed"]).mean()) if len(both) else float("nan")
-        )
-        only = approved_only_in_loop(both)
-        only["collection_rate_ratio"] = (
-            only["collection_rate"] / only["collection_rate_other_approvals"]
-            if only["collection_rate_other_approvals"]
-            else float("nan")
-        )
-        loop["approved_only_in_loop"] = only
+        loop.update(loop_vs_replay(loop_orders, orders, replayed))
         loop["thin_file"] = thin_file_growth(loop_orders)
         # the yardstick forward too: the rules alone deciding in the loop
         log("closed loop: the rules alone")
@@ -338,6 +364,30 @@ def run_bnpl_eval(
         loop["rules_only"] = run_figures(rules_result.tables, rules_orders, start)
         loop["goal"] = goal_figures(loop["tijdig_configured_policy"], loop["rules_only"])
         report["closed_loop"] = loop
+    if adjustment:
+        from training.studies.bnpl_eval.adjusted import adjusted_evidence
+
+        report["pay_later_adjustment"], adjusted_bundle = adjusted_evidence(
+            bundle,
+            replay,
+            rules_only,
+            SimulationConfig(
+                n_customers=n_customers,
+                months=months,
+                seed=train_seed if adjustment_seed is None else adjustment_seed,
+            ),
+            start,
+            loop_args=None
+            if not closed_loop
+            else {
+                "config": config,
+                "naive": (result, placed),
+                "population": population,
+                "orders": orders,
+                "rules_only": report["closed_loop"]["rules_only"],
+            },
+            log=log,
+        )
     if out:
         out.mkdir(parents=True, exist_ok=True)
         (out / "bnpl_eval.json").write_text(json.dumps(report, indent=2, default=str))
@@ -350,6 +400,8 @@ def run_bnpl_eval(
             report["tijdig_configured_policy"],
         )
         bundle.save(out / "bundle")
+        if adjustment:  # the same bundle with the adjustment and its own cut-off
+            adjusted_bundle.save(out / "bundle-adjusted")
         log(f"wrote {out / 'bnpl_eval.json'} and {plot}")
     if mlflow_uri:
         log_to_mlflow(mlflow_uri, report, curve, naive)
