@@ -44,6 +44,11 @@ from features.events import to_day
 from models.budget import budget_arrays
 from models.reasons import Reason
 
+#: The yardstick's arrears rule (issue 5's, issue 21's "rules alone"): open arrears more
+#: than this many days past due decline. Fixed here, not read from the policy file, whose
+#: ``arrears_grace_days`` is the policy's own choice (null: arrears left to the model).
+RULES_ONLY_ARREARS_GRACE_DAYS = 7
+
 
 class BnplReasonCode(StrEnum):
     AGE_NOT_VERIFIED = "B01_AGE_NOT_VERIFIED"
@@ -280,12 +285,16 @@ class BnplPolicy:
 
     def rules_only(self) -> BnplPolicy:
         """The yardstick of issue 21: the rules alone (no risk cut-off, no decline memory,
-        no limit growth), as issue 5 built them; limits still by probability."""
+        no limit growth), as issue 5 built them; limits still by probability. Arrears is a
+        hard rule here with its own stated grace days (:data:`RULES_ONLY_ARREARS_GRACE_DAYS`),
+        whatever the policy file says, so that changing the policy never moves the
+        yardstick it is measured against."""
         from dataclasses import replace
 
         return replace(
             self,
             risk_cutoff=0.999,
+            arrears_grace_days=RULES_ONLY_ARREARS_GRACE_DAYS,
             sticky_codes=(),
             sticky_days=0,
             growth_step_up_eur=0.0,
