@@ -51,9 +51,11 @@ decisions = sa.Table(
 
 #: The decline memory's read (``queries.PAY_LATER_DECISIONS``, before every pay-later
 #: decision): one customer's rows of one client and kind in a range of days, as a range
-#: scan of this index. Without it SQLite chose ``ix_decisions_client`` (equality on two
-#: single-column indexes, no statistics) and scanned every decision of the client, a cost
-#: that grew with the log: ~3 ms of CPU per pay-later request at 2,000 logged decisions.
+#: scan of this index. Without it SQLite had two single-column indexes with an equality
+#: and no statistics, and took the one created last: SQLAlchemy creates a table's indexes
+#: in set order (PYTHONHASHSEED), so about half of all new logs planned the read on
+#: ``ix_decisions_client`` and scanned every decision of the client, a cost that grew
+#: with the log (~2 ms of CPU per pay-later request at 2,300 logged decisions).
 PAY_LATER_INDEX = sa.Index(
     "ix_decisions_pay_later",
     decisions.c.customer_id,
