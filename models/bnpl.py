@@ -41,7 +41,7 @@ from features.build import FEATURE_INDEX
 # re-exported: its home is features.collection_cases, callers of models.bnpl keep working
 from features.collection_cases import open_collection_cases as open_collection_cases
 from features.events import to_day
-from models.budget import budget_arrays
+from models.budget import prudent_free_room
 from models.reasons import Reason
 
 #: The yardstick's arrears rule (issue 5's, issue 21's "rules alone"): open arrears more
@@ -482,9 +482,8 @@ def decide(
     capped = False
     if features is not None:
         room = free_room_eur
-        if room is None:
-            _, free_room = budget_arrays(features[None, :], np.array([to_day(on)]), prudent=True)
-            room = float(free_room[0])
+        if room is None:  # one row: the plain-float twin of budget_arrays
+            room = prudent_free_room(features, to_day(on))
         if np.isfinite(room):
             affordable = max(0.0, policy.free_room_share * room)
             if affordable < limit:
