@@ -90,8 +90,8 @@ def _days(values: Any) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     if not np.issubdtype(arr.dtype, np.datetime64):
         arr = pd.to_datetime(pd.Series(arr)).to_numpy()
-    arr = arr.astype("datetime64[D]")
-    out = (arr - _EPOCH).astype(np.int64)
+    arr = arr.astype("datetime64[D]", copy=False)
+    out = arr.view(np.int64).copy()  # a day's number is its days since 1970-01-01
     out[np.isnat(arr)] = NEVER
     return out
 

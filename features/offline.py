@@ -222,7 +222,7 @@ class OfflineEvents:
                 if kind == STR:
                     cols[name] = col if col.num_chunks else pa.array([], pa.string())
                 elif kind == DATE:
-                    cols[name] = col.to_numpy().astype("datetime64[D]")
+                    cols[name] = col.to_numpy().astype("datetime64[D]", copy=False)
                 else:
                     cols[name] = col.to_numpy()
             out[table] = cols
