@@ -361,11 +361,9 @@ def write_offline(
     duplicates); :func:`check_offline` finds a copy that drifted. Returns rows written per
     table.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from features.offline_order import crc32_utf8, write_order
+    from features.offline_order import sort_for_write
 
     root = Path(root)
     n = _ensure_meta(root, buckets)
@@ -377,40 +375,8 @@ def write_offline(
         if df is None or not len(df):
             continue
         arrow = _to_arrow(table, df)
-        customers = arrow.column("customer_id").combine_chunks().dictionary_encode()
-        distinct = customers.dictionary
-        codes = customers.indices.to_numpy(zero_copy_only=False)
-        # Bucket each distinct customer once, and rank them in write order (bucket, id):
-        # rows then sort on integers (features/offline_order.py).
-        bucket_d = (crc32_utf8(distinct) % np.uint32(n)).astype(np.int64)
-        by_bucket = pc.sort_indices(
-            pa.table({"b": bucket_d, "id": distinct}), [("b", "ascending"), ("id", "ascending")]
-        ).to_numpy()
-        rank = np.empty(len(distinct), dtype=np.int64)
-        rank[by_bucket] = np.arange(len(distinct))
-        keys = _sort_keys(table)
-        days = None
-        if len(keys) > 1:
-            date = arrow.column(keys[1]).combine_chunks().cast(pa.int32())
-            if date.null_count:  # nulls last, as Arrow's sort puts them
-                top = pc.max(date).as_py()
-                date = pc.fill_null(date, 0 if top is None else top + 1)
-            days = date.to_numpy(zero_copy_only=False)
-        ids = arrow.column(keys[2]).combine_chunks() if len(keys) > 2 else None
-        order = write_order(codes, rank, days, ids)
-        sorted_codes = codes[order]
-        take = pa.array(order)
-        arrow = pa.Table.from_arrays(
-            [
-                # The ids from the distinct values: reads 100,000 strings, not 17 M at random.
-                distinct.take(pa.array(sorted_codes))
-                if name == "customer_id"
-                else arrow.column(name).combine_chunks().take(take)
-                for name in arrow.column_names
-            ],
-            schema=arrow.schema,
-        )
-        bucket = bucket_d[sorted_codes]
+        # Sorted by bucket, customer, date, id; one file per bucket is then a slice.
+        arrow, bucket = sort_for_write(arrow, _sort_keys(table), n)
         starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
         ends = np.r_[starts[1:], len(bucket)]
         for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
