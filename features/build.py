@@ -470,11 +470,14 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
         ),
     )
     # payments bunched on one day of the month: paid when the income comes in, not when billed
-    angle = day_of_month(pay["day"]) * (2 * np.pi / 31)
+    # (angle = day of month * 2 pi / 31: 31 values, so cos and sin of each once, looked up)
+    dom = day_of_month(pay["day"])
+    turn = np.arange(32) * (2 * np.pi / 31)
+    cos_dom, sin_dom = np.cos(turn)[dom], np.sin(turn)[dom]
     put(
         "payment_day_concentration_365d",
         _ratio(
-            np.hypot(b.total(pc, pay_year, np.cos(angle)), b.total(pc, pay_year, np.sin(angle))),
+            np.hypot(b.total(pc, pay_year, cos_dom), b.total(pc, pay_year, sin_dom)),
             n_pay_year,
         ),
     )
@@ -601,9 +604,13 @@ def build_features(events: EventArrays, as_of: date | int | np.ndarray) -> np.nd
     put("balance_mean_90d_eur", mean_90)
     put("overdrawn_share_90d", _ratio(b.count(bc, seen_90 & (bl["balance_cents"] < 0)), n_90))
     # a sudden fall between two weekly observations: an unexpected cost
-    order = np.lexsort((bl["day"], bc))
-    bc_s, b_day_s = bc[order], bl["day"][order]
-    bal_s = bl["balance_cents"][order].astype(np.float64)
+    if _sorted_by(bc, bl["day"]):  # the read order (customer, day, id): no sort needed
+        bc_s, b_day_s = bc, bl["day"]
+        bal_s = bl["balance_cents"].astype(np.float64)
+    else:
+        order = np.lexsort((bl["day"], bc))
+        bc_s, b_day_s = bc[order], bl["day"][order]
+        bal_s = bl["balance_cents"][order].astype(np.float64)
     after_same = np.r_[False, bc_s[1:] == bc_s[:-1]]
     fall = np.where(after_same, np.r_[0.0, bal_s[:-1]] - bal_s, np.nan)
     obs_age = A[bc_s] - b_day_s
@@ -764,6 +771,13 @@ def _latest_stated(at: Table, A: np.ndarray, n: int) -> Callable[[str, np.ndarra
     return latest
 
 
+def _sorted_by(cust: np.ndarray, day: np.ndarray) -> bool:
+    """Rows already in (customer, day) order, so ``np.lexsort((day, cust))`` is the
+    identity (it is stable): the read order of every source, checked in one pass."""
+    step = cust[1:] - cust[:-1]
+    return bool(np.all((step > 0) | ((step == 0) & (day[1:] >= day[:-1]))))
+
+
 def _days_since_previous(
     cust: np.ndarray, day: np.ndarray, ref_cust: np.ndarray, ref_day: np.ndarray
 ) -> np.ndarray:
@@ -777,8 +791,8 @@ def _days_since_previous(
         return out
     span = np.int64(NEVER + 1)
     ref_key = ref_cust.astype(np.int64) * span + ref_day
-    order = np.argsort(ref_key, kind="stable")
-    ref_sorted = ref_key[order]
+    # Events come in read order (customer, day): usually sorted already.
+    ref_sorted = ref_key if bool(np.all(ref_key[1:] >= ref_key[:-1])) else np.sort(ref_key)
     key = cust.astype(np.int64) * span + day
     pos = np.searchsorted(ref_sorted, key, side="left") - 1
     ok = pos >= 0

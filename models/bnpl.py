@@ -41,8 +41,13 @@ from features.build import FEATURE_INDEX
 # re-exported: its home is features.collection_cases, callers of models.bnpl keep working
 from features.collection_cases import open_collection_cases as open_collection_cases
 from features.events import to_day
-from models.budget import budget_arrays
+from models.budget import prudent_free_room
 from models.reasons import Reason
+
+#: The yardstick's arrears rule (issue 5's, issue 21's "rules alone"): open arrears more
+#: than this many days past due decline. Fixed here, not read from the policy file, whose
+#: ``arrears_grace_days`` is the policy's own choice (null: arrears left to the model).
+RULES_ONLY_ARREARS_GRACE_DAYS = 7
 
 
 class BnplReasonCode(StrEnum):
@@ -280,12 +285,16 @@ class BnplPolicy:
 
     def rules_only(self) -> BnplPolicy:
         """The yardstick of issue 21: the rules alone (no risk cut-off, no decline memory,
-        no limit growth), as issue 5 built them; limits still by probability."""
+        no limit growth), as issue 5 built them; limits still by probability. Arrears is a
+        hard rule here with its own stated grace days (:data:`RULES_ONLY_ARREARS_GRACE_DAYS`),
+        whatever the policy file says, so that changing the policy never moves the
+        yardstick it is measured against."""
         from dataclasses import replace
 
         return replace(
             self,
             risk_cutoff=0.999,
+            arrears_grace_days=RULES_ONLY_ARREARS_GRACE_DAYS,
             sticky_codes=(),
             sticky_days=0,
             growth_step_up_eur=0.0,
@@ -473,9 +482,8 @@ def decide(
     capped = False
     if features is not None:
         room = free_room_eur
-        if room is None:
-            _, free_room = budget_arrays(features[None, :], np.array([to_day(on)]), prudent=True)
-            room = float(free_room[0])
+        if room is None:  # one row: the plain-float twin of budget_arrays
+            room = prudent_free_room(features, to_day(on))
         if np.isfinite(room):
             affordable = max(0.0, policy.free_room_share * room)
             if affordable < limit:

@@ -11,7 +11,12 @@ from service.decision_log.database import (
 from service.decision_log.keys import KeyStatements
 from service.decision_log.loop import LoopPath
 from service.decision_log.queries import PAY_LATER_DECISIONS, Queries
-from service.decision_log.records import add_client_column, decisions, metadata
+from service.decision_log.records import (
+    add_client_column,
+    add_pay_later_index,
+    decisions,
+    metadata,
+)
 from service.decision_log.shadow import ShadowRows
 
 
@@ -40,6 +45,7 @@ class DecisionLog(LoopPath, Queries, ShadowRows):
         self._engine = make_engine(self.url)
         create_tables(self._engine, metadata)  # several workers may open a fresh log at once
         add_client_column(self._engine)  # a log from before tenants
+        add_pay_later_index(self._engine)  # a log from before the decline memory's index
         if self._engine.dialect.name == "sqlite":
             self._sqlite_insert = DirectInsert(decisions, self._engine.dialect)
             self._sqlite_keys = KeyStatements(self._engine.dialect)

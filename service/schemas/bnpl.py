@@ -150,7 +150,7 @@ class BnplDecisionResponse(BaseModel):
                     "probability": 0.86,
                     "thin_file": False,
                     "model_version": "7",
-                    "policy_version": "bnpl-2026.12.1",
+                    "policy_version": "bnpl-2026.12.2",
                     "as_of": "2026-01-15",
                     "human_review": {
                         "how": "POST /v1/decisions/01a24ea0-aa36-7f05-acc4-907499c8b501/review",
@@ -183,7 +183,7 @@ class BnplDecisionResponse(BaseModel):
                     "probability": 0.04,
                     "thin_file": True,
                     "model_version": "7",
-                    "policy_version": "bnpl-2026.12.1",
+                    "policy_version": "bnpl-2026.12.2",
                     "as_of": "2026-01-15",
                     "human_review": None,
                     "limit_raise": {

@@ -358,13 +358,25 @@ def test_a_decision_that_cannot_be_logged_leaves_its_key_free(log_url, make_clie
     assert order(c, body(customer_id="C-low-2"), key=key).json()["idempotent_replay"]
 
 
-def test_a_decline_in_the_log_sticks_from_the_next_day_and_never_before(client):
+def test_a_decline_in_the_log_sticks_from_the_next_day_and_never_before(
+    make_client, bundle_v1, tmp_path
+):
     """The decline memory reads the creditor's own decision log: a decision on risk dated
-    D declines the customer's orders from D + 1 (B11), not on D itself or before it."""
+    D declines the customer's orders from D + 1 (B11), not on D itself or before it. The
+    shipped policy has no sticky declines (the evidence chose none), so this bundle's
+    policy states bnpl-2026.12.1's: a decline on risk sticks for 90 days."""
+    from dataclasses import replace
+
     import sqlalchemy as sa
 
+    from models.bundle import Bundle
     from service.decision_log.records import decisions
 
+    sticky = Bundle.load(bundle_v1)
+    sticky.bnpl_policy = replace(
+        sticky.bnpl_policy, sticky_codes=("B05_HIGH_RISK",), sticky_days=90
+    )
+    client = make_client(model_uri=str(sticky.save(tmp_path / "bundle-sticky")))
     d0 = date(2025, 12, 1)
     first = order(client, body(customer_id="C-low-2", as_of=d0.isoformat())).json()
     log = client.app.state.decision_log

@@ -165,3 +165,22 @@ def test_label_marks_an_invoice_reaching_30_days_past_due_inside_the_horizon():
 def test_label_config_rejects_nonsense():
     with pytest.raises(ValueError, match="horizon_days must be positive; got 0"):
         LabelConfig(horizon_days=0)
+
+
+def test_day_of_month_is_numpys_calendar():
+    """``day_of_month`` by lookup over a batch's span gives numpy's datetime64 days,
+    across leap centuries, before 1970, at NEVER and for float day numbers (truncated)."""
+    from features.events import _EPOCH, NEVER, day_of_month
+
+    def numpy_calendar(days):
+        d = _EPOCH + np.asarray(days, dtype=np.int64)
+        return (d - d.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
+
+    days = np.r_[np.arange(-800_000, 200_000), NEVER - 1, NEVER]
+    assert np.array_equal(day_of_month(days), numpy_calendar(days))
+    rng = np.random.default_rng(3)
+    batch = rng.integers(19_000, 20_500, 10_000)  # the lookup path: span < rows
+    assert np.array_equal(day_of_month(batch), numpy_calendar(batch))
+    assert day_of_month(19_000) == numpy_calendar(19_000)
+    floats = np.array([0.0, 19_000.7, -3.2, 20_000.0])
+    assert np.array_equal(day_of_month(floats), numpy_calendar(floats))

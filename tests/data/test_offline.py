@@ -146,3 +146,39 @@ def test_arrow_columns_build_the_same_event_arrays(tmp_path, store, small_tables
             assert a.cols.keys() == c.cols.keys()
             for k in a.cols:
                 np.testing.assert_array_equal(a.cols[k], c.cols[k], err_msg=f"{f.name}.{k}")
+
+
+def test_vectorised_crc32_is_zlibs():
+    import zlib
+
+    import pyarrow as pa
+
+    from features.offline_order import crc32_utf8
+
+    ids = ["", "a", "C00000001", "K00-C000002", "klant-é-ß-日本", "x" * 70, "R1-K03-C099999"]
+    got = crc32_utf8(pa.chunked_array([pa.array(ids[:3]), pa.array(ids[3:])])).tolist()
+    assert got == [zlib.crc32(i.encode()) for i in ids]
+    sliced = pa.array(ids).slice(2, 3)
+    assert crc32_utf8(sliced).tolist() == [zlib.crc32(i.encode()) for i in ids[2:5]]
+
+
+def test_write_order_is_arrows_sort_with_ties_and_duplicates():
+    import pyarrow as pa
+
+    from features.offline_order import write_order
+
+    rng = np.random.default_rng(7)
+    n = 5_000
+    codes = rng.integers(0, 40, n)
+    rank = rng.permutation(40)
+    days = rng.integers(19_000, 19_006, n)  # many rows share customer and day
+    ids = pa.array([f"E{int(i):03d}" for i in rng.integers(0, 900, n)])  # and some the id
+    order = write_order(codes, rank, days, ids)
+    want = pa.table({"r": rank[codes], "d": days, "id": ids, "pos": np.arange(n)}).sort_by(
+        [("r", "ascending"), ("d", "ascending"), ("id", "ascending")]
+    )
+    assert order.tolist() == want.column("pos").to_pylist()
+    assert (
+        write_order(codes, rank, None, None).tolist()
+        == np.argsort(rank[codes], kind="stable").tolist()
+    )

@@ -5,16 +5,23 @@ raise the limit, every reason code with both texts, and the operating-point rule
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from features.build import FEATURE_INDEX
 from features.events import to_day
-from models.bnpl import BNPL_TEXTS, BnplPolicy, BnplReasonCode, decide
+from models.bnpl import (
+    BNPL_TEXTS,
+    RULES_ONLY_ARREARS_GRACE_DAYS,
+    BnplPolicy,
+    BnplReasonCode,
+    decide,
+)
 from models.bnpl_operating_point import choose_operating_point
 from models.budget import budget_arrays
-from tests.model.test_bnpl_policy import ADULT, ON, POLICY, customer
+from tests.model.test_bnpl_policy import ADULT, ON, POLICY, WITH_ARREARS, customer
 
 NO_MEMORY = {
     "approved_matured_365d": 0.0,
@@ -25,6 +32,11 @@ NO_MEMORY = {
     "situation_declines_365d": 0.0,
 }
 THIN = {"tenure_days": 40, "invoices_365d": 1}
+# the decline memory's declining rules as bnpl-2026.12.1 set them (the shipped policy has
+# none since the evidence chose none); the tests of those rules state them
+MEMORY_RULES = replace(
+    POLICY, sticky_codes=("B05_HIGH_RISK",), sticky_days=90, after_decline_cutoff_factor=0.5
+)
 
 
 def run(row, p=0.02, order=50.0, memory=None, policy=POLICY):
@@ -76,7 +88,7 @@ def test_the_answer_says_what_would_raise_the_limit():
     assert best.limit_raise is BnplReasonCode.AT_MAXIMUM and best.next_limit_eur is None
     tight = run(customer(income_monthly_365d_eur=1500, income_monthly_90d_eur=1500))
     assert tight.limit_raise is BnplReasonCode.RAISE_BUDGET
-    declined = run(customer(current_days_past_due=30))
+    declined = run(customer(current_days_past_due=30), policy=WITH_ARREARS)
     assert not declined.offer and declined.limit_raise is None
 
 
@@ -103,30 +115,35 @@ def test_a_limit_never_exceeds_half_the_monthly_free_room_where_income_is_known(
     assert 0 <= d.available_eur <= d.limit_eur
 
 
-@pytest.mark.parametrize("code", POLICY.sticky_codes)
+@pytest.mark.parametrize("code", MEMORY_RULES.sticky_codes)
 def test_a_recent_decline_on_the_situation_sticks_for_the_policys_days(code):
     field = {
         "B05_HIGH_RISK": "days_since_risk_decline",
         "B03_OPEN_ARREARS": "days_since_arrears_decline",
         "B04_COLLECTION_CASE": "days_since_case_decline",
     }[code]
-    inside = run(customer(), memory={**NO_MEMORY, field: POLICY.sticky_days})
+    days = MEMORY_RULES.sticky_days
+    inside = run(customer(), memory={**NO_MEMORY, field: days}, policy=MEMORY_RULES)
     assert not inside.offer and inside.declined_by == [BnplReasonCode.RECENT_DECLINE]
-    assert run(customer(), memory={**NO_MEMORY, field: POLICY.sticky_days + 1}).offer
-    assert run(customer(), memory=None).offer
-    rules = POLICY.rules_only()  # the yardstick has no memory
+    later = {**NO_MEMORY, field: days + 1}
+    assert run(customer(), memory=later, policy=MEMORY_RULES).offer
+    assert run(customer(), memory=None, policy=MEMORY_RULES).offer
+    rules = MEMORY_RULES.rules_only()  # the yardstick has no memory
     assert run(customer(), memory={**NO_MEMORY, field: 1}, policy=rules).offer
 
 
 def test_after_a_decline_in_the_last_year_a_stricter_cutoff_applies():
-    p = POLICY.risk_cutoff * (1 + POLICY.after_decline_cutoff_factor) / 2  # between the two
+    rules = MEMORY_RULES
+    p = rules.risk_cutoff * (1 + rules.after_decline_cutoff_factor) / 2  # between the two
     remembered = {**NO_MEMORY, "situation_declines_365d": 1.0}
-    assert run(customer(), p=p).offer and run(customer(), p=p, memory=NO_MEMORY).offer
-    d = run(customer(), p=p, memory=remembered)
+    assert run(customer(), p=p, policy=rules).offer
+    assert run(customer(), p=p, memory=NO_MEMORY, policy=rules).offer
+    d = run(customer(), p=p, memory=remembered, policy=rules)
     assert not d.offer and d.declined_by == [BnplReasonCode.RECENT_DECLINE]
-    low = POLICY.risk_cutoff * POLICY.after_decline_cutoff_factor * 0.9
-    assert run(customer(), p=low, memory=remembered).offer  # a lower risk: offered again
-    assert run(customer(), p=p, memory=remembered, policy=POLICY.rules_only()).offer
+    low = rules.risk_cutoff * rules.after_decline_cutoff_factor * 0.9
+    assert run(customer(), p=low, memory=remembered, policy=rules).offer  # lower risk: offered
+    assert run(customer(), p=p, memory=remembered, policy=rules.rules_only()).offer
+    assert run(customer(), p=p, memory=remembered).offer  # the shipped policy has no such rule
 
 
 def test_approvals_not_yet_in_the_event_store_count_as_open_orders():
@@ -165,6 +182,22 @@ def test_the_operating_point_is_the_lowest_risk_cutoff_within_n_points_of_the_ru
 
 
 def test_the_shipped_policy_states_its_rule_and_a_new_version():
-    assert POLICY.version == "bnpl-2026.12.1"
+    assert POLICY.version == "bnpl-2026.12.2"
+    # what bnpl-eval's rule chose on 10,000 customers (docs/experiments/bnpl-issue21.md)
+    assert POLICY.risk_cutoff == 0.25 and POLICY.arrears_grace_days is None
+    assert POLICY.sticky_codes == () and POLICY.after_decline_cutoff_factor == 1.0
     assert POLICY.operating_point["rule"] == "lowest_collection_within_points_of_rules_only"
     assert choose_operating_point(CURVE, RULES, POLICY.operating_point)["meets_rule"]
+
+
+def test_the_yardstick_keeps_its_own_arrears_rule_whatever_the_policy_file_says():
+    """Issue 21's yardstick is issue 5's rules, arrears a hard rule at fixed grace days:
+    a policy's own arrears choice (none, or other grace days) never moves it."""
+    grace = RULES_ONLY_ARREARS_GRACE_DAYS
+    for policy in (POLICY, replace(POLICY, arrears_grace_days=30), WITH_ARREARS):
+        rules = policy.rules_only()
+        assert rules.arrears_grace_days == grace
+        assert rules.rules_only() == rules
+        assert run(customer(current_days_past_due=grace), policy=rules).offer
+        d = run(customer(current_days_past_due=grace + 1), policy=rules)
+        assert d.declined_by == [BnplReasonCode.OPEN_ARREARS]

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
 import pytest
 
 from features.build import FEATURE_INDEX, FEATURE_NAMES
-from models.bnpl import AgeCheck, BnplPolicy, BnplReasonCode, decide
+from models.bnpl import RULES_ONLY_ARREARS_GRACE_DAYS, AgeCheck, BnplPolicy, BnplReasonCode, decide
 
 ON = date(2026, 11, 1)
 ADULT = AgeCheck(verified=True, birth_date=date(1990, 5, 1), method="idin")
 POLICY = BnplPolicy.default()
+# the shipped policy leaves arrears to the model (bnpl-2026.12.2); tests of the arrears
+# rule itself state it, as the yardstick does
+WITH_ARREARS = replace(POLICY, arrears_grace_days=RULES_ONLY_ARREARS_GRACE_DAYS)
 
 
 def customer(**values: float) -> np.ndarray:
@@ -63,7 +67,10 @@ def test_a_clean_customer_gets_the_offer_and_the_limit_of_their_band():
         ({"order": 5000.0}, BnplReasonCode.ORDER_TOO_LARGE),
         ({"currency": "USD"}, BnplReasonCode.CURRENCY),
         ({"open_case": True}, BnplReasonCode.COLLECTION_CASE),
-        ({"row": customer(current_days_past_due=20)}, BnplReasonCode.OPEN_ARREARS),
+        (
+            {"row": customer(current_days_past_due=20), "policy": WITH_ARREARS},
+            BnplReasonCode.OPEN_ARREARS,
+        ),
         ({"p": 0.5}, BnplReasonCode.HIGH_RISK),
         ({"row": customer(bnpl_open_eur=950), "order": 100.0}, BnplReasonCode.EXPOSURE_LIMIT),
     ],
@@ -92,7 +99,11 @@ def test_several_problems_are_all_named_most_decisive_first():
 
 
 def test_arrears_within_the_grace_days_do_not_decline():
-    assert run(row=customer(current_days_past_due=POLICY.arrears_grace_days)).offer
+    grace = RULES_ONLY_ARREARS_GRACE_DAYS
+    assert run(row=customer(current_days_past_due=grace), policy=WITH_ARREARS).offer
+    assert not run(row=customer(current_days_past_due=grace + 1), policy=WITH_ARREARS).offer
+    # without the hard rule (the shipped policy) arrears reach the decision through the model
+    assert run(row=customer(current_days_past_due=grace + 30)).offer
 
 
 def test_a_new_customer_gets_a_starter_limit_not_a_blanket_answer():
@@ -161,7 +172,7 @@ def test_the_evaluation_counts_what_declines_each_order():
     )
     declines: dict[str, dict[str, float]] = {}
     rates = evaluate_policy(
-        POLICY,
+        WITH_ARREARS,
         orders,
         rows,
         np.array([0.01, 0.5, 0.01]),  # the one in arrears is also above the cut-off
@@ -186,7 +197,7 @@ def test_the_evaluation_counts_what_declines_each_order():
         {"age": AgeCheck(verified=False), "row": None},
         {"p": 0.5},
         {"open_case": True},
-        {"row": customer(current_days_past_due=20)},
+        {"row": customer(current_days_past_due=20), "policy": WITH_ARREARS},
     ],
 )
 def test_a_decline_on_the_situation_leaves_nothing_available(kwargs):
@@ -194,7 +205,7 @@ def test_a_decline_on_the_situation_leaves_nothing_available(kwargs):
     (limit 0) nothing is available, whatever the starter or band limit would have been."""
     row = kwargs.get("row", customer())
     d = decide(
-        POLICY,
+        kwargs.get("policy", POLICY),
         order_eur=50.0,
         currency="EUR",
         age=kwargs.get("age", ADULT),

@@ -17,6 +17,7 @@ import pytest
 from features.build import FEATURE_INDEX
 from features.events import PRODUCT_CODES, EventArrays, to_day
 from models.bnpl import AgeCheck, BnplPolicy, decide
+from training.bnpl_replay import policy_variants
 from training.simulation import SimulationConfig, build_population
 from training.simulation.policy import BnplRequest
 from training.studies.bnpl_eval import policies
@@ -244,9 +245,13 @@ def test_the_report_has_the_closed_loop_figures(monkeypatch, tmp_path):
     assert {c["cutoff"] for c in report["curve"]} == set(POLICY.operating_point["cutoffs"])
     for run in (report["rules_only"], report["tijdig_configured_policy"], loop["rules_only"]):
         assert run["lent_eur"] >= run["lent_matured_eur"] >= run["lost_eur"] >= 0
-    assert (
-        report["rules_only"]["approval_rate"] >= report["tijdig_configured_policy"]["approval_rate"]
+    # the chosen point is within the rule's points of the rules alone (the shipped policy
+    # leaves arrears to the model, so it may also approve more than the rules alone)
+    below = (
+        report["rules_only"]["approval_rate"] - report["tijdig_configured_policy"]["approval_rate"]
     )
+    if report["operating_point"]["meets_rule"]:
+        assert 100 * below <= POLICY.operating_point["max_points_below_rules_only"] + 1e-9
     assert set(loop["goal"]) == {
         "approval_points_below_rules_only",
         "collection_reduction_vs_rules_only",
@@ -254,7 +259,7 @@ def test_the_report_has_the_closed_loop_figures(monkeypatch, tmp_path):
     assert loop["thin_file"]["customers"] > 0 and "after_3_months" in loop["thin_file"]
     assert "collection_rate_ratio" in loop["approved_only_in_loop"]
     variants = report["operating_point_variants"]
-    assert {"arrears_hard_rule", "arrears_as_model_input+no_sticky_declines"} <= set(variants)
+    assert set(variants) == set(policy_variants(POLICY))  # the shipped policy's: one
     assert report["operating_point"]["variant"] in variants
     no_rule = bnpl_eval.BnplPolicy.from_dict(POLICY.to_dict() | {"arrears_grace_days": None})
     assert no_rule.arrears_grace_days is None

@@ -16,6 +16,7 @@ from models.budget import (
     budget_arrays,
     budget_view,
     detect_income,
+    prudent_free_room,
 )
 from models.legal import legal_table_on
 
@@ -208,6 +209,35 @@ def test_columnar_budget_matches_the_single_view_for_every_household_income_and_
         else:
             assert income[i] == pytest.approx(b.income.amount_eur, abs=0.005), i
             assert room[i] == pytest.approx(b.free_room_eur, abs=0.005), i
+
+
+def test_one_rows_free_room_is_the_columnar_one_bit_for_bit():
+    """The pay-later route's one-row free room (plain floats) equals budget_arrays'
+    prudent free room exactly, over households, income sources, NaNs and legal-table
+    days (a limit is floored from it: an ulp could move a euro)."""
+    from features.events import to_day
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    X = np.full((n, len(FEATURE_NAMES)), np.nan)
+
+    def col(name, values, nan_share=0.2):
+        X[:, FEATURE_INDEX[name]] = np.where(rng.random(n) < nan_share, np.nan, values)
+
+    col("has_income_data", rng.integers(0, 2, n), 0.05)
+    col("income_monthly_365d_eur", rng.normal(2200, 900, n).round(2))
+    col("income_monthly_90d_eur", rng.normal(2100, 1100, n).round(2), 0.4)
+    col("declared_income_eur", rng.choice([0.0, 1450.5, 2600.0, -5.0], n), 0.5)
+    col("household_adults", rng.integers(1, 3, n), 0.1)
+    col("household_children", rng.integers(0, 2, n), 0.1)
+    col("household_pensioner", rng.integers(0, 2, n), 0.1)
+    col("monthly_billed_eur", rng.gamma(2.0, 60.0, n).round(2))
+    col("arrangement_monthly_eur", rng.choice([0.0, 25.0, 112.37], n), 0.5)
+    days = np.array([to_day(d) for d in rng.choice([date(2024, 6, 1), ON, date(2026, 11, 1)], n)])
+    _, room = budget_arrays(X, days, prudent=True)
+    one = np.array([prudent_free_room(X[i], int(days[i])) for i in range(n)])
+    assert np.isfinite(room).sum() > n // 3 and np.isnan(room).sum() > n // 10
+    assert np.array_equal(one, room, equal_nan=True)
 
 
 @pytest.mark.parametrize(
