@@ -427,7 +427,11 @@ def test_a_bundle_s_pay_later_adjustment_applies_online_from_the_day_after_a_dec
     adjustment = BnplAdjustment(-4.0, 1.0, (0.5, 0.5, 0.5, 0.5, 1.0, 0.0, 0.0))
     bundle = Bundle.load(bundle_v1)
     bundle.components["bnpl_adjustment"] = adjustment
-    c = make_client(model_uri=str(bundle.save(tmp_path / "adjusted")))
+    # its own decision log: no other test's decisions in the memory, no lock shared
+    c = make_client(
+        model_uri=str(bundle.save(tmp_path / "adjusted")),
+        decision_log_url=f"sqlite:///{tmp_path / 'decisions.db'}",
+    )
 
     def decided(day: date) -> tuple[dict, dict]:
         doc = order(c, body(customer_id="C-low-1", as_of=day.isoformat())).json()

@@ -248,6 +248,13 @@ def loop_vs_replay(
     }
 
 
+def _with_elapsed(log: Callable[[str], None]) -> Callable[[str], None]:
+    """``log`` with the seconds since the run started after each line (a progress line
+    per stage, so a long run shows where it is)."""
+    t0 = time.perf_counter()
+    return lambda text: log(f"{text} [{time.perf_counter() - t0:.0f} s]")
+
+
 def run_bnpl_eval(
     n_customers: int = 20_000,
     months: int = 24,
@@ -264,6 +271,7 @@ def run_bnpl_eval(
     """The whole protocol (module doc); ``closed_loop=False`` skips step 5,
     ``adjustment=False`` step 6 (``adjustment_seed``: its training world's seed, default
     ``train_seed``)."""
+    log = _with_elapsed(log)
     if bundle_path is not None:
         bundle = Bundle.load(bundle_path)
         log(f"bundle {bundle.version} from {bundle_path}")
