@@ -118,7 +118,10 @@ def bnpl_eval(
     ] = True,
     adjustment_seed: Annotated[
         int | None,
-        typer.Option(help="seed of the adjustment's closed-loop world (default: --train-seed)"),
+        typer.Option(
+            help="seed of the adjustment's closed-loop world (default 7: neither the "
+            "training nor the evaluated population)"
+        ),
     ] = None,
     mlflow_uri: Annotated[
         str | None,
