@@ -132,9 +132,7 @@ def ensure_offline_copy(folder: Path, customers: int, max_chunks: int) -> dict[s
     built["distinct_customers"] = min(customers, max_chunks * CHUNK)
     built["events"] = sum(c["events"] for c in built["chunks"])
     built["write_offline_s"] = round(sum(c["write_offline_s"] for c in built["chunks"]), 1)
-    built["write_offline_cpu_s"] = round(
-        sum(c["write_offline_cpu_s"] for c in built["chunks"]), 1
-    )
+    built["write_offline_cpu_s"] = round(sum(c["write_offline_cpu_s"] for c in built["chunks"]), 1)
     started, cpu_started = time.perf_counter(), time.process_time()
     compact_offline(root)  # one file per bucket, as `tijdig offline sync` leaves it
     built["compact_s"] = round(time.perf_counter() - started, 1)

@@ -361,8 +361,6 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     adjusted = out.get("pay_later_adjustment")
     if isinstance(adjusted, dict):
         out["pay_later_adjustment"] = {
-            k: v
-            for k, v in adjusted.items()
-            if k not in ("curve", "declines_configured")
+            k: v for k, v in adjusted.items() if k not in ("curve", "declines_configured")
         }
     return out
