@@ -24,7 +24,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -93,22 +93,22 @@ def score_bucket(
     *,
     reasons: bool = True,
     with_features: bool = False,
+    read: tuple[dict[str, dict[str, Any]], float] | None = None,
 ) -> PartitionScores:
     """Score one customer bucket of the offline copy: the cold path, every customer
     computed from their events (read from Parquet, no SQL), with the one feature
     definition (:func:`models.serving.compute_state`, what :func:`score_partition` does
     for the customers without a valid serving row). ``reasons=False`` leaves the reason
     columns empty: a flagged customer's reasons then come on first request from the
-    online path. Nothing is written back (the copy is read-only here)."""
+    online path. Nothing is written back (the copy is read-only here). ``read``: the
+    bucket's columns already read (:func:`_read_bucket`, e.g. ahead in a thread)."""
     from features.events import EventArrays
     from models.serving import compute_state
 
     seconds: dict[str, float] = {}
-    started = time.perf_counter()
-    columns = offline.read_bucket_columns(bucket)
+    columns, seconds["offline read"] = read if read is not None else _read_bucket(offline, bucket)
     ids = [str(c) for c in columns["customers"]["customer_id"].to_pylist()]
     lap = time.perf_counter()
-    seconds["offline read"] = lap - started
     events = EventArrays.from_columns(columns, ids)
     del columns
     seconds["event arrays"] = time.perf_counter() - lap
@@ -303,15 +303,31 @@ def _score_offline(
 ) -> None:
     """:func:`score_batch` from the offline copy: a task per bucket, here or on
     ``executor`` (what crosses to a worker: the copy's path, the bundle, a bucket)."""
-    buckets = source.buckets
+    buckets = list(source.buckets)
     if executor is None and workers == 1:
-        for b in buckets:
-            with max_threads(threads):
+        # the next bucket is read in a thread while this one is computed: Arrow's read
+        # and decode run without the GIL, so the read leaves the critical path
+        with ThreadPoolExecutor(1) as reader, max_threads(threads):
+            ahead = reader.submit(_read_bucket, source, buckets[0]) if buckets else None
+            for i, b in enumerate(buckets):
+                assert ahead is not None
+                read = ahead.result()
+                following = buckets[i + 1] if i + 1 < len(buckets) else None
+                ahead = (
+                    None if following is None else reader.submit(_read_bucket, source, following)
+                )
                 write(
                     score_bucket(
-                        source, b, bundle, as_of, reasons=reasons, with_features=with_features
+                        source,
+                        b,
+                        bundle,
+                        as_of,
+                        reasons=reasons,
+                        with_features=with_features,
+                        read=read,
                     )
                 )
+                del read
         return
     _in_order(
         executor,
@@ -332,6 +348,13 @@ def _score_offline(
         2 * workers,
         write,
     )
+
+
+def _read_bucket(source: OfflineEvents, bucket: int) -> tuple[dict[str, dict[str, Any]], float]:
+    """A bucket's columns for :func:`score_bucket` and the seconds the read took."""
+    started = time.perf_counter()
+    columns = source.read_bucket_columns(bucket)
+    return columns, time.perf_counter() - started
 
 
 def _in_order(
