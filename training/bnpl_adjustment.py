@@ -30,6 +30,10 @@ from models.bnpl_adjustment import TERM_NAMES, BnplAdjustment, fit_adjustment, m
 from training.simulation import PopulationState, SimulationConfig, build_population
 
 
+class NoOutcomesError(ValueError):
+    """The adjustment's training world has no approved order of one of the outcomes."""
+
+
 def train_adjustment(
     config: SimulationConfig,
     predict: Callable[[np.ndarray], np.ndarray],
@@ -63,6 +67,12 @@ def train_adjustment(
     y = decided["collection"].to_numpy(bool)[labelled]
     declined_before = (memory["declines_90d"] > 0) | (memory["situation_declines_365d"] > 0)
     seconds_loop = time.perf_counter() - t0
+    if not 0 < int(y.sum()) < len(y):
+        raise NoOutcomesError(
+            f"the adjustment's world (seed {config.seed}, {config.n_customers:,} customers) "
+            f"has {int(y.sum())} of {len(y):,} approved orders with a known outcome at an "
+            "agency: nothing to fit on (a larger world or another --adjustment-seed)"
+        )
     adjustment = fit_adjustment(
         p[labelled],
         memory,

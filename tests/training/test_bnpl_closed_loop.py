@@ -207,7 +207,11 @@ def test_the_report_has_the_closed_loop_figures(monkeypatch, tmp_path):
     monkeypatch.setattr(bnpl_eval, "plot_tradeoff", lambda *args, **kw: tmp_path / "plot.png")
     monkeypatch.setattr(StubBundle, "save", lambda self, path: path, raising=False)
     logged: list[str] = []
-    report = bnpl_eval.run_bnpl_eval(n_customers=400, months=12, out=tmp_path, log=logged.append)
+    # a 400-customer world of the default adjustment seed has no order at an agency:
+    # seed 101 (the training population's) has some
+    report = bnpl_eval.run_bnpl_eval(
+        n_customers=400, months=12, out=tmp_path, log=logged.append, adjustment_seed=101
+    )
     loop = report["closed_loop"]
     for run in ("naive_approve_under_1000", "tijdig_configured_policy"):
         for key in (
@@ -289,6 +293,15 @@ def test_the_report_has_the_closed_loop_figures(monkeypatch, tmp_path):
     )
     assert "pay_later_adjustment" not in skipped
     assert "closed_loop" not in skipped and bnpl_report.summary(skipped)["closed_loop"] is None
+
+    # a world without an order at an agency skips the adjustment with the reason, and
+    # the rest of the evidence stands
+    no_outcomes = bnpl_eval.run_bnpl_eval(
+        n_customers=400, months=12, closed_loop=False, log=logged.append
+    )
+    assert "nothing to fit on" in no_outcomes["pay_later_adjustment"]["skipped"]
+    assert "seed 7" in no_outcomes["pay_later_adjustment"]["skipped"]
+    assert no_outcomes["goal"] == report["goal"]
 
 
 def test_the_cli_runs_the_closed_loop_unless_told_not_to(monkeypatch, tmp_path):

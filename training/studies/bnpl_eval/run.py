@@ -378,30 +378,36 @@ def run_bnpl_eval(
         loop["rules_only"] = run_figures(rules_result.tables, rules_orders, start)
         loop["goal"] = goal_figures(loop["tijdig_configured_policy"], loop["rules_only"])
         report["closed_loop"] = loop
+    adjusted_bundle = None
     if adjustment:
+        from training.bnpl_adjustment import NoOutcomesError
         from training.studies.bnpl_eval.adjusted import adjusted_evidence
 
-        report["pay_later_adjustment"], adjusted_bundle = adjusted_evidence(
-            bundle,
-            replay,
-            rules_only,
-            SimulationConfig(
-                n_customers=n_customers,
-                months=months,
-                seed=ADJUSTMENT_SEED if adjustment_seed is None else adjustment_seed,
-            ),
-            start,
-            loop_args=None
-            if not closed_loop
-            else {
-                "config": config,
-                "naive": (result, placed),
-                "population": population,
-                "orders": orders,
-                "rules_only": report["closed_loop"]["rules_only"],
-            },
-            log=log,
-        )
+        try:
+            report["pay_later_adjustment"], adjusted_bundle = adjusted_evidence(
+                bundle,
+                replay,
+                rules_only,
+                SimulationConfig(
+                    n_customers=n_customers,
+                    months=months,
+                    seed=ADJUSTMENT_SEED if adjustment_seed is None else adjustment_seed,
+                ),
+                start,
+                loop_args=None
+                if not closed_loop
+                else {
+                    "config": config,
+                    "naive": (result, placed),
+                    "population": population,
+                    "orders": orders,
+                    "rules_only": report["closed_loop"]["rules_only"],
+                },
+                log=log,
+            )
+        except NoOutcomesError as why:  # a small world: the rest of the evidence stands
+            report["pay_later_adjustment"] = {"skipped": str(why)}
+            log(f"pay-later adjustment skipped: {why}")
     if out:
         out.mkdir(parents=True, exist_ok=True)
         (out / "bnpl_eval.json").write_text(json.dumps(report, indent=2, default=str))
@@ -414,7 +420,7 @@ def run_bnpl_eval(
             report["tijdig_configured_policy"],
         )
         bundle.save(out / "bundle")
-        if adjustment:  # the same bundle with the adjustment and its own cut-off
+        if adjusted_bundle is not None:  # the same bundle with the adjustment and its cut-off
             adjusted_bundle.save(out / "bundle-adjusted")
         log(f"wrote {out / 'bnpl_eval.json'} and {plot}")
     if mlflow_uri:
