@@ -308,14 +308,11 @@ def _score_offline(
         # the next bucket is read in a thread while this one is computed: Arrow's read
         # and decode run without the GIL, so the read leaves the critical path
         with ThreadPoolExecutor(1) as reader, max_threads(threads):
-            ahead = reader.submit(_read_bucket, source, buckets[0]) if buckets else None
+            reads = deque(reader.submit(_read_bucket, source, b) for b in buckets[:1])
             for i, b in enumerate(buckets):
-                assert ahead is not None
-                read = ahead.result()
-                following = buckets[i + 1] if i + 1 < len(buckets) else None
-                ahead = (
-                    None if following is None else reader.submit(_read_bucket, source, following)
-                )
+                if i + 1 < len(buckets):  # the next read starts before this bucket scores
+                    reads.append(reader.submit(_read_bucket, source, buckets[i + 1]))
+                read = reads.popleft().result()
                 write(
                     score_bucket(
                         source,
@@ -327,7 +324,7 @@ def _score_offline(
                         read=read,
                     )
                 )
-                del read
+                del read  # before the next read starts: two buckets in memory, not three
         return
     _in_order(
         executor,
